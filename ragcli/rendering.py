@@ -1,0 +1,145 @@
+"""Turning results into terminal output (rich) and JSON documents.
+
+The *_json functions define the machine-readable shapes documented in the README;
+the render_* functions draw the same data for people.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from ragcli.cleaning import flatten
+from ragcli.ingest import IngestReport
+from ragcli.schema import Answer, Hit
+
+
+def _snippet(text: str, limit: int = 110) -> str:
+    flat = flatten(text)
+    return flat if len(flat) <= limit else flat[:limit].rsplit(" ", 1)[0] + " …"
+
+
+# ---------------------------------------------------------------- JSON shapes
+
+
+def answer_json(answer: Answer, index: str, mode: str) -> dict:
+    return {
+        "question": answer.question,
+        "answer": answer.text,
+        "refused": answer.refused,
+        "model": answer.model,
+        "index": index,
+        "citations": [asdict(c) for c in answer.citations],
+        "sentences": [asdict(s) for s in answer.sentences],
+        "evidence": answer.evidence,
+        "retrieval": {"mode": mode, "hits": [h.to_dict() for h in answer.hits]},
+        "prompt_tokens": answer.prompt_tokens,
+        "timings": answer.timings,
+    }
+
+
+def search_json(query: str, index: str, mode: str, hits: list[Hit], seconds: float) -> dict:
+    return {
+        "query": query,
+        "index": index,
+        "mode": mode,
+        "hits": [h.to_dict() for h in hits],
+        "seconds": round(seconds, 4),
+    }
+
+
+# ---------------------------------------------------------------- terminal
+
+
+def render_sources(console: Console, answer: Answer) -> None:
+    table = Table(title="Kilder", title_justify="left", show_lines=False, expand=False)
+    table.add_column("#", justify="right", style="bold")
+    table.add_column("Fil", overflow="fold")
+    table.add_column("Side", justify="right")
+    table.add_column("Score", justify="right")
+    table.add_column("Uddrag", overflow="fold")
+    for c in answer.citations:
+        style = None if c.cited else "dim"
+        table.add_row(f"[{c.number}]", c.doc, c.pages, f"{c.score:.3f}", c.snippet, style=style)
+    console.print(table)
+
+
+def render_answer_check(console: Console, answer: Answer) -> None:
+    """Under a streamed answer: which sentences the sources do not support, and the evidence."""
+    if answer.refused:
+        return
+    unsupported = [s for s in answer.sentences if not s.supported]
+    for sentence in unsupported:
+        console.print(Text(f"⚠ Ikke understøttet af kilderne: {sentence.text}", style="yellow"))
+    attached = [s for s in answer.sentences if s.attached]
+    for sentence in attached:
+        marks = ", ".join(f"[{n}]" for n in sentence.attached)
+        console.print(Text(f"↳ Kilde tilføjet af ragcli {marks}: {_snippet(sentence.text, 80)}", style="dim"))
+    if answer.evidence:
+        console.print(Text("Belæg:", style="bold"))
+        for ev in answer.evidence:
+            console.print(Text(f"  [{ev['source']}] {ev['doc']}, s. {ev['pages']}: “{_snippet(ev['quote'], 200)}”"))
+
+
+def render_hits(console: Console, hits: list[Hit], mode: str) -> None:
+    table = Table(title=f"Resultater ({mode})", title_justify="left")
+    table.add_column("#", justify="right", style="bold")
+    table.add_column("Fil", overflow="fold")
+    table.add_column("Side", justify="right")
+    table.add_column("Score", justify="right")
+    table.add_column("Dense", justify="right")
+    table.add_column("BM25", justify="right")
+    table.add_column("Uddrag", overflow="fold")
+    for rank, hit in enumerate(hits, start=1):
+        table.add_row(
+            str(rank),
+            hit.chunk.doc,
+            hit.chunk.pages,
+            f"{hit.score:.4f}",
+            "" if hit.dense_score is None else f"{hit.dense_score:.3f} (#{hit.dense_rank})",
+            "" if hit.lexical_score is None else f"{hit.lexical_score:.2f} (#{hit.lexical_rank})",
+            _snippet(hit.chunk.text),
+        )
+    console.print(table)
+
+
+def render_info(console: Console, info: dict) -> None:
+    manifest = info["manifest"]
+    counts = manifest["counts"]
+    console.print(Text(f"Indeks {manifest['name']!r}  ({info['path']})", style="bold"))
+    console.print(
+        f"Dokumenter: {counts['documents']}   Sider: {counts['pages']}   Stykker: {counts['chunks']}   "
+        f"Tokens: {counts['tokens']}"
+    )
+    emb = manifest["embedding"]
+    console.print(f"Embedding: {emb['model']} (dim {emb['dim']}, normaliseret: {emb['normalized']})")
+    ch = manifest["chunking"]
+    console.print(f"Opdeling: højst {ch['max_tokens']} tokens, overlap {ch['overlap_tokens']}")
+    console.print(f"Skema v{manifest['schema_version']}, {manifest['generation']}, opdateret {manifest['updated']}")
+    table = Table(title="Dokumenter", title_justify="left")
+    table.add_column("Fil", overflow="fold")
+    table.add_column("Titel", overflow="fold")
+    table.add_column("Sider", justify="right")
+    table.add_column("Stykker", justify="right")
+    for doc in info["documents"]:
+        table.add_row(doc["name"], _snippet(doc["title"], 60), str(doc["pages"]), str(doc["chunks"]))
+    console.print(table)
+
+
+def render_ingest(console: Console, report: IngestReport) -> None:
+    console.print(
+        f"Indeks {report.index!r}: {report.documents} dokumenter, {report.pages} sider, {report.chunks} stykker "
+        f"— {len(report.added)} nye, {len(report.updated)} ændrede, {len(report.unchanged)} uændrede, "
+        f"{len(report.removed)} fjernet på {report.seconds:.1f} s"
+        + (f" ({report.chunks_per_second:.1f} stykker/s embedding)" if report.embedded_chunks else "")
+    )
+    if report.skipped:
+        table = Table(title="Sprunget over", title_justify="left")
+        table.add_column("Fil", overflow="fold")
+        table.add_column("Grund", overflow="fold")
+        for s in report.skipped:
+            table.add_row(s.doc, s.reason)
+        console.print(table)

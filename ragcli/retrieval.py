@@ -1,0 +1,110 @@
+"""Finding the passages for a question: dense, lexical, or both fused.
+
+Hybrid mode runs FAISS (meaning) and BM25 (exact Danish terms) and fuses their
+rankings with weighted reciprocal rank fusion, so that a passage both agree on rises
+to the top while either alone can still contribute a candidate.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Literal
+
+from ragcli.embedding import Embedder
+from ragcli.schema import Hit
+from ragcli.store import Index, IndexProblem
+
+Mode = Literal["dense", "lexical", "hybrid"]
+MODES: tuple[str, ...] = ("dense", "lexical", "hybrid")
+
+
+@dataclass(frozen=True)
+class RetrievalParams:
+    mode: Mode = "hybrid"
+    k: int = 5
+    candidates: int = 50  # how deep each ranker looks before fusion
+    rrf_k: int = 60
+    dense_weight: float = 1.0
+    lexical_weight: float = 1.0
+    duplicate_threshold: float = 0.9  # word-set Jaccard above which a lower hit is dropped
+
+
+def check_embedder(index: Index, embedder: Embedder) -> None:
+    if embedder.model_id != index.embedding_model:
+        raise IndexProblem(
+            f"index {index.name!r} was built with embedding model {index.embedding_model!r}, "
+            f"not {embedder.model_id!r}; use the same model or re-ingest with --rebuild"
+        )
+
+
+def rrf_fuse(
+    rankings: list[list[int]], weights: list[float], rrf_k: int
+) -> list[tuple[int, float]]:
+    """Weighted reciprocal rank fusion: score(d) = Σ w / (rrf_k + rank), rank from 1."""
+    scores: dict[int, float] = {}
+    for ranking, weight in zip(rankings, weights):
+        for rank, item in enumerate(ranking, start=1):
+            scores[item] = scores.get(item, 0.0) + weight / (rrf_k + rank)
+    return sorted(scores.items(), key=lambda kv: (-kv[1], kv[0]))
+
+
+_WORD = re.compile(r"\w+")
+
+
+def _word_set(text: str) -> frozenset[str]:
+    return frozenset(_WORD.findall(text.lower()))
+
+
+def drop_near_duplicates(hits: list[Hit], threshold: float) -> list[Hit]:
+    kept: list[Hit] = []
+    kept_sets: list[frozenset[str]] = []
+    for hit in hits:
+        words = _word_set(hit.chunk.text)
+        if any(len(words & other) / max(1, len(words | other)) > threshold for other in kept_sets):
+            continue
+        kept.append(hit)
+        kept_sets.append(words)
+    return kept
+
+
+def retrieve(index: Index, query: str, params: RetrievalParams, embedder: Embedder | None = None) -> list[Hit]:
+    """Return the top params.k hits for query, best first."""
+    dense: list[tuple[int, float]] = []
+    lexical: list[tuple[int, float]] = []
+    if params.mode in ("dense", "hybrid"):
+        if embedder is None:
+            raise ValueError("dense and hybrid retrieval need an embedder")
+        check_embedder(index, embedder)
+        dense = index.dense_search(embedder.embed_query(query), params.candidates)
+    if params.mode in ("lexical", "hybrid"):
+        lexical = index.lexical.search(query, params.candidates)
+
+    dense_by_id = {cid: (rank, score) for rank, (cid, score) in enumerate(dense, start=1)}
+    lexical_by_id = {cid: (rank, score) for rank, (cid, score) in enumerate(lexical, start=1)}
+    if params.mode == "dense":
+        ranked = dense
+    elif params.mode == "lexical":
+        ranked = lexical
+    else:
+        ranked = rrf_fuse(
+            [[cid for cid, _ in dense], [cid for cid, _ in lexical]],
+            [params.dense_weight, params.lexical_weight],
+            params.rrf_k,
+        )
+    # Look a little deeper than k so that dropping duplicates still leaves k hits.
+    top = ranked[: params.k * 2 + 5]
+    chunks = index.chunks([cid for cid, _ in top])
+    hits = []
+    for cid, score in top:
+        if cid not in chunks:
+            continue
+        d_rank, d_score = dense_by_id.get(cid, (None, None))
+        l_rank, l_score = lexical_by_id.get(cid, (None, None))
+        hits.append(
+            Hit(
+                chunk=chunks[cid], score=score, dense_score=d_score, lexical_score=l_score,
+                dense_rank=d_rank, lexical_rank=l_rank,
+            )
+        )
+    return drop_near_duplicates(hits, params.duplicate_threshold)[: params.k]

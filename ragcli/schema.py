@@ -1,0 +1,111 @@
+"""Typed records passed between the pipeline stages.
+
+Loading yields Pages, chunking turns Pages into Chunks, retrieval turns a query into
+Hits, and generation plus citation checking turn Hits into an Answer.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+
+@dataclass(frozen=True)
+class Page:
+    """One page of text from a source document (1-based page number)."""
+
+    doc: str  # document name as shown to users (path relative to the ingested folder)
+    path: str  # absolute path at ingest time
+    page: int
+    text: str
+    title: str = ""
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """A passage of a document, sized for the embedding model.
+
+    Offsets are into the document's cleaned text (pages joined with blank lines), so a
+    chunk can be traced back to the exact characters it was made from.
+    """
+
+    doc: str
+    title: str
+    page_start: int
+    page_end: int
+    char_start: int
+    char_end: int
+    text: str
+    n_tokens: int
+    chunk_id: int = -1
+
+    @property
+    def pages(self) -> str:
+        if self.page_start == self.page_end:
+            return str(self.page_start)
+        return f"{self.page_start}-{self.page_end}"
+
+    def covers(self, doc: str, page: int) -> bool:
+        return self.doc == doc and self.page_start <= page <= self.page_end
+
+
+@dataclass
+class Hit:
+    """A retrieved chunk with the scores that put it there."""
+
+    chunk: Chunk
+    score: float  # the score used for ranking (fused in hybrid mode)
+    dense_score: float | None = None
+    lexical_score: float | None = None
+    dense_rank: int | None = None
+    lexical_rank: int | None = None
+
+    def to_dict(self) -> dict:
+        data = asdict(self.chunk)
+        data.update(
+            score=round(self.score, 6),
+            dense_score=None if self.dense_score is None else round(self.dense_score, 6),
+            lexical_score=None if self.lexical_score is None else round(self.lexical_score, 6),
+            dense_rank=self.dense_rank,
+            lexical_rank=self.lexical_rank,
+        )
+        return data
+
+
+@dataclass
+class Citation:
+    """A numbered source shown to the model and the user: [number] → file and page(s)."""
+
+    number: int
+    doc: str
+    pages: str
+    page_start: int
+    page_end: int
+    score: float
+    snippet: str
+    cited: bool = False  # did the answer refer to this source?
+
+
+@dataclass
+class Sentence:
+    """One sentence of the generated answer and what it rests on."""
+
+    text: str
+    cites: list[int] = field(default_factory=list)  # source numbers the model wrote
+    attached: list[int] = field(default_factory=list)  # source numbers added by the checker
+    supported: bool = False
+    support: float = 0.0  # best support score among cited/attached sources
+
+
+@dataclass
+class Answer:
+    question: str
+    text: str
+    refused: bool
+    citations: list[Citation]
+    sentences: list[Sentence]
+    hits: list[Hit]
+    model: str
+    prompt: str
+    prompt_tokens: int
+    timings: dict[str, float] = field(default_factory=dict)
+    evidence: list[dict] = field(default_factory=list)

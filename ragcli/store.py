@@ -1,0 +1,320 @@
+"""The index on disk: a folder with a versioned manifest, FAISS vectors, SQLite metadata.
+
+    indexes/<name>/
+        manifest.json        the commit point: schema version, models, counts, generation
+        gen-000003/          one complete generation of the index
+            vectors.faiss    FAISS IndexIDMap2 over normalised vectors (ids = chunk ids)
+            meta.sqlite      documents and chunks (no pickle anywhere)
+            bm25/            bm25s lexical index
+
+A new generation is written beside the current one and only becomes live when
+manifest.json is atomically replaced to name it, so a crash at any moment leaves
+either the old index or the new one, never a mixture. Old generations are removed
+after the switch.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import sqlite3
+import tempfile
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+
+from ragcli import __version__
+from ragcli.lexical import LexicalIndex
+from ragcli.schema import Chunk
+
+SCHEMA_VERSION = 1
+MANIFEST = "manifest.json"
+_GEN_PATTERN = re.compile(r"^gen-(\d{6})$")
+_NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+
+
+class IndexProblem(Exception):
+    """A problem with an index on disk (missing, wrong model, unreadable)."""
+
+
+@dataclass(frozen=True)
+class DocumentRecord:
+    name: str
+    path: str
+    title: str
+    sha256: str
+    size: int
+    pages: int
+    chunks: int
+
+
+def validate_name(name: str) -> str:
+    if not _NAME_PATTERN.match(name):
+        raise IndexProblem(f"invalid index name {name!r} (use letters, digits, '.', '_' or '-')")
+    return name
+
+
+def index_dir(home: Path, name: str) -> Path:
+    return home / validate_name(name)
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _write_json_atomic(path: Path, data: dict) -> None:
+    fd, tmp = tempfile.mkstemp(prefix=".manifest-", dir=path.parent)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        json.dump(data, handle, ensure_ascii=False, indent=2)
+        handle.write("\n")
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(tmp, path)
+    _fsync_dir(path.parent)
+
+
+def read_manifest(folder: Path) -> dict:
+    path = folder / MANIFEST
+    if not path.exists():
+        raise IndexProblem(f"no index at {folder} (run `ragcli ingest FOLDER --index {folder.name}` first)")
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as exc:
+        raise IndexProblem(f"unreadable manifest {path}: {exc}") from None
+    version = manifest.get("schema_version")
+    if version != SCHEMA_VERSION:
+        raise IndexProblem(
+            f"index {folder.name!r} has schema version {version}, this ragcli reads {SCHEMA_VERSION}; "
+            "re-ingest with --rebuild"
+        )
+    return manifest
+
+
+def _create_schema(db: sqlite3.Connection) -> None:
+    db.executescript(
+        """
+        CREATE TABLE documents (
+            id INTEGER PRIMARY KEY,
+            name TEXT NOT NULL UNIQUE,
+            path TEXT NOT NULL,
+            title TEXT NOT NULL,
+            sha256 TEXT NOT NULL,
+            size INTEGER NOT NULL,
+            pages INTEGER NOT NULL,
+            chunks INTEGER NOT NULL
+        );
+        CREATE TABLE chunks (
+            id INTEGER PRIMARY KEY,
+            doc_id INTEGER NOT NULL REFERENCES documents(id),
+            page_start INTEGER NOT NULL,
+            page_end INTEGER NOT NULL,
+            char_start INTEGER NOT NULL,
+            char_end INTEGER NOT NULL,
+            n_tokens INTEGER NOT NULL,
+            text TEXT NOT NULL
+        );
+        CREATE INDEX chunks_doc ON chunks(doc_id);
+        """
+    )
+
+
+def write_generation(
+    folder: Path,
+    documents: list[DocumentRecord],
+    chunks: list[Chunk],
+    vectors: np.ndarray,
+    manifest_fields: dict,
+) -> dict:
+    """Write a complete new generation and switch the manifest to it (atomically).
+
+    chunks[i] has vector vectors[i]; chunk ids are assigned here (1..n).
+    Returns the new manifest.
+    """
+    import faiss
+
+    folder.mkdir(parents=True, exist_ok=True)
+    previous = None
+    if (folder / MANIFEST).exists():
+        try:
+            previous = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError):
+            previous = None
+    existing = [int(m.group(1)) for p in folder.iterdir() if (m := _GEN_PATTERN.match(p.name))]
+    generation = f"gen-{max(existing, default=0) + 1:06d}"
+    staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=folder))
+    try:
+        ids = np.arange(1, len(chunks) + 1, dtype=np.int64)
+        dim = int(manifest_fields["embedding"]["dim"])
+        vectors = np.ascontiguousarray(vectors, dtype=np.float32).reshape(len(chunks), dim)
+        index = faiss.IndexIDMap2(faiss.IndexFlatIP(dim))
+        if len(chunks):
+            index.add_with_ids(vectors, ids)
+        faiss.write_index(index, str(staging / "vectors.faiss"))
+
+        db = sqlite3.connect(staging / "meta.sqlite")
+        try:
+            _create_schema(db)
+            doc_ids = {}
+            for i, doc in enumerate(documents, start=1):
+                doc_ids[doc.name] = i
+                db.execute(
+                    "INSERT INTO documents VALUES (?,?,?,?,?,?,?,?)",
+                    (i, doc.name, doc.path, doc.title, doc.sha256, doc.size, doc.pages, doc.chunks),
+                )
+            db.executemany(
+                "INSERT INTO chunks VALUES (?,?,?,?,?,?,?,?)",
+                [
+                    (int(cid), doc_ids[c.doc], c.page_start, c.page_end, c.char_start, c.char_end, c.n_tokens, c.text)
+                    for cid, c in zip(ids, chunks)
+                ],
+            )
+            db.commit()
+        finally:
+            db.close()
+
+        LexicalIndex.build([c.text for c in chunks], ids.tolist()).save(staging / "bm25")
+
+        for path in staging.rglob("*"):
+            if path.is_file():
+                with path.open("rb") as handle:
+                    os.fsync(handle.fileno())
+        os.rename(staging, folder / generation)
+        _fsync_dir(folder)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+
+    now = _now()
+    manifest = {
+        "schema_version": SCHEMA_VERSION,
+        "name": folder.name,
+        "generation": generation,
+        "created": (previous or {}).get("created", now),
+        "updated": now,
+        "ragcli_version": __version__,
+        **manifest_fields,
+        "faiss_index": "IDMap2,Flat",
+        "counts": {
+            "documents": len(documents),
+            "pages": sum(d.pages for d in documents),
+            "chunks": len(chunks),
+            "tokens": int(sum(c.n_tokens for c in chunks)),
+        },
+    }
+    _write_json_atomic(folder / MANIFEST, manifest)
+    remove_stale_generations(folder, keep=generation)
+    return manifest
+
+
+def remove_stale_generations(folder: Path, keep: str) -> None:
+    """Delete generations and staging folders other than `keep` (left by old runs or crashes)."""
+    for path in folder.iterdir():
+        if path.is_dir() and path.name != keep and (_GEN_PATTERN.match(path.name) or path.name.startswith(".staging-")):
+            shutil.rmtree(path, ignore_errors=True)
+
+
+class Index:
+    """A read-only view of the live generation of an index."""
+
+    def __init__(self, folder: Path):
+        self.folder = folder
+        self.manifest = read_manifest(folder)
+        self.path = folder / self.manifest["generation"]
+        if not self.path.is_dir():
+            raise IndexProblem(f"index {folder.name!r} is damaged: {self.path.name} is missing")
+        self._db = sqlite3.connect(f"file:{self.path / 'meta.sqlite'}?mode=ro", uri=True, check_same_thread=False)
+        self._vectors = None
+        self._lexical: LexicalIndex | None = None
+
+    @classmethod
+    def open(cls, home: Path, name: str) -> Index:
+        return cls(index_dir(home, name))
+
+    @property
+    def name(self) -> str:
+        return self.folder.name
+
+    @property
+    def embedding_model(self) -> str:
+        return self.manifest["embedding"]["model"]
+
+    def close(self) -> None:
+        self._db.close()
+
+    def __enter__(self) -> Index:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    @property
+    def vectors(self):
+        if self._vectors is None:
+            import faiss
+
+            path = str(self.path / "vectors.faiss")
+            try:
+                # Memory-map where the index type allows it, so large indexes open fast.
+                self._vectors = faiss.read_index(path, faiss.IO_FLAG_MMAP | faiss.IO_FLAG_READ_ONLY)
+            except RuntimeError:
+                self._vectors = faiss.read_index(path)
+        return self._vectors
+
+    @property
+    def lexical(self) -> LexicalIndex:
+        if self._lexical is None:
+            self._lexical = LexicalIndex.load(self.path / "bm25")
+        return self._lexical
+
+    def dense_search(self, query_vector: np.ndarray, k: int) -> list[tuple[int, float]]:
+        index = self.vectors
+        if index.ntotal == 0:
+            return []
+        k = min(k, index.ntotal)
+        scores, ids = index.search(np.asarray(query_vector, dtype=np.float32).reshape(1, -1), k)
+        return [(int(i), float(s)) for i, s in zip(ids[0], scores[0]) if i >= 0]
+
+    def chunks(self, ids: list[int]) -> dict[int, Chunk]:
+        if not ids:
+            return {}
+        marks = ",".join("?" * len(ids))
+        rows = self._db.execute(
+            f"""SELECT c.id, d.name, d.title, c.page_start, c.page_end, c.char_start, c.char_end,
+                       c.text, c.n_tokens
+                FROM chunks c JOIN documents d ON d.id = c.doc_id WHERE c.id IN ({marks})""",
+            [int(i) for i in ids],
+        ).fetchall()
+        return {
+            row[0]: Chunk(
+                doc=row[1], title=row[2], page_start=row[3], page_end=row[4], char_start=row[5],
+                char_end=row[6], text=row[7], n_tokens=row[8], chunk_id=row[0],
+            )
+            for row in rows
+        }
+
+    def chunk_ids_by_path(self) -> dict[str, list[int]]:
+        rows = self._db.execute(
+            "SELECT d.path, c.id FROM chunks c JOIN documents d ON d.id = c.doc_id ORDER BY c.id"
+        ).fetchall()
+        ids_by_path: dict[str, list[int]] = {}
+        for path, cid in rows:
+            ids_by_path.setdefault(path, []).append(cid)
+        return ids_by_path
+
+    def documents(self) -> list[DocumentRecord]:
+        rows = self._db.execute(
+            "SELECT name, path, title, sha256, size, pages, chunks FROM documents ORDER BY name"
+        ).fetchall()
+        return [DocumentRecord(*row) for row in rows]

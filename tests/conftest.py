@@ -1,0 +1,64 @@
+"""Shared fixtures: real PDFs from ../shared/corpus, real models, a real index on disk."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = Path(os.environ.get("RAGCLI_SHARED", REPO.parent / "shared"))
+SHARED_CORPUS = SHARED / "corpus"
+TEST_EMBED_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
+
+# A few small real documents, enough for end-to-end tests to stay quick.
+SMALL_DOCS = (
+    "aarhus_naar_dit_barn_gaar_i_skole.pdf",
+    "digst_govcloud_paas_startarkitektur.pdf",
+    "sds_ehdsi_driftshaandbog.pdf",
+)
+
+
+def shared_pdf(name: str) -> Path:
+    path = SHARED_CORPUS / name
+    if not path.exists():
+        pytest.skip(f"shared corpus not found at {SHARED_CORPUS} (set RAGCLI_SHARED)")
+    return path
+
+
+@pytest.fixture(scope="session")
+def minilm():
+    from ragcli.embedding import load_embedder
+
+    return load_embedder(TEST_EMBED_MODEL)
+
+
+@pytest.fixture(scope="session")
+def small_corpus(tmp_path_factory) -> Path:
+    """A folder with a few real PDFs (symlinked, never copied into the repo)."""
+    folder = tmp_path_factory.mktemp("small_corpus")
+    for name in SMALL_DOCS:
+        (folder / name).symlink_to(shared_pdf(name))
+    return folder
+
+
+@pytest.fixture(scope="session")
+def small_index(tmp_path_factory, small_corpus, minilm):
+    """A real index of the small corpus, built once per test session."""
+    from ragcli.ingest import default_chunking, ingest_folder
+
+    home = tmp_path_factory.mktemp("indexes")
+    report = ingest_folder(small_corpus, home / "small", minilm, default_chunking(minilm))
+    assert not report.skipped
+    return home, "small"
+
+
+@pytest.fixture(scope="session")
+def llm_path() -> Path:
+    from ragcli.registry import default_llm_path
+
+    return default_llm_path()
