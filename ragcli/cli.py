@@ -266,6 +266,35 @@ def info(index: IndexOpt = "default", home: HomeOpt = DEFAULT_HOME, as_json: Jso
         render_info(out, data)
 
 
+@app.command("eval")
+def eval_command(
+    questions: Annotated[Path, typer.Argument(help="JSONL with id, question, doc, page, kind (and optional hops).")],
+    index: IndexOpt = "default",
+    home: HomeOpt = DEFAULT_HOME,
+    k: Annotated[int, typer.Option("--k", "-k", min=1, max=100, help="Passages retrieved per question.")] = 10,
+    mode: ModeOpt = "hybrid",
+    as_json: JsonOpt = False,
+) -> None:
+    """Measure retrieval: page-level hit@1/5/10, doc hit@5 and MRR@10, per kind, and latency."""
+    _check_mode(mode)
+    from ragcli.evaluation import EvalError, load_questions, run_eval
+    from ragcli.rendering import render_eval
+    from ragcli.retrieval import RetrievalParams
+
+    with user_errors():
+        try:
+            rows = load_questions(questions)
+        except EvalError as exc:
+            raise fail(str(exc)) from None
+        idx = _open_index(home, index)
+        embedder = _embedder_for(idx, mode)
+        report = run_eval(idx, embedder, rows, RetrievalParams(mode=mode, k=k))  # type: ignore[arg-type]
+    if as_json:
+        emit_json(report)
+    else:
+        render_eval(out, report)
+
+
 @app.command()
 def models(
     verify: Annotated[bool, typer.Option("--verify", help="Check every installed model's sha256.")] = False,

@@ -143,3 +143,32 @@ def render_ingest(console: Console, report: IngestReport) -> None:
         for s in report.skipped:
             table.add_row(s.doc, s.reason)
         console.print(table)
+
+
+def render_eval(console: Console, report: dict) -> None:
+    summary = report["summary"]
+    table = Table(
+        title=f"Retrieval på {report['index']} ({report['mode']}, {report['embedding_model']})", title_justify="left"
+    )
+    for col in ("rækker", "n", "hit@1", "hit@5", "hit@10", "doc hit@5", "MRR@10"):
+        table.add_column(col, justify="right" if col != "rækker" else "left")
+
+    def row(label: str, m: dict) -> None:
+        table.add_row(
+            label, str(m["n"]), f"{m['hit@1']:.2f}", f"{m['hit@5']:.2f}", f"{m['hit@10']:.2f}",
+            f"{m['doc_hit@5']:.2f}", f"{m['mrr@10']:.3f}",
+        )
+
+    row("alle besvarlige", summary["answerable"])
+    for kind, m in summary["by_kind"].items():
+        row(f"  {kind}", m)
+    console.print(table)
+    if "multi_hop_all_hops@10" in summary:
+        console.print(f"multi-hop, alle trin fundet i top 10: {summary['multi_hop_all_hops@10']:.2f}")
+    latency = summary["latency_ms"]
+    console.print(f"Svartid: p50 {latency['p50']:.1f} ms, p95 {latency['p95']:.1f} ms")
+    if summary["unanswerable"]:
+        console.print("Ubesvarlige spørgsmål (topscore: fused / dense / lexical):")
+        for u in summary["unanswerable"]:
+            parts = [f"{u[key]:.3f}" if u[key] is not None else "–" for key in ("top_score", "top_dense", "top_lexical")]
+            console.print(f"  {u['id']}: {' / '.join(parts)}  {u['question']}")

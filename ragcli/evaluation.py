@@ -1,0 +1,175 @@
+"""Measuring retrieval on a question set with gold pages.
+
+The question schema is shared with other evaluation sets and accepted as is: one JSON
+object a line with `id, question, doc, page, kind` and optional `hops: [{doc, page}]`.
+Rows with `doc: null` (kind `unanswerable`) have no gold page; they are reported
+separately with the scores retrieval gave them, which is what a refusal rule needs.
+
+A hit is page-level: a retrieved chunk from the gold document whose page span covers
+the gold page. For multi-hop rows any hop counts as a hit; `all_hops@k` says whether
+every hop was found.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+import time
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ragcli.embedding import Embedder
+from ragcli.retrieval import RetrievalParams, retrieve
+from ragcli.schema import Hit
+from ragcli.store import Index
+
+CUTOFFS = (1, 5, 10)
+
+
+class EvalError(Exception):
+    """The question file cannot be used."""
+
+
+@dataclass(frozen=True)
+class EvalQuestion:
+    id: str
+    question: str
+    doc: str | None
+    page: int | None
+    kind: str
+    hops: tuple[tuple[str, int], ...] = ()
+
+    @property
+    def targets(self) -> tuple[tuple[str, int], ...]:
+        if self.hops:
+            return self.hops
+        return ((self.doc, self.page),) if self.doc is not None and self.page is not None else ()
+
+    @property
+    def answerable(self) -> bool:
+        return bool(self.targets)
+
+
+@dataclass
+class QuestionResult:
+    id: str
+    kind: str
+    question: str
+    rank: int | None  # 1-based rank of the first hit on a gold page, None if not in top k
+    doc_rank: int | None  # 1-based rank of the first chunk from a gold document
+    all_hops_rank: int | None  # rank by which every hop was found (multi-hop rows)
+    top_score: float | None
+    top_dense: float | None
+    top_lexical: float | None
+    seconds: float
+    retrieved: list[dict] = field(default_factory=list)
+
+
+def load_questions(path: Path) -> list[EvalQuestion]:
+    if not path.is_file():
+        raise EvalError(f"no such question file: {path}")
+    questions = []
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+            hops = tuple((h["doc"], int(h["page"])) for h in row.get("hops") or ())
+            questions.append(
+                EvalQuestion(
+                    id=str(row.get("id", number)),
+                    question=row["question"],
+                    doc=row.get("doc"),
+                    page=None if row.get("page") is None else int(row["page"]),
+                    kind=row.get("kind") or ("unanswerable" if row.get("doc") is None else "unknown"),
+                    hops=hops,
+                )
+            )
+        except (json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
+            raise EvalError(f"{path}:{number}: not a question row ({exc})") from None
+    if not questions:
+        raise EvalError(f"{path} holds no questions")
+    return questions
+
+
+def _first_rank(hits: list[Hit], match) -> int | None:
+    return next((rank for rank, hit in enumerate(hits, start=1) if match(hit)), None)
+
+
+def judge(question: EvalQuestion, hits: list[Hit]) -> tuple[int | None, int | None, int | None]:
+    """(page rank, document rank, all-hops rank) of a question's gold targets among hits."""
+    targets = question.targets
+    if not targets:
+        return None, None, None
+    rank = _first_rank(hits, lambda h: any(h.chunk.covers(doc, page) for doc, page in targets))
+    docs = {doc for doc, _ in targets}
+    doc_rank = _first_rank(hits, lambda h: h.chunk.doc in docs)
+    hop_ranks = [_first_rank(hits, lambda h, d=doc, p=page: h.chunk.covers(d, p)) for doc, page in targets]
+    all_hops = None if any(r is None for r in hop_ranks) else max(hop_ranks)
+    return rank, doc_rank, all_hops
+
+
+def evaluate_question(index: Index, embedder: Embedder | None, question: EvalQuestion, params: RetrievalParams) -> QuestionResult:
+    started = time.perf_counter()
+    hits = retrieve(index, question.question, params, embedder)
+    seconds = time.perf_counter() - started
+    rank, doc_rank, all_hops = judge(question, hits)
+    dense = [h.dense_score for h in hits if h.dense_score is not None]
+    lexical = [h.lexical_score for h in hits if h.lexical_score is not None]
+    return QuestionResult(
+        id=question.id, kind=question.kind, question=question.question, rank=rank, doc_rank=doc_rank,
+        all_hops_rank=all_hops, top_score=hits[0].score if hits else None,
+        top_dense=max(dense, default=None), top_lexical=max(lexical, default=None), seconds=seconds,
+        retrieved=[{"doc": h.chunk.doc, "pages": h.chunk.pages, "score": round(h.score, 6)} for h in hits],
+    )
+
+
+def _rate(values: list[bool]) -> float:
+    return round(sum(values) / len(values), 4) if values else 0.0
+
+
+def summarize(results: list[QuestionResult]) -> dict:
+    """hit@1/5/10, doc hit@5, MRR@10 over answerable rows (overall and per kind), latency."""
+    answerable = [r for r in results if r.kind != "unanswerable"]
+
+    def metrics(rows: list[QuestionResult]) -> dict:
+        data = {f"hit@{k}": _rate([r.rank is not None and r.rank <= k for r in rows]) for k in CUTOFFS}
+        data["doc_hit@5"] = _rate([r.doc_rank is not None and r.doc_rank <= 5 for r in rows])
+        data["mrr@10"] = round(statistics.fmean([1 / r.rank if r.rank and r.rank <= 10 else 0.0 for r in rows]), 4) if rows else 0.0
+        data["n"] = len(rows)
+        return data
+
+    by_kind: dict[str, list[QuestionResult]] = defaultdict(list)
+    for r in answerable:
+        by_kind[r.kind].append(r)
+    multi = [r for r in answerable if r.all_hops_rank is not None or r.kind == "multi-hop"]
+    latencies = sorted(r.seconds for r in results)
+    summary = {
+        "answerable": metrics(answerable),
+        "by_kind": {kind: metrics(rows) for kind, rows in sorted(by_kind.items())},
+        "latency_ms": {
+            "p50": round(1000 * statistics.median(latencies), 2),
+            "p95": round(1000 * latencies[min(len(latencies) - 1, int(0.95 * len(latencies)))], 2),
+        },
+        "unanswerable": [
+            {"id": r.id, "question": r.question, "top_score": r.top_score, "top_dense": r.top_dense, "top_lexical": r.top_lexical}
+            for r in results
+            if r.kind == "unanswerable"
+        ],
+    }
+    if multi:
+        summary["multi_hop_all_hops@10"] = _rate([r.all_hops_rank is not None for r in multi])
+    return summary
+
+
+def run_eval(index: Index, embedder: Embedder | None, questions: list[EvalQuestion], params: RetrievalParams) -> dict:
+    results = [evaluate_question(index, embedder, q, params) for q in questions]
+    return {
+        "index": index.name,
+        "embedding_model": index.embedding_model,
+        "mode": params.mode,
+        "k": params.k,
+        "summary": summarize(results),
+        "questions": [r.__dict__ for r in results],
+    }

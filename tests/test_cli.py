@@ -1,0 +1,115 @@
+"""End to end through the real command line: ingest real PDFs, ask, search, info, errors."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import TEST_EMBED_MODEL
+
+QUESTION = "Hvilken værdi skal Server.ehealth.mode have i produktion?"
+GOLD = ("sds_ehdsi_driftshaandbog.pdf", 2)
+
+
+def ragcli(*args: str, home: Path, check: bool = False, stdin: str | None = None) -> subprocess.CompletedProcess:
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "NO_COLOR": "1", "RAGCLI_HOME": str(home)}
+    env.pop("RAGCLI_INDEX", None)
+    result = subprocess.run(
+        [sys.executable, "-m", "ragcli.cli", *args], capture_output=True, text=True, env=env, input=stdin, timeout=600
+    )
+    if check and result.returncode != 0:
+        raise AssertionError(f"ragcli {' '.join(args)} → {result.returncode}\n{result.stdout}\n{result.stderr}")
+    return result
+
+
+@pytest.fixture(scope="module")
+def cli_home(tmp_path_factory, small_corpus) -> Path:
+    home = tmp_path_factory.mktemp("cli_home")
+    result = ragcli("ingest", str(small_corpus), "--index", "kommune", "--embed-model", TEST_EMBED_MODEL, "--json", home=home, check=True)
+    report = json.loads(result.stdout)
+    assert report["documents"] == 3 and report["chunks"] > 0 and report["skipped"] == []
+    return home
+
+
+def test_ask_json_cites_the_page_with_the_answer(cli_home):
+    result = ragcli("ask", QUESTION, "--index", "kommune", "--json", home=cli_home, check=True)
+    data = json.loads(result.stdout)  # stdout holds exactly one JSON object
+    assert set(data) >= {"question", "answer", "refused", "model", "citations", "sentences", "evidence", "retrieval", "timings"}
+    assert data["question"] == QUESTION and isinstance(data["answer"], str) and data["answer"]
+    assert data["model"].startswith("gemma-3-270m")
+    citation_keys = {"number", "doc", "pages", "page_start", "page_end", "score", "snippet", "cited"}
+    assert all(set(c) == citation_keys for c in data["citations"])
+    assert [c["number"] for c in data["citations"]] == list(range(1, len(data["citations"]) + 1))
+    doc, page = GOLD
+    assert any(c["doc"] == doc and c["page_start"] <= page <= c["page_end"] for c in data["citations"])
+    # Every citation the answer uses points at a retrieved passage.
+    retrieved = {(h["doc"], h["page_start"]) for h in data["retrieval"]["hits"]}
+    for sentence in data["sentences"]:
+        for n in sentence["cites"] + sentence["attached"]:
+            if 1 <= n <= len(data["citations"]):
+                c = data["citations"][n - 1]
+                assert (c["doc"], c["page_start"]) in retrieved
+
+
+def test_ask_prints_answer_and_sources_table(cli_home):
+    result = ragcli("ask", QUESTION, "--index", "kommune", home=cli_home, check=True)
+    assert result.stdout.startswith("Svar:")
+    assert "Kilder" in result.stdout and "sds_ehdsi_driftshaandbog.pdf" in result.stdout
+    assert "\x1b[" not in result.stdout  # no ANSI codes when piped
+
+
+def test_search_and_info_json(cli_home):
+    result = ragcli("search", "affaldssortering skole", "--index", "kommune", "--k", "3", "--json", home=cli_home, check=True)
+    data = json.loads(result.stdout)
+    assert data["mode"] == "hybrid" and 1 <= len(data["hits"]) <= 3
+    assert {"doc", "page_start", "text", "score", "dense_score", "lexical_score"} <= set(data["hits"][0])
+    lexical = json.loads(ragcli("search", QUESTION, "--index", "kommune", "--mode", "lexical", "--json", home=cli_home, check=True).stdout)
+    assert (lexical["hits"][0]["doc"], lexical["hits"][0]["page_start"]) == GOLD
+    info = json.loads(ragcli("info", "--index", "kommune", "--json", home=cli_home, check=True).stdout)
+    assert info["manifest"]["embedding"]["model"] == TEST_EMBED_MODEL
+    assert info["manifest"]["counts"]["documents"] == 3
+    assert sorted(d["name"] for d in info["documents"])[0] == "aarhus_naar_dit_barn_gaar_i_skole.pdf"
+
+
+def _one_line_error(result: subprocess.CompletedProcess) -> str:
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, result.stderr
+    assert "Traceback" not in result.stderr
+    assert result.stdout == ""
+    return lines[0]
+
+
+def test_errors_are_one_line(tmp_path, cli_home):
+    missing = ragcli("ingest", str(tmp_path / "nowhere"), "--index", "x", home=tmp_path)
+    assert missing.returncode == 1 and "nowhere" in _one_line_error(missing)
+
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    nothing = ragcli("ingest", str(empty), "--index", "x", "--embed-model", TEST_EMBED_MODEL, home=tmp_path)
+    assert nothing.returncode == 1 and "Fejl" in _one_line_error(nothing)
+
+    unknown = ragcli("ask", "Hvad?", "--index", "findes-ikke", home=cli_home)
+    assert unknown.returncode == 1 and "findes-ikke" in _one_line_error(unknown)
+
+    no_model = ragcli("ask", "Hvad?", "--index", "kommune", "--model", str(tmp_path / "x.gguf"), home=cli_home)
+    assert no_model.returncode == 1 and "x.gguf" in _one_line_error(no_model)
+
+    bad_mode = ragcli("search", "x", "--index", "kommune", "--mode", "fuzzy", home=cli_home)
+    assert bad_mode.returncode == 2
+
+
+def test_bad_pdf_is_skipped_with_a_warning_exit_code(tmp_path, small_corpus):
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    (folder / "god.pdf").symlink_to(small_corpus / "digst_govcloud_paas_startarkitektur.pdf")
+    (folder / "falsk.pdf").write_text("dette er ikke en pdf")
+    result = ragcli("ingest", str(folder), "--index", "blandet", "--embed-model", TEST_EMBED_MODEL, "--json", home=tmp_path)
+    assert result.returncode == 3, result.stderr
+    report = json.loads(result.stdout)
+    assert report["documents"] == 1
+    assert [s["doc"].endswith("falsk.pdf") for s in report["skipped"]] == [True]

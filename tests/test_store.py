@@ -1,0 +1,103 @@
+"""The index store: versioned manifest, atomic generations, clear errors."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from ragcli import store
+from ragcli.schema import Chunk
+from ragcli.store import MANIFEST, SCHEMA_VERSION, DocumentRecord, Index, IndexProblem, write_generation
+
+DIM = 8
+
+
+def _fields() -> dict:
+    return {
+        "embedding": {"model": "test/model", "dim": DIM, "normalized": True},
+        "chunking": {"max_tokens": 64, "overlap_tokens": 8},
+        "sources": [],
+    }
+
+
+def _docs_and_chunks(texts: list[str], name: str = "a.pdf"):
+    chunks = [
+        Chunk(doc=name, title="A", page_start=i + 1, page_end=i + 1, char_start=0, char_end=len(t), text=t, n_tokens=len(t.split()))
+        for i, t in enumerate(texts)
+    ]
+    docs = [DocumentRecord(name=name, path=f"/x/{name}", title="A", sha256="0" * 64, size=1, pages=len(texts), chunks=len(texts))]
+    rng = np.random.default_rng(0)
+    vectors = rng.normal(size=(len(texts), DIM)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    return docs, chunks, vectors
+
+
+def test_generation_round_trip(tmp_path):
+    docs, chunks, vectors = _docs_and_chunks(["Skoledagen starter kl. 8.", "Affald sorteres i ti fraktioner."])
+    manifest = write_generation(tmp_path / "idx", docs, chunks, vectors, _fields())
+    assert manifest["schema_version"] == SCHEMA_VERSION
+    assert manifest["counts"] == {"documents": 1, "pages": 2, "chunks": 2, "tokens": 9}
+    on_disk = json.loads((tmp_path / "idx" / MANIFEST).read_text())
+    assert on_disk["generation"] == manifest["generation"]
+    with Index(tmp_path / "idx") as index:
+        # The vector of chunk 2 finds chunk 2 first, with cosine 1.
+        (best_id, best_score), *_ = index.dense_search(vectors[1], k=2)
+        assert best_id == 2 and best_score == pytest.approx(1.0, abs=1e-5)
+        assert index.chunks([2])[2].text == "Affald sorteres i ti fraktioner."
+        assert index.lexical.search("affaldet", k=1)[0][0] == 2
+        assert [d.name for d in index.documents()] == ["a.pdf"]
+
+
+def test_a_failed_write_leaves_the_previous_index_intact(tmp_path, monkeypatch):
+    folder = tmp_path / "idx"
+    docs, chunks, vectors = _docs_and_chunks(["Første udgave af teksten."])
+    first = write_generation(folder, docs, chunks, vectors, _fields())
+
+    def crash(*args, **kwargs):
+        raise OSError("disk full")
+
+    # Fail late in the write, after vectors and SQLite of the new generation are on disk.
+    monkeypatch.setattr(store.LexicalIndex, "build", crash)
+    docs2, chunks2, vectors2 = _docs_and_chunks(["Anden udgave.", "Med to sider."])
+    with pytest.raises(OSError, match="disk full"):
+        write_generation(folder, docs2, chunks2, vectors2, _fields())
+
+    with Index(folder) as index:
+        assert index.manifest["generation"] == first["generation"]
+        assert index.chunks([1])[1].text == "Første udgave af teksten."
+        assert index.vectors.ntotal == 1
+    leftovers = [p.name for p in folder.iterdir() if p.name.startswith(".staging-")]
+    assert leftovers == []
+
+
+def test_old_generations_are_removed_after_a_switch(tmp_path):
+    folder = tmp_path / "idx"
+    for text in ("en", "to", "tre"):
+        docs, chunks, vectors = _docs_and_chunks([f"Tekst nummer {text}."])
+        manifest = write_generation(folder, docs, chunks, vectors, _fields())
+    generations = sorted(p.name for p in folder.iterdir() if p.name.startswith("gen-"))
+    assert generations == [manifest["generation"]] == ["gen-000003"]
+
+
+def test_missing_and_unsupported_indexes_are_clear_errors(tmp_path):
+    with pytest.raises(IndexProblem, match="no index at"):
+        Index.open(tmp_path, "nope")
+    folder = tmp_path / "future"
+    docs, chunks, vectors = _docs_and_chunks(["Tekst."])
+    write_generation(folder, docs, chunks, vectors, _fields())
+    manifest = json.loads((folder / MANIFEST).read_text())
+    manifest["schema_version"] = SCHEMA_VERSION + 1
+    (folder / MANIFEST).write_text(json.dumps(manifest))
+    with pytest.raises(IndexProblem, match="schema"):
+        Index(folder)
+    (folder / MANIFEST).write_text("{not json")
+    with pytest.raises(IndexProblem):
+        Index(folder)
+
+
+@pytest.mark.parametrize("bad", ["", "../etc", "a/b", ".hidden", "x" * 80])
+def test_index_names_are_validated(bad):
+    with pytest.raises(IndexProblem):
+        store.validate_name(bad)
