@@ -1,4 +1,14 @@
-"""The ask pipeline: retrieve → pack prompt → generate → check citations → Answer."""
+"""The ask pipeline: retrieve → check grounding → pack prompt → generate → verify → Answer.
+
+The decision to answer or refuse rests on evidence, not on the model's say-so:
+
+1. If the best passage does not cover the question's specific terms (grounding), the
+   question is refused without asking the model — "Det fremgår ikke af dokumenterne."
+2. Otherwise the model answers, and every sentence is checked against its sources.
+3. If the model refused, or none of its sentences is supported, the best source
+   sentence is quoted instead (decision "extracted"), so the user gets what the
+   documents say rather than an invented sentence or a wrong refusal.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +19,7 @@ from dataclasses import dataclass, field
 from ragcli.citations import best_evidence, check_answer, is_refusal, make_citations
 from ragcli.embedding import Embedder
 from ragcli.generation import GenerationParams, LlamaBackend
+from ragcli.grounding import DEFAULT_MIN_COVERAGE, extract_answer, measure_grounding
 from ragcli.prompting import REFUSAL, build_prompt
 from ragcli.retrieval import RetrievalParams, retrieve
 from ragcli.schema import Answer
@@ -19,6 +30,8 @@ from ragcli.store import Index
 class AskParams:
     retrieval: RetrievalParams = field(default_factory=RetrievalParams)
     generation: GenerationParams = field(default_factory=GenerationParams)
+    min_coverage: float = DEFAULT_MIN_COVERAGE  # refuse below this question coverage
+    extract_fallback: bool = True  # quote the best source when the model's answer is unsupported
 
 
 def answer_question(
@@ -31,19 +44,18 @@ def answer_question(
 ) -> Answer:
     timings: dict[str, float] = {}
     started = time.perf_counter()
-    hits = retrieve(index, question, params.retrieval, embedder)
+    retrieved = retrieve(index, question, params.retrieval, embedder)
     timings["retrieve_s"] = time.perf_counter() - started
 
     # The context holds the prompt and the answer; keep room for the answer.
     budget = backend.n_ctx - params.generation.max_tokens - 8
-    prompt = build_prompt(question, hits, backend.count_tokens, budget, chat=backend.chat)
+    prompt = build_prompt(question, retrieved, backend.count_tokens, budget, chat=backend.chat)
+    hits = prompt.hits
+    lexical = index.lexical
+    grounding = measure_grounding(question, hits, lexical.document_frequency, len(lexical))
 
-    if not prompt.hits:
-        text = REFUSAL
-        if on_token:
-            on_token(text)
-        timings["generate_s"] = 0.0
-    else:
+    raw = ""
+    if hits and grounding.grounded(params.min_coverage):
         generate_started = time.perf_counter()
         pieces: list[str] = []
         for piece in backend.stream(prompt, params.generation):
@@ -52,12 +64,30 @@ def answer_question(
             pieces.append(piece)
             if on_token:
                 on_token(piece)
-        text = "".join(pieces).strip() or REFUSAL
+        raw = "".join(pieces).strip()
         timings["generate_s"] = time.perf_counter() - generate_started
+        text = raw or REFUSAL
+        sentences = check_answer(text, hits)
+        supported = any(s.supported for s in sentences) and not is_refusal(text)
+        decision = "answered" if supported and all(s.supported for s in sentences) else "unsupported"
+        if not supported and params.extract_fallback:
+            extracted = extract_answer(grounding, hits)
+            if extracted is not None:
+                sentence, number = extracted
+                text = f"{sentence} [{number}]"
+                sentences = check_answer(text, hits)
+                decision = "extracted"
+        if decision != "extracted" and is_refusal(text):
+            decision = "refused"
+    else:
+        text = REFUSAL
+        if on_token:
+            on_token(text)
+        sentences = check_answer(text, hits)
+        decision = "refused"
 
-    sentences = check_answer(text, prompt.hits)
-    refused = is_refusal(text)
-    citations = make_citations(prompt.hits, sentences)
+    refused = decision == "refused"
+    citations = make_citations(hits, sentences)
     timings["total_s"] = time.perf_counter() - started
     return Answer(
         question=question,
@@ -65,10 +95,13 @@ def answer_question(
         refused=refused,
         citations=citations,
         sentences=sentences,
-        hits=prompt.hits,
+        hits=hits,
         model=backend.name,
         prompt=prompt.text,
         prompt_tokens=prompt.n_tokens,
         timings={k: round(v, 4) for k, v in timings.items()},
-        evidence=[] if refused else best_evidence(text, prompt.hits, sentences),
+        evidence=[] if refused else best_evidence(text, hits, sentences),
+        decision=decision,
+        raw_answer=raw,
+        grounding=grounding.to_dict(),
     )

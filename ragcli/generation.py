@@ -77,6 +77,10 @@ class LlamaBackend:
 
     def stream(self, prompt: Prompt, params: GenerationParams) -> Iterator[str]:
         """Yield the answer's text piece by piece as the model produces it."""
+        # llama-cpp-python reuses the KV cache of a shared prompt prefix between calls;
+        # with this model that made a second identical call continue differently. A
+        # clean state per question keeps answers reproducible (the prompt is re-read).
+        self._llm.reset()
         common = dict(
             max_tokens=params.max_tokens,
             temperature=params.temperature,

@@ -64,6 +64,15 @@ class LexicalIndex:
         ids = np.load(folder / "chunk_ids.npy")
         return cls(retriever, ids)
 
+    def document_frequency(self, term: str) -> int:
+        """How many chunks contain a (stemmed) term; 0 for a term the index never saw."""
+        token_id = self._retriever.vocab_dict.get(term)
+        if token_id is None:
+            return 0
+        # bm25s keeps its score matrix column-compressed by term: indptr bounds each column.
+        indptr = self._retriever.scores["indptr"]
+        return int(indptr[token_id + 1] - indptr[token_id])
+
     def __len__(self) -> int:
         return len(self.ids)
 

