@@ -20,6 +20,7 @@ from ragcli.citations import best_evidence, check_answer, is_refusal, make_citat
 from ragcli.embedding import Embedder
 from ragcli.generation import GenerationParams, LlamaBackend
 from ragcli.grounding import DEFAULT_MIN_COVERAGE, extract_answer, measure_grounding
+from ragcli.guardrails import DEFAULT_RULES, OutputFilter, Rule, blocked, check_input, check_output, check_passages
 from ragcli.prompting import REFUSAL, build_prompt
 from ragcli.retrieval import RetrievalParams, retrieve
 from ragcli.schema import Answer
@@ -32,6 +33,7 @@ class AskParams:
     generation: GenerationParams = field(default_factory=GenerationParams)
     min_coverage: float = DEFAULT_MIN_COVERAGE  # refuse below this question coverage
     extract_fallback: bool = True  # quote the best source when the model's answer is unsupported
+    rules: tuple[Rule, ...] = DEFAULT_RULES
 
 
 def answer_question(
@@ -44,7 +46,10 @@ def answer_question(
 ) -> Answer:
     timings: dict[str, float] = {}
     started = time.perf_counter()
-    retrieved = retrieve(index, question, params.retrieval, embedder)
+    question, flags = check_input(question, params.rules)
+    block = blocked(flags)
+    trace: dict = {}
+    retrieved = [] if block else retrieve(index, question, params.retrieval, embedder, trace)
     timings["retrieve_s"] = time.perf_counter() - started
 
     # The context holds the prompt and the answer; keep room for the answer.
@@ -53,17 +58,21 @@ def answer_question(
     hits = prompt.hits
     lexical = index.lexical
     grounding = measure_grounding(question, hits, lexical.document_frequency, len(lexical))
+    flags += check_passages([h.chunk.text for h in hits], params.rules)
 
     raw = ""
-    if hits and grounding.grounded(params.min_coverage):
+    if hits and not block and grounding.grounded(params.min_coverage):
         generate_started = time.perf_counter()
         pieces: list[str] = []
+        shown = OutputFilter(params.rules)
         for piece in backend.stream(prompt, params.generation):
             if not pieces:
                 timings["first_token_s"] = time.perf_counter() - generate_started
             pieces.append(piece)
             if on_token:
-                on_token(piece)
+                on_token(shown.feed(piece))
+        if on_token:
+            on_token(shown.flush())
         raw = "".join(pieces).strip()
         timings["generate_s"] = time.perf_counter() - generate_started
         text = raw or REFUSAL
@@ -86,6 +95,8 @@ def answer_question(
         sentences = check_answer(text, hits)
         decision = "refused"
 
+    text, output_flags = check_output(text, params.rules)
+    flags += output_flags
     refused = decision == "refused"
     citations = make_citations(hits, sentences)
     timings["total_s"] = time.perf_counter() - started
@@ -104,4 +115,7 @@ def answer_question(
         decision=decision,
         raw_answer=raw,
         grounding=grounding.to_dict(),
+        flags=[f.to_dict() for f in flags],
+        retrieval_trace=trace,
+        temperature=params.generation.temperature,
     )

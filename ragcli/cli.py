@@ -18,6 +18,7 @@ import typer
 from rich.console import Console
 
 from ragcli import __version__
+from ragcli.grounding import DEFAULT_MIN_COVERAGE
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_WARNINGS, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 
@@ -189,6 +190,10 @@ def ask(
     seed: int = 0,
     max_tokens: Annotated[int, typer.Option(min=1, max=4096)] = 160,
     n_ctx: Annotated[int, typer.Option("--n-ctx", min=512, help="Model context size in tokens.")] = 4096,
+    min_coverage: Annotated[
+        float, typer.Option(min=0.0, max=1.0, help="Refuse when the best passage covers less of the question than this.")
+    ] = DEFAULT_MIN_COVERAGE,
+    explain: Annotated[bool, typer.Option("--explain", help="Show every RAG step: passages, scores, prompt, raw answer, checks.")] = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Answer a question from the indexed documents, with cited sources."""
@@ -196,7 +201,7 @@ def ask(
     from ragcli.answering import AskParams, answer_question
     from ragcli.generation import GenerationParams, LlamaBackend
     from ragcli.registry import default_llm_path
-    from ragcli.rendering import answer_json, render_answer_check, render_sources
+    from ragcli.rendering import answer_json, render_answer_check, render_decision, render_explain, render_sources
     from ragcli.retrieval import RetrievalParams
 
     with user_errors():
@@ -207,17 +212,25 @@ def ask(
         params = AskParams(
             retrieval=RetrievalParams(mode=mode, k=k),  # type: ignore[arg-type]
             generation=GenerationParams(temperature=temperature, max_tokens=max_tokens, seed=seed),
+            min_coverage=min_coverage,
         )
         stream = None if as_json else (lambda piece: out.print(piece, end="", markup=False, highlight=False))
         if stream:
             out.print("[bold]Svar:[/] ", end="")
         answer = answer_question(question, idx, embedder, backend, params, on_token=stream)
     if as_json:
-        emit_json(answer_json(answer, index, mode))
+        data = answer_json(answer, index, mode)
+        if explain:
+            data["prompt"] = answer.prompt
+            data["retrieval"]["trace"] = answer.retrieval_trace
+        emit_json(data)
         return
     out.print()
+    render_decision(out, answer)
     render_answer_check(out, answer)
     render_sources(out, answer)
+    if explain:
+        render_explain(out, answer)
 
 
 @app.command()

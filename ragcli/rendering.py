@@ -36,6 +36,10 @@ def answer_json(answer: Answer, index: str, mode: str) -> dict:
         "sentences": [asdict(s) for s in answer.sentences],
         "evidence": answer.evidence,
         "retrieval": {"mode": mode, "hits": [h.to_dict() for h in answer.hits]},
+        "decision": answer.decision,
+        "raw_answer": answer.raw_answer,
+        "grounding": answer.grounding,
+        "flags": answer.flags,
         "prompt_tokens": answer.prompt_tokens,
         "timings": answer.timings,
     }
@@ -65,6 +69,29 @@ def render_sources(console: Console, answer: Answer) -> None:
         style = None if c.cited else "dim"
         table.add_row(f"[{c.number}]", c.doc, c.pages, f"{c.score:.3f}", c.snippet, style=style)
     console.print(table)
+
+
+def render_decision(console: Console, answer: Answer) -> None:
+    """After the streamed model output: what ragcli decided, when it differs from the stream."""
+    if answer.decision == "extracted":
+        if answer.raw_answer:
+            console.print(Text("⚠ Modellens svar kunne ikke underbygges af kilderne. Kilderne siger:", style="yellow"))
+        console.print(Text(answer.text, style="bold"))
+    elif answer.decision == "refused" and answer.hits:
+        best = answer.grounding.get("source") or 1
+        hit = answer.hits[best - 1]
+        missing = ", ".join(answer.grounding.get("missing", [])[:6])
+        console.print(
+            Text(
+                f"Nærmeste passage: [{best}] {hit.chunk.doc}, s. {hit.chunk.pages}: “{_snippet(hit.chunk.text, 160)}”",
+                style="dim",
+            )
+        )
+        if missing:
+            console.print(Text(f"Ikke fundet i kilderne: {missing}", style="dim"))
+    for flag in answer.flags:
+        where = f" (kilde [{flag['source']}])" if flag.get("source") else ""
+        console.print(Text(f"⛨ {flag['rule']}{where}: {flag['message']}", style="magenta"))
 
 
 def render_answer_check(console: Console, answer: Answer) -> None:
@@ -172,3 +199,46 @@ def render_eval(console: Console, report: dict) -> None:
         for u in summary["unanswerable"]:
             parts = [f"{u[key]:.3f}" if u[key] is not None else "–" for key in ("top_score", "top_dense", "top_lexical")]
             console.print(f"  {u['id']}: {' / '.join(parts)}  {u['question']}")
+
+
+def render_explain(console: Console, answer: Answer) -> None:
+    """The RAG steps, as a reader of a GenAI explainer would want to see them."""
+    from rich.rule import Rule as Line
+
+    console.print(Line("1 · Spørgsmål", align="left"))
+    console.print(Text(answer.question))
+    console.print(Line("2 · Hentede passager (retrieval)", align="left"))
+    trace = answer.retrieval_trace
+    if trace:
+        console.print(
+            Text(
+                f"Fusion: RRF k={trace.get('rrf_k')}, vægt dense {trace.get('dense_weight')}, "
+                f"vægt BM25 {trace.get('lexical_weight')} (BM25-sikkerhed {trace.get('lexical_confidence', '–')})",
+                style="dim",
+            )
+        )
+    render_hits(console, answer.hits, "hybrid" if trace else "")
+    console.print(Line("3 · Dækker kilderne spørgsmålet?", align="left"))
+    g = answer.grounding
+    console.print(
+        Text(
+            f"Spørgsmålets nøgleord: {', '.join(g.get('terms', []))}\n"
+            f"Bedste kilde: [{g.get('source')}], dækning {g.get('coverage')} "
+            f"(mangler: {', '.join(g.get('missing', [])) or 'intet'}"
+            + (f"; tal der mangler: {', '.join(g['missing_numbers'])}" if g.get("missing_numbers") else "")
+            + ")"
+        )
+    )
+    flagged = [f for f in answer.flags if f["where"] == "passage"]
+    for flag in flagged:
+        console.print(Text(f"⛨ Kilde [{flag['source']}]: {flag['message']}: “{flag['match']}”", style="magenta"))
+    console.print(Line(f"4 · Prompt ({answer.prompt_tokens} tokens, temperatur {answer.temperature})", align="left"))
+    console.print(Text(answer.prompt, style="dim"))
+    console.print(Line("5 · Modellens rå svar", align="left"))
+    console.print(Text(answer.raw_answer or "(modellen blev ikke spurgt: kilderne dækker ikke spørgsmålet)"))
+    console.print(Line(f"6 · Verifikation → beslutning: {answer.decision}", align="left"))
+    for s in answer.sentences:
+        mark = "✓" if s.supported else "⚠"
+        cites = ",".join(str(n) for n in s.cites) or "–"
+        added = f" +{','.join(str(n) for n in s.attached)}" if s.attached else ""
+        console.print(Text(f"{mark} støtte {s.support:.2f} kilder [{cites}]{added}: {s.text}"))

@@ -115,3 +115,6 @@ class Answer:
     decision: str = "answered"
     raw_answer: str = ""  # what the model wrote, before any decision
     grounding: dict = field(default_factory=dict)
+    flags: list[dict] = field(default_factory=list)  # guardrail findings (input, passages, output)
+    retrieval_trace: dict = field(default_factory=dict)  # fusion weights and lexical confidence
+    temperature: float = 0.0
