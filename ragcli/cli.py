@@ -279,6 +279,80 @@ def info(index: IndexOpt = "default", home: HomeOpt = DEFAULT_HOME, as_json: Jso
         render_info(out, data)
 
 
+@app.command()
+def batch(
+    questions: Annotated[str, typer.Argument(help="Questions: .txt (a line each), .jsonl, .csv, or - for stdin.")],
+    index: IndexOpt = "default",
+    home: HomeOpt = DEFAULT_HOME,
+    output: Annotated[str, typer.Option("--out", "-o", help="Results: .jsonl, .csv, or - for stdout.")] = "-",
+    model: Annotated[
+        Optional[Path], typer.Option("--model", "-m", envvar="RAGCLI_MODEL", help="GGUF file (default: Gemma-3-270M).")
+    ] = None,
+    k: Annotated[int, typer.Option("--k", "-k", min=1, max=50)] = 5,
+    mode: ModeOpt = "hybrid",
+    temperature: Annotated[float, typer.Option(min=0.0, max=2.0)] = 0.0,
+    seed: int = 0,
+    max_tokens: Annotated[int, typer.Option(min=1, max=4096)] = 160,
+    min_coverage: Annotated[float, typer.Option(min=0.0, max=1.0)] = DEFAULT_MIN_COVERAGE,
+    retrieve_only: Annotated[bool, typer.Option("--retrieve-only", help="Write the passages only; no generation.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q")] = False,
+) -> None:
+    """Answer many questions; one JSON (or CSV) record each. Re-run with the same --out to resume."""
+    _check_mode(mode)
+    from ragcli.answering import AskParams, answer_question
+    from ragcli.batch import BatchError, RecordWriter, answer_record, pending, read_questions, retrieval_record
+    from ragcli.generation import GenerationParams, LlamaBackend
+    from ragcli.registry import default_llm_path
+    from ragcli.retrieval import RetrievalParams, retrieve
+
+    with user_errors():
+        try:
+            rows = read_questions(questions)
+            todo = list(pending(rows, output))
+        except BatchError as exc:
+            raise fail(str(exc)) from None
+        idx = _open_index(home, index)
+        embedder = _embedder_for(idx, mode)
+        retrieval = RetrievalParams(mode=mode, k=k)  # type: ignore[arg-type]
+        backend = None
+        if not retrieve_only and todo:
+            backend = LlamaBackend(model if model is not None else default_llm_path(), seed=seed)
+        params = AskParams(
+            retrieval=retrieval,
+            generation=GenerationParams(temperature=temperature, max_tokens=max_tokens, seed=seed),
+            min_coverage=min_coverage,
+        )
+        writer = RecordWriter(output)
+        try:
+            with _batch_progress(quiet, len(rows), len(rows) - len(todo)) as advance:
+                for question in todo:
+                    if retrieve_only:
+                        started = time.perf_counter()
+                        hits = retrieve(idx, question.question, retrieval, embedder)
+                        record = retrieval_record(question, hits, time.perf_counter() - started, idx.embedding_model)
+                    else:
+                        answer = answer_question(question.question, idx, embedder, backend, params)
+                        record = answer_record(question, answer)
+                    writer.write(record)
+                    advance()
+        finally:
+            writer.close()
+    if not quiet:
+        err.print(f"{len(todo)} besvaret, {len(rows) - len(todo)} fandtes allerede i {output}")
+
+
+@contextmanager
+def _batch_progress(quiet: bool, total: int, done: int):
+    if quiet or not err.is_terminal:
+        yield lambda: None
+        return
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    with Progress(TextColumn("Spørgsmål"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(), console=err) as bar:
+        task = bar.add_task("batch", total=total, completed=done)
+        yield lambda: bar.advance(task)
+
+
 @app.command("eval")
 def eval_command(
     questions: Annotated[Path, typer.Argument(help="JSONL with id, question, doc, page, kind (and optional hops).")],

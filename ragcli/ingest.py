@@ -48,6 +48,7 @@ class IngestReport:
     removed: list[str] = field(default_factory=list)
     skipped: list[Skipped] = field(default_factory=list)
     embedded_chunks: int = 0
+    resumed_chunks: int = 0  # vectors taken from an interrupted earlier run instead of embedded again
     seconds: float = 0.0
     embed_seconds: float = 0.0
 
@@ -68,6 +69,7 @@ class IngestReport:
             "removed": self.removed,
             "skipped": [{"doc": s.doc, "reason": s.reason} for s in self.skipped],
             "embedded_chunks": self.embedded_chunks,
+            "resumed_chunks": self.resumed_chunks,
             "seconds": round(self.seconds, 3),
             "embed_chunks_per_second": round(self.chunks_per_second, 2),
         }
@@ -211,11 +213,30 @@ def ingest_folder(
                 kept.append(old)
 
         to_embed = [c for _, chunks in new_docs for c in chunks]
+        unchanged_index = not new_docs and not report.removed and (index_folder / MANIFEST).exists() and not rebuild
+        if unchanged_index:
+            # Nothing to add, change or drop: the committed index already is the answer.
+            with Index(index_folder) as current:
+                counts = current.manifest["counts"]
+            report.documents, report.pages, report.chunks = counts["documents"], counts["pages"], counts["chunks"]
+            report.seconds = time.perf_counter() - started
+            return report
         progress.on_embed_start(len(to_embed))
         embed_started = time.perf_counter()
-        new_vectors = embedder.embed_passages([c.text for c in to_embed], progress=progress.on_embedded)
+        pending = _PendingVectors(index_folder, embedder.model_id, params)
+        per_doc: list[np.ndarray] = []
+        for record, chunks in new_docs:
+            vectors_for_doc = pending.load(record.sha256, len(chunks), embedder.dim)
+            if vectors_for_doc is None:
+                vectors_for_doc = embedder.embed_passages([c.text for c in chunks], progress=progress.on_embedded)
+                pending.save(record.sha256, vectors_for_doc)
+                report.embedded_chunks += len(chunks)
+            else:
+                progress.on_embedded(len(chunks))
+                report.resumed_chunks += len(chunks)
+            per_doc.append(vectors_for_doc.reshape(-1, embedder.dim))
+        new_vectors = np.vstack(per_doc) if per_doc else np.zeros((0, embedder.dim), dtype=np.float32)
         report.embed_seconds = time.perf_counter() - embed_started
-        report.embedded_chunks = len(to_embed)
 
         documents = [k.record for k in kept] + [r for r, _ in new_docs]
         if not documents:
@@ -241,11 +262,49 @@ def ingest_folder(
                 "sources": sorted({*_sources(index_folder), str(root_resolved)}),
             },
         )
+    pending.clear()
     report.documents = manifest["counts"]["documents"]
     report.pages = manifest["counts"]["pages"]
     report.chunks = manifest["counts"]["chunks"]
     report.seconds = time.perf_counter() - started
     return report
+
+
+class _PendingVectors:
+    """Vectors of documents embedded by a run that has not committed yet.
+
+    Saved per document as soon as they exist, so that an ingest killed after an hour of
+    embedding resumes where it stopped. Keyed by content hash, embedding model and
+    chunking parameters (which together fix the chunk texts); removed after a commit.
+    """
+
+    def __init__(self, index_folder: Path, model_id: str, params: ChunkingParams):
+        key = hashlib.sha256(f"{model_id}|{params.max_tokens}|{params.overlap_tokens}".encode()).hexdigest()[:12]
+        self.folder = index_folder / ".pending"
+        self.key = key
+
+    def _path(self, sha256: str) -> Path:
+        return self.folder / f"{sha256}-{self.key}.npy"
+
+    def load(self, sha256: str, n_chunks: int, dim: int) -> np.ndarray | None:
+        path = self._path(sha256)
+        try:
+            vectors = np.load(path)
+        except (OSError, ValueError):
+            return None
+        return vectors if vectors.shape == (n_chunks, dim) else None
+
+    def save(self, sha256: str, vectors: np.ndarray) -> None:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        path = self._path(sha256)
+        temporary = path.with_suffix(".tmp.npy")
+        np.save(temporary, np.asarray(vectors, dtype=np.float32))
+        temporary.replace(path)  # atomic: a killed run never leaves half a file under the real name
+
+    def clear(self) -> None:
+        import shutil
+
+        shutil.rmtree(self.folder, ignore_errors=True)
 
 
 def _sources(index_folder: Path) -> list[str]:

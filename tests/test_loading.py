@@ -19,8 +19,13 @@ def test_real_pdf_loads_page_by_page_with_title():
     assert doc.title
 
 
-def test_scanned_pdf_is_reported_as_without_text_layer():
+def test_scanned_pdf_without_ocr_is_reported_as_without_text_layer(monkeypatch):
+    from ragcli import ocr
+
+    monkeypatch.setattr(ocr, "tesseract_languages", lambda: ())
     with pytest.raises(DocumentError, match="no text layer"):
+        load_document(shared_pdf("SCANNED_randers_jordtip_procesdiagram.pdf"), "scan.pdf")
+    with pytest.raises(DocumentError, match="apt-get install tesseract-ocr"):
         load_document(shared_pdf("SCANNED_randers_jordtip_procesdiagram.pdf"), "scan.pdf")
 
 

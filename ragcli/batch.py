@@ -1,0 +1,206 @@
+"""Batch Q&A: many questions in, one record per answer out, resumable.
+
+Inputs: `.txt` (one question a line), `.jsonl` (objects with `question` and optional
+`id`), `.csv` (a `question` column, optional `id`), or `-` for stdin (JSONL if the first
+line starts with "{", else one question a line). Outputs: `.jsonl` (default), `.csv`,
+or `-` for stdout. Each record is written and flushed as soon as it is ready, so a
+killed run loses at most the question in flight; re-running with the same output
+skips every id already there.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO
+
+from ragcli.schema import Answer, Hit
+
+
+class BatchError(Exception):
+    """The input or output cannot be used."""
+
+
+@dataclass(frozen=True)
+class BatchQuestion:
+    id: str
+    question: str
+
+
+CSV_FIELDS = ("id", "question", "answer", "refused", "decision", "citations", "top_score", "seconds", "model")
+
+
+def _from_lines(lines: list[str]) -> list[BatchQuestion]:
+    return [BatchQuestion(str(i), line.strip()) for i, line in enumerate(lines, start=1) if line.strip()]
+
+
+def _from_jsonl(lines: list[str], where: str) -> list[BatchQuestion]:
+    questions = []
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+            questions.append(BatchQuestion(str(row.get("id", number)), str(row["question"]).strip()))
+        except (json.JSONDecodeError, KeyError, TypeError, AttributeError) as exc:
+            raise BatchError(f"{where}:{number}: expected an object with a 'question' ({exc})") from None
+    return questions
+
+
+def _from_csv(text: str, where: str) -> list[BatchQuestion]:
+    reader = csv.DictReader(io.StringIO(text))
+    if not reader.fieldnames or "question" not in reader.fieldnames:
+        raise BatchError(f"{where}: a CSV input needs a 'question' column")
+    return [
+        BatchQuestion(str(row.get("id") or number), row["question"].strip())
+        for number, row in enumerate(reader, start=1)
+        if (row.get("question") or "").strip()
+    ]
+
+
+def read_questions(source: str, stdin: IO[str] | None = None) -> list[BatchQuestion]:
+    if source == "-":
+        text = (stdin or sys.stdin).read()
+        lines = text.splitlines()
+        first = next((line for line in lines if line.strip()), "")
+        questions = _from_jsonl(lines, "stdin") if first.lstrip().startswith("{") else _from_lines(lines)
+    else:
+        path = Path(source)
+        if not path.is_file():
+            raise BatchError(f"no such question file: {path}")
+        text = path.read_text(encoding="utf-8-sig")
+        suffix = path.suffix.lower()
+        if suffix == ".jsonl":
+            questions = _from_jsonl(text.splitlines(), str(path))
+        elif suffix == ".csv":
+            questions = _from_csv(text, str(path))
+        elif suffix in (".txt", ""):
+            questions = _from_lines(text.splitlines())
+        else:
+            raise BatchError(f"{path}: use .txt, .jsonl or .csv (or - for stdin)")
+    seen: set[str] = set()
+    for q in questions:
+        if q.id in seen:
+            raise BatchError(f"question id {q.id!r} appears twice; ids must be unique for resuming")
+        seen.add(q.id)
+    return questions
+
+
+def answered_ids(output: str) -> set[str]:
+    """Ids already in an output file (empty for stdout or a new file). A torn last line is ignored."""
+    if output == "-":
+        return set()
+    path = Path(output)
+    if not path.exists():
+        return set()
+    text = path.read_text(encoding="utf-8")
+    if path.suffix.lower() == ".csv":
+        return {row["id"] for row in csv.DictReader(io.StringIO(text)) if row.get("id")}
+    ids = set()
+    for line in text.splitlines():
+        try:
+            ids.add(str(json.loads(line)["id"]))
+        except (json.JSONDecodeError, KeyError, TypeError):
+            continue  # a line cut short by a killed run
+    return ids
+
+
+def _truncate_torn_line(path: Path) -> None:
+    """Cut an unfinished last line (from a killed run) so appends start clean."""
+    data = path.read_bytes()
+    if data and not data.endswith(b"\n"):
+        cut = data.rfind(b"\n") + 1
+        with path.open("r+b") as handle:
+            handle.truncate(cut)
+
+
+def _hit_record(hit: Hit) -> dict:
+    return {
+        "doc": hit.chunk.doc, "pages": hit.chunk.pages, "score": round(hit.score, 6),
+        "dense_score": None if hit.dense_score is None else round(hit.dense_score, 6),
+        "lexical_score": None if hit.lexical_score is None else round(hit.lexical_score, 6),
+        "text": hit.chunk.text,
+    }
+
+
+def answer_record(question: BatchQuestion, answer: Answer) -> dict:
+    supported_by = {n for s in answer.sentences if s.supported for n in (*s.cites, *s.attached)}
+    return {
+        "id": question.id,
+        "question": question.question,
+        "answer": answer.text,
+        "refused": answer.refused,
+        "decision": answer.decision,
+        "citations": [
+            {"number": c.number, "doc": c.doc, "pages": c.pages, "snippet": c.snippet, "supported": c.number in supported_by}
+            for c in answer.citations
+            if c.cited
+        ],
+        "retrieval": [{"doc": h.chunk.doc, "pages": h.chunk.pages, "score": round(h.score, 6)} for h in answer.hits],
+        "grounding": answer.grounding,
+        "timings": answer.timings,
+        "model": answer.model,
+    }
+
+
+def retrieval_record(question: BatchQuestion, hits: list[Hit], seconds: float, embedding_model: str) -> dict:
+    return {
+        "id": question.id,
+        "question": question.question,
+        "passages": [_hit_record(h) for h in hits],
+        "timings": {"retrieve_s": round(seconds, 4)},
+        "model": embedding_model,
+    }
+
+
+class RecordWriter:
+    """Appends records to JSONL/CSV (flushed and fsynced one by one) or writes them to stdout."""
+
+    def __init__(self, output: str):
+        self.output = output
+        self._csv = output != "-" and Path(output).suffix.lower() == ".csv"
+        if output == "-":
+            self._handle: IO[str] = sys.stdout
+            self._owned = False
+        else:
+            path = Path(output)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            new = not path.exists() or path.stat().st_size == 0
+            if not new:
+                _truncate_torn_line(path)
+            self._handle = path.open("a", encoding="utf-8", newline="")
+            self._owned = True
+            if self._csv and new:
+                csv.writer(self._handle).writerow(CSV_FIELDS)
+
+    def write(self, record: dict) -> None:
+        if self._csv:
+            citations = "; ".join(f"{c['doc']} s. {c['pages']}" for c in record.get("citations", []))
+            top = record.get("retrieval") or record.get("passages") or [{}]
+            csv.writer(self._handle).writerow(
+                [
+                    record["id"], record["question"], record.get("answer", ""), record.get("refused", ""),
+                    record.get("decision", ""), citations, top[0].get("score", ""),
+                    record["timings"].get("total_s", record["timings"].get("retrieve_s")), record.get("model", ""),
+                ]
+            )
+        else:
+            self._handle.write(json.dumps(record, ensure_ascii=False) + "\n")
+        self._handle.flush()
+        if self._owned:
+            os.fsync(self._handle.fileno())
+
+    def close(self) -> None:
+        if self._owned:
+            self._handle.close()
+
+
+def pending(questions: list[BatchQuestion], output: str) -> Iterator[BatchQuestion]:
+    done = answered_ids(output)
+    return (q for q in questions if q.id not in done)

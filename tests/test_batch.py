@@ -1,0 +1,111 @@
+"""Batch Q&A over a real index: formats, stdout, and resuming after the process is killed."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from ragcli.batch import BatchError, RecordWriter, answered_ids, read_questions
+
+QUESTIONS = [
+    "Hvilken værdi skal Server.ehealth.mode have i produktion?",
+    "Hvornår starter skoledagen?",
+    "Hvad er GovCloud?",
+    "Hvor mange ansatte har Digitaliseringsstyrelsen?",
+    "Hvad skal forældre gøre, når barnet skal starte i skole?",
+]
+
+
+def _cli(home: Path, *args: str, stdin: str | None = None, **kw) -> subprocess.CompletedProcess:
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "NO_COLOR": "1", "RAGCLI_HOME": str(home)}
+    return subprocess.run([sys.executable, "-m", "ragcli.cli", *args], capture_output=True, text=True, env=env, input=stdin, timeout=900, **kw)
+
+
+def test_reads_every_input_format(tmp_path):
+    (tmp_path / "q.txt").write_text("Første?\n\nAnden?\n")
+    assert [(q.id, q.question) for q in read_questions(str(tmp_path / "q.txt"))] == [("1", "Første?"), ("3", "Anden?")]
+    (tmp_path / "q.jsonl").write_text('{"id": "a", "question": "Én?"}\n{"question": "To?"}\n')
+    assert [(q.id, q.question) for q in read_questions(str(tmp_path / "q.jsonl"))] == [("a", "Én?"), ("2", "To?")]
+    (tmp_path / "q.csv").write_text("id,question\nx,\"Tre, fire?\"\n")
+    assert [(q.id, q.question) for q in read_questions(str(tmp_path / "q.csv"))] == [("x", "Tre, fire?")]
+    (tmp_path / "bad.csv").write_text("spørgsmål\nHvad?\n")
+    with pytest.raises(BatchError, match="'question' column"):
+        read_questions(str(tmp_path / "bad.csv"))
+    (tmp_path / "dup.jsonl").write_text('{"id": 1, "question": "a"}\n{"id": 1, "question": "b"}\n')
+    with pytest.raises(BatchError, match="twice"):
+        read_questions(str(tmp_path / "dup.jsonl"))
+
+
+def test_a_torn_last_line_is_ignored_and_cut(tmp_path):
+    out = tmp_path / "out.jsonl"
+    out.write_text('{"id": "1", "answer": "ok"}\n{"id": "2", "ans')
+    assert answered_ids(str(out)) == {"1"}
+    writer = RecordWriter(str(out))
+    writer.write({"id": "2", "answer": "igen"})
+    writer.close()
+    assert [json.loads(line)["id"] for line in out.read_text().splitlines()] == ["1", "2"]
+
+
+@pytest.fixture(scope="module")
+def batch_home(tmp_path_factory, small_corpus) -> Path:
+    from conftest import TEST_EMBED_MODEL
+
+    home = tmp_path_factory.mktemp("batch_home")
+    result = _cli(home, "ingest", str(small_corpus), "--index", "b", "--embed-model", TEST_EMBED_MODEL, "-q")
+    assert result.returncode == 0, result.stderr
+    return home
+
+
+def test_killed_batch_resumes_and_answers_each_question_once(batch_home, tmp_path):
+    questions = tmp_path / "q.jsonl"
+    rows = [{"id": f"q{i:02d}", "question": QUESTIONS[i % len(QUESTIONS)] + ("" if i < 5 else f" ({i})")} for i in range(20)]
+    questions.write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in rows) + "\n")
+    out = tmp_path / "answers.jsonl"
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "RAGCLI_HOME": str(batch_home)}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "ragcli.cli", "batch", str(questions), "--index", "b", "--out", str(out), "-q"],
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 600
+    while time.monotonic() < deadline and (not out.exists() or len(answered_ids(str(out))) < 3):
+        time.sleep(0.2)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    first = answered_ids(str(out))
+    assert 3 <= len(first) < 20, "the kill should land mid-run"
+
+    result = _cli(batch_home, "batch", str(questions), "--index", "b", "--out", str(out))
+    assert result.returncode == 0, result.stderr
+    records = [json.loads(line) for line in out.read_text().splitlines()]
+    assert sorted(r["id"] for r in records) == [r["id"] for r in rows]  # each exactly once
+    assert f"{20 - len(first)} besvaret" in result.stderr
+    for record in records:
+        assert {"id", "question", "answer", "refused", "decision", "citations", "retrieval", "timings", "model"} <= set(record)
+        assert all({"number", "doc", "pages", "snippet", "supported"} == set(c) for c in record["citations"])
+    by_id = {r["id"]: r for r in records}
+    assert by_id["q03"]["refused"] is True  # nothing in these documents about staff numbers
+
+
+def test_csv_and_stdin_stdout_round_trips(batch_home, tmp_path):
+    out = tmp_path / "answers.csv"
+    result = _cli(batch_home, "batch", "-", "--index", "b", "--out", str(out), "--retrieve-only", stdin="\n".join(QUESTIONS[:3]))
+    assert result.returncode == 0, result.stderr
+    rows = list(csv.DictReader(out.open()))
+    assert [r["question"] for r in rows] == QUESTIONS[:3] and all(r["model"] for r in rows)
+
+    streamed = _cli(
+        batch_home, "batch", "-", "--index", "b", "--retrieve-only", "--k", "2",
+        stdin='{"id": "s1", "question": "Server.ehealth.mode produktion"}\n',
+    )
+    assert streamed.returncode == 0, streamed.stderr
+    [record] = [json.loads(line) for line in streamed.stdout.splitlines()]
+    assert record["id"] == "s1" and len(record["passages"]) == 2
+    assert record["passages"][0]["doc"] == "sds_ehdsi_driftshaandbog.pdf"

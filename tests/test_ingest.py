@@ -1,0 +1,153 @@
+"""Ingestion that keeps an index up to date: incremental, resumable, crash-safe, calm about bad files."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pypdf
+import pytest
+
+from conftest import TEST_EMBED_MODEL, shared_pdf
+from ragcli.ingest import default_chunking, ingest_folder
+from ragcli.ocr import tesseract_languages
+from ragcli.store import Index
+
+
+def _copy(name: str, folder: Path, as_name: str | None = None) -> Path:
+    target = folder / (as_name or name)
+    shutil.copyfile(shared_pdf(name), target)
+    return target
+
+
+def test_incremental_reingest(tmp_path, minilm):
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    _copy("aarhus_naar_dit_barn_gaar_i_skole.pdf", docs)
+    _copy("digst_govcloud_paas_startarkitektur.pdf", docs)
+    params = default_chunking(minilm)
+    first = ingest_folder(docs, tmp_path / "idx", minilm, params)
+    assert sorted(first.added) == sorted(p.name for p in docs.iterdir()) and first.embedded_chunks == first.chunks
+
+    again = ingest_folder(docs, tmp_path / "idx", minilm, params)
+    assert again.embedded_chunks == 0 and len(again.unchanged) == 2 and again.chunks == first.chunks
+
+    # A changed file is re-embedded alone; a new one is added; a deleted one is pruned.
+    (docs / "notes.txt").write_text("Skolebussen kører fra Rådhuspladsen kl. 7.15 hver morgen.", encoding="utf-8")
+    changed = ingest_folder(docs, tmp_path / "idx", minilm, params)
+    assert changed.added == ["notes.txt"] and changed.embedded_chunks == 1
+    (docs / "notes.txt").write_text("Skolebussen kører fra Banegården kl. 7.30 hver morgen.", encoding="utf-8")
+    (docs / "digst_govcloud_paas_startarkitektur.pdf").unlink()
+    updated = ingest_folder(docs, tmp_path / "idx", minilm, params)
+    assert updated.updated == ["notes.txt"] and updated.embedded_chunks == 1
+    assert updated.removed == ["digst_govcloud_paas_startarkitektur.pdf"]
+    with Index(tmp_path / "idx") as index:
+        assert sorted(d.name for d in index.documents()) == ["aarhus_naar_dit_barn_gaar_i_skole.pdf", "notes.txt"]
+        assert index.lexical.search("Banegården", 1) and not index.lexical.search("Rådhuspladsen", 1)
+
+
+def _zoo(folder: Path) -> dict[str, str]:
+    """Good files beside every kind of bad one; returns bad file → expected reason."""
+    good = _copy("aarhus_naar_dit_barn_gaar_i_skole.pdf", folder)
+    (folder / "dublet.pdf").write_bytes(good.read_bytes())
+    (folder / "tom.pdf").write_bytes(b"")
+    (folder / "falsk.pdf").write_text("<html>ikke en pdf</html>")
+    (folder / "afkortet.pdf").write_bytes(good.read_bytes()[:4000])
+    writer = pypdf.PdfWriter()
+    buffer = io.BytesIO()
+    writer.write(buffer)
+    (folder / "nul_sider.pdf").write_bytes(buffer.getvalue())
+    reader = pypdf.PdfReader(io.BytesIO(good.read_bytes()))
+    locked = pypdf.PdfWriter()
+    for page in reader.pages:
+        locked.add_page(page)
+    locked.encrypt(user_password="hemmelig", owner_password="ejer", algorithm="RC4-128")
+    with (folder / "krypteret.pdf").open("wb") as handle:
+        locked.write(handle)
+    (folder / "noter.md").write_text("# Noter\n\nForældremøde i 0. klasse holdes den 3. september.", encoding="utf-8")
+    return {
+        "dublet.pdf": "duplicate of aarhus_naar_dit_barn_gaar_i_skole.pdf",
+        "tom.pdf": "empty file",
+        "falsk.pdf": "not a PDF",
+        "afkortet.pdf": "corrupt PDF",
+        "nul_sider.pdf": "zero pages",
+        "krypteret.pdf": "encrypted",
+    }
+
+
+def _cli(*args: str, home: Path) -> subprocess.CompletedProcess:
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "NO_COLOR": "1", "RAGCLI_HOME": str(home)}
+    return subprocess.run([sys.executable, "-m", "ragcli.cli", *args], capture_output=True, text=True, env=env, timeout=900)
+
+
+def test_bad_pdf_zoo_is_reported_and_the_rest_indexed(tmp_path):
+    folder = tmp_path / "zoo"
+    folder.mkdir()
+    expected = _zoo(folder)
+    result = _cli("ingest", str(folder), "--index", "zoo", "--embed-model", TEST_EMBED_MODEL, "--json", home=tmp_path)
+    assert result.returncode == 3, result.stderr  # completed with warnings
+    report = json.loads(result.stdout)
+    assert sorted(report["added"]) == ["aarhus_naar_dit_barn_gaar_i_skole.pdf", "noter.md"]
+    reasons = {s["doc"]: s["reason"] for s in report["skipped"]}
+    assert set(reasons) == set(expected)
+    for name, reason in expected.items():
+        assert reason in reasons[name] and "\n" not in reasons[name]
+
+
+def test_killed_ingest_leaves_the_last_index_intact_and_the_next_run_resumes(tmp_path):
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    _copy("digst_govcloud_paas_startarkitektur.pdf", docs)
+    first = _cli("ingest", str(docs), "--index", "k", "--embed-model", TEST_EMBED_MODEL, "--json", home=tmp_path)
+    assert first.returncode == 0, first.stderr
+    before = json.loads(first.stdout)
+
+    for name in ("digst_referencearkitektur_brugerstyring_2019.pdf", "sds_ehdsi_driftshaandbog.pdf", "statens_it_produktblad_driftsplatform.pdf"):
+        _copy(name, docs)
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "RAGCLI_HOME": str(tmp_path)}
+    command = [sys.executable, "-m", "ragcli.cli", "ingest", str(docs), "--index", "k", "--embed-model", TEST_EMBED_MODEL, "-q"]
+    pending = tmp_path / "k" / ".pending"
+    # Kill at several points: while starting up, once some documents are embedded, and later.
+    for wait_for_pending_files in (0, 1, 2):
+        process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline and process.poll() is None:
+            if len(list(pending.glob("*.npy"))) >= wait_for_pending_files and (wait_for_pending_files or time.monotonic() > deadline - 299):
+                break
+            time.sleep(0.05)
+        process.send_signal(signal.SIGKILL)
+        process.wait()
+        with Index.open(tmp_path, "k") as index:  # the committed index still opens, unchanged
+            names = [d.name for d in index.documents()]
+            if len(names) == 1:
+                assert names == ["digst_govcloud_paas_startarkitektur.pdf"]
+                assert index.manifest["counts"]["chunks"] == before["chunks"]
+                assert index.lexical.search("GovCloud", 1)
+
+    final = _cli("ingest", str(docs), "--index", "k", "--embed-model", TEST_EMBED_MODEL, "--json", home=tmp_path)
+    assert final.returncode == 0, final.stderr
+    report = json.loads(final.stdout)
+    assert report["documents"] == 4
+    assert report["resumed_chunks"] + report["embedded_chunks"] == report["chunks"] - before["chunks"]
+    assert not pending.exists()  # cleared after the commit
+    assert not list((tmp_path / "k").glob(".staging-*")) and len(list((tmp_path / "k").glob("gen-*"))) == 1
+
+
+def test_scanned_pdf_is_read_with_danish_ocr(tmp_path, minilm):
+    if "dan" not in tesseract_languages():
+        pytest.skip("Tesseract with Danish is not installed (apt-get install tesseract-ocr tesseract-ocr-dan)")
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    _copy("SCANNED_randers_jordtip_procesdiagram.pdf", docs)
+    report = ingest_folder(docs, tmp_path / "idx", minilm, default_chunking(minilm))
+    assert report.skipped == [] and report.added == ["SCANNED_randers_jordtip_procesdiagram.pdf"]
+    with Index(tmp_path / "idx") as index:
+        hits = index.lexical.search("jordflytning", 3)
+        assert hits, "a Danish word printed on the scan is found"
