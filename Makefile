@@ -44,6 +44,13 @@ test: install
 lint: install
 	$(BIN)/ruff check ragcli tests scripts
 
+eval: install
+	@test -f indexes/shared/manifest.json || $(BIN)/ragcli ingest ../shared/corpus --index shared
+	$(BIN)/ragcli eval ../shared/eval/dev.jsonl --index shared
+
+bench: install
+	$(BIN)/python scripts/bench.py
+
 corpus: install
 	$(BIN)/python scripts/make_corpus.py corpus
 

@@ -145,16 +145,21 @@ def extract_answer(grounding: Grounding, hits: Sequence[Hit], max_sources: int =
     total = sum(grounding.weights.values())
     if total <= 0:
         return None
-    best: tuple[float, int, str] | None = None
+    best: tuple[float, int, int, str] | None = None
     for number, hit in enumerate(hits[:max_sources], start=1):
-        for sentence in split_sentences(hit.chunk.text):
-            terms = set(analyze(sentence))
+        # Lines first (tables and headings run into sentences otherwise), then sentences.
+        units = [u for line in hit.chunk.text.split("\n") for u in split_sentences(line) if len(u) >= 12]
+        for unit in units:
+            terms = set(analyze(unit))
             score = sum(w for t, w in grounding.weights.items() if t in terms) / total
-            # Very long "sentences" are usually tables or lists run together; prefer short ones.
-            if len(sentence) > 400:
-                score *= 0.8
-            if best is None or score > best[0]:
-                best = (score, number, sentence)
+            # Long units are tables or lists run together: a short quote that covers as much is better.
+            if len(unit) > 250:
+                score *= 250 / len(unit)
+            candidate = (score, -number, -len(unit), unit)
+            if best is None or candidate > best:
+                best = candidate
+    if best is not None:
+        best = (best[0], -best[1], best[2], best[3])  # back to a positive source number
     if best is None or best[0] <= 0:
         return None
-    return best[2], best[1]
+    return best[3], best[1]

@@ -19,7 +19,7 @@ QUESTIONS = [
     "Hvilken værdi skal Server.ehealth.mode have i produktion?",
     "Hvornår starter skoledagen?",
     "Hvad er GovCloud?",
-    "Hvor mange ansatte har Digitaliseringsstyrelsen?",
+    "Hvad koster det at leje en kolonihave i Odense?",
     "Hvad skal forældre gøre, når barnet skal starte i skole?",
 ]
 
@@ -91,7 +91,7 @@ def test_killed_batch_resumes_and_answers_each_question_once(batch_home, tmp_pat
         assert {"id", "question", "answer", "refused", "decision", "citations", "retrieval", "timings", "model"} <= set(record)
         assert all({"number", "doc", "pages", "snippet", "supported"} == set(c) for c in record["citations"])
     by_id = {r["id"]: r for r in records}
-    assert by_id["q03"]["refused"] is True  # nothing in these documents about staff numbers
+    assert by_id["q03"]["refused"] is True  # nothing in these documents about allotments
 
 
 def test_csv_and_stdin_stdout_round_trips(batch_home, tmp_path):

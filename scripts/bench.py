@@ -1,0 +1,263 @@
+"""ragcli benchmark: prints a table and writes bench/results.json.
+
+    make bench                      # everything (about 10–15 minutes on 2 cores)
+    python scripts/bench.py --quick # skips the cold ingest of ../shared/corpus and 100k chunks
+
+Each figure is the median of repeated runs unless its row says otherwise. Large-index
+retrieval uses synthetic vectors (random unit vectors) and synthetic texts (words drawn
+from the real corpus), written through the real index store and searched through the
+real retrieval code; only the query embedding is precomputed there, and is measured
+separately with the real model.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = Path(os.environ.get("RAGCLI_SHARED", REPO.parent / "shared"))
+sys.path.insert(0, str(REPO))
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+
+def median_time(fn, repeat: int = 3) -> float:
+    times = []
+    for _ in range(repeat):
+        started = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - started)
+    return statistics.median(times)
+
+
+def run_cli(*args: str, home: Path) -> tuple[float, float, subprocess.CompletedProcess]:
+    """Wall seconds and peak RSS (MiB) of one ragcli process."""
+    env = {**os.environ, "RAGCLI_HOME": str(home), "NO_COLOR": "1"}
+    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    started = time.perf_counter()
+    done = subprocess.run([sys.executable, "-m", "ragcli.cli", *args], capture_output=True, text=True, env=env)
+    seconds = time.perf_counter() - started
+    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    # ru_maxrss of children is the max over all children so far; fine for a rising series.
+    return seconds, max(peak, before) / 1024, done
+
+
+class FixedQueryEmbedder:
+    """Precomputed query vectors for synthetic indexes (the index is what is measured)."""
+
+    def __init__(self, model_id: str, dim: int, seed: int = 1):
+        self.model_id = model_id
+        self.dim = dim
+        self._rng = np.random.default_rng(seed)
+
+    def embed_query(self, text: str) -> np.ndarray:
+        v = self._rng.normal(size=self.dim).astype(np.float32)
+        return v / np.linalg.norm(v)
+
+
+def bench_parse_chunk_embed(results: dict, rows: list) -> None:
+    from ragcli.chunking import chunk_document
+    from ragcli.embedding import load_embedder
+    from ragcli.ingest import default_chunking
+    from ragcli.loading import DocumentError, load_document
+    from ragcli.registry import DEFAULT_EMBEDDING_MODEL
+
+    pdfs = sorted(p for p in (SHARED / "corpus").glob("*.pdf") if not p.name.startswith("SCANNED_"))
+    loaded = []
+
+    def parse():
+        loaded.clear()
+        for p in pdfs:
+            try:
+                loaded.append(load_document(p, p.name))
+            except DocumentError:
+                pass
+
+    seconds = median_time(parse)
+    pages = sum(len(d.pages) for d in loaded)
+    results["parse"] = {"pages": pages, "seconds": round(seconds, 3), "pages_per_s": round(pages / seconds, 1)}
+    rows.append(("PDF parse (pypdf + cleaning)", f"{pages / seconds:.1f} pages/s", f"{pages} pages"))
+
+    embedder = load_embedder(DEFAULT_EMBEDDING_MODEL)
+    params = default_chunking(embedder)
+    chunks = []
+
+    def chunk_all():
+        chunks.clear()
+        for d in loaded:
+            chunks.extend(chunk_document(d.pages, embedder.count_tokens, params))
+
+    seconds = median_time(chunk_all)
+    results["chunking"] = {"chunks": len(chunks), "seconds": round(seconds, 3), "chunks_per_s": round(len(chunks) / seconds, 1)}
+    rows.append(("Chunking (token-counted)", f"{len(chunks) / seconds:.1f} chunks/s", f"{len(chunks)} chunks"))
+
+    sample = [c.text for c in chunks[:48]]
+    tokens = sum(embedder.count_tokens(sample))
+    seconds = median_time(lambda: embedder.embed_passages(sample))
+    results["embedding"] = {
+        "model": embedder.model_id, "chunks": len(sample), "tokens": tokens,
+        "chunks_per_s": round(len(sample) / seconds, 2), "tokens_per_s": round(tokens / seconds, 1),
+    }
+    rows.append((f"Embedding ({embedder.model_id})", f"{len(sample) / seconds:.2f} chunks/s", f"{tokens / seconds:.0f} tokens/s"))
+    query_s = median_time(lambda: embedder.embed_query("Hvornår starter skoledagen i Aarhus?"), repeat=9)
+    results["query_embedding_ms"] = round(query_s * 1000, 1)
+    rows.append(("Query embedding", f"{query_s * 1000:.1f} ms", "one question"))
+    results["_corpus_texts"] = [c.text for c in chunks]
+
+
+def bench_ingest(results: dict, rows: list, home: Path) -> None:
+    seconds, rss, done = run_cli("ingest", str(SHARED / "corpus"), "--index", "bench", "--json", home=home)
+    report = json.loads(done.stdout) if done.stdout.strip() else {}
+    results["ingest_cold"] = {
+        "seconds": round(seconds, 1), "peak_rss_mib": round(rss), "pages": report.get("pages"),
+        "chunks": report.get("chunks"), "embed_chunks_per_s": report.get("embed_chunks_per_second"), "runs": 1,
+    }
+    rows.append(("Ingest ../shared/corpus, cold (1 run)", f"{seconds:.0f} s", f"{report.get('pages')} pages, {report.get('chunks')} chunks"))
+    times = [run_cli("ingest", str(SHARED / "corpus"), "--index", "bench", "--json", home=home)[0] for _ in range(3)]
+    results["ingest_unchanged_s"] = round(statistics.median(times), 2)
+    rows.append(("Ingest ../shared/corpus, unchanged re-run", f"{statistics.median(times):.2f} s", "no embedding"))
+
+
+def _synthetic_index(folder: Path, n: int, vocabulary: list[str], dim: int = 384) -> None:
+    from ragcli.schema import Chunk
+    from ragcli.store import DocumentRecord, write_generation
+
+    rng = np.random.default_rng(n)
+    words = np.array(vocabulary)
+    texts = [" ".join(rng.choice(words, size=60)) for _ in range(n)]
+    per_doc = 1000
+    chunks = [
+        Chunk(doc=f"syn{i // per_doc:05d}.pdf", title="syn", page_start=i % per_doc + 1, page_end=i % per_doc + 1,
+              char_start=0, char_end=len(t), text=t, n_tokens=80)
+        for i, t in enumerate(texts)
+    ]
+    n_docs = (n + per_doc - 1) // per_doc
+    docs = [DocumentRecord(f"syn{d:05d}.pdf", f"/syn/{d}", "syn", f"{d:064x}", 1, per_doc, per_doc) for d in range(n_docs)]
+    vectors = rng.normal(size=(n, dim)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    write_generation(folder, docs, chunks, vectors, {
+        "embedding": {"model": "synthetic", "dim": dim, "normalized": True},
+        "chunking": {"max_tokens": 256, "overlap_tokens": 48}, "sources": [],
+    })
+
+
+def bench_retrieval(results: dict, rows: list, sizes: list[int], vocabulary: list[str], work: Path) -> None:
+    from ragcli.retrieval import RetrievalParams, retrieve
+    from ragcli.store import Index
+
+    questions = [
+        "Hvornår starter skoledagen?", "Hvilken betalingsfrist bruger robotten?", "Hvad koster en plads i SFO?",
+        "Hvem har ansvaret for drift af platformen?", "Hvordan sorteres affald i kommunen?",
+    ]
+    results["retrieval_ms"] = {}
+    for n in sizes:
+        folder = work / f"syn{n}"
+        started = time.perf_counter()
+        _synthetic_index(folder, n, vocabulary)
+        build_s = time.perf_counter() - started
+        with Index(folder) as index:
+            embedder = FixedQueryEmbedder("synthetic", 384)
+            entry = {"build_s": round(build_s, 1)}
+            for mode in ("dense", "lexical", "hybrid"):
+                params = RetrievalParams(mode=mode, k=5)
+                retrieve(index, questions[0], params, embedder)  # warm: load and map the files
+                latencies = []
+                for i in range(60):
+                    started = time.perf_counter()
+                    retrieve(index, questions[i % len(questions)], params, embedder)
+                    latencies.append((time.perf_counter() - started) * 1000)
+                latencies.sort()
+                entry[mode] = {"p50": round(latencies[len(latencies) // 2], 2), "p95": round(latencies[int(0.95 * len(latencies))], 2)}
+                rows.append((f"Retrieval {mode}, {n:,} chunks", f"p50 {entry[mode]['p50']:.1f} ms", f"p95 {entry[mode]['p95']:.1f} ms"))
+        results["retrieval_ms"][str(n)] = entry
+
+
+def bench_llm(results: dict, rows: list) -> None:
+    from ragcli.generation import LlamaBackend
+    from ragcli.registry import default_llm_path
+
+    backend = LlamaBackend(default_llm_path(), n_ctx=4096)
+    llm = backend._llm  # the raw llama handle: timing the model itself, not ragcli's stop rules
+    source = (SHARED / "seeds" / "generativ-ai-dataetisk-raad.txt").read_text(encoding="utf-8")[:4000]
+    prompt = f"{source}\n\nSpørgsmål: Hvad er generativ AI?\nSvar:"
+    prompt_tokens = backend.count_tokens(prompt)
+    ttfts, rates = [], []
+    for _ in range(3):
+        llm.reset()
+        started = time.perf_counter()
+        first = None
+        n = 0
+        for _part in llm.create_completion(prompt, max_tokens=64, temperature=0.0, stream=True):
+            n += 1
+            if first is None:
+                first = time.perf_counter()
+        end = time.perf_counter()
+        ttfts.append(first - started)
+        rates.append((n - 1) / (end - first) if n > 1 else 0.0)
+    results["llm"] = {
+        "model": backend.name, "prompt_tokens": prompt_tokens,
+        "time_to_first_token_s": round(statistics.median(ttfts), 3), "tokens_per_s": round(statistics.median(rates), 1),
+    }
+    rows.append((f"LLM {backend.name}: first token", f"{statistics.median(ttfts):.2f} s", f"prompt {prompt_tokens} tokens"))
+    rows.append((f"LLM {backend.name}: generation", f"{statistics.median(rates):.1f} tokens/s", ""))
+
+
+def bench_cli(results: dict, rows: list, home: Path) -> None:
+    run_cli("ingest", str(REPO / "corpus"), "--index", "demo", "-q", home=home)
+    for label, args in (("ragcli --help", ("--help",)), ("ragcli info", ("info", "--index", "demo"))):
+        seconds = statistics.median([run_cli(*args, home=home)[0] for _ in range(5)])
+        results.setdefault("startup_s", {})[label] = round(seconds, 3)
+        rows.append((f"Start-up: {label}", f"{seconds:.2f} s", "median of 5"))
+    seconds, rss, _ = run_cli("ask", "Hvornår starter skoledagen?", "--index", "demo", "--json", home=home)
+    results["ask"] = {"seconds": round(seconds, 2), "peak_rss_mib": round(rss)}
+    rows.append(("ragcli ask (whole process, demo index)", f"{seconds:.1f} s", f"peak RSS {rss:.0f} MiB"))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="skip the cold ingest and the 100k-chunk index")
+    parser.add_argument("--out", type=Path, default=REPO / "bench" / "results.json")
+    args = parser.parse_args()
+    if not (SHARED / "corpus").is_dir():
+        sys.exit(f"bench needs the shared corpus at {SHARED / 'corpus'} (set RAGCLI_SHARED)")
+
+    results: dict = {"machine": {"cores": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()}}
+    rows: list[tuple[str, str, str]] = []
+    with tempfile.TemporaryDirectory(prefix="ragcli-bench-") as tmp:
+        work = Path(tmp)
+        bench_parse_chunk_embed(results, rows)
+        vocabulary = sorted({w for t in results.pop("_corpus_texts") for w in t.split() if w.isalpha() and len(w) > 2})
+        bench_retrieval(results, rows, [10_000] if args.quick else [10_000, 100_000], vocabulary, work)
+        bench_llm(results, rows)
+        bench_cli(results, rows, work)
+        if not args.quick:
+            bench_ingest(results, rows, work)
+
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"ragcli bench ({os.cpu_count()} cores)", title_justify="left")
+    for col in ("measure", "result", "note"):
+        table.add_column(col)
+    for row in rows:
+        table.add_row(*row)
+    Console().print(table)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()
