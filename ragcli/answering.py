@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 
 from ragcli.citations import best_evidence, check_answer, is_refusal, make_citations
 from ragcli.embedding import Embedder
-from ragcli.generation import GenerationParams, LlamaBackend
+from ragcli.generation import GenerationParams, Generator
 from ragcli.grounding import DEFAULT_MIN_COVERAGE, extract_answer, measure_grounding
 from ragcli.guardrails import DEFAULT_RULES, OutputFilter, Rule, blocked, check_input, check_output, check_passages
 from ragcli.prompting import REFUSAL, build_prompt
@@ -40,7 +40,7 @@ def answer_question(
     question: str,
     index: Index,
     embedder: Embedder | None,
-    backend: LlamaBackend,
+    backend: Generator,
     params: AskParams,
     on_token: Callable[[str], None] | None = None,
 ) -> Answer:

@@ -37,6 +37,24 @@ HomeOpt = Annotated[Path, typer.Option("--home", envvar="RAGCLI_HOME", help="Fol
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object to stdout and nothing else.")]
 ModeOpt = Annotated[str, typer.Option("--mode", help="Retrieval mode: dense, lexical or hybrid.")]
 DEFAULT_HOME = Path("indexes")
+LlmUrlOpt = Annotated[
+    Optional[str],
+    typer.Option("--llm-url", envvar="RAGCLI_LLM_URL", help="OpenAI-compatible server (llama-server, vLLM, Ollama) instead of a local GGUF."),
+]
+LlmChatOpt = Annotated[
+    bool, typer.Option("--llm-chat/--llm-completion", help="With --llm-url: chat messages (instruction models) or a few-shot completion prompt (base models).")
+]
+
+
+def _make_backend(model: Optional[Path], llm_url: Optional[str], chat: bool, n_ctx: int, seed: int):
+    if llm_url:
+        from ragcli.generation import HttpBackend
+
+        return HttpBackend(llm_url, model=str(model) if model else None, chat=chat, n_ctx=n_ctx)
+    from ragcli.generation import LlamaBackend
+    from ragcli.registry import default_llm_path
+
+    return LlamaBackend(model if model is not None else default_llm_path(), n_ctx=n_ctx, seed=seed)
 
 
 def emit_json(data: dict) -> None:
@@ -194,21 +212,21 @@ def ask(
         float, typer.Option(min=0.0, max=1.0, help="Refuse when the best passage covers less of the question than this.")
     ] = DEFAULT_MIN_COVERAGE,
     explain: Annotated[bool, typer.Option("--explain", help="Show every RAG step: passages, scores, prompt, raw answer, checks.")] = False,
+    llm_url: LlmUrlOpt = None,
+    llm_chat: LlmChatOpt = True,
     as_json: JsonOpt = False,
 ) -> None:
     """Answer a question from the indexed documents, with cited sources."""
     _check_mode(mode)
     from ragcli.answering import AskParams, answer_question
-    from ragcli.generation import GenerationParams, LlamaBackend
-    from ragcli.registry import default_llm_path
+    from ragcli.generation import GenerationParams
     from ragcli.rendering import answer_json, render_answer_check, render_decision, render_explain, render_sources
     from ragcli.retrieval import RetrievalParams
 
     with user_errors():
         idx = _open_index(home, index)
         embedder = _embedder_for(idx, mode)
-        model_path = model if model is not None else default_llm_path()
-        backend = LlamaBackend(model_path, n_ctx=n_ctx, seed=seed)
+        backend = _make_backend(model, llm_url, llm_chat, n_ctx, seed)
         params = AskParams(
             retrieval=RetrievalParams(mode=mode, k=k),  # type: ignore[arg-type]
             generation=GenerationParams(temperature=temperature, max_tokens=max_tokens, seed=seed),
@@ -295,14 +313,15 @@ def batch(
     max_tokens: Annotated[int, typer.Option(min=1, max=4096)] = 160,
     min_coverage: Annotated[float, typer.Option(min=0.0, max=1.0)] = DEFAULT_MIN_COVERAGE,
     retrieve_only: Annotated[bool, typer.Option("--retrieve-only", help="Write the passages only; no generation.")] = False,
+    llm_url: LlmUrlOpt = None,
+    llm_chat: LlmChatOpt = True,
     quiet: Annotated[bool, typer.Option("--quiet", "-q")] = False,
 ) -> None:
     """Answer many questions; one JSON (or CSV) record each. Re-run with the same --out to resume."""
     _check_mode(mode)
     from ragcli.answering import AskParams, answer_question
     from ragcli.batch import BatchError, RecordWriter, answer_record, pending, read_questions, retrieval_record
-    from ragcli.generation import GenerationParams, LlamaBackend
-    from ragcli.registry import default_llm_path
+    from ragcli.generation import GenerationParams
     from ragcli.retrieval import RetrievalParams, retrieve
 
     with user_errors():
@@ -316,7 +335,7 @@ def batch(
         retrieval = RetrievalParams(mode=mode, k=k)  # type: ignore[arg-type]
         backend = None
         if not retrieve_only and todo:
-            backend = LlamaBackend(model if model is not None else default_llm_path(), seed=seed)
+            backend = _make_backend(model, llm_url, llm_chat, 4096, seed)
         params = AskParams(
             retrieval=retrieval,
             generation=GenerationParams(temperature=temperature, max_tokens=max_tokens, seed=seed),

@@ -1,4 +1,4 @@
-"""Local text generation with llama-cpp-python.
+"""Text generation: llama-cpp-python in-process (default) or an OpenAI-compatible server.
 
 Any GGUF works. The model decides the prompt shape: a chat template in its GGUF
 metadata means an instruction-tuned model (chat completion); none means a base
@@ -12,6 +12,7 @@ import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 from ragcli.prompting import Prompt
 from ragcli.registry import ModelNotAvailable
@@ -97,5 +98,112 @@ class LlamaBackend:
         else:
             for part in self._llm.create_completion(prompt.text, stop=STOP_SEQUENCES, **common):
                 text = part["choices"][0]["text"]
+                if text:
+                    yield text
+
+
+class Generator(Protocol):
+    """What the ask pipeline needs from a language model, local or remote."""
+
+    name: str
+    n_ctx: int
+    chat: bool
+
+    def count_tokens(self, text: str) -> int: ...
+
+    def stream(self, prompt: Prompt, params: GenerationParams) -> Iterator[str]: ...
+
+
+class HttpBackend:
+    """An OpenAI-compatible server: llama.cpp's llama-server, llama-cpp-python's server, vLLM, Ollama.
+
+    Chat models get /v1/chat/completions with the chat messages; base models (chat=False)
+    get /v1/completions with the few-shot prompt. Tokens are counted by the server when it
+    offers a tokenize endpoint (llama.cpp and llama-cpp-python do), else estimated
+    conservatively (Danish runs about 3 characters a token).
+    """
+
+    def __init__(self, url: str, model: str | None = None, chat: bool = True, n_ctx: int = 4096,
+                 api_key: str | None = None, timeout: float = 300.0):
+        self.base = url.rstrip("/").removesuffix("/v1")
+        self.chat = chat
+        self.n_ctx = n_ctx
+        self.timeout = timeout
+        self._headers = {"Content-Type": "application/json"}
+        if api_key:
+            self._headers["Authorization"] = f"Bearer {api_key}"
+        self._tokenize: str | None = None
+        listed = self._request("GET", "/v1/models")
+        models = [m.get("id") for m in listed.get("data", []) if m.get("id")]
+        self.model = model or (models[0] if models else "default")
+        self.name = Path(self.model).stem if "/" in self.model else self.model
+        self._find_tokenizer()
+
+    def _request(self, method: str, path: str, body: dict | None = None) -> dict:
+        import json
+        import urllib.error
+        import urllib.request
+
+        data = None if body is None else json.dumps(body).encode("utf-8")
+        request = urllib.request.Request(self.base + path, data=data, headers=self._headers, method=method)
+        try:
+            with urllib.request.urlopen(request, timeout=self.timeout) as response:
+                return json.loads(response.read().decode("utf-8") or "{}")
+        except urllib.error.HTTPError as exc:
+            raise ModelNotAvailable(f"LLM server {self.base} answered {exc.code} on {path}") from None
+        except (urllib.error.URLError, OSError, ValueError) as exc:
+            reason = getattr(exc, "reason", exc)
+            raise ModelNotAvailable(f"cannot reach LLM server {self.base}: {reason}") from None
+
+    def _find_tokenizer(self) -> None:
+        for path, body in (("/extras/tokenize", {"input": "test"}), ("/tokenize", {"content": "test"})):
+            try:
+                reply = self._request("POST", path, body)
+            except ModelNotAvailable:
+                continue
+            if isinstance(reply.get("tokens"), list):
+                self._tokenize = path
+                return
+
+    def count_tokens(self, text: str) -> int:
+        if self._tokenize == "/extras/tokenize":
+            return len(self._request("POST", self._tokenize, {"input": text, "model": self.model})["tokens"])
+        if self._tokenize == "/tokenize":
+            return len(self._request("POST", self._tokenize, {"content": text})["tokens"])
+        return len(text) // 3 + 1
+
+    def stream(self, prompt: Prompt, params: GenerationParams) -> Iterator[str]:
+        import json
+        import urllib.error
+        import urllib.request
+
+        body: dict = {
+            "model": self.model, "max_tokens": params.max_tokens, "temperature": params.temperature,
+            "top_p": params.top_p, "seed": params.seed, "stream": True,
+        }
+        if self.chat and prompt.messages is not None:
+            path = "/v1/chat/completions"
+            body["messages"] = prompt.messages
+        else:
+            path = "/v1/completions"
+            body["prompt"] = prompt.text
+            body["stop"] = STOP_SEQUENCES
+        request = urllib.request.Request(
+            self.base + path, data=json.dumps(body).encode("utf-8"), headers=self._headers, method="POST"
+        )
+        try:
+            response = urllib.request.urlopen(request, timeout=self.timeout)
+        except (urllib.error.URLError, OSError) as exc:
+            raise ModelNotAvailable(f"cannot reach LLM server {self.base}: {getattr(exc, 'reason', exc)}") from None
+        with response:
+            for raw in response:
+                line = raw.decode("utf-8").strip()
+                if not line.startswith("data:"):
+                    continue
+                payload = line[5:].strip()
+                if payload == "[DONE]":
+                    break
+                choice = (json.loads(payload).get("choices") or [{}])[0]
+                text = choice.get("text") if "text" in choice else (choice.get("delta") or {}).get("content")
                 if text:
                     yield text

@@ -1,0 +1,86 @@
+"""The OpenAI-compatible HTTP backend against a real local server (llama-cpp-python's own)."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+
+import pytest
+
+from ragcli.generation import GenerationParams, HttpBackend, LlamaBackend
+from ragcli.prompting import build_prompt
+from ragcli.registry import ModelNotAvailable
+from ragcli.schema import Chunk, Hit
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server(llm_path):
+    pytest.importorskip("fastapi", reason="llama-cpp-python's server needs fastapi (pip install -e '.[dev]')")
+    port = _free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "llama_cpp.server", "--model", str(llm_path), "--host", "127.0.0.1",
+         "--port", str(port), "--n_ctx", "4096", "--verbose", "False"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        try:
+            urllib.request.urlopen(url + "/v1/models", timeout=2).read()
+            break
+        except OSError:
+            if process.poll() is not None:
+                pytest.fail("llama_cpp.server exited at start-up")
+            time.sleep(0.5)
+    else:
+        process.kill()
+        pytest.fail("llama_cpp.server did not start in 120 s")
+    yield url
+    process.terminate()
+    process.wait(timeout=30)
+
+
+def test_server_counts_tokens_like_the_local_model(server, llm_path):
+    remote = HttpBackend(server, chat=False)
+    local = LlamaBackend(llm_path, n_ctx=2048)
+    text = "Skoledagen starter kl. 8.00 for alle elever i Fjordby Kommune."
+    assert remote.count_tokens(text) == local.count_tokens(text)
+
+
+def test_completion_over_http_answers_from_the_source(server):
+    backend = HttpBackend(server, chat=False)
+    text = "Skoledagen starter kl. 8.00 for alle elever i Fjordby Kommune."
+    hit = Hit(Chunk("skole.pdf", "Skole", 2, 2, 0, len(text), text, 15), score=1.0)
+    prompt = build_prompt("Hvornår starter skoledagen?", [hit], backend.count_tokens, budget=1500, chat=False)
+    answer = "".join(backend.stream(prompt, GenerationParams(max_tokens=40)))
+    assert "8" in answer and "\n" not in answer.strip()
+
+
+def test_ask_with_llm_url_through_the_cli(server, small_index):
+    home, name = small_index
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "RAGCLI_HOME": str(home)}
+    result = subprocess.run(
+        [sys.executable, "-m", "ragcli.cli", "ask", "Hvilken værdi skal Server.ehealth.mode have i produktion?",
+         "--index", name, "--llm-url", server, "--llm-completion", "--json"],
+        capture_output=True, text=True, env=env, timeout=600,
+    )
+    assert result.returncode == 0, result.stderr
+    data = json.loads(result.stdout)
+    assert data["answer"] and data["citations"]
+    assert any(c["doc"] == "sds_ehdsi_driftshaandbog.pdf" and c["page_start"] <= 2 <= c["page_end"] for c in data["citations"])
+
+
+def test_unreachable_server_is_a_clear_error():
+    with pytest.raises(ModelNotAvailable, match="cannot reach LLM server"):
+        HttpBackend(f"http://127.0.0.1:{_free_port()}")
