@@ -114,9 +114,43 @@ def version_callback(value: bool) -> None:
 
 @app.callback()
 def main(
+    ctx: typer.Context,
     version: Annotated[Optional[bool], typer.Option("--version", callback=version_callback, is_eager=True)] = None,
+    config: Annotated[
+        Optional[Path], typer.Option("--config", envvar="RAGCLI_CONFIG", help="TOML settings file (default: ~/.config/ragcli/config.toml).")
+    ] = None,
 ) -> None:
     """Ask Danish documents questions with a local model, and see the sources."""
+    from ragcli.config import ConfigError, default_map, load_config
+
+    try:
+        path, settings = load_config(config)
+    except ConfigError as exc:
+        raise fail(str(exc), EXIT_USAGE) from None
+    # Click resolves flag > environment variable > default_map > built-in default.
+    ctx.default_map = default_map(settings)
+    ctx.obj = {"config_path": path, "config": settings}
+
+
+@app.command("config")
+def config_command(ctx: typer.Context, as_json: JsonOpt = False) -> None:
+    """Show the effective settings and where each comes from (default, config file, environment)."""
+    from rich.table import Table
+
+    from ragcli.config import effective
+
+    path, settings = ctx.obj["config_path"], ctx.obj["config"]
+    rows = effective(settings)
+    if as_json:
+        emit_json({"config_file": str(path), "config_file_exists": path.exists(), "settings": rows})
+        return
+    out.print(f"Konfigurationsfil: {path}" + ("" if path.exists() else " (findes ikke)"))
+    table = Table(title="Indstillinger (flag på kommandolinjen går forud for alt)", title_justify="left")
+    for col in ("navn", "værdi", "kilde", "betydning"):
+        table.add_column(col, overflow="fold")
+    for row in rows:
+        table.add_row(row["name"], str(row["value"]), row["source"], row["help"])
+    out.print(table)
 
 
 @app.command()
@@ -295,6 +329,55 @@ def info(index: IndexOpt = "default", home: HomeOpt = DEFAULT_HOME, as_json: Jso
         emit_json(data)
     else:
         render_info(out, data)
+
+
+@app.command()
+def chat(
+    index: IndexOpt = "default",
+    home: HomeOpt = DEFAULT_HOME,
+    model: Annotated[
+        Optional[Path], typer.Option("--model", "-m", envvar="RAGCLI_MODEL", help="GGUF file (default: Gemma-3-270M).")
+    ] = None,
+    k: Annotated[int, typer.Option("--k", "-k", min=1, max=50)] = 5,
+    mode: ModeOpt = "hybrid",
+    temperature: Annotated[float, typer.Option(min=0.0, max=2.0)] = 0.0,
+    seed: int = 0,
+    max_tokens: Annotated[int, typer.Option(min=1, max=4096)] = 160,
+    n_ctx: Annotated[int, typer.Option("--n-ctx", min=512)] = 4096,
+    min_coverage: Annotated[float, typer.Option(min=0.0, max=1.0)] = DEFAULT_MIN_COVERAGE,
+    llm_url: LlmUrlOpt = None,
+    llm_chat: LlmChatOpt = True,
+) -> None:
+    """Ask questions one after another in the terminal (/sources, /explain, /temperature, /quit)."""
+    _check_mode(mode)
+    from ragcli.answering import AskParams, answer_question
+    from ragcli.chat import run_chat
+    from ragcli.generation import GenerationParams
+    from ragcli.rendering import render_answer_check, render_decision, render_explain, render_sources
+    from ragcli.retrieval import RetrievalParams
+
+    with user_errors():
+        idx = _open_index(home, index)
+        embedder = _embedder_for(idx, mode)
+        backend = _make_backend(model, llm_url, llm_chat, n_ctx, seed)
+        params = AskParams(
+            retrieval=RetrievalParams(mode=mode, k=k),  # type: ignore[arg-type]
+            generation=GenerationParams(temperature=temperature, max_tokens=max_tokens, seed=seed),
+            min_coverage=min_coverage,
+        )
+
+        def after(answer) -> None:
+            render_decision(out, answer)
+            render_answer_check(out, answer)
+
+        run_chat(
+            out,
+            lambda question, p, on_token: answer_question(question, idx, embedder, backend, p, on_token=on_token),
+            params,
+            after,
+            lambda answer: render_sources(out, answer),
+            lambda answer: render_explain(out, answer),
+        )
 
 
 @app.command()

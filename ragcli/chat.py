@@ -1,0 +1,121 @@
+"""`ragcli chat`: ask question after question with the models loaded once.
+
+Line editing and history come from readline (history kept in
+$XDG_STATE_HOME/ragcli/history). Ctrl-C stops the answer being written, not the
+session; Ctrl-D or /quit ends it.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import replace
+from pathlib import Path
+
+from rich.console import Console
+
+from ragcli.answering import AskParams
+from ragcli.schema import Answer
+
+PROMPT = "spørgsmål> "
+HELP = (
+    "Skriv et spørgsmål, eller en kommando:\n"
+    "  /sources          kilderne til det sidste svar\n"
+    "  /explain          alle RAG-trin for det sidste svar\n"
+    "  /temperature 0.7  sæt temperaturen (0 = altid samme svar)\n"
+    "  /help             denne hjælp\n"
+    "  /quit             afslut (eller Ctrl-D)"
+)
+
+
+def history_path() -> Path:
+    base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(base) / "ragcli" / "history"
+
+
+def _setup_readline() -> Callable[[], None]:
+    """Enable line editing and history; returns a function that saves the history."""
+    try:
+        import readline
+    except ImportError:  # not on every platform; input() still works
+        return lambda: None
+    path = history_path()
+    try:
+        readline.read_history_file(path)
+    except OSError:
+        pass
+    readline.set_history_length(1000)
+
+    def save() -> None:
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            readline.write_history_file(path)
+        except OSError:
+            pass
+
+    return save
+
+
+def run_chat(
+    console: Console,
+    ask: Callable[[str, AskParams, Callable[[str], None]], Answer],
+    params: AskParams,
+    render_after: Callable[[Answer], None],
+    render_sources: Callable[[Answer], None],
+    render_explain: Callable[[Answer], None],
+    read_line: Callable[[str], str] = input,
+) -> None:
+    save_history = _setup_readline()
+    console.print(f"ragcli chat — {HELP.splitlines()[0]} /help viser kommandoerne.")
+    last: Answer | None = None
+    try:
+        while True:
+            try:
+                line = read_line(PROMPT).strip()
+            except EOFError:
+                console.print()
+                break
+            except KeyboardInterrupt:
+                console.print()
+                continue
+            if not line:
+                continue
+            if line.startswith("/"):
+                command, _, argument = line.partition(" ")
+                if command in ("/quit", "/exit", "/q"):
+                    break
+                if command == "/help":
+                    console.print(HELP)
+                elif command in ("/sources", "/kilder"):
+                    if last is None:
+                        console.print("Intet svar endnu.")
+                    else:
+                        render_sources(last)
+                elif command == "/explain":
+                    if last is None:
+                        console.print("Intet svar endnu.")
+                    else:
+                        render_explain(last)
+                elif command == "/temperature":
+                    try:
+                        value = float(argument)
+                        if not 0.0 <= value <= 2.0:
+                            raise ValueError
+                    except ValueError:
+                        console.print("Brug: /temperature TAL (0 til 2)")
+                        continue
+                    params = replace(params, generation=replace(params.generation, temperature=value))
+                    console.print(f"temperatur {value}")
+                else:
+                    console.print(f"Ukendt kommando {command}; /help viser kommandoerne.")
+                continue
+            console.print("[bold]Svar:[/] ", end="")
+            try:
+                last = ask(line, params, lambda piece: console.print(piece, end="", markup=False, highlight=False))
+            except KeyboardInterrupt:
+                console.print("\n(afbrudt)")
+                continue
+            console.print()
+            render_after(last)
+    finally:
+        save_history()

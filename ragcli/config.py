@@ -1,0 +1,101 @@
+"""Settings from a TOML file, with a clear order of precedence.
+
+    built-in defaults  <  config file  <  environment variables  <  command-line flags
+
+The file is `$XDG_CONFIG_HOME/ragcli/config.toml` (usually `~/.config/ragcli/config.toml`),
+or the one named by `--config` / `RAGCLI_CONFIG`. It holds flat keys, e.g.:
+
+    index = "kommune"
+    home = "~/ragcli/indexes"
+    k = 8
+    temperature = 0.2
+
+The CLI hands the file's values to click as each command's `default_map`; click then
+resolves flag > environment variable > default_map > default by itself.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+
+class ConfigError(Exception):
+    """The config file cannot be read or holds an unknown setting."""
+
+
+@dataclass(frozen=True)
+class Setting:
+    name: str
+    envvar: str | None
+    default: Any
+    commands: tuple[str, ...]
+    help: str
+
+
+ALL = ("ingest", "ask", "search", "info", "batch", "eval", "chat")
+SETTINGS: tuple[Setting, ...] = (
+    Setting("index", "RAGCLI_INDEX", "default", ALL, "index name under the index home"),
+    Setting("home", "RAGCLI_HOME", "indexes", ALL, "folder holding the indexes"),
+    Setting("embed_model", "RAGCLI_EMBED_MODEL", None, ("ingest",), "embedding model for new indexes"),
+    Setting("model", "RAGCLI_MODEL", None, ("ask", "batch", "chat"), "GGUF file (default: Gemma-3-270M)"),
+    Setting("llm_url", "RAGCLI_LLM_URL", None, ("ask", "batch", "chat"), "OpenAI-compatible server instead of a GGUF"),
+    Setting("k", None, 5, ("ask", "search", "batch", "chat"), "passages to retrieve"),
+    Setting("mode", None, "hybrid", ("ask", "search", "batch", "eval", "chat"), "dense, lexical or hybrid"),
+    Setting("temperature", None, 0.0, ("ask", "batch", "chat"), "sampling temperature"),
+    Setting("max_tokens", None, 160, ("ask", "batch", "chat"), "longest answer, in tokens"),
+    Setting("min_coverage", None, 0.44, ("ask", "batch", "chat"), "refuse below this question coverage"),
+)
+BY_NAME = {s.name: s for s in SETTINGS}
+
+
+def default_config_path() -> Path:
+    base = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
+    return Path(base) / "ragcli" / "config.toml"
+
+
+def load_config(path: Path | None) -> tuple[Path, dict[str, Any]]:
+    """The config file's path and its settings (empty when the default file does not exist)."""
+    explicit = path is not None
+    path = path or default_config_path()
+    if not path.exists():
+        if explicit:
+            raise ConfigError(f"no such config file: {path}")
+        return path, {}
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError(f"cannot read config {path}: {exc}") from None
+    unknown = sorted(set(data) - set(BY_NAME))
+    if unknown:
+        raise ConfigError(f"{path}: unknown setting(s) {', '.join(unknown)} (known: {', '.join(BY_NAME)})")
+    if "home" in data:
+        data["home"] = str(Path(str(data["home"])).expanduser())
+    return path, data
+
+
+def default_map(settings: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Per-command defaults for click, from the config file's settings."""
+    per_command: dict[str, dict[str, Any]] = {}
+    for name, value in settings.items():
+        for command in BY_NAME[name].commands:
+            per_command.setdefault(command, {})[name] = value
+    return per_command
+
+
+def effective(settings: dict[str, Any], environ: dict[str, str] | None = None) -> list[dict[str, Any]]:
+    """Each setting's value and where it came from (flags are per command, so not shown here)."""
+    environ = dict(os.environ) if environ is None else environ
+    rows = []
+    for s in SETTINGS:
+        if s.envvar and environ.get(s.envvar):
+            value, source = environ[s.envvar], f"env {s.envvar}"
+        elif s.name in settings:
+            value, source = settings[s.name], "config"
+        else:
+            value, source = s.default, "default"
+        rows.append({"name": s.name, "value": value, "source": source, "help": s.help})
+    return rows

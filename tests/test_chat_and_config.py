@@ -1,0 +1,69 @@
+"""The chat loop in a real pseudo-terminal, and settings from a config file."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+pexpect = pytest.importorskip("pexpect", reason="pexpect drives the terminal (pip install -e '.[dev]')")
+
+
+def test_chat_session_asks_streams_shows_sources_and_quits(small_index, tmp_path):
+    home, name = small_index
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "NO_COLOR": "1", "TERM": "dumb", "COLUMNS": "200",
+           "XDG_STATE_HOME": str(tmp_path / "state")}
+    child = pexpect.spawn(
+        sys.executable, ["-m", "ragcli.cli", "chat", "--index", name, "--home", str(home)],
+        env=env, encoding="utf-8", timeout=180, dimensions=(50, 200),
+    )
+    child.expect("spørgsmål> ")
+    child.sendline("Hvilken værdi skal Server.ehealth.mode have i produktion?")
+    child.expect("Svar:")
+    child.expect("spørgsmål> ")  # the answer streamed, the loop asks again
+    child.sendline("/sources")
+    child.expect("sds_ehdsi_drift")  # the table may fold the file name
+    child.expect("spørgsmål> ")
+    child.sendline("/temperature 0.7")
+    child.expect("temperatur 0.7")
+    child.sendline("/temperature varm")
+    child.expect("Brug: /temperature")
+    child.sendline("/quit")
+    child.expect(pexpect.EOF)
+    child.close()
+    assert child.exitstatus == 0
+    history = (tmp_path / "state" / "ragcli" / "history").read_text()
+    assert "Server.ehealth.mode" in history
+
+
+def _cli(*args: str, env_extra: dict | None = None) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RAGCLI_")}
+    env.update({"HF_HUB_OFFLINE": "1", "NO_COLOR": "1", **(env_extra or {})})
+    return subprocess.run([sys.executable, "-m", "ragcli.cli", *args], capture_output=True, text=True, env=env, timeout=300)
+
+
+def test_precedence_default_config_env_flag(small_index, tmp_path):
+    home, name = small_index
+    config = tmp_path / "config.toml"
+    config.write_text(f'index = "{name}"\nhome = "{home}"\nk = 2\nmode = "lexical"\n')
+
+    shown = json.loads(_cli("--config", str(config), "config", "--json").stdout)
+    sources = {row["name"]: (row["value"], row["source"]) for row in shown["settings"]}
+    assert sources["k"] == (2, "config") and sources["temperature"] == (0.0, "default")
+
+    from_config = json.loads(_cli("--config", str(config), "search", "GovCloud", "--json").stdout)
+    assert from_config["index"] == name and from_config["mode"] == "lexical" and len(from_config["hits"]) == 2
+
+    from_env = _cli("--config", str(config), "search", "GovCloud", "--json", env_extra={"RAGCLI_INDEX": "andet"})
+    assert from_env.returncode == 1 and "andet" in from_env.stderr  # env beats the config file
+
+    from_flag = _cli("--config", str(config), "search", "GovCloud", "--json", "--index", name, "--k", "1",
+                     env_extra={"RAGCLI_INDEX": "andet"})
+    assert json.loads(from_flag.stdout)["index"] == name and len(json.loads(from_flag.stdout)["hits"]) == 1
+
+    config.write_text('indeks = "x"\n')
+    bad = _cli("--config", str(config), "info")
+    assert bad.returncode == 2 and "unknown setting" in bad.stderr
