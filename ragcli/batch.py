@@ -142,6 +142,7 @@ def answer_record(question: BatchQuestion, answer: Answer) -> dict:
             for c in answer.citations
             if c.cited
         ],
+        "sentences": [{"text": s.text, "supported": s.supported, "cites": s.cites, "attached": s.attached} for s in answer.sentences],
         "retrieval": [{"doc": h.chunk.doc, "pages": h.chunk.pages, "score": round(h.score, 6)} for h in answer.hits],
         "grounding": answer.grounding,
         "timings": answer.timings,
