@@ -175,7 +175,7 @@ def chunk_document(
     texts = [text[s.start : s.end] for s in spans]
     real_counts = count_tokens(texts)
     chunks: list[Chunk] = []
-    for span, chunk_text, n in zip(spans, texts, real_counts):
+    for span, n in zip(spans, real_counts):
         if n > params.max_tokens:
             # Joining units can tokenize slightly differently from the parts; split in two.
             sub = _split_long(text, span, n, params.max_tokens)

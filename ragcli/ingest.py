@@ -22,7 +22,7 @@ from ragcli.embedding import Embedder
 from ragcli.loading import DocumentError, find_documents, load_document
 from ragcli.locking import IndexLock
 from ragcli.schema import Chunk
-from ragcli.store import MANIFEST, DocumentRecord, Index, IndexProblem, write_generation
+from ragcli.store import MANIFEST, DocumentRecord, Index, write_generation
 
 
 class IngestError(Exception):

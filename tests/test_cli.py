@@ -9,7 +9,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from conftest import TEST_EMBED_MODEL
 
 QUESTION = "Hvilken værdi skal Server.ehealth.mode have i produktion?"

@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 
 import pytest
-
 from conftest import SHARED, SMALL_DOCS
+
 from ragcli.evaluation import EvalError, EvalQuestion, judge, load_questions, run_eval
 from ragcli.retrieval import RetrievalParams
 from ragcli.schema import Chunk, Hit

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pypdf
 import pytest
-
 from conftest import TEST_EMBED_MODEL, shared_pdf
+
 from ragcli.ingest import default_chunking, ingest_folder
 from ragcli.ocr import tesseract_languages
 from ragcli.store import Index
