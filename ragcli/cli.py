@@ -161,8 +161,8 @@ def ingest(
     embed_model: Annotated[
         Optional[str], typer.Option("--embed-model", envvar="RAGCLI_EMBED_MODEL", help="Embedding model id (see `ragcli models`).")
     ] = None,
-    chunk_tokens: Annotated[int, typer.Option(help="Largest chunk, in embedding-model tokens.")] = 256,
-    overlap_tokens: Annotated[int, typer.Option(help="Overlap between neighbouring chunks, in tokens.")] = 48,
+    chunk_tokens: Annotated[int, typer.Option(help="Largest chunk, in embedding-model tokens.")] = 384,
+    overlap_tokens: Annotated[int, typer.Option(help="Overlap between neighbouring chunks, in tokens.")] = 64,
     rebuild: Annotated[bool, typer.Option("--rebuild", help="Start the index over instead of updating it.")] = False,
     prune: Annotated[bool, typer.Option("--prune/--no-prune", help="Drop documents that left the folder.")] = True,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress output.")] = False,

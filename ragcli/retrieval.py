@@ -31,7 +31,7 @@ class RetrievalParams:
     # the IDF-weighted share of the question's terms found in its top passage:
     # weight = lexical_weight * c ** lexical_confidence_power (0 turns this off: fixed weight).
     # Chosen on ../shared/eval/dev.jsonl (real PDFs) and paraphrase.jsonl (reworded questions).
-    lexical_weight: float = 4.0
+    lexical_weight: float = 3.0
     lexical_confidence_power: float = 3.0
     duplicate_threshold: float = 0.9  # word-set Jaccard above which a lower hit is dropped
 
