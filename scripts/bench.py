@@ -130,7 +130,7 @@ def bench_ingest(results: dict, rows: list, home: Path) -> None:
     rows.append(("Ingest ../shared/corpus, unchanged re-run", f"{statistics.median(times):.2f} s", "no embedding"))
 
 
-def _synthetic_index(folder: Path, n: int, vocabulary: list[str], dim: int = 384) -> None:
+def _synthetic_index(folder: Path, n: int, vocabulary: list[str], dim: int = 384, ann_threshold: int | None = None) -> None:
     from ragcli.schema import Chunk
     from ragcli.store import DocumentRecord, write_generation
 
@@ -147,10 +147,40 @@ def _synthetic_index(folder: Path, n: int, vocabulary: list[str], dim: int = 384
     docs = [DocumentRecord(f"syn{d:05d}.pdf", f"/syn/{d}", "syn", f"{d:064x}", 1, per_doc, per_doc) for d in range(n_docs)]
     vectors = rng.normal(size=(n, dim)).astype(np.float32)
     vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    from ragcli.store import ANN_THRESHOLD
+
     write_generation(folder, docs, chunks, vectors, {
         "embedding": {"model": "synthetic", "dim": dim, "normalized": True},
         "chunking": {"max_tokens": 256, "overlap_tokens": 48}, "sources": [],
-    })
+    }, ann_threshold=ANN_THRESHOLD if ann_threshold is None else ann_threshold)
+
+
+def bench_ann(results: dict, rows: list, n: int, vocabulary: list[str], work: Path) -> None:
+    """HNSW against exact search on the same vectors: recall@10 and latency."""
+    from ragcli.store import Index
+
+    exact_folder, ann_folder = work / f"exact{n}", work / f"ann{n}"
+    _synthetic_index(exact_folder, n, vocabulary, ann_threshold=n + 1)
+    started = time.perf_counter()
+    _synthetic_index(ann_folder, n, vocabulary, ann_threshold=0)
+    build_s = time.perf_counter() - started
+    rng = np.random.default_rng(3)
+    queries = rng.normal(size=(100, 384)).astype(np.float32)
+    queries /= np.linalg.norm(queries, axis=1, keepdims=True)
+    with Index(exact_folder) as exact, Index(ann_folder) as ann:
+        found, latencies = 0, []
+        for q in queries:
+            truth = {cid for cid, _ in exact.dense_search(q, 10)}
+            started = time.perf_counter()
+            got = {cid for cid, _ in ann.dense_search(q, 10)}
+            latencies.append((time.perf_counter() - started) * 1000)
+            found += len(truth & got)
+        kind = ann.manifest["faiss_index"]
+    latencies.sort()
+    recall = found / (len(queries) * 10)
+    results["ann"] = {"chunks": n, "index": kind, "build_s": round(build_s, 1), "recall@10": round(recall, 4),
+                      "p50_ms": round(latencies[50], 2), "p95_ms": round(latencies[95], 2)}
+    rows.append((f"ANN {kind}, {n:,} chunks (random vectors)", f"recall@10 {recall:.3f}", f"p95 {latencies[95]:.1f} ms, build {build_s:.0f} s"))
 
 
 def bench_retrieval(results: dict, rows: list, sizes: list[int], vocabulary: list[str], work: Path) -> None:
@@ -240,6 +270,7 @@ def main() -> None:
         bench_parse_chunk_embed(results, rows)
         vocabulary = sorted({w for t in results.pop("_corpus_texts") for w in t.split() if w.isalpha() and len(w) > 2})
         bench_retrieval(results, rows, [10_000] if args.quick else [10_000, 100_000], vocabulary, work)
+        bench_ann(results, rows, 20_000 if args.quick else 100_000, vocabulary, work)
         bench_llm(results, rows)
         bench_cli(results, rows, work)
         if not args.quick:

@@ -101,3 +101,23 @@ def test_missing_and_unsupported_indexes_are_clear_errors(tmp_path):
 def test_index_names_are_validated(bad):
     with pytest.raises(IndexProblem):
         store.validate_name(bad)
+
+
+def test_large_indexes_use_hnsw_with_high_recall(tmp_path):
+    rng = np.random.default_rng(7)
+    n = 3000
+    texts = [f"tekst {i}" for i in range(n)]
+    chunks = [Chunk(doc="a.pdf", title="A", page_start=1, page_end=1, char_start=0, char_end=5, text=t, n_tokens=2) for t in texts]
+    docs = [DocumentRecord(name="a.pdf", path="/x/a.pdf", title="A", sha256="0" * 64, size=1, pages=1, chunks=n)]
+    vectors = rng.normal(size=(n, DIM * 4)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    fields = {**_fields(), "embedding": {"model": "test/model", "dim": DIM * 4, "normalized": True}}
+    manifest = write_generation(tmp_path / "ann", docs, chunks, vectors, fields, ann_threshold=1000)
+    assert manifest["faiss_index"] == "IDMap2,HNSW32"
+    queries = rng.normal(size=(50, DIM * 4)).astype(np.float32)
+    with Index(tmp_path / "ann") as index:
+        found = 0
+        for q in queries:
+            exact = set(np.argsort(-(vectors @ q))[:10] + 1)  # chunk ids start at 1
+            found += len(exact & {cid for cid, _ in index.dense_search(q, 10)})
+    assert found / (50 * 10) >= 0.95  # recall@10 against exact search
