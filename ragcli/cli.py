@@ -161,8 +161,12 @@ def ingest(
     embed_model: Annotated[
         Optional[str], typer.Option("--embed-model", envvar="RAGCLI_EMBED_MODEL", help="Embedding model id (see `ragcli models`).")
     ] = None,
-    chunk_tokens: Annotated[int, typer.Option(help="Largest chunk, in embedding-model tokens.")] = 384,
-    overlap_tokens: Annotated[int, typer.Option(help="Overlap between neighbouring chunks, in tokens.")] = 64,
+    chunk_tokens: Annotated[
+        Optional[int], typer.Option(min=16, help="Largest chunk, in embedding-model tokens (default 384, or the index's).")
+    ] = None,
+    overlap_tokens: Annotated[
+        Optional[int], typer.Option(min=0, help="Overlap between neighbouring chunks, in tokens (default 64, or the index's).")
+    ] = None,
     rebuild: Annotated[bool, typer.Option("--rebuild", help="Start the index over instead of updating it.")] = False,
     prune: Annotated[bool, typer.Option("--prune/--no-prune", help="Drop documents that left the folder.")] = True,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress output.")] = False,
@@ -179,16 +183,18 @@ def ingest(
         if not folder.exists():
             raise fail(f"no such file or folder: {folder}")
         target = index_dir(home, index)
-        model_id = embed_model
-        if model_id is None:
-            # Keep updating an index with the model it was built with.
-            model_id = (
-                read_manifest(target)["embedding"]["model"]
-                if (target / MANIFEST).exists() and not rebuild
-                else DEFAULT_EMBEDDING_MODEL
-            )
+        existing = read_manifest(target) if (target / MANIFEST).exists() and not rebuild else None
+        # Keep updating an index with the model and chunking it was built with, unless told otherwise.
+        model_id = embed_model or (existing["embedding"]["model"] if existing else DEFAULT_EMBEDDING_MODEL)
+        if existing:
+            chunk_tokens = chunk_tokens if chunk_tokens is not None else existing["chunking"]["max_tokens"]
+            overlap_tokens = overlap_tokens if overlap_tokens is not None else existing["chunking"]["overlap_tokens"]
         embedder = load_embedder(model_id)
-        params = default_chunking(embedder, chunk_tokens, overlap_tokens)
+        params = default_chunking(
+            embedder,
+            **({"max_tokens": chunk_tokens} if chunk_tokens is not None else {}),
+            **({"overlap_tokens": overlap_tokens} if overlap_tokens is not None else {}),
+        )
         with _ingest_progress(quiet or as_json) as progress:
             report = ingest_folder(folder, target, embedder, params, prune=prune, rebuild=rebuild, progress=progress)
     if as_json:

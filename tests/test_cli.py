@@ -112,3 +112,19 @@ def test_bad_pdf_is_skipped_with_a_warning_exit_code(tmp_path, small_corpus):
     report = json.loads(result.stdout)
     assert report["documents"] == 1
     assert [s["doc"].endswith("falsk.pdf") for s in report["skipped"]] == [True]
+
+
+def test_reingest_keeps_the_index_chunking_unless_told(tmp_path):
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "note.txt").write_text("Biblioteket har åbent fra kl. 10 til kl. 19 på hverdage. " * 20, encoding="utf-8")
+    first = ragcli("ingest", str(docs), "--index", "c", "--embed-model", TEST_EMBED_MODEL, "--chunk-tokens", "64",
+                   "--overlap-tokens", "8", "--json", home=tmp_path, check=True)
+    assert json.loads(first.stdout)["chunks"] > 1
+    (docs / "more.txt").write_text("Svømmehallen åbner kl. 6.", encoding="utf-8")
+    again = ragcli("ingest", str(docs), "--index", "c", "--json", home=tmp_path, check=True)  # model and chunking from the index
+    assert json.loads(again.stdout)["added"] == ["more.txt"]
+    info = json.loads(ragcli("info", "--index", "c", "--json", home=tmp_path, check=True).stdout)
+    assert info["manifest"]["chunking"] == {"max_tokens": 64, "overlap_tokens": 8}
+    clash = ragcli("ingest", str(docs), "--index", "c", "--chunk-tokens", "128", home=tmp_path)
+    assert clash.returncode == 1 and "--rebuild" in _one_line_error(clash)
