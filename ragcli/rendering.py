@@ -74,7 +74,9 @@ def render_sources(console: Console, answer: Answer) -> None:
 def render_decision(console: Console, answer: Answer) -> None:
     """After the streamed model output: what ragcli decided, when it differs from the stream."""
     if answer.decision == "extracted":
-        if answer.raw_answer:
+        if answer.raw_answer and "fremgår ikke" in answer.raw_answer.lower():
+            console.print(Text("⚠ Modellen fandt ikke svaret, men kilderne dækker spørgsmålet. Kilderne siger:", style="yellow"))
+        elif answer.raw_answer:
             console.print(Text("⚠ Modellens svar kunne ikke underbygges af kilderne. Kilderne siger:", style="yellow"))
         console.print(Text(answer.text, style="bold"))
     elif answer.decision == "refused" and answer.hits:
