@@ -43,14 +43,15 @@ def strip_markers(text: str) -> str:
     return re.sub(r"\s+([.,;:!?])", r"\1", MARKER.sub("", text)).strip()
 
 
-def _numbers(text: str) -> set[str]:
+def numbers_in(text: str) -> set[str]:
+    """The numbers in a text, normalised ("1.850,5" and "1.850.5" compare equal; no trailing dot)."""
     return {n.replace(",", ".").rstrip(".") for n in _NUMBER.findall(text)}
 
 
 def support_score(claim: str, source: str) -> float:
     """Share of the claim's content terms found in the source; 0 if a number is missing."""
-    claim_numbers = _numbers(claim)
-    if claim_numbers and not claim_numbers <= _numbers(source):
+    claim_numbers = numbers_in(claim)
+    if claim_numbers and not claim_numbers <= numbers_in(source):
         return 0.0
     terms = set(analyze(claim))
     if not terms:

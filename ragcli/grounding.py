@@ -11,10 +11,10 @@ best single passage, with every number in the question required.
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
+from ragcli.citations import numbers_in, split_sentences
 from ragcli.lexical import analyze
 from ragcli.schema import Hit
 
@@ -24,7 +24,6 @@ _QUESTION_WORDS = (
     "ifølge står fremgår nævnt nævnes beskrives beskrevet dokument dokumentet dokumenterne"
 )
 QUESTION_TERMS: frozenset[str] = frozenset(analyze(_QUESTION_WORDS))
-_NUMBER = re.compile(r"\d+(?:[.,:]\d+)*")
 
 # Refuse when the best passage covers less than this share of the question's weighted
 # terms. Calibrated on ../shared/eval/dev.jsonl: its unanswerable rows score 0.38 and 0.40,
@@ -103,10 +102,6 @@ def term_credit(term: str, passage_terms: set[str]) -> float:
     return 0.0
 
 
-def _numbers(text: str) -> set[str]:
-    return {n.replace(",", ".").rstrip(".") for n in _NUMBER.findall(text)}
-
-
 def measure_grounding(
     question: str, hits: Sequence[Hit], document_frequency: Callable[[str], int], n_chunks: int
 ) -> Grounding:
@@ -116,7 +111,7 @@ def measure_grounding(
         t: math.log(1 + (n_chunks - document_frequency(t) + 0.5) / (document_frequency(t) + 0.5)) for t in terms
     }
     total = sum(weights.values())
-    numbers = _numbers(question)
+    numbers = numbers_in(question)
     best: Grounding = Grounding(terms, weights, None, 0.0, list(terms), sorted(numbers))
     if not terms or total <= 0:
         return best
@@ -125,7 +120,7 @@ def measure_grounding(
         credit = {t: term_credit(t, passage_terms) for t in terms}
         found = [t for t in terms if credit[t] > 0]
         coverage = sum(weights[t] * credit[t] for t in terms) / total
-        missing_numbers = sorted(numbers - _numbers(hit.chunk.text))
+        missing_numbers = sorted(numbers - numbers_in(hit.chunk.text))
         better = (not missing_numbers, coverage) > (not best.missing_numbers, best.coverage)
         if best.source is None or better:
             best = Grounding(
@@ -140,8 +135,6 @@ def extract_answer(grounding: Grounding, hits: Sequence[Hit], max_sources: int =
     Used when the model's own answer cannot be backed by the sources: quoting the
     passage is better than an invented sentence, and better than a wrong refusal.
     """
-    from ragcli.citations import split_sentences
-
     total = sum(grounding.weights.values())
     if total <= 0:
         return None

@@ -22,7 +22,7 @@ from ragcli.embedding import Embedder
 from ragcli.loading import DocumentError, find_documents, load_document
 from ragcli.locking import IndexLock
 from ragcli.schema import Chunk
-from ragcli.store import MANIFEST, DocumentRecord, Index, write_generation
+from ragcli.store import MANIFEST, DocumentRecord, Index, read_manifest, write_generation
 
 
 class IngestError(Exception):
@@ -216,8 +216,7 @@ def ingest_folder(
         unchanged_index = not new_docs and not report.removed and (index_folder / MANIFEST).exists() and not rebuild
         if unchanged_index:
             # Nothing to add, change or drop: the committed index already is the answer.
-            with Index(index_folder) as current:
-                counts = current.manifest["counts"]
+            counts = read_manifest(index_folder)["counts"]
             report.documents, report.pages, report.chunks = counts["documents"], counts["pages"], counts["chunks"]
             report.seconds = time.perf_counter() - started
             return report
