@@ -37,6 +37,16 @@ HomeOpt = Annotated[Path, typer.Option("--home", envvar="RAGCLI_HOME", help="Fol
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object to stdout and nothing else.")]
 ModeOpt = Annotated[str, typer.Option("--mode", help="Retrieval mode: dense, lexical or hybrid.")]
 DEFAULT_HOME = Path("indexes")
+ModelOpt = Annotated[
+    Optional[Path], typer.Option("--model", "-m", envvar="RAGCLI_MODEL", help="GGUF file (default: Gemma-3-270M).")
+]
+AskKOpt = Annotated[int, typer.Option("--k", "-k", min=1, max=50, help="Passages to retrieve.")]
+TemperatureOpt = Annotated[float, typer.Option(min=0.0, max=2.0)]
+MaxTokensOpt = Annotated[int, typer.Option(min=1, max=4096)]
+NCtxOpt = Annotated[int, typer.Option("--n-ctx", min=512, help="Model context size in tokens.")]
+MinCoverageOpt = Annotated[
+    float, typer.Option(min=0.0, max=1.0, help="Refuse when the best passage covers less of the question than this.")
+]
 LlmUrlOpt = Annotated[
     Optional[str],
     typer.Option("--llm-url", envvar="RAGCLI_LLM_URL", help="OpenAI-compatible server (llama-server, vLLM, Ollama) instead of a local GGUF."),
@@ -44,6 +54,18 @@ LlmUrlOpt = Annotated[
 LlmChatOpt = Annotated[
     bool, typer.Option("--llm-chat/--llm-completion", help="With --llm-url: chat messages (instruction models) or a few-shot completion prompt (base models).")
 ]
+
+
+def _ask_params(mode: str, k: int, temperature: float, max_tokens: int, seed: int, min_coverage: float):
+    from ragcli.answering import AskParams
+    from ragcli.generation import GenerationParams
+    from ragcli.retrieval import RetrievalParams
+
+    return AskParams(
+        retrieval=RetrievalParams(mode=mode, k=k),  # type: ignore[arg-type]
+        generation=GenerationParams(temperature=temperature, max_tokens=max_tokens, seed=seed),
+        min_coverage=min_coverage,
+    )
 
 
 def _make_backend(model: Optional[Path], llm_url: Optional[str], chat: bool, n_ctx: int, seed: int):
@@ -239,18 +261,14 @@ def ask(
     question: Annotated[str, typer.Argument(help="The question, in Danish or English.")],
     index: IndexOpt = "default",
     home: HomeOpt = DEFAULT_HOME,
-    model: Annotated[
-        Optional[Path], typer.Option("--model", "-m", envvar="RAGCLI_MODEL", help="GGUF file (default: Gemma-3-270M).")
-    ] = None,
-    k: Annotated[int, typer.Option("--k", "-k", min=1, max=50, help="Passages to retrieve.")] = 5,
+    model: ModelOpt = None,
+    k: AskKOpt = 5,
     mode: ModeOpt = "hybrid",
-    temperature: Annotated[float, typer.Option(min=0.0, max=2.0)] = 0.0,
+    temperature: TemperatureOpt = 0.0,
     seed: int = 0,
-    max_tokens: Annotated[int, typer.Option(min=1, max=4096)] = 160,
-    n_ctx: Annotated[int, typer.Option("--n-ctx", min=512, help="Model context size in tokens.")] = 4096,
-    min_coverage: Annotated[
-        float, typer.Option(min=0.0, max=1.0, help="Refuse when the best passage covers less of the question than this.")
-    ] = DEFAULT_MIN_COVERAGE,
+    max_tokens: MaxTokensOpt = 160,
+    n_ctx: NCtxOpt = 4096,
+    min_coverage: MinCoverageOpt = DEFAULT_MIN_COVERAGE,
     explain: Annotated[bool, typer.Option("--explain", help="Show every RAG step: passages, scores, prompt, raw answer, checks.")] = False,
     llm_url: LlmUrlOpt = None,
     llm_chat: LlmChatOpt = True,
@@ -258,20 +276,14 @@ def ask(
 ) -> None:
     """Answer a question from the indexed documents, with cited sources."""
     _check_mode(mode)
-    from ragcli.answering import AskParams, answer_question
-    from ragcli.generation import GenerationParams
+    from ragcli.answering import answer_question
     from ragcli.rendering import answer_json, render_answer_check, render_decision, render_explain, render_sources
-    from ragcli.retrieval import RetrievalParams
 
     with user_errors():
         idx = _open_index(home, index)
         embedder = _embedder_for(idx, mode)
         backend = _make_backend(model, llm_url, llm_chat, n_ctx, seed)
-        params = AskParams(
-            retrieval=RetrievalParams(mode=mode, k=k),  # type: ignore[arg-type]
-            generation=GenerationParams(temperature=temperature, max_tokens=max_tokens, seed=seed),
-            min_coverage=min_coverage,
-        )
+        params = _ask_params(mode, k, temperature, max_tokens, seed, min_coverage)
         stream = None if as_json else (lambda piece: out.print(piece, end="", markup=False, highlight=False))
         if stream:
             out.print("[bold]Svar:[/] ", end="")
@@ -341,36 +353,28 @@ def info(index: IndexOpt = "default", home: HomeOpt = DEFAULT_HOME, as_json: Jso
 def chat(
     index: IndexOpt = "default",
     home: HomeOpt = DEFAULT_HOME,
-    model: Annotated[
-        Optional[Path], typer.Option("--model", "-m", envvar="RAGCLI_MODEL", help="GGUF file (default: Gemma-3-270M).")
-    ] = None,
-    k: Annotated[int, typer.Option("--k", "-k", min=1, max=50)] = 5,
+    model: ModelOpt = None,
+    k: AskKOpt = 5,
     mode: ModeOpt = "hybrid",
-    temperature: Annotated[float, typer.Option(min=0.0, max=2.0)] = 0.0,
+    temperature: TemperatureOpt = 0.0,
     seed: int = 0,
-    max_tokens: Annotated[int, typer.Option(min=1, max=4096)] = 160,
-    n_ctx: Annotated[int, typer.Option("--n-ctx", min=512)] = 4096,
-    min_coverage: Annotated[float, typer.Option(min=0.0, max=1.0)] = DEFAULT_MIN_COVERAGE,
+    max_tokens: MaxTokensOpt = 160,
+    n_ctx: NCtxOpt = 4096,
+    min_coverage: MinCoverageOpt = DEFAULT_MIN_COVERAGE,
     llm_url: LlmUrlOpt = None,
     llm_chat: LlmChatOpt = True,
 ) -> None:
     """Ask questions one after another in the terminal (/sources, /explain, /temperature, /quit)."""
     _check_mode(mode)
-    from ragcli.answering import AskParams, answer_question
+    from ragcli.answering import answer_question
     from ragcli.chat import run_chat
-    from ragcli.generation import GenerationParams
     from ragcli.rendering import render_answer_check, render_decision, render_explain, render_sources
-    from ragcli.retrieval import RetrievalParams
 
     with user_errors():
         idx = _open_index(home, index)
         embedder = _embedder_for(idx, mode)
         backend = _make_backend(model, llm_url, llm_chat, n_ctx, seed)
-        params = AskParams(
-            retrieval=RetrievalParams(mode=mode, k=k),  # type: ignore[arg-type]
-            generation=GenerationParams(temperature=temperature, max_tokens=max_tokens, seed=seed),
-            min_coverage=min_coverage,
-        )
+        params = _ask_params(mode, k, temperature, max_tokens, seed, min_coverage)
 
         def after(answer) -> None:
             render_decision(out, answer)
@@ -392,15 +396,13 @@ def batch(
     index: IndexOpt = "default",
     home: HomeOpt = DEFAULT_HOME,
     output: Annotated[str, typer.Option("--out", "-o", help="Results: .jsonl, .csv, or - for stdout.")] = "-",
-    model: Annotated[
-        Optional[Path], typer.Option("--model", "-m", envvar="RAGCLI_MODEL", help="GGUF file (default: Gemma-3-270M).")
-    ] = None,
-    k: Annotated[int, typer.Option("--k", "-k", min=1, max=50)] = 5,
+    model: ModelOpt = None,
+    k: AskKOpt = 5,
     mode: ModeOpt = "hybrid",
-    temperature: Annotated[float, typer.Option(min=0.0, max=2.0)] = 0.0,
+    temperature: TemperatureOpt = 0.0,
     seed: int = 0,
-    max_tokens: Annotated[int, typer.Option(min=1, max=4096)] = 160,
-    min_coverage: Annotated[float, typer.Option(min=0.0, max=1.0)] = DEFAULT_MIN_COVERAGE,
+    max_tokens: MaxTokensOpt = 160,
+    min_coverage: MinCoverageOpt = DEFAULT_MIN_COVERAGE,
     retrieve_only: Annotated[bool, typer.Option("--retrieve-only", help="Write the passages only; no generation.")] = False,
     llm_url: LlmUrlOpt = None,
     llm_chat: LlmChatOpt = True,
@@ -408,10 +410,9 @@ def batch(
 ) -> None:
     """Answer many questions; one JSON (or CSV) record each. Re-run with the same --out to resume."""
     _check_mode(mode)
-    from ragcli.answering import AskParams, answer_question
+    from ragcli.answering import answer_question
     from ragcli.batch import BatchError, RecordWriter, answer_record, pending, read_questions, retrieval_record
-    from ragcli.generation import GenerationParams
-    from ragcli.retrieval import RetrievalParams, retrieve
+    from ragcli.retrieval import retrieve
 
     with user_errors():
         try:
@@ -421,22 +422,17 @@ def batch(
             raise fail(str(exc)) from None
         idx = _open_index(home, index)
         embedder = _embedder_for(idx, mode)
-        retrieval = RetrievalParams(mode=mode, k=k)  # type: ignore[arg-type]
+        params = _ask_params(mode, k, temperature, max_tokens, seed, min_coverage)
         backend = None
         if not retrieve_only and todo:
             backend = _make_backend(model, llm_url, llm_chat, 4096, seed)
-        params = AskParams(
-            retrieval=retrieval,
-            generation=GenerationParams(temperature=temperature, max_tokens=max_tokens, seed=seed),
-            min_coverage=min_coverage,
-        )
         writer = RecordWriter(output)
         try:
             with _batch_progress(quiet, len(rows), len(rows) - len(todo)) as advance:
                 for question in todo:
                     if retrieve_only:
                         started = time.perf_counter()
-                        hits = retrieve(idx, question.question, retrieval, embedder)
+                        hits = retrieve(idx, question.question, params.retrieval, embedder)
                         record = retrieval_record(question, hits, time.perf_counter() - started, idx.embedding_model)
                     else:
                         answer = answer_question(question.question, idx, embedder, backend, params)
