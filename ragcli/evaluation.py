@@ -58,7 +58,8 @@ class QuestionResult:
     question: str
     rank: int | None  # 1-based rank of the first hit on a gold page, None if not in top k
     doc_rank: int | None  # 1-based rank of the first chunk from a gold document
-    all_hops_rank: int | None  # rank by which every hop was found (multi-hop rows)
+    all_hops_rank: int | None  # rank by which every hop was found
+    hops: int  # gold targets: 2 or more for multi-hop rows
     top_score: float | None
     top_dense: float | None
     top_lexical: float | None
@@ -119,7 +120,7 @@ def evaluate_question(index: Index, embedder: Embedder | None, question: EvalQue
     lexical = [h.lexical_score for h in hits if h.lexical_score is not None]
     return QuestionResult(
         id=question.id, kind=question.kind, question=question.question, rank=rank, doc_rank=doc_rank,
-        all_hops_rank=all_hops, top_score=hits[0].score if hits else None,
+        all_hops_rank=all_hops, hops=len(question.targets), top_score=hits[0].score if hits else None,
         top_dense=max(dense, default=None), top_lexical=max(lexical, default=None), seconds=seconds,
         retrieved=[{"doc": h.chunk.doc, "pages": h.chunk.pages, "score": round(h.score, 6)} for h in hits],
     )
@@ -143,7 +144,7 @@ def summarize(results: list[QuestionResult]) -> dict:
     by_kind: dict[str, list[QuestionResult]] = defaultdict(list)
     for r in answerable:
         by_kind[r.kind].append(r)
-    multi = [r for r in answerable if r.all_hops_rank is not None or r.kind == "multi-hop"]
+    multi = [r for r in answerable if r.hops > 1]
     latencies = sorted(r.seconds for r in results)
     summary = {
         "answerable": metrics(answerable),

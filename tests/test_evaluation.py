@@ -62,3 +62,13 @@ def test_eval_on_a_real_index(small_index, tmp_path):
     assert 0 < summary["answerable"]["mrr@10"] <= 1.0
     assert len(summary["unanswerable"]) == 2 and all("top_lexical" in u for u in summary["unanswerable"])
     assert set(summary["by_kind"]) == {"factual", "number"}
+
+
+def test_all_hops_rate_counts_only_multi_hop_rows():
+    from ragcli.evaluation import QuestionResult, summarize
+
+    def result(kind: str, rank: int | None, all_hops: int | None, hops: int) -> QuestionResult:
+        return QuestionResult("x", kind, "?", rank, rank, all_hops, hops, 1.0, None, None, 0.01)
+
+    rows = [result("factual", 1, 1, 1), result("factual", 2, 2, 1), result("multi-hop", 1, None, 2)]
+    assert summarize(rows)["multi_hop_all_hops@10"] == 0.0
