@@ -130,24 +130,47 @@ def _create_schema(db: sqlite3.Connection) -> None:
     )
 
 
-# Exact inner-product search up to this many chunks; HNSW graph search above it. Exact search
-# over 100k 384-d vectors takes ~10–20 ms on 2 cores (see `make bench`), so the switch only
-# matters for large archives, where exact search grows linearly.
-ANN_THRESHOLD = 250_000
-HNSW_M = 32
-HNSW_EF_CONSTRUCTION = 80
-HNSW_EF_SEARCH = 1024  # recall@10 0.99 on clustered synthetic vectors at 100k, ~3 ms (make bench)
+# Exact inner-product search up to this many chunks; an inverted-file index (IVF) above.
+# Exact search costs ~0.2 ms per 1,000 384-d vectors on 2 cores (p95 17 ms at 100k, 195 ms at
+# 1M: `make bench`), so it stays exact until ~200k chunks, where it reaches ~40 ms.
+# IVF rather than HNSW: every ingest writes a whole new generation, and at 1M chunks an IVF
+# index builds in ~3 minutes on 2 cores where an HNSW graph takes ~10.
+ANN_THRESHOLD = 200_000
+IVF_LISTS_PER_SQRT_N = 4  # nlist = 4·√n: 4,000 lists at 1M chunks (FAISS's usual 4–16·√n)
+IVF_TRAIN_PER_LIST = 40  # k-means sample: 40 vectors per list (FAISS warns below 39)
+# Lists probed per query: 1/32 of them, but never fewer than hold ~32k vectors, which cost
+# ~6 ms to scan. At 1M chunks that is 131 of 4,000 lists: recall@10 0.998 against exact
+# search on clustered synthetic vectors, p95 ~7 ms (make bench). Near the threshold it
+# scans a larger share, so recall does not dip where IVF takes over from exact search.
+IVF_PROBE_SHARE = 32
+IVF_MIN_SCAN = 32_768
+HNSW_EF_SEARCH = 1024  # for indexes written by earlier versions, which used HNSW32
 
 
-def _vector_index(dim: int, n: int, ann_threshold: int):
-    """The FAISS index for n vectors, and its description for the manifest."""
+def ivf_nprobe(nlist: int, n: int) -> int:
+    share = max(1 / IVF_PROBE_SHARE, IVF_MIN_SCAN / max(n, 1))
+    return max(1, min(nlist, int(np.ceil(nlist * share))))
+
+
+def _vector_index(dim: int, vectors: np.ndarray, ids: np.ndarray, ann_threshold: int):
+    """The FAISS index holding `vectors` under `ids`, and its description for the manifest."""
     import faiss
 
+    n = len(vectors)
     if n < ann_threshold:
-        return faiss.IndexIDMap2(faiss.IndexFlatIP(dim)), "IDMap2,Flat"
-    graph = faiss.IndexHNSWFlat(dim, HNSW_M, faiss.METRIC_INNER_PRODUCT)
-    graph.hnsw.efConstruction = HNSW_EF_CONSTRUCTION
-    return faiss.IndexIDMap2(graph), f"IDMap2,HNSW{HNSW_M}"
+        index = faiss.IndexIDMap2(faiss.IndexFlatIP(dim))
+        kind = "IDMap2,Flat"
+    else:
+        nlist = max(1, min(int(round(IVF_LISTS_PER_SQRT_N * np.sqrt(n))), n // IVF_TRAIN_PER_LIST))
+        index = faiss.IndexIVFFlat(faiss.IndexFlatIP(dim), dim, nlist, faiss.METRIC_INNER_PRODUCT)
+        # A hash table from chunk id to list position, so re-ingest can read vectors back by id.
+        index.set_direct_map_type(faiss.DirectMap.Hashtable)
+        sample = np.random.default_rng(0).choice(n, size=min(n, IVF_TRAIN_PER_LIST * nlist), replace=False)
+        index.train(vectors[np.sort(sample)])
+        kind = f"IVF{nlist},Flat"
+    if n:
+        index.add_with_ids(vectors, ids)
+    return index, kind
 
 
 def write_generation(
@@ -179,9 +202,7 @@ def write_generation(
         ids = np.arange(1, len(chunks) + 1, dtype=np.int64)
         dim = int(manifest_fields["embedding"]["dim"])
         vectors = np.ascontiguousarray(vectors, dtype=np.float32).reshape(len(chunks), dim)
-        index, index_kind = _vector_index(dim, len(chunks), ann_threshold)
-        if len(chunks):
-            index.add_with_ids(vectors, ids)
+        index, index_kind = _vector_index(dim, vectors, ids, ann_threshold)
         faiss.write_index(index, str(staging / "vectors.faiss"))
 
         db = sqlite3.connect(staging / "meta.sqlite")
@@ -291,14 +312,19 @@ class Index:
                 self._vectors = faiss.read_index(path, faiss.IO_FLAG_MMAP | faiss.IO_FLAG_READ_ONLY)
             except RuntimeError:
                 self._vectors = faiss.read_index(path)
-            if "HNSW" in self.manifest.get("faiss_index", ""):
+            kind = self.manifest.get("faiss_index", "")
+            if kind.startswith("IVF"):
+                ivf = faiss.extract_index_ivf(self._vectors)
+                ivf.nprobe = ivf_nprobe(ivf.nlist, ivf.ntotal)
+            elif "HNSW" in kind:
                 faiss.downcast_index(self._vectors.index).hnsw.efSearch = HNSW_EF_SEARCH
         return self._vectors
 
     @property
     def lexical(self) -> LexicalIndex:
         if self._lexical is None:
-            self._lexical = LexicalIndex.load(self.path / "bm25")
+            # Memory-mapped: at 1M chunks the score matrix is ~0.5 GB and need not be read in.
+            self._lexical = LexicalIndex.load(self.path / "bm25", mmap=True)
         return self._lexical
 
     def dense_search(self, query_vector: np.ndarray, k: int) -> list[tuple[int, float]]:
