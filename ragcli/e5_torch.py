@@ -195,7 +195,7 @@ class E5TorchEncoder:
             self._layers.append({n: t(f"l{i}.{n}", shapes.get(n, (h,))) for n in names})
         # bfloat16 matmuls only where the CPU does them natively (AVX512-BF16/AMX); elsewhere
         # they are emulated and slower than float32. Norms and softmax stay float32 (autocast).
-        self.bfloat16 = bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+        self.bfloat16 = _native_bfloat16(torch)
 
     def embed(self, texts: Sequence[str], progress: Progress | None = None) -> np.ndarray:
         """L2-normalised vectors of `texts` (prefixes already applied by the caller)."""
@@ -262,3 +262,11 @@ class E5TorchEncoder:
             keep = mask[..., None].float()
             pooled = (x.float() * keep).sum(1) / keep.sum(1)
         return pooled.numpy().astype(np.float64)
+
+
+def _native_bfloat16(torch) -> bool:
+    """Whether oneDNN runs bfloat16 matmuls in hardware here (a private torch probe, so guarded)."""
+    try:
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):
+        return False
