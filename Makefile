@@ -25,7 +25,7 @@ else
 LLAMA_CMAKE_ARGS += -DGGML_AVX512=OFF
 endif
 
-.PHONY: install demo test lint eval bench corpus clean
+.PHONY: install demo test lint eval eval-paraphrase bench corpus clean
 
 install: $(STAMP)
 
@@ -56,6 +56,9 @@ lint: install
 eval: install
 	@test -f indexes/shared/manifest.json || $(BIN)/ragcli ingest ../shared/corpus --index shared
 	$(BIN)/ragcli eval ../shared/eval/dev.jsonl --index shared
+
+eval-paraphrase: install
+	$(BIN)/python scripts/eval_paraphrase.py
 
 bench: install
 	$(BIN)/python scripts/bench.py
