@@ -45,6 +45,7 @@ class E5File:
     ffn: int
     vocab: int
     max_positions: int
+    type_vocab: int
     eps: float
     bos: int
     eos: int
@@ -70,7 +71,7 @@ class E5File:
             pos += struct.calcsize("<" + fmt)
             return values
 
-        hidden, layers, heads, ffn, vocab, max_positions, _type_vocab = take("7i")
+        hidden, layers, heads, ffn, vocab, max_positions, type_vocab = take("7i")
         (eps,) = take("f")
         take("i")  # quantisation block size, always 32
         (n_pieces,) = take("i")
@@ -103,7 +104,7 @@ class E5File:
             dtype, count, offset, _nbytes = take("BIQQ")
             tensors[name] = TensorEntry(dtype, count, offset)
         return cls(
-            Path(path), hidden, layers, heads, ffn, vocab, max_positions, eps,
+            Path(path), hidden, layers, heads, ffn, vocab, max_positions, type_vocab, eps,
             bos, eos, pad, unk, pieces, scores, normalisation, tensors, data,
         )
 
@@ -182,7 +183,7 @@ class E5TorchEncoder:
             return torch.from_numpy(model.array(name, shape))
 
         self._positions = t("emb.pos", (model.max_positions, h))
-        self._token_type = t("emb.type", (2, h))[0]
+        self._token_type = t("emb.type", (model.type_vocab, h))[0]
         self._embedding_norm = (t("emb.ln.w", (h,)), t("emb.ln.b", (h,)))
         self._layers = []
         for i in range(model.layers):
