@@ -113,18 +113,16 @@ class E5File:
         entry = self.tensors[name]
         if entry.dtype == DTYPE_F32:
             return np.frombuffer(self.data, dtype="<f4", count=entry.count, offset=entry.offset).reshape(shape).copy()
-        blocks = np.frombuffer(
-            self.data, dtype=np.uint8, count=entry.count // Q4_BLOCK * Q4_BLOCK_BYTES, offset=entry.offset
-        ).reshape(-1, Q4_BLOCK_BYTES)
-        return dequantise_q4(blocks).reshape(shape)
+        return dequantise_q4(self._q4_blocks(entry)).reshape(shape)
 
     def q4_rows(self, name: str, row_length: int) -> np.ndarray:
         """A Q4_0 matrix as raw blocks, one row of blocks per matrix row (for lazy row lookup)."""
-        entry = self.tensors[name]
-        per_row = row_length // Q4_BLOCK
-        return np.frombuffer(
-            self.data, dtype=np.uint8, count=entry.count // Q4_BLOCK * Q4_BLOCK_BYTES, offset=entry.offset
-        ).reshape(-1, per_row, Q4_BLOCK_BYTES)
+        return self._q4_blocks(self.tensors[name]).reshape(-1, row_length // Q4_BLOCK, Q4_BLOCK_BYTES)
+
+    def _q4_blocks(self, entry: TensorEntry) -> np.ndarray:
+        """The tensor's Q4_0 blocks, one per row, straight from the mapped file."""
+        count = entry.count // Q4_BLOCK * Q4_BLOCK_BYTES
+        return np.frombuffer(self.data, dtype=np.uint8, count=count, offset=entry.offset).reshape(-1, Q4_BLOCK_BYTES)
 
 
 def dequantise_q4(blocks: np.ndarray) -> np.ndarray:
