@@ -15,11 +15,15 @@ from __future__ import annotations
 
 import re
 import struct
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from ragcli.embedding import Progress
 
 MAGIC = b"E5S1"
 Q4_BLOCK = 32  # weights per Q4_0 block
@@ -154,8 +158,6 @@ class E5Tokenizer:
         return [e.ids for e in self._tokenizer.encode_batch(normalised, add_special_tokens=False)]
 
 
-Progress = Callable[[int], None]
-
 
 class E5TorchEncoder:
     """The e5-small encoder (XLM-RoBERTa, 12 layers) as plain torch ops.
@@ -197,7 +199,7 @@ class E5TorchEncoder:
         self.bfloat16 = _native_bfloat16(torch)
 
     def embed(self, texts: Sequence[str], progress: Progress | None = None) -> np.ndarray:
-        """L2-normalised vectors of `texts` (prefixes already applied by the caller)."""
+        """Mean-pooled vectors of `texts`, not normalised (prefixes already applied by the caller)."""
         m = self.model
         window = m.max_positions - 2
         content = self.tokenizer.encode(texts)
@@ -220,8 +222,7 @@ class E5TorchEncoder:
                 windows_left[i] -= 1
             if progress:
                 progress(len({i for i, _ in batch if windows_left[i] == 0}))
-        vectors = (sums / np.maximum(weights, 1)[:, None]).astype(np.float32)
-        return vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
+        return (sums / np.maximum(weights, 1)[:, None]).astype(np.float32)
 
     def _embed_words(self, ids):
         torch = self._torch

