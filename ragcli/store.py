@@ -131,7 +131,7 @@ def _create_schema(db: sqlite3.Connection) -> None:
 
 
 # Exact inner-product search up to this many chunks; an inverted-file index (IVF) above.
-# Exact search costs ~0.2 ms per 1,000 384-d vectors on 2 cores (p95 17 ms at 100k, 195 ms at
+# Exact search costs ~0.2 ms per 1,000 384-d vectors on 2 cores (p95 16–17 ms at 100k, 179–214 ms at
 # 1M: `make bench`), so it stays exact until ~200k chunks, where it reaches ~40 ms.
 # IVF rather than HNSW: every ingest writes a whole new generation, and at 1M chunks an IVF
 # index builds in ~3 minutes on 2 cores where an HNSW graph takes ~10.
