@@ -47,9 +47,13 @@ def _from_jsonl(lines: list[str], where: str) -> list[BatchQuestion]:
             continue
         try:
             row = json.loads(line)
-            questions.append(BatchQuestion(str(row.get("id", number)), str(row["question"]).strip()))
-        except (json.JSONDecodeError, KeyError, TypeError, AttributeError) as exc:
+            question = row["question"]
+        except (json.JSONDecodeError, KeyError, TypeError) as exc:
             raise BatchError(f"{where}:{number}: expected an object with a 'question' ({exc})") from None
+        # null or "" would otherwise be asked as the text "None" or as nothing at all.
+        if not isinstance(question, str) or not question.strip():
+            raise BatchError(f"{where}:{number}: 'question' must be a non-empty text, not {question!r}")
+        questions.append(BatchQuestion(str(row.get("id", number)), question.strip()))
     return questions
 
 

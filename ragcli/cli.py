@@ -114,6 +114,13 @@ def _check_mode(mode: str) -> str:
     return mode
 
 
+def _non_empty(text: str) -> str:
+    """A question or query of only spaces would retrieve 'something' and answer nothing."""
+    if not text.strip():
+        raise typer.BadParameter("is empty; write a question or search text")
+    return text
+
+
 def _open_index(home: Path, name: str):
     from ragcli.store import Index
 
@@ -258,7 +265,7 @@ def _ingest_progress(quiet: bool):
 
 @app.command()
 def ask(
-    question: Annotated[str, typer.Argument(help="The question, in Danish or English.")],
+    question: Annotated[str, typer.Argument(help="The question, in Danish or English.", callback=_non_empty)],
     index: IndexOpt = "default",
     home: HomeOpt = DEFAULT_HOME,
     model: ModelOpt = None,
@@ -305,7 +312,7 @@ def ask(
 
 @app.command()
 def search(
-    query: Annotated[str, typer.Argument(help="Search text.")],
+    query: Annotated[str, typer.Argument(help="Search text.", callback=_non_empty)],
     index: IndexOpt = "default",
     home: HomeOpt = DEFAULT_HOME,
     k: Annotated[int, typer.Option("--k", "-k", min=1, max=100)] = 5,

@@ -42,6 +42,11 @@ def test_reads_every_input_format(tmp_path):
     (tmp_path / "dup.jsonl").write_text('{"id": 1, "question": "a"}\n{"id": 1, "question": "b"}\n')
     with pytest.raises(BatchError, match="twice"):
         read_questions(str(tmp_path / "dup.jsonl"))
+    # null was once asked as the text "None"; an empty question is an error with its line.
+    for bad in ('{"id": "n", "question": null}', '{"id": "e", "question": "  "}', '{"id": "t", "question": 7}'):
+        (tmp_path / "bad.jsonl").write_text('{"question": "Fint?"}\n' + bad + "\n")
+        with pytest.raises(BatchError, match="bad.jsonl:2: 'question' must be a non-empty text"):
+            read_questions(str(tmp_path / "bad.jsonl"))
 
 
 def test_a_torn_last_line_is_ignored_and_cut(tmp_path):

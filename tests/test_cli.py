@@ -101,6 +101,11 @@ def test_errors_are_one_line(tmp_path, cli_home):
     bad_mode = ragcli("search", "x", "--index", "kommune", "--mode", "fuzzy", home=cli_home)
     assert bad_mode.returncode == 2
 
+    # An empty question is a usage error, not a refusal with five arbitrary passages.
+    for command in ("ask", "search"):
+        blank = ragcli(command, "   ", "--index", "kommune", home=cli_home)
+        assert blank.returncode == 2 and "is empty" in blank.stderr and blank.stdout == ""
+
 
 def test_bad_pdf_is_skipped_with_a_warning_exit_code(tmp_path, small_corpus):
     folder = tmp_path / "docs"
