@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -98,6 +98,42 @@ class _Carried:
     record: DocumentRecord
     chunks: list[Chunk]
     vectors: np.ndarray
+
+
+def _renamed(record: DocumentRecord, chunks: list[Chunk], name: str) -> tuple[DocumentRecord, list[Chunk]]:
+    if name == record.name:
+        return record, chunks
+    return replace(record, name=name), [replace(c, doc=name) for c in chunks]
+
+
+def _unique_names(
+    kept: list[_Carried], new_docs: list[tuple[DocumentRecord, list[Chunk]]], this_run: set[str], root: Path
+) -> tuple[list[_Carried], list[tuple[DocumentRecord, list[Chunk]]]]:
+    """Give every document a name no other document in the index has.
+
+    A name is the path relative to the folder it was ingested from, so two folders
+    ingested into one index can both hold a "referat.pdf". Documents from the other
+    folders keep their names (answers already cite them); one from this folder whose
+    name is taken gets this folder's name in front, or failing that its full path.
+    """
+    taken = {k.record.name for k in kept if k.record.path not in this_run}
+
+    def claim(record: DocumentRecord) -> str:
+        name = record.name
+        if name in taken:
+            candidates = ([f"{root.name}/{record.name}"] if root.name else []) + [record.path]
+            name = next(n for n in candidates if n not in taken)
+        taken.add(name)
+        return name
+
+    kept_out = []
+    for k in kept:
+        if k.record.path in this_run:
+            record, chunks = _renamed(k.record, k.chunks, claim(k.record))
+            k = _Carried(record, chunks, k.vectors)
+        kept_out.append(k)
+    new_out = [_renamed(record, chunks, claim(record)) for record, chunks in new_docs]
+    return kept_out, new_out
 
 
 def _previous_documents(index_folder: Path, model_id: str, params: ChunkingParams) -> dict[str, _Carried]:
@@ -212,6 +248,7 @@ def ingest_folder(
             else:
                 kept.append(old)
 
+        kept, new_docs = _unique_names(kept, new_docs, seen_paths, root_resolved)
         to_embed = [c for _, chunks in new_docs for c in chunks]
         unchanged_index = not new_docs and not report.removed and (index_folder / MANIFEST).exists() and not rebuild
         if unchanged_index:

@@ -53,6 +53,32 @@ def test_incremental_reingest(tmp_path, minilm):
         assert index.lexical.search("Banegården", 1) and not index.lexical.search("Rådhuspladsen", 1)
 
 
+def test_two_folders_with_the_same_file_name_share_an_index(tmp_path, minilm):
+    # Two municipalities' folders both hold a referat.txt; the index once crashed on
+    # writing (UNIQUE constraint) after all the embedding was done.
+    params = default_chunking(minilm)
+    for town, hour in (("aarhus", "9.00"), ("randers", "14.00")):
+        (tmp_path / town).mkdir()
+        (tmp_path / town / "referat.txt").write_text(f"Byrådet i {town} mødtes kl. {hour}.", encoding="utf-8")
+    ingest_folder(tmp_path / "aarhus", tmp_path / "idx", minilm, params)
+    second = ingest_folder(tmp_path / "randers", tmp_path / "idx", minilm, params)
+    assert second.documents == 2
+    # The one already there keeps its name; the newcomer gets its folder in front, in its
+    # record and in its chunks (which is what answers cite).
+    with Index(tmp_path / "idx") as index:
+        assert sorted(d.name for d in index.documents()) == ["randers/referat.txt", "referat.txt"]
+        [(hit_id, _)] = index.lexical.search("14.00", 1)
+        assert index.chunks([hit_id])[hit_id].doc == "randers/referat.txt"
+    # Re-ingesting either folder, changed or not, keeps both names stable.
+    (tmp_path / "randers" / "referat.txt").write_text("Byrådet i randers mødtes kl. 15.00.", encoding="utf-8")
+    ingest_folder(tmp_path / "randers", tmp_path / "idx", minilm, params)
+    ingest_folder(tmp_path / "aarhus", tmp_path / "idx", minilm, params)
+    with Index(tmp_path / "idx") as index:
+        assert sorted(d.name for d in index.documents()) == ["randers/referat.txt", "referat.txt"]
+        [(hit_id, _)] = index.lexical.search("15.00", 1)
+        assert index.chunks([hit_id])[hit_id].doc == "randers/referat.txt"
+
+
 def _zoo(folder: Path) -> dict[str, str]:
     """Good files beside every kind of bad one; returns bad file → expected reason."""
     good = _copy("aarhus_naar_dit_barn_gaar_i_skole.pdf", folder)
@@ -114,16 +140,21 @@ def test_killed_ingest_leaves_the_last_index_intact_and_the_next_run_resumes(tmp
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "RAGCLI_HOME": str(tmp_path)}
     command = [sys.executable, "-m", "ragcli.cli", "ingest", str(docs), "--index", "k", "--embed-model", TEST_EMBED_MODEL, "-q"]
     pending = tmp_path / "k" / ".pending"
-    # Kill at several points: while starting up, once some documents are embedded, and later.
-    for wait_for_pending_files in (0, 1, 2):
-        process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    # Stop it at several points: killed while starting up, Ctrl-C once a document is
+    # embedded, killed later still.
+    for wait_for_pending_files, how in ((0, signal.SIGKILL), (1, signal.SIGINT), (2, signal.SIGKILL)):
+        process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
         deadline = time.monotonic() + 300
         while time.monotonic() < deadline and process.poll() is None:
             if len(list(pending.glob("*.npy"))) >= wait_for_pending_files and (wait_for_pending_files or time.monotonic() > deadline - 299):
                 break
             time.sleep(0.05)
-        process.send_signal(signal.SIGKILL)
-        process.wait()
+        running = process.poll() is None
+        process.send_signal(how)
+        _, stderr = process.communicate()
+        if how == signal.SIGINT and running:
+            assert process.returncode == 130
+            assert stderr.strip() == "Fejl: afbrudt (Ctrl-C); indekset er uændret"
         with Index.open(tmp_path, "k") as index:  # the committed index still opens, unchanged
             names = [d.name for d in index.documents()]
             if len(names) == 1:
