@@ -92,6 +92,7 @@ def retrieve(
     index: Index, query: str, params: RetrievalParams, embedder: Embedder | None = None, trace: dict | None = None
 ) -> list[Hit]:
     """Return the top params.k hits for query, best first. `trace` (if given) receives fusion details."""
+    index.refresh()  # search what the last ingest committed, also from a long-lived session
     dense: list[tuple[int, float]] = []
     lexical: list[tuple[int, float]] = []
     if params.mode in ("dense", "hybrid"):

@@ -272,13 +272,35 @@ class Index:
 
     def __init__(self, folder: Path):
         self.folder = folder
-        self.manifest = read_manifest(folder)
-        self.path = folder / self.manifest["generation"]
+        self._open(read_manifest(folder))
+
+    def _open(self, manifest: dict) -> None:
+        self.manifest = manifest
+        self.path = self.folder / manifest["generation"]
         if not self.path.is_dir():
-            raise IndexProblem(f"index {folder.name!r} is damaged: {self.path.name} is missing")
+            raise IndexProblem(f"index {self.folder.name!r} is damaged: {self.path.name} is missing")
         self._db = sqlite3.connect(f"file:{self.path / 'meta.sqlite'}?mode=ro", uri=True, check_same_thread=False)
         self._vectors = None
         self._lexical: LexicalIndex | None = None
+
+    def refresh(self) -> bool:
+        """Move to the newest generation if an ingest has committed one since; True if it did.
+
+        An ingest deletes the generation it replaces, so a reader that stays open (a chat
+        session, a long batch) would otherwise fail on the next file it loads lazily.
+        """
+        manifest = read_manifest(self.folder)
+        if manifest["generation"] == self.manifest["generation"]:
+            return False
+        self._db.close()
+        self._open(manifest)
+        return True
+
+    def _vanished(self) -> IndexProblem | None:
+        """The error to give when a file failed to open because an ingest replaced this generation."""
+        if self.path.is_dir():
+            return None
+        return IndexProblem(f"index {self.name!r} was updated while it was being read; run the command again")
 
     @classmethod
     def open(cls, home: Path, name: str) -> Index:
@@ -311,7 +333,10 @@ class Index:
                 # Memory-map where the index type allows it, so large indexes open fast.
                 self._vectors = faiss.read_index(path, faiss.IO_FLAG_MMAP | faiss.IO_FLAG_READ_ONLY)
             except RuntimeError:
-                self._vectors = faiss.read_index(path)
+                try:
+                    self._vectors = faiss.read_index(path)
+                except RuntimeError as exc:
+                    raise self._vanished() or exc from None
             kind = self.manifest.get("faiss_index", "")
             if kind.startswith("IVF"):
                 ivf = faiss.extract_index_ivf(self._vectors)
@@ -324,7 +349,10 @@ class Index:
     def lexical(self) -> LexicalIndex:
         if self._lexical is None:
             # Memory-mapped: at 1M chunks the score matrix is ~0.5 GB and need not be read in.
-            self._lexical = LexicalIndex.load(self.path / "bm25", mmap=True)
+            try:
+                self._lexical = LexicalIndex.load(self.path / "bm25", mmap=True)
+            except OSError as exc:
+                raise self._vanished() or exc from None
         return self._lexical
 
     def dense_search(self, query_vector: np.ndarray, k: int) -> list[tuple[int, float]]:

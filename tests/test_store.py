@@ -81,6 +81,26 @@ def test_old_generations_are_removed_after_a_switch(tmp_path):
     assert generations == [manifest["generation"]] == ["gen-000003"]
 
 
+def test_an_open_index_follows_a_newer_ingest(tmp_path):
+    # A chat session keeps its index open while another terminal ingests; the ingest
+    # deletes the generation the session opened, whose files were not loaded yet.
+    from ragcli.retrieval import RetrievalParams, retrieve
+
+    folder = tmp_path / "idx"
+    write_generation(folder, *_docs_and_chunks(["Skoledagen starter kl. 8."]), _fields())
+    with Index(folder) as session:
+        write_generation(folder, *_docs_and_chunks(["Skoledagen starter kl. 9.", "Cykelstier ryddes for sne."]), _fields())
+        assert not (folder / session.manifest["generation"]).exists()
+        hits = retrieve(session, "cykelstier", RetrievalParams(mode="lexical", k=1))
+        assert [h.chunk.text for h in hits] == ["Cykelstier ryddes for sne."]
+        assert session.refresh() is False  # already on the newest
+
+        # Caught between reading the manifest and opening a file: a clear error, not faiss's.
+        write_generation(folder, *_docs_and_chunks(["Tredje udgave."]), _fields())
+        with pytest.raises(IndexProblem, match="was updated while it was being read"):
+            session.dense_search(np.zeros(DIM, dtype=np.float32), 1)
+
+
 def test_missing_and_unsupported_indexes_are_clear_errors(tmp_path):
     with pytest.raises(IndexProblem, match="no index at"):
         Index.open(tmp_path, "nope")
