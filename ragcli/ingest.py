@@ -197,6 +197,12 @@ def ingest_folder(
         new_docs: list[tuple[DocumentRecord, list[Chunk]]] = []
         seen_hashes: dict[str, str] = {}
         seen_paths: set[str] = set()
+        # Content already in the index, by hash: a copy of an indexed file is not indexed
+        # twice, and a moved or renamed file keeps its vectors instead of being re-embedded.
+        indexed_by_hash = {old.record.sha256: old for old in reversed(previous.values())}
+        moved_from: set[str] = set()
+        # Files already in the index go first, so a copy of one is the duplicate, not it.
+        paths.sort(key=lambda p: str(p.resolve()) not in previous)
         progress.on_parse_start(len(paths))
         for path in paths:
             name = path.relative_to(root).as_posix()
@@ -217,6 +223,17 @@ def ingest_folder(
             if old is not None and old.record.sha256 == digest:
                 kept.append(old)
                 report.unchanged.append(name)
+                progress.on_parsed(name)
+                continue
+            same = indexed_by_hash.get(digest)
+            if same is not None and same.record.path != resolved:
+                if Path(same.record.path).is_file():
+                    report.skipped.append(Skipped(name, f"duplicate of {same.record.name} (already in the index)"))
+                else:
+                    moved_from.add(same.record.path)
+                    record, chunks = _renamed(same.record, same.chunks, name)
+                    kept.append(_Carried(replace(record, path=resolved, size=path.stat().st_size), chunks, same.vectors))
+                    report.added.append(name)
                 progress.on_parsed(name)
                 continue
             try:
@@ -241,6 +258,9 @@ def ingest_folder(
         # Documents from elsewhere stay; documents gone from this folder go (when pruning).
         for old_path, old in previous.items():
             if old_path in seen_paths:
+                continue
+            if old_path in moved_from:
+                report.removed.append(old.record.name)
                 continue
             under_folder = Path(old_path).is_relative_to(root_resolved)
             if under_folder and prune:

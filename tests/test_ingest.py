@@ -79,6 +79,34 @@ def test_two_folders_with_the_same_file_name_share_an_index(tmp_path, minilm):
         assert index.chunks([hit_id])[hit_id].doc == "randers/referat.txt"
 
 
+def test_a_copy_is_not_indexed_twice_and_a_renamed_file_is_not_re_embedded(tmp_path, minilm):
+    params = default_chunking(minilm)
+    (tmp_path / "aarhus").mkdir()
+    (tmp_path / "arkiv").mkdir()
+    text = "Byrådet i Aarhus vedtog budgettet for skoleåret den 9. oktober."
+    (tmp_path / "aarhus" / "referat.txt").write_text(text, encoding="utf-8")
+    ingest_folder(tmp_path / "aarhus", tmp_path / "idx", minilm, params)
+
+    # The same file in another folder ingested into the same index: reported, not added.
+    (tmp_path / "arkiv" / "kopi.txt").write_text(text, encoding="utf-8")
+    copy = ingest_folder(tmp_path / "arkiv", tmp_path / "idx", minilm, params)
+    assert [(s.doc, s.reason) for s in copy.skipped] == [("kopi.txt", "duplicate of referat.txt (already in the index)")]
+    assert copy.documents == 1 and copy.embedded_chunks == 0
+
+    # Renamed in place: its chunks and vectors move with it, nothing is embedded again.
+    (tmp_path / "aarhus" / "referat.txt").rename(tmp_path / "aarhus" / "byraad_referat.txt")
+    renamed = ingest_folder(tmp_path / "aarhus", tmp_path / "idx", minilm, params)
+    assert renamed.added == ["byraad_referat.txt"] and renamed.removed == ["referat.txt"]
+    assert renamed.embedded_chunks == 0 and renamed.documents == 1
+    with Index(tmp_path / "idx") as index:
+        [doc] = index.documents()
+        assert doc.name == "byraad_referat.txt" and doc.path == str((tmp_path / "aarhus" / "byraad_referat.txt").resolve())
+        [(hit_id, _)] = index.lexical.search("budgettet", 1)
+        assert index.chunks([hit_id])[hit_id].doc == "byraad_referat.txt"
+        vector = index.vectors.reconstruct(hit_id)
+    assert abs(float(vector @ minilm.embed_passages([text])[0]) - 1.0) < 1e-4
+
+
 def _zoo(folder: Path) -> dict[str, str]:
     """Good files beside every kind of bad one; returns bad file → expected reason."""
     good = _copy("aarhus_naar_dit_barn_gaar_i_skole.pdf", folder)
