@@ -100,6 +100,13 @@ class _Carried:
     vectors: np.ndarray
 
 
+def _sha256_or_none(path: Path) -> str | None:
+    try:
+        return file_sha256(path) if path.is_file() else None
+    except OSError:
+        return None
+
+
 def _renamed(record: DocumentRecord, chunks: list[Chunk], name: str) -> tuple[DocumentRecord, list[Chunk]]:
     if name == record.name:
         return record, chunks
@@ -227,13 +234,17 @@ def ingest_folder(
                 continue
             same = indexed_by_hash.get(digest)
             if same is not None and same.record.path != resolved:
-                if Path(same.record.path).is_file():
+                other = Path(same.record.path)
+                if _sha256_or_none(other) == digest:
                     report.skipped.append(Skipped(name, f"duplicate of {same.record.name} (already in the index)"))
                 else:
-                    moved_from.add(same.record.path)
+                    # The content was indexed under another path that is gone or now holds
+                    # something else (a move, a rename, two files swapped): reuse its vectors.
+                    if not other.is_file():
+                        moved_from.add(same.record.path)
                     record, chunks = _renamed(same.record, same.chunks, name)
                     kept.append(_Carried(replace(record, path=resolved, size=path.stat().st_size), chunks, same.vectors))
-                    report.added.append(name)
+                    (report.updated if old is not None else report.added).append(name)
                 progress.on_parsed(name)
                 continue
             try:
@@ -270,7 +281,7 @@ def ingest_folder(
 
         kept, new_docs = _unique_names(kept, new_docs, seen_paths, root_resolved)
         to_embed = [c for _, chunks in new_docs for c in chunks]
-        unchanged_index = not new_docs and not report.removed and (index_folder / MANIFEST).exists() and not rebuild
+        unchanged_index = not (new_docs or report.added or report.updated or report.removed) and (index_folder / MANIFEST).exists() and not rebuild
         if unchanged_index:
             # Nothing to add, change or drop: the committed index already is the answer.
             counts = read_manifest(index_folder)["counts"]

@@ -106,6 +106,19 @@ def test_a_copy_is_not_indexed_twice_and_a_renamed_file_is_not_re_embedded(tmp_p
         vector = index.vectors.reconstruct(hit_id)
     assert abs(float(vector @ minilm.embed_passages([text])[0]) - 1.0) < 1e-4
 
+    # Two indexed files that swap contents are not mistaken for copies of each other.
+    other = "Skolebussen kører fra Banegården kl. 7.30 hver morgen."
+    (tmp_path / "aarhus" / "bus.txt").write_text(other, encoding="utf-8")
+    ingest_folder(tmp_path / "aarhus", tmp_path / "idx", minilm, params)
+    (tmp_path / "aarhus" / "bus.txt").write_text(text, encoding="utf-8")
+    (tmp_path / "aarhus" / "byraad_referat.txt").write_text(other, encoding="utf-8")
+    swapped = ingest_folder(tmp_path / "aarhus", tmp_path / "idx", minilm, params)
+    assert not swapped.skipped and swapped.embedded_chunks == 0 and swapped.documents == 2
+    assert sorted(swapped.updated) == ["bus.txt", "byraad_referat.txt"]
+    with Index(tmp_path / "idx") as index:
+        [(hit_id, _)] = index.lexical.search("Banegården", 1)
+        assert index.chunks([hit_id])[hit_id].doc == "byraad_referat.txt"
+
 
 def _zoo(folder: Path) -> dict[str, str]:
     """Good files beside every kind of bad one; returns bad file → expected reason."""
