@@ -96,6 +96,12 @@ def read_questions(source: str, stdin: IO[str] | None = None) -> list[BatchQuest
     return questions
 
 
+def check_output(questions: str, output: str) -> None:
+    """Refuse to write answers into the questions file (its ids would all look answered)."""
+    if "-" not in (questions, output) and Path(output).resolve() == Path(questions).resolve():
+        raise BatchError(f"--out {output} is the questions file; choose another file for the results")
+
+
 def answered_ids(output: str) -> set[str]:
     """Ids already in an output file (empty for stdout or a new file). A torn last line is ignored."""
     if output == "-":
@@ -103,7 +109,12 @@ def answered_ids(output: str) -> set[str]:
     path = Path(output)
     if not path.exists():
         return set()
-    text = path.read_text(encoding="utf-8")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise BatchError(f"{output} exists and is not a results file (not UTF-8 text); choose another --out") from None
+    except OSError as exc:
+        raise BatchError(f"cannot read {output}: {exc.strerror or exc}") from None
     if path.suffix.lower() == ".csv":
         return {row["id"] for row in csv.DictReader(io.StringIO(text)) if row.get("id")}
     ids = set()
@@ -175,11 +186,14 @@ class RecordWriter:
             self._owned = False
         else:
             path = Path(output)
-            path.parent.mkdir(parents=True, exist_ok=True)
-            new = not path.exists() or path.stat().st_size == 0
-            if not new:
-                _truncate_torn_line(path)
-            self._handle = path.open("a", encoding="utf-8", newline="")
+            try:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                new = not path.exists() or path.stat().st_size == 0
+                if not new:
+                    _truncate_torn_line(path)
+                self._handle = path.open("a", encoding="utf-8", newline="")
+            except OSError as exc:
+                raise BatchError(f"cannot write {output}: {exc.strerror or exc}") from None
             self._owned = True
             if self._csv and new:
                 csv.writer(self._handle).writerow(CSV_FIELDS)

@@ -418,11 +418,14 @@ def batch(
     """Answer many questions; one JSON (or CSV) record each. Re-run with the same --out to resume."""
     _check_mode(mode)
     from ragcli.answering import answer_question
-    from ragcli.batch import BatchError, RecordWriter, answer_record, pending, read_questions, retrieval_record
+    from ragcli.batch import (
+        BatchError, RecordWriter, answer_record, check_output, pending, read_questions, retrieval_record,
+    )
     from ragcli.retrieval import retrieve
 
     with user_errors():
         try:
+            check_output(questions, output)
             rows = read_questions(questions)
             todo = list(pending(rows, output))
         except BatchError as exc:
@@ -433,7 +436,10 @@ def batch(
         backend = None
         if not retrieve_only and todo:
             backend = _make_backend(model, llm_url, llm_chat, 4096, seed)
-        writer = RecordWriter(output)
+        try:
+            writer = RecordWriter(output)
+        except BatchError as exc:
+            raise fail(str(exc)) from None
         try:
             with _batch_progress(quiet, len(rows), len(rows) - len(todo)) as advance:
                 for question in todo:

@@ -114,3 +114,20 @@ def test_csv_and_stdin_stdout_round_trips(batch_home, tmp_path):
     [record] = [json.loads(line) for line in streamed.stdout.splitlines()]
     assert record["id"] == "s1" and len(record["passages"]) == 2
     assert record["passages"][0]["doc"] == "sds_ehdsi_driftshaandbog.pdf"
+
+
+def test_an_output_that_cannot_be_results_is_a_one_line_error(batch_home, tmp_path):
+    questions = tmp_path / "q.txt"
+    questions.write_text("Hvornår starter skoledagen?\n")
+    (tmp_path / "binary.jsonl").write_bytes(bytes(range(256)))
+    cases = {
+        str(tmp_path): "cannot read",  # a folder (was a traceback)
+        str(questions): "is the questions file",  # every id would look answered already
+        str(tmp_path / "binary.jsonl"): "is not a results file",
+    }
+    for out, message in cases.items():
+        result = _cli(batch_home, "batch", str(questions), "--index", "b", "--out", out, "--retrieve-only", "-q")
+        assert result.returncode == 1 and message in result.stderr and "Traceback" not in result.stderr, result.stderr
+        assert len(result.stderr.strip().splitlines()) == 1
+    assert questions.read_text() == "Hvornår starter skoledagen?\n"
+    assert (tmp_path / "binary.jsonl").read_bytes() == bytes(range(256))
