@@ -419,7 +419,13 @@ def batch(
     _check_mode(mode)
     from ragcli.answering import answer_question
     from ragcli.batch import (
-        BatchError, RecordWriter, answer_record, check_output, pending, read_questions, retrieval_record,
+        BatchError,
+        RecordWriter,
+        answer_record,
+        check_output,
+        pending,
+        read_questions,
+        retrieval_record,
     )
     from ragcli.retrieval import retrieve
 
