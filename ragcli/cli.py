@@ -91,7 +91,7 @@ def fail(message: str, code: int = EXIT_ERROR) -> typer.Exit:
 
 
 @contextmanager
-def user_errors():
+def user_errors(interrupted: str = "afbrudt (Ctrl-C)"):
     """Turn the pipeline's known failures into one line on stderr and an exit code."""
     from ragcli.ingest import IngestError
     from ragcli.locking import IndexLocked
@@ -103,7 +103,7 @@ def user_errors():
     except (IngestError, IndexLocked, ModelNotAvailable, IndexProblem, FileNotFoundError) as exc:
         raise fail(str(exc)) from None
     except KeyboardInterrupt:
-        raise fail("afbrudt (Ctrl-C); indekset er uændret", EXIT_INTERRUPTED) from None
+        raise fail(interrupted, EXIT_INTERRUPTED) from None
 
 
 def _check_mode(mode: str) -> str:
@@ -208,7 +208,7 @@ def ingest(
     from ragcli.rendering import render_ingest
     from ragcli.store import MANIFEST, index_dir, read_manifest
 
-    with user_errors():
+    with user_errors(interrupted="afbrudt (Ctrl-C); indekset er uændret"):
         if not folder.exists():
             raise fail(f"no such file or folder: {folder}")
         target = index_dir(home, index)
