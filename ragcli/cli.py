@@ -499,6 +499,9 @@ def eval_command(
         idx = _open_index(home, index)
         embedder = _embedder_for(idx, mode)
         report = run_eval(idx, embedder, rows, RetrievalParams(mode=mode, k=k))  # type: ignore[arg-type]
+    if missing := report["missing_documents"]:
+        shown = ", ".join(missing[:3]) + (f" and {len(missing) - 3} more" if len(missing) > 3 else "")
+        err.print(f"Advarsel: {len(missing)} gold documents are not in index {index!r} ({shown}); is it the right index?", markup=False, soft_wrap=True)
     if as_json:
         emit_json(report)
     else:

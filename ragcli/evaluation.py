@@ -166,8 +166,12 @@ def summarize(results: list[QuestionResult]) -> dict:
 
 def run_eval(index: Index, embedder: Embedder | None, questions: list[EvalQuestion], params: RetrievalParams) -> dict:
     results = [evaluate_question(index, embedder, q, params) for q in questions]
+    # Gold documents the index lacks can never be hit: usually the wrong --index.
+    indexed = {d.name for d in index.documents()}
+    missing = sorted({doc for q in questions for doc, _ in q.targets} - indexed)
     return {
         "index": index.name,
+        "missing_documents": missing,
         "embedding_model": index.embedding_model,
         "mode": params.mode,
         "k": params.k,

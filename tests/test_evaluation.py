@@ -62,6 +62,12 @@ def test_eval_on_a_real_index(small_index, tmp_path):
     assert 0 < summary["answerable"]["mrr@10"] <= 1.0
     assert len(summary["unanswerable"]) == 2 and all("top_lexical" in u for u in summary["unanswerable"])
     assert set(summary["by_kind"]) == {"factual", "number"}
+    assert report["missing_documents"] == []
+
+    # Gold documents the index does not hold are named: the likely mistake is the wrong --index.
+    path.write_text(json.dumps({"id": "x", "question": "Hvad?", "doc": "andet.pdf", "page": 1, "kind": "factual"}))
+    with Index.open(home, name) as index:
+        assert run_eval(index, None, load_questions(path), RetrievalParams(mode="lexical", k=10))["missing_documents"] == ["andet.pdf"]
 
 
 def test_all_hops_rate_counts_only_multi_hop_rows():
