@@ -100,8 +100,10 @@ def user_errors(interrupted: str = "afbrudt (Ctrl-C)"):
 
     try:
         yield
-    except (IngestError, IndexLocked, ModelNotAvailable, IndexProblem, FileNotFoundError) as exc:
+    except (IngestError, IndexLocked, ModelNotAvailable, IndexProblem) as exc:
         raise fail(str(exc)) from None
+    except OSError as exc:  # a missing, unreadable or unwritable path: say which, not errno
+        raise fail(f"{exc.strerror}: {exc.filename}" if exc.strerror and exc.filename else str(exc)) from None
     except KeyboardInterrupt:
         raise fail(interrupted, EXIT_INTERRUPTED) from None
 

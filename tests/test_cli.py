@@ -98,6 +98,15 @@ def test_errors_are_one_line(tmp_path, cli_home):
     no_model = ragcli("ask", "Hvad?", "--index", "kommune", "--model", str(tmp_path / "x.gguf"), home=cli_home)
     assert no_model.returncode == 1 and "x.gguf" in _one_line_error(no_model)
 
+    # An index home that cannot hold folders: the path and the reason, not an errno tuple.
+    (tmp_path / "a-file").write_text("x")
+    (tmp_path / "one").mkdir()
+    (tmp_path / "one" / "note.txt").write_text("Skolebussen kører fra Banegården kl. 7.30 hver morgen.")
+    unwritable = ragcli(
+        "ingest", str(tmp_path / "one"), "--index", "x", "--embed-model", TEST_EMBED_MODEL, home=tmp_path / "a-file"
+    )
+    assert unwritable.returncode == 1 and _one_line_error(unwritable) == f"Fejl: Not a directory: {tmp_path / 'a-file' / 'x'}"
+
     bad_mode = ragcli("search", "x", "--index", "kommune", "--mode", "fuzzy", home=cli_home)
     assert bad_mode.returncode == 2
 
