@@ -93,6 +93,8 @@ def fail(message: str, code: int = EXIT_ERROR) -> typer.Exit:
 @contextmanager
 def user_errors(interrupted: str = "afbrudt (Ctrl-C)"):
     """Turn the pipeline's known failures into one line on stderr and an exit code."""
+    from ragcli.batch import BatchError
+    from ragcli.evaluation import EvalError
     from ragcli.ingest import IngestError
     from ragcli.locking import IndexLocked
     from ragcli.registry import ModelNotAvailable
@@ -100,7 +102,7 @@ def user_errors(interrupted: str = "afbrudt (Ctrl-C)"):
 
     try:
         yield
-    except (IngestError, IndexLocked, ModelNotAvailable, IndexProblem) as exc:
+    except (IngestError, IndexLocked, ModelNotAvailable, IndexProblem, BatchError, EvalError) as exc:
         raise fail(str(exc)) from None
     except OSError as exc:  # a missing, unreadable or unwritable path: say which, not errno
         raise fail(f"{exc.strerror}: {exc.filename}" if exc.strerror and exc.filename else str(exc)) from None
@@ -420,34 +422,20 @@ def batch(
     """Answer many questions; one JSON (or CSV) record each. Re-run with the same --out to resume."""
     _check_mode(mode)
     from ragcli.answering import answer_question
-    from ragcli.batch import (
-        BatchError,
-        RecordWriter,
-        answer_record,
-        check_output,
-        pending,
-        read_questions,
-        retrieval_record,
-    )
+    from ragcli.batch import RecordWriter, answer_record, check_output, pending, read_questions, retrieval_record
     from ragcli.retrieval import retrieve
 
     with user_errors():
-        try:
-            check_output(questions, output)
-            rows = read_questions(questions)
-            todo = list(pending(rows, output))
-        except BatchError as exc:
-            raise fail(str(exc)) from None
+        check_output(questions, output)
+        rows = read_questions(questions)
+        todo = list(pending(rows, output))
         idx = _open_index(home, index)
         embedder = _embedder_for(idx, mode)
         params = _ask_params(mode, k, temperature, max_tokens, seed, min_coverage)
         backend = None
         if not retrieve_only and todo:
             backend = _make_backend(model, llm_url, llm_chat, 4096, seed)
-        try:
-            writer = RecordWriter(output)
-        except BatchError as exc:
-            raise fail(str(exc)) from None
+        writer = RecordWriter(output)
         try:
             with _batch_progress(quiet, len(rows), len(rows) - len(todo)) as advance:
                 for question in todo:
@@ -489,15 +477,12 @@ def eval_command(
 ) -> None:
     """Measure retrieval: page-level hit@1/5/10, doc hit@5 and MRR@10, per kind, and latency."""
     _check_mode(mode)
-    from ragcli.evaluation import EvalError, load_questions, run_eval
+    from ragcli.evaluation import load_questions, run_eval
     from ragcli.rendering import render_eval
     from ragcli.retrieval import RetrievalParams
 
     with user_errors():
-        try:
-            rows = load_questions(questions)
-        except EvalError as exc:
-            raise fail(str(exc)) from None
+        rows = load_questions(questions)
         idx = _open_index(home, index)
         embedder = _embedder_for(idx, mode)
         report = run_eval(idx, embedder, rows, RetrievalParams(mode=mode, k=k))  # type: ignore[arg-type]

@@ -281,7 +281,7 @@ def ingest_folder(
 
         kept, new_docs = _unique_names(kept, new_docs, seen_paths, root_resolved)
         to_embed = [c for _, chunks in new_docs for c in chunks]
-        unchanged_index = not (new_docs or report.added or report.updated or report.removed) and (index_folder / MANIFEST).exists() and not rebuild
+        unchanged_index = not (report.added or report.updated or report.removed) and (index_folder / MANIFEST).exists() and not rebuild
         if unchanged_index:
             # Nothing to add, change or drop: the committed index already is the answer.
             counts = read_manifest(index_folder)["counts"]
