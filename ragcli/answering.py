@@ -1,30 +1,45 @@
-"""The ask pipeline: retrieve → check grounding → pack prompt → generate → verify → Answer.
+"""The ask pipeline: retrieve → ground → evidence windows → prompt → generate → verify → Answer.
 
 The decision to answer or refuse rests on evidence, not on the model's say-so:
 
 1. If the best passage does not cover the question's specific terms (grounding), the
    question is refused without asking the model — "Det fremgår ikke af dokumenterne."
-2. Otherwise the model answers, and every sentence is checked against its sources.
-3. If the model refused, or none of its sentences is supported, the best source
-   sentence is quoted instead (decision "extracted"), so the user gets what the
-   documents say rather than an invented sentence or a wrong refusal.
+2. Otherwise the model reads the evidence windows (the sentences of each passage that
+   bear on the question) and answers; every sentence is verified strictly against the
+   window it cites (numbers, names and rare terms must all be there). The answer counts
+   as "answered" only if it is verified *and* adds the asked-for information (a number
+   for "hvor mange", a time for "hvornår", a name for "hvem", and something the question
+   did not already say).
+3. If not, a source sentence that passes the same tests may be quoted ("extracted");
+   sentences from a passage flagged as prompt injection are never quoted.
+4. Otherwise the answer is an honest refusal, and the closest passages are shown.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
-from ragcli.citations import best_evidence, check_answer, is_refusal, make_citations
+from ragcli.citations import best_evidence, check_answer, make_citations, strip_markers
+from ragcli.danish import REFUSAL, answer_type, fits_type, is_refusal, strip_controls
 from ragcli.embedding import Embedder
+from ragcli.evidence import extract_answer, select_windows
 from ragcli.generation import GenerationParams, Generator
-from ragcli.grounding import DEFAULT_MIN_COVERAGE, extract_answer, measure_grounding
+from ragcli.grounding import DEFAULT_MIN_COVERAGE, Grounding, measure_grounding
 from ragcli.guardrails import DEFAULT_RULES, OutputFilter, Rule, blocked, check_input, check_output, check_passages
-from ragcli.prompting import REFUSAL, build_prompt
+from ragcli.prompting import build_prompt
 from ragcli.retrieval import RetrievalParams, retrieve
-from ragcli.schema import Answer
+from ragcli.schema import Answer, Hit, Sentence
 from ragcli.store import Index
+
+# What the model is shown of each passage, in characters (about 3.5 a token in Danish).
+DEFAULT_WINDOW_CHARS = 360
+# A quoted source sentence must cover at least this share of the question's weighted terms.
+DEFAULT_MIN_EXTRACT_COVERAGE = 0.3
+# A term in at most this share of the index's chunks (or in at most 2) is rare: an answer
+# that names it must find it in the source it cites.
+RARE_SHARE = 0.01
 
 
 @dataclass(frozen=True)
@@ -32,8 +47,55 @@ class AskParams:
     retrieval: RetrievalParams = field(default_factory=RetrievalParams)
     generation: GenerationParams = field(default_factory=GenerationParams)
     min_coverage: float = DEFAULT_MIN_COVERAGE  # refuse below this question coverage
-    extract_fallback: bool = True  # quote the best source when the model's answer is unsupported
+    window_chars: int = DEFAULT_WINDOW_CHARS  # evidence shown per passage; 0 shows whole chunks
+    extract_fallback: bool = True  # quote a qualifying source sentence when the model's answer fails
+    min_extract_coverage: float = DEFAULT_MIN_EXTRACT_COVERAGE
     rules: tuple[Rule, ...] = DEFAULT_RULES
+    show_cpr: bool = False  # users entitled to see CPR numbers unmasked
+
+
+def rarity_test(index: Index) -> Callable[[str], bool]:
+    lexical = index.lexical
+    limit = max(2, int(RARE_SHARE * len(lexical)))
+    return lambda term: lexical.document_frequency(term) <= limit
+
+
+def verified(sentences: list[Sentence], question: str) -> bool:
+    """Every sentence backed by its source, and one of them adds what the question asks for."""
+    if not sentences or any(is_refusal(s.text) for s in sentences):
+        return False
+    kind = answer_type(question)
+    return all(s.supported for s in sentences) and any(
+        s.informative and fits_type(strip_markers(s.text), kind, question) for s in sentences
+    )
+
+
+@dataclass
+class _Outcome:
+    text: str
+    decision: str
+    sentences: list[Sentence]
+
+
+def _decide(
+    question: str, raw: str, hits: list[Hit], passages: list[str], grounding: Grounding,
+    params: AskParams, is_rare: Callable[[str], bool], tainted: set[int],
+) -> _Outcome:
+    shown = {n: passages[n - 1] for n in range(1, len(passages) + 1)}
+    sentences = check_answer(raw, shown, question, is_rare) if raw else []
+    if verified(sentences, question):
+        return _Outcome(raw, "answered", sentences)
+    if params.extract_fallback:
+        found = extract_answer(
+            question, answer_type(question), hits, grounding.weights, params.min_extract_coverage, tainted
+        )
+        if found is not None:
+            text = f"{found.text} [{found.source}]"
+            whole = {n: hit.chunk.text for n, hit in enumerate(hits, start=1)}
+            extracted = check_answer(text, whole, question, is_rare)
+            if verified(extracted, question):
+                return _Outcome(text, "extracted", extracted)
+    return _Outcome(REFUSAL, "refused", sentences)
 
 
 def answer_question(
@@ -46,19 +108,29 @@ def answer_question(
 ) -> Answer:
     timings: dict[str, float] = {}
     started = time.perf_counter()
-    question, flags = check_input(question, params.rules)
+    question, flags = check_input(strip_controls(question), params.rules)
     block = blocked(flags)
     trace: dict = {}
     retrieved = [] if block else retrieve(index, question, params.retrieval, embedder, trace)
     timings["retrieve_s"] = time.perf_counter() - started
 
+    lexical = index.lexical
+    grounding = measure_grounding(question, retrieved, lexical.document_frequency, len(lexical))
+    if params.window_chars > 0:
+        windows = select_windows(retrieved, grounding.weights, params.window_chars)
+        texts = [w.text for w in windows]
+    else:
+        windows, texts = [], [h.chunk.text for h in retrieved]
     # The context holds the prompt and the answer; keep room for the answer.
     budget = backend.n_ctx - params.generation.max_tokens - 8
-    prompt = build_prompt(question, retrieved, backend.count_tokens, budget, chat=backend.chat)
+    prompt = build_prompt(question, retrieved, backend.count_tokens, budget, chat=backend.chat, texts=texts)
     hits = prompt.hits
-    lexical = index.lexical
+    shown_windows = [replace(w, source=n) for n, w in enumerate([w for w in windows if w.text.strip()][: len(hits)], 1)]
+    # Numbering follows the prompt: grounding is re-measured over the passages it holds.
     grounding = measure_grounding(question, hits, lexical.document_frequency, len(lexical))
-    flags += check_passages([h.chunk.text for h in hits], params.rules)
+    passage_flags = check_passages([h.chunk.text for h in hits], params.rules)
+    flags += passage_flags
+    tainted = {f.source for f in passage_flags if f.source is not None and f.rule in ("prompt-injection", "role-override")}
 
     raw = ""
     if hits and not block and grounding.grounded(params.min_coverage):
@@ -75,47 +147,35 @@ def answer_question(
             on_token(shown.flush())
         raw = "".join(pieces).strip()
         timings["generate_s"] = time.perf_counter() - generate_started
-        text = raw or REFUSAL
-        sentences = check_answer(text, hits)
-        supported = any(s.supported for s in sentences) and not is_refusal(text)
-        decision = "answered" if supported and all(s.supported for s in sentences) else "unsupported"
-        if not supported and params.extract_fallback:
-            extracted = extract_answer(grounding, hits)
-            if extracted is not None:
-                sentence, number = extracted
-                text = f"{sentence} [{number}]"
-                sentences = check_answer(text, hits)
-                decision = "extracted"
-        if decision != "extracted" and is_refusal(text):
-            decision = "refused"
+        outcome = _decide(question, raw, hits, prompt.passages, grounding, params, rarity_test(index), tainted)
     else:
-        text = REFUSAL
         if on_token:
-            on_token(text)
-        sentences = check_answer(text, hits)
-        decision = "refused"
+            on_token(REFUSAL)
+        outcome = _Outcome(REFUSAL, "refused", [])
 
-    text, output_flags = check_output(text, params.rules)
+    text, output_flags = check_output(outcome.text, params.rules)
     flags += output_flags
-    refused = decision == "refused"
-    citations = make_citations(hits, sentences)
+    refused = outcome.decision == "refused"
+    citations = make_citations(hits, outcome.sentences if not refused else [])
     timings["total_s"] = time.perf_counter() - started
     return Answer(
         question=question,
         text=text,
         refused=refused,
         citations=citations,
-        sentences=sentences,
+        sentences=outcome.sentences,
         hits=hits,
         model=backend.name,
         prompt=prompt.text,
         prompt_tokens=prompt.n_tokens,
         timings={k: round(v, 4) for k, v in timings.items()},
-        evidence=[] if refused else best_evidence(text, hits, sentences),
-        decision=decision,
+        evidence=[] if refused else best_evidence(text, hits, outcome.sentences),
+        decision=outcome.decision,
         raw_answer=raw,
-        grounding=grounding.to_dict(),
+        grounding={**grounding.to_dict(), "answer_type": answer_type(question)},
         flags=[f.to_dict() for f in flags],
         retrieval_trace=trace,
         temperature=params.generation.temperature,
+        windows=[w.to_dict() for w in shown_windows],
     )
+

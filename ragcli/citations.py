@@ -10,19 +10,20 @@ it attached. Sentences that no source supports are marked, never hidden.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 
-from ragcli.chunking import sentence_spans
 from ragcli.cleaning import flatten
+from ragcli.danish import REFUSAL, is_refusal, names_in, new_terms, numbers_in, prefix_match, split_sentences
 from ragcli.lexical import analyze
-from ragcli.prompting import REFUSAL
 from ragcli.schema import Citation, Hit, Sentence
 
 MARKER = re.compile(r"\[(\d+(?:\s*[,;–-]\s*\d+)*)\]")
-_NUMBER = re.compile(r"\d+(?:[.,:]\d+)*")
 
-# A sentence counts as supported when this share of its content terms is in the source.
+# A sentence counts as supported when this share of its content terms is in the source
+# (and every number, name and rare term of it is: see `support`).
 SUPPORT_THRESHOLD = 0.6
+
+RarityTest = Callable[[str], bool]
 
 
 def parse_markers(text: str) -> list[int]:
@@ -43,35 +44,50 @@ def strip_markers(text: str) -> str:
     return re.sub(r"\s+([.,;:!?])", r"\1", MARKER.sub("", text)).strip()
 
 
-def numbers_in(text: str) -> set[str]:
-    """The numbers in a text, normalised ("1.850,5" and "1.850.5" compare equal; no trailing dot)."""
-    return {n.replace(",", ".").rstrip(".") for n in _NUMBER.findall(text)}
+def _never_rare(term: str) -> bool:  # noqa: ARG001 - the default when no index statistics are at hand
+    return False
+
+
+def support(claim: str, source: str, is_rare: RarityTest = _never_rare) -> tuple[float, list[str]]:
+    """Share of the claim's content terms found in the source (0 if it lacks a specific), and the specifics it lacks.
+
+    Specifics must all be there, whatever the share of the rest: every number, every
+    name (acronyms, codes, capitalised words inside the sentence) and every rare term
+    of the index. Three words of five right around the wrong organisation's name is a
+    wrong sentence, not 60 % of a right one.
+    """
+    source_terms = set(analyze(source))
+    source_numbers = numbers_in(source)
+    missing = sorted(n for n in numbers_in(claim) if n not in source_numbers)
+    for name in names_in(claim):
+        name_terms = [t for t in analyze(name) if not t.isdigit()]
+        if name_terms and not all(prefix_match(t, source_terms) for t in name_terms):
+            missing.append(name)
+    terms = [t for t in dict.fromkeys(analyze(claim)) if not t.isdigit()]
+    found = [t for t in terms if prefix_match(t, source_terms)]
+    missing += [t for t in terms if t not in found and is_rare(t)]
+    if missing:
+        return 0.0, missing
+    if not terms:
+        return (1.0 if numbers_in(claim) else 0.0), missing
+    return len(found) / len(terms), missing
 
 
 def support_score(claim: str, source: str) -> float:
-    """Share of the claim's content terms found in the source; 0 if a number is missing."""
-    claim_numbers = numbers_in(claim)
-    if claim_numbers and not claim_numbers <= numbers_in(source):
-        return 0.0
-    terms = set(analyze(claim))
-    if not terms:
-        return 1.0 if claim_numbers else 0.0
-    source_terms = set(analyze(source))
-    return len(terms & source_terms) / len(terms)
+    """Share of the claim's content terms in the source; 0 if a number, name or rare term is missing."""
+    return support(claim, source)[0]
 
 
-def is_refusal(text: str) -> bool:
-    return "fremgår ikke" in text.lower() or text.strip() == REFUSAL
+def check_answer(
+    answer: str, sources: Mapping[int, str], question: str = "", is_rare: RarityTest = _never_rare
+) -> list[Sentence]:
+    """Split the answer into sentences and verify each against the numbered sources (1-based).
 
-
-def split_sentences(text: str) -> list[str]:
-    flat = flatten(text)
-    return [flat[s.start : s.end].strip() for s in sentence_spans(flat) if flat[s.start : s.end].strip()]
-
-
-def check_answer(answer: str, hits: Sequence[Hit]) -> list[Sentence]:
-    """Split the answer into sentences and verify each against the numbered sources (1-based)."""
-    sources = {i: hit.chunk.text for i, hit in enumerate(hits, start=1)}
+    `sources` holds what the model was shown of each source (its evidence window). A
+    sentence is supported when a source it cites — or, if it cites none that does, the
+    one source that does — holds its specifics and enough of its terms. It is
+    informative when it adds something the question does not already say.
+    """
     checked: list[Sentence] = []
     for raw in split_sentences(answer):
         cites = parse_markers(raw)
@@ -81,24 +97,33 @@ def check_answer(answer: str, hits: Sequence[Hit]) -> list[Sentence]:
                 checked.append(Sentence(text=raw, cites=cites, supported=True, support=1.0))
             continue
         valid = [n for n in cites if n in sources]
-        scores = {n: support_score(claim, sources[n]) for n in valid}
+        results = {n: support(claim, sources[n], is_rare) for n in valid}
+
+        def passes(n: int) -> bool:
+            share, missing = results[n]
+            return share >= SUPPORT_THRESHOLD and not missing
+
         attached: list[int] = []
-        if not scores or max(scores.values()) < SUPPORT_THRESHOLD:
-            # The model cited nothing useful: attach the source that clearly supports it, if any.
-            best = max(sources, key=lambda n: support_score(claim, sources[n]), default=None)
-            if best is not None and best not in valid:
-                best_score = support_score(claim, sources[best])
-                if best_score >= SUPPORT_THRESHOLD:
-                    attached.append(best)
-                    scores[best] = best_score
-        support = max(scores.values(), default=0.0)
+        if not any(passes(n) for n in valid):
+            # The model cited nothing that holds the sentence: attach the source that does, if any.
+            for n in sorted(set(sources) - set(valid)):
+                results[n] = support(claim, sources[n], is_rare)
+            backing = [n for n in results if n not in valid and passes(n)]
+            if backing:
+                attached.append(max(backing, key=lambda n: (results[n][0], -n)))
+        best = [n for n in (*valid, *attached) if passes(n)]
+        considered = best or list(results)
+        share = max((results[n][0] for n in considered), default=0.0)
+        missing = min((results[n][1] for n in considered), key=len, default=[])
         checked.append(
             Sentence(
                 text=raw,
                 cites=cites,
                 attached=attached,
-                supported=support >= SUPPORT_THRESHOLD and len(valid) == len(cites),
-                support=round(support, 3),
+                supported=bool(best) and len(valid) == len(cites),
+                support=round(share, 3),
+                missing=list(missing),
+                informative=bool(new_terms(claim, question)) if question else True,
             )
         )
     return checked

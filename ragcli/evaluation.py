@@ -39,6 +39,7 @@ class EvalQuestion:
     page: int | None
     kind: str
     hops: tuple[tuple[str, int], ...] = ()
+    answer: str | None = None  # the gold answer, for `eval --answers`
 
     @property
     def targets(self) -> tuple[tuple[str, int], ...]:
@@ -85,6 +86,7 @@ def load_questions(path: Path) -> list[EvalQuestion]:
                     page=None if row.get("page") is None else int(row["page"]),
                     kind=row.get("kind") or ("unanswerable" if row.get("doc") is None else "unknown"),
                     hops=hops,
+                    answer=row.get("answer"),
                 )
             )
         except (json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:

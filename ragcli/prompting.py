@@ -13,9 +13,12 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from ragcli.cleaning import flatten
+from ragcli.danish import REFUSAL
 from ragcli.schema import Hit
 
-REFUSAL = "Det fremgår ikke af dokumenterne."
+
+class ContextTooSmall(ValueError):
+    """The instructions and the question alone do not leave room for the answer."""
 
 SYSTEM_PROMPT = (
     "Du er en omhyggelig assistent, der besvarer spørgsmål på dansk ud fra de nummererede kilder. "
@@ -56,6 +59,8 @@ class Prompt:
     hits: list[Hit]  # the sources, numbered from 1 in this order
     n_tokens: int
     truncated: list[int] = field(default_factory=list)  # source numbers that were shortened to fit
+    passages: list[str] = field(default_factory=list)  # what was shown of each source, by number - 1
+    prefix: str = ""  # the fixed start of `text` (instructions, examples), the same for every question
 
 
 def _source_block(number: int, doc: str, pages: str, text: str) -> str:
@@ -67,13 +72,17 @@ def _sources_text(blocks: Sequence[str]) -> str:
     return "Kilder:\n" + "\n\n".join(blocks)
 
 
-def _completion_prompt(blocks: Sequence[str], question: str) -> str:
+def completion_prefix() -> str:
+    """Instructions and worked examples: the start of every completion prompt."""
     parts = [SYSTEM_PROMPT, ""]
     for sources, example_q, example_a in FEW_SHOT:
         example_blocks = [_source_block(i, doc, page, text) for i, (doc, page, text) in enumerate(sources, 1)]
         parts += [_sources_text(example_blocks), f"Spørgsmål: {example_q}", f"Svar: {example_a}", "", "###", ""]
-    parts += [_sources_text(blocks), f"Spørgsmål: {question}", "Svar:"]
-    return "\n".join(parts)
+    return "\n".join(parts) + "\n"
+
+
+def _completion_prompt(blocks: Sequence[str], question: str) -> str:
+    return completion_prefix() + "\n".join([_sources_text(blocks), f"Spørgsmål: {question}", "Svar:"])
 
 
 def _chat_messages(blocks: Sequence[str], question: str) -> list[dict]:
@@ -93,12 +102,15 @@ def build_prompt(
     count_tokens: TokenCounter,
     budget: int,
     chat: bool,
+    texts: Sequence[str] | None = None,
 ) -> Prompt:
     """Pack as many of the best passages as fit into `budget` tokens.
 
-    Passages go in rank order; the first one that does not fit whole is cut at a word
-    boundary if a useful part of it fits, and packing stops there.
+    `texts` are what to show of each hit (its evidence window); by default the whole
+    chunk. Passages go in rank order; the first one that does not fit whole is cut at a
+    word boundary if a useful part of it fits, and packing stops there.
     """
+    shown = list(texts) if texts is not None else [hit.chunk.text for hit in hits]
 
     def render(blocks: list[str]) -> tuple[str, list[dict] | None]:
         if chat:
@@ -108,24 +120,31 @@ def build_prompt(
 
     blocks: list[str] = []
     used: list[Hit] = []
+    passages: list[str] = []
     truncated: list[int] = []
     base_text, _ = render([])
     base_tokens = count_tokens(base_text)
     if base_tokens > budget:
-        raise ValueError(f"the question and instructions alone need {base_tokens} tokens; the budget is {budget}")
+        raise ContextTooSmall(
+            f"the instructions and the question need {base_tokens} tokens, and only {budget} are left "
+            "after the answer's --max-tokens: raise --n-ctx or lower --max-tokens"
+        )
     total = base_tokens
-    for hit in hits:
+    for hit, passage in zip(hits, shown):
+        if not passage.strip():
+            continue
         number = len(blocks) + 1
-        block = _source_block(number, hit.chunk.doc, hit.chunk.pages, hit.chunk.text)
+        block = _source_block(number, hit.chunk.doc, hit.chunk.pages, passage)
         cost = count_tokens(block) + 2
         if total + cost <= budget:
             blocks.append(block)
             used.append(hit)
+            passages.append(flatten(passage))
             total += cost
             continue
         room = budget - total - 2
         if room >= 48:
-            words = flatten(hit.chunk.text).split(" ")
+            words = flatten(passage).split(" ")
             low, high = 0, len(words)
             while low < high:  # longest word prefix that fits
                 mid = (low + high + 1) // 2
@@ -137,7 +156,11 @@ def build_prompt(
             if low > 0:
                 blocks.append(_source_block(number, hit.chunk.doc, hit.chunk.pages, " ".join(words[:low]) + " …"))
                 used.append(hit)
+                passages.append(" ".join(words[:low]))
                 truncated.append(number)
         break
     text, messages = render(blocks)
-    return Prompt(text=text, messages=messages, hits=used, n_tokens=count_tokens(text), truncated=truncated)
+    return Prompt(
+        text=text, messages=messages, hits=used, n_tokens=count_tokens(text), truncated=truncated, passages=passages,
+        prefix="" if chat else completion_prefix(),
+    )

@@ -94,6 +94,8 @@ class Sentence:
     attached: list[int] = field(default_factory=list)  # source numbers added by the checker
     supported: bool = False
     support: float = 0.0  # best support score among cited/attached sources
+    missing: list[str] = field(default_factory=list)  # numbers, names, rare terms the source lacks
+    informative: bool = True  # adds something the question does not already say
 
 
 @dataclass
@@ -109,12 +111,14 @@ class Answer:
     prompt_tokens: int
     timings: dict[str, float] = field(default_factory=dict)
     evidence: list[dict] = field(default_factory=list)
-    # How the answer came about: "answered" (the model, supported by its sources),
-    # "unsupported" (the model's answer, flagged), "extracted" (the model's answer could
-    # not be backed, so the best source sentence is quoted), or "refused".
+    # How the answer came about: "answered" (the model's answer, every sentence verified
+    # and one that adds the asked-for information), "extracted" (the model's answer could
+    # not be verified, so a source sentence that holds the asked-for information is
+    # quoted), or "refused" (neither; the closest passages are still shown).
     decision: str = "answered"
     raw_answer: str = ""  # what the model wrote, before any decision
     grounding: dict = field(default_factory=dict)
     flags: list[dict] = field(default_factory=list)  # guardrail findings (input, passages, output)
     retrieval_trace: dict = field(default_factory=dict)  # fusion weights and lexical confidence
     temperature: float = 0.0
+    windows: list[dict] = field(default_factory=list)  # what the model was shown of each source (offsets)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from ragcli.prompting import REFUSAL, SYSTEM_PROMPT, build_prompt
+from ragcli.prompting import REFUSAL, SYSTEM_PROMPT, ContextTooSmall, build_prompt
 from ragcli.schema import Chunk, Hit
 
 
@@ -48,7 +48,7 @@ def test_tiny_budget_packs_the_best_sources_and_cuts_the_last():
 
 
 def test_budget_too_small_for_the_instructions_is_an_error():
-    with pytest.raises(ValueError, match="budget"):
+    with pytest.raises(ContextTooSmall, match="--n-ctx"):
         build_prompt("Spørgsmål?", HITS, words, budget=10, chat=False)
 
 

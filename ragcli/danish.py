@@ -1,0 +1,195 @@
+"""Low-level Danish text analysis shared by grounding, evidence windows and verification.
+
+Everything here is a pure function of text (plus, for rarity, the index's document
+frequencies passed in), and imports only the bottom layer (cleaning, chunking's sentence
+splitter, lexical's analyser), so any module above may use it.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Literal
+
+from ragcli.chunking import sentence_spans
+from ragcli.cleaning import flatten
+from ragcli.lexical import analyze
+
+REFUSAL = "Det fremgår ikke af dokumenterne."
+
+_NUMBER = re.compile(r"\d+(?:[.,:]\d+)*")
+
+# Words that shape a question but carry no content to look for in a passage.
+_QUESTION_WORDS = (
+    "hvilken hvilket hvilke hvor hvornår hvordan hvorfor hvem hvad mange meget "
+    "ifølge står fremgår nævnt nævnes beskrives beskrevet dokument dokumentet dokumenterne"
+)
+QUESTION_TERMS: frozenset[str] = frozenset(analyze(_QUESTION_WORDS))
+# Light verbs and fillers: a sentence whose only new words are these says nothing new.
+_LIGHT_WORDS = "kl klokken lavet laver lave gjort gør får fået findes ligger står stod kan skal blev bliver hedder gælder sker ske også følgende nedenstående ovenstående"
+LIGHT_TERMS: frozenset[str] = frozenset(analyze(_LIGHT_WORDS))
+
+MONTHS = (
+    "januar februar marts april maj juni juli august september oktober november december "
+    "jan feb mar apr jun jul aug sep sept okt nov dec"
+).split()
+WEEKDAYS = "mandag tirsdag onsdag torsdag fredag lørdag søndag".split()
+_TIME_WORD = re.compile(
+    r"\b(" + "|".join(MONTHS + WEEKDAYS) + r"|kl\.?|klokken|uge|dag|dage|måned|måneder|år|timer?|minutter|frist|senest|inden)\b",
+    re.IGNORECASE,
+)
+
+# A word that names something: capitalised inside a sentence, an acronym, or a code.
+_NAME = re.compile(r"(?<![\w.])(?:[A-ZÆØÅ][\w-]*[A-ZÆØÅ0-9][\w-]*|[A-ZÆØÅ][a-zæøåéü][\w-]*)")
+_PAGE_LABEL = re.compile(r"\b(?:side|page|s\.)\s*\d+\s*(?:af|of|/)\s*\d+\b", re.IGNORECASE)
+
+AnswerType = Literal["number", "time", "name", "any"]
+
+# How a Danish question says what kind of answer it wants; first match wins.
+_TYPE_CUES: tuple[tuple[AnswerType, re.Pattern[str]], ...] = (
+    ("time", re.compile(r"\b(hvornår|hvilken dato|hvilket år|hvilket tidspunkt|hvilken dag|hvilket klokkeslæt|hvor længe|hvor lang tid|hvilken frist|hvilken betalingsfrist|tidsfrist)\b", re.I)),
+    ("number", re.compile(r"\b(hvor mange|hvor meget|hvor stor|hvor store|hvor høj|hvor lang|hvad koster|hvilket beløb|hvilken pris|hvilken kode|hvilket nummer|hvor mange procent|antal)\b", re.I)),
+    ("name", re.compile(r"\b(hvem|hvilken myndighed|hvilken organisation|hvilke organisationer|hvilken kommune|hvilken virksomhed|hvilken leverandør|hvilket firma|hvilken styrelse)\b", re.I)),
+)
+
+
+# Terminal escape sequences (CSI "ESC [ … letter", OSC "ESC ] … BEL/ST"), then any
+# other control or format character: none of them is a word of a question.
+_ESCAPES = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?|\x1b.?|\x9b[0-?]*[ -/]*[@-~]")
+_CONTROLS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff]")
+
+
+def strip_controls(text: str) -> str:
+    """Drop escape sequences and control/format characters (zero-width, bidi) from user text."""
+    return _CONTROLS.sub("", _ESCAPES.sub(" ", text))
+
+
+def numbers_in(text: str) -> set[str]:
+    """The numbers in a text, normalised ("1.850,5" and "1.850.5" compare equal; no trailing dot)."""
+    return {n.replace(",", ".").rstrip(".") for n in _NUMBER.findall(text)}
+
+
+def split_sentences(text: str) -> list[str]:
+    flat = flatten(text)
+    return [flat[s.start : s.end].strip() for s in sentence_spans(flat) if flat[s.start : s.end].strip()]
+
+
+def is_refusal(text: str) -> bool:
+    return "fremgår ikke" in text.lower() or text.strip() == REFUSAL
+
+
+def question_terms(question: str) -> list[str]:
+    """The question's content terms, stemmed, without the words that only make it a question."""
+    seen: list[str] = []
+    for term in analyze(question):
+        if term not in QUESTION_TERMS and term not in seen:
+            seen.append(term)
+    return seen
+
+
+def _common_prefix(a: str, b: str) -> int:
+    n = 0
+    for x, y in zip(a, b):
+        if x != y:
+            break
+        n += 1
+    return n
+
+
+def prefix_match(term: str, passage_terms: set[str]) -> bool:
+    """Same word in another inflection the stemmer missed: startede/start, certificering/certific."""
+    if term in passage_terms:
+        return True
+    if len(term) < 4:
+        return False
+    for other in passage_terms:
+        shared = _common_prefix(term, other)
+        if shared >= 4 and shared >= min(len(term), len(other)) - 2:
+            return True
+    return False
+
+
+def term_credit(term: str, passage_terms: set[str]) -> float:
+    """1 if the passage has the term, 0.8 if it has the parts of a Danish compound, else 0.
+
+    Danish writes compounds as one word (byrådsmøde = byråd + møde, with a linking -s-),
+    so a passage saying "Byrådet … mødet" does cover a question about "byrådsmødet".
+    """
+    if prefix_match(term, passage_terms):
+        return 1.0
+    for cut in range(3, len(term) - 2):
+        head, tail = term[:cut], term[cut:]
+        heads = [head] + ([head[:-1]] if head.endswith(("s", "e")) and len(head) > 4 else [])
+        if any(h in passage_terms or prefix_match(h, passage_terms) for h in heads if len(h) >= 3):
+            if prefix_match(tail, passage_terms) or (len(tail) >= 3 and any(p.startswith(tail) for p in passage_terms)):
+                return 0.8
+    return 0.0
+
+
+def names_in(sentence: str) -> list[str]:
+    """Words in a sentence that name something: acronyms, codes, and capitalised words not first.
+
+    The first word of a sentence is capitalised anyway, so it counts only if it is an
+    acronym or code (two capitals, or a capital and a digit).
+    """
+    text = sentence.strip()
+    names = []
+    for match in _NAME.finditer(text):
+        word = match.group(0).strip("-")
+        first = not text[: match.start()].strip() or text[: match.start()].rstrip()[-1:] in ".:!?"
+        acronym = sum(c.isupper() or c.isdigit() for c in word) >= 2
+        if first and not acronym:
+            continue
+        names.append(word)
+    return names
+
+
+def answer_type(question: str) -> AnswerType:
+    """What kind of answer the question asks for, from its Danish question words."""
+    for kind, cue in _TYPE_CUES:
+        if cue.search(question):
+            return kind
+    return "any"
+
+
+def strip_page_labels(text: str) -> str:
+    """Drop "Side 3 af 12"-style page labels, which a layout repeats on every page."""
+    return _PAGE_LABEL.sub(" ", text)
+
+
+def _asked(term: str, asked: set[str]) -> bool:
+    """The question holds the term, inflected or as the tail of a compound (mødet ~ byrådsmødet)."""
+    return prefix_match(term, asked) or (len(term) >= 3 and any(q.endswith(term) for q in asked))
+
+
+def new_terms(claim: str, question: str) -> list[str]:
+    """Content terms and numbers of a claim that the question does not already hold.
+
+    A sentence made only of the question's own words (a restatement: "… blev lavet af:")
+    or of page furniture ("27. august 2025 Side 3 af 12" for a question about that
+    meeting) tells the asker nothing.
+    """
+    body = strip_page_labels(claim).strip()
+    if body.endswith(":"):
+        return []  # an introduction: its answer is what follows, not this
+    asked = set(analyze(question))
+    asked_numbers = numbers_in(question)
+    fresh = [
+        t for t in dict.fromkeys(analyze(body))
+        if not t.isdigit() and not _asked(t, asked) and t not in QUESTION_TERMS and t not in LIGHT_TERMS
+    ]
+    fresh += [n for n in sorted(numbers_in(body)) if n not in asked_numbers]
+    return fresh
+
+
+def fits_type(claim: str, kind: AnswerType, question: str = "") -> bool:
+    """Does the claim carry the kind of thing asked for (a number, a time, a name)?"""
+    body = strip_page_labels(claim)
+    numbers = numbers_in(body) - numbers_in(question)
+    if kind == "number":
+        return bool(numbers)
+    if kind == "time":
+        return bool(numbers) or bool(_TIME_WORD.search(body))
+    if kind == "name":
+        asked = {w.lower() for w in names_in(question)} | {w.lower() for w in question.split()}
+        return any(n.lower() not in asked for n in names_in(body))
+    return True

@@ -1,0 +1,60 @@
+"""Runs on every x86-64 CPU: the installed llama.cpp build and the query embedder on an older CPU.
+
+Debian's qemu-user emulates a Haswell (AVX2, no AVX-512) in user mode. The llama.cpp
+build that `make` installs must pick a backend that CPU has and generate the same token
+it generates natively; a build tuned to the build machine dies there with SIGILL
+(exit 132), which is how `make demo` crashed on AMD Zen 4 (AVX-512 VNNI but no AVX-VNNI).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+pytestmark = pytest.mark.slow
+
+PROBE = r"""
+import json
+from ragcli.embedding import load_embedder
+from ragcli.generation import GenerationParams, LlamaBackend, load_cpu_backend
+from ragcli.prompting import Prompt
+from ragcli.registry import DEFAULT_EMBEDDING_MODEL, default_llm_path
+
+backend = LlamaBackend(default_llm_path(), n_ctx=256)
+prompt = Prompt(text="Spørgsmål: Hvad hedder Danmarks hovedstad?\nSvar: Danmarks hovedstad hedder", messages=None, hits=[], n_tokens=0)
+token = "".join(backend.stream(prompt, GenerationParams(max_tokens=2)))
+vector = load_embedder(DEFAULT_EMBEDDING_MODEL).embed_query("Hvornår starter skoledagen?")
+print(json.dumps({"backend": load_cpu_backend(), "token": token, "vector": [float(x) for x in vector]}))
+"""
+
+
+def _probe(prefix: list[str]) -> dict:
+    done = subprocess.run([*prefix, sys.executable, "-c", PROBE], capture_output=True, text=True, timeout=900)
+    assert done.returncode == 0, f"exit {done.returncode} under {prefix or 'the host CPU'}: {done.stderr[-2000:]}"
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+@pytest.fixture(scope="module")
+def native() -> dict:
+    return _probe([])
+
+
+def test_host_loads_a_cpu_backend_and_generates(native):
+    assert native["backend"].startswith("libggml-cpu-") or native["backend"] == "built-in"
+    assert native["token"].strip()
+    vector = np.asarray(native["vector"])
+    assert abs(float(vector @ vector) - 1.0) < 1e-3
+
+
+@pytest.mark.skipif(shutil.which("qemu-x86_64") is None, reason="qemu-user is not installed (apt-get install qemu-user)")
+def test_an_avx2_only_cpu_generates_the_same_token_and_embedding(native):
+    haswell = _probe(["qemu-x86_64", "-cpu", "Haswell"])
+    assert haswell["backend"] == "libggml-cpu-haswell.so"
+    assert haswell["token"] == native["token"]
+    cosine = float(np.dot(haswell["vector"], native["vector"]))
+    assert cosine > 0.999
