@@ -26,11 +26,21 @@ PAGE_SEPARATOR = "\n\n"
 _SENTENCE_END = re.compile(r"(?<=[.!?])[\"”’)\]]*\s+(?=[A-ZÆØÅÄÖÜ0-9\"“„•\-–(])|\n\s*\n")
 _LINE = re.compile(r"[^\n]*\n?")
 _HEADING_MAX_CHARS = 60
-# Abbreviations that end with a period but rarely end a Danish sentence.
+# Abbreviations that end with a period but rarely end a Danish sentence, and list numbers.
 _ABBREVIATIONS = re.compile(
-    r"(?:\b(?:kl|nr|ca|jf|pkt|stk|tlf|mht|evt|inkl|ekskl|bl\.a|f\.eks|dvs|mv|osv|s|fx|ift|iht|dr|hr|fru)\.|^\s*\d{1,3}\.)$",
+    r"\b(?:kl|nr|ca|jf|pkt|stk|tlf|mht|evt|inkl|ekskl|bl\.a|f\.eks|dvs|mv|osv|s|fx|ift|iht|dr|hr|fru)\.$",
     re.IGNORECASE,
 )
+_LIST_NUMBER = re.compile(r"\s*\d{1,3}\.$")
+_ABBREVIATION_TAIL = 12  # longer than any abbreviation above with its boundary
+
+
+def _ends_with_abbreviation(text: str, span: _Span) -> bool:
+    """Only the span's last characters are looked at, so merging a run of abbreviations
+    (a megabyte line of "kl. 8 nr. 3 …") stays linear instead of rescanning the run."""
+    if span.end - span.start <= 16 and _LIST_NUMBER.fullmatch(text, span.start, span.end):
+        return True
+    return _ABBREVIATIONS.search(text, max(span.start, span.end - _ABBREVIATION_TAIL), span.end) is not None
 
 
 @dataclass(frozen=True)
@@ -99,7 +109,7 @@ def sentence_spans(text: str) -> list[_Span]:
     for span in spans:
         if span.end <= span.start or not text[span.start : span.end].strip():
             continue
-        if merged and _ABBREVIATIONS.search(text[merged[-1].start : merged[-1].end]):
+        if merged and _ends_with_abbreviation(text, merged[-1]):
             merged[-1] = _Span(merged[-1].start, span.end)
         else:
             merged.append(span)
@@ -135,18 +145,22 @@ def chunk_document(
     units = sentence_spans(text)
     counts = count_tokens([text[u.start : u.end] for u in units])
     fitted: list[tuple[_Span, int]] = []
-    pending = list(zip(units, counts))
+    pending = list(zip(units, counts))[::-1]  # a stack, next unit last: pops are O(1)
     while pending:
-        span, n = pending.pop(0)
+        span, n = pending.pop()
         if n <= params.max_tokens:
             fitted.append((span, n))
             continue
         pieces = _split_long(text, span, n, params.max_tokens)
-        if len(pieces) == 1:  # a single unsplittable "word"; cut by characters
-            mid = (span.start + span.end) // 2
-            pieces = [_Span(span.start, mid), _Span(mid, span.end)]
+        if len(pieces) == 1:
+            # A single unsplittable "word" (a megabyte of characters without a space): cut
+            # by characters into as many pieces as its tokens need, in one pass; halving it
+            # again and again re-tokenised the whole word at every level.
+            n_cuts = max(2, -(-n // params.max_tokens))
+            step = max(1, -(-(span.end - span.start) // n_cuts))
+            pieces = [_Span(a, min(a + step, span.end)) for a in range(span.start, span.end, step)]
         piece_counts = count_tokens([text[p.start : p.end] for p in pieces])
-        pending[0:0] = list(zip(pieces, piece_counts))
+        pending.extend(reversed(list(zip(pieces, piece_counts))))
 
     # Greedy packing with sentence overlap.
     groups: list[list[tuple[_Span, int]]] = []

@@ -19,7 +19,7 @@ import numpy as np
 
 from ragcli.chunking import ChunkingParams, chunk_document
 from ragcli.embedding import Embedder
-from ragcli.loading import DocumentError, find_documents, load_document
+from ragcli.loading import DocumentError, load_document, scan_folder
 from ragcli.locking import IndexLock
 from ragcli.schema import Chunk
 from ragcli.store import MANIFEST, DocumentRecord, Index, read_manifest, write_generation
@@ -83,6 +83,11 @@ class IngestProgress:
     on_parsed: Callable[[str], None] = lambda doc: None
     on_embed_start: Callable[[int], None] = lambda total: None
     on_embedded: Callable[[int], None] = lambda n: None
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0][:200] if text else type(exc).__name__
 
 
 def file_sha256(path: Path) -> str:
@@ -190,12 +195,13 @@ def ingest_folder(
     started = time.perf_counter()
     if not folder.exists():
         raise IngestError(f"no such folder: {folder}")
-    paths = [folder] if folder.is_file() else find_documents(folder)
+    paths, refused = ([folder], []) if folder.is_file() else scan_folder(folder)
     root = folder.parent if folder.is_file() else folder
-    if not paths:
+    if not paths and not refused:
         raise IngestError(f"no PDF, .txt or .md files in {folder}")
 
     report = IngestReport(index=index_folder.name, folder=str(folder))
+    report.skipped.extend(Skipped(path.relative_to(root).as_posix(), reason) for path, reason in refused)
     with IndexLock(index_folder):
         previous = {} if rebuild else _previous_documents(index_folder, embedder.model_id, params)
         root_resolved = root.resolve()
@@ -249,11 +255,15 @@ def ingest_folder(
                 continue
             try:
                 loaded = load_document(path, name)
+                chunks = chunk_document(loaded.pages, embedder.count_tokens, params)
             except DocumentError as exc:
                 report.skipped.append(Skipped(name, str(exc)))
                 progress.on_parsed(name)
                 continue
-            chunks = chunk_document(loaded.pages, embedder.count_tokens, params)
+            except (Exception, RecursionError) as exc:  # noqa: BLE001 - one hostile file never sinks the run
+                report.skipped.append(Skipped(name, f"cannot read file ({type(exc).__name__}): {_one_line(exc)}"))
+                progress.on_parsed(name)
+                continue
             if not chunks:
                 report.skipped.append(Skipped(name, "no text"))
                 progress.on_parsed(name)
@@ -292,16 +302,27 @@ def ingest_folder(
         embed_started = time.perf_counter()
         pending = _PendingVectors(index_folder, embedder.model_id, params)
         per_doc: list[np.ndarray] = []
+        embedded_docs: list[tuple[DocumentRecord, list[Chunk]]] = []
         for record, chunks in new_docs:
             vectors_for_doc = pending.load(record.sha256, len(chunks), embedder.dim)
             if vectors_for_doc is None:
-                vectors_for_doc = embedder.embed_passages([c.text for c in chunks], progress=progress.on_embedded)
+                try:
+                    vectors_for_doc = embedder.embed_passages([c.text for c in chunks], progress=progress.on_embedded)
+                except (Exception, RecursionError) as exc:  # noqa: BLE001 - skip the document, keep the rest
+                    report.skipped.append(Skipped(record.name, f"cannot embed ({type(exc).__name__}): {_one_line(exc)}"))
+                    for names in (report.added, report.updated):
+                        if record.name in names:
+                            names.remove(record.name)
+                    continue
                 pending.save(record.sha256, vectors_for_doc)
                 report.embedded_chunks += len(chunks)
             else:
                 progress.on_embedded(len(chunks))
                 report.resumed_chunks += len(chunks)
             per_doc.append(vectors_for_doc.reshape(-1, embedder.dim))
+            embedded_docs.append((record, chunks))
+        new_docs = embedded_docs
+        to_embed = [c for _, chunks in new_docs for c in chunks]
         new_vectors = np.vstack(per_doc) if per_doc else np.zeros((0, embedder.dim), dtype=np.float32)
         report.embed_seconds = time.perf_counter() - embed_started
 

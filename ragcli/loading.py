@@ -8,15 +8,17 @@ that ingest can report it and carry on with the other files.
 from __future__ import annotations
 
 import logging
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from ragcli.cleaning import clean_text
+from ragcli.cleaning import clean_text, flatten
 from ragcli.schema import Page
 
 SUPPORTED_SUFFIXES = (".pdf", ".txt", ".md", ".html", ".htm")
 
-# A page with fewer characters than this after cleaning counts as having no text layer.
+# A document with fewer characters than this after cleaning has no text worth indexing;
+# a page with fewer that shows an image is a scanned page (OCR is tried on it).
 MIN_TEXT_CHARS = 20
 
 
@@ -32,16 +34,47 @@ class LoadedDocument:
     pages: list[Page]
 
 
+def scan_folder(folder: Path) -> tuple[list[Path], list[tuple[Path, str]]]:
+    """Supported files under folder (stable order, hidden ones skipped), and links not followed.
+
+    Symbolic links are followed only when they point inside folder: a link to a file
+    elsewhere (another case's folder, /etc/passwd) would index what the user did not
+    choose, so it is reported instead. Links to folders are never descended into (a
+    link inside folder shows files found anyway; one outside is reported).
+    """
+    root = folder.resolve()
+    found: list[Path] = []
+    refused: list[tuple[Path, str]] = []
+    for dirpath, dirnames, filenames in os.walk(folder):
+        base = Path(dirpath)
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+        for name in list(dirnames):
+            path = base / name
+            if path.is_symlink():
+                dirnames.remove(name)
+                if not path.resolve().is_relative_to(root):
+                    refused.append((path, "symbolic link to a folder outside the ingested folder (not followed)"))
+        for name in filenames:
+            path = base / name
+            if name.startswith(".") or path.suffix.lower() not in SUPPORTED_SUFFIXES:
+                continue
+            if path.is_symlink():
+                target = path.resolve()
+                if not target.is_relative_to(root):
+                    refused.append((path, "symbolic link to a file outside the ingested folder (not followed)"))
+                    continue
+                if not target.is_file():
+                    refused.append((path, "broken symbolic link"))
+                    continue
+            elif not path.is_file():
+                continue
+            found.append(path)
+    return sorted(found), sorted(refused)
+
+
 def find_documents(folder: Path) -> list[Path]:
-    """All supported files under folder, in a stable order (hidden files skipped)."""
-    found = [
-        p
-        for p in folder.rglob("*")
-        if p.is_file()
-        and p.suffix.lower() in SUPPORTED_SUFFIXES
-        and not any(part.startswith(".") for part in p.relative_to(folder).parts)
-    ]
-    return sorted(found)
+    """All supported files under folder that ingest reads (see scan_folder)."""
+    return scan_folder(folder)[0]
 
 
 def load_document(path: Path, doc_name: str) -> LoadedDocument:
@@ -111,14 +144,46 @@ def _load_text(path: Path, doc_name: str, html: bool = False) -> LoadedDocument:
     text = clean_text(decoded)
     if len(text) < MIN_TEXT_CHARS:
         raise DocumentError("no text")
-    title = html_title or next((line.lstrip("# ").strip() for line in text.splitlines() if line.strip()), path.stem)
+    first_line = next((line.lstrip("# ").strip() for line in text.splitlines() if line.strip()), "")
+    title = clean_title(html_title) or clean_title(first_line[:1000]) or path.stem
     page = Page(doc=doc_name, path=str(path.resolve()), page=1, text=text, title=title)
     return LoadedDocument(doc=doc_name, path=path, title=title, pages=[page])
 
 
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0][:200] if text else type(exc).__name__
+
+
+def clean_title(raw: str) -> str:
+    """A title from metadata or a first line: cleaned like the text, on one line, bounded."""
+    return flatten(clean_text(raw))[:200]
+
+
+def _has_image(page, depth: int = 0) -> bool:
+    """Does the page (or a form it draws) show a raster image? Broken resources count as no."""
+    try:
+        resources = page.get("/Resources") if depth == 0 else page
+        resources = resources.get_object() if resources is not None else None
+        xobjects = resources.get("/XObject") if resources is not None else None
+        if xobjects is None:
+            return False
+        for ref in xobjects.get_object().values():
+            obj = ref.get_object()
+            subtype = obj.get("/Subtype")
+            if subtype == "/Image":
+                return True
+            if subtype == "/Form" and depth < 3 and obj.get("/Resources") is not None:
+                if _has_image(obj.get("/Resources"), depth + 1):
+                    return True
+    except Exception:  # noqa: BLE001 - a broken resource dictionary is not an image
+        return False
+    return False
+
+
 def _load_pdf(path: Path, doc_name: str) -> LoadedDocument:
     import pypdf
-    from pypdf.errors import PdfReadError
+    from pypdf.errors import LimitReachedError, PdfReadError
 
     # pypdf logs recoverable structure problems as warnings; they are not the user's
     # business unless the file really fails, which we report ourselves.
@@ -142,6 +207,8 @@ def _load_pdf(path: Path, doc_name: str) -> LoadedDocument:
         if n_pages == 0:
             raise DocumentError("PDF has zero pages")
         pages_text = [clean_text(page.extract_text() or "") for page in reader.pages]
+        # Pages without text that show an image: what a scanner makes.
+        image_pages = [i + 1 for i, t in enumerate(pages_text) if len(t) < MIN_TEXT_CHARS and _has_image(reader.pages[i])]
         meta_title = ""
         try:
             if reader.metadata and reader.metadata.title:
@@ -152,18 +219,26 @@ def _load_pdf(path: Path, doc_name: str) -> LoadedDocument:
         raise
     except PermissionError:
         raise DocumentError("permission denied") from None
+    except LimitReachedError as exc:
+        # A decompression bomb or a page of millions of operators: pypdf stops at its
+        # limits (memory stays bounded) and so does this file, not the whole ingest.
+        raise DocumentError(f"PDF exceeds pypdf's safety limits (decompression bomb?): {_first_line(exc)}") from None
     except (PdfReadError, ValueError, KeyError, TypeError, OSError, RecursionError) as exc:
-        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise DocumentError(f"corrupt PDF: {reason}") from None
+        raise DocumentError(f"corrupt PDF: {_first_line(exc)}") from None
+    except MemoryError:
+        raise DocumentError("PDF too large to read (out of memory)") from None
+    except Exception as exc:  # noqa: BLE001 - whatever a hostile file makes pypdf raise is this file's problem only
+        raise DocumentError(f"unreadable PDF ({type(exc).__name__}): {_first_line(exc)}") from None
 
-    empty = [i + 1 for i, t in enumerate(pages_text) if len(t) < MIN_TEXT_CHARS]
     ocr_used = False
-    if empty and len(empty) * 2 >= n_pages:
-        # Mostly image pages: a scan. Read those pages with OCR when Tesseract is there.
+    # Scanned is decided for the document from its text *and* its images: mostly pages that
+    # show an image and carry no text. A long PDF with little text on every page and no
+    # images (a form, a table of numbers) is indexed as it is, not called a scan.
+    if image_pages and len(image_pages) * 2 >= n_pages:
         from ragcli.ocr import OcrUnavailable, ocr_pdf_pages
 
         try:
-            for number, text in ocr_pdf_pages(path, empty).items():
+            for number, text in ocr_pdf_pages(path, image_pages).items():
                 pages_text[number - 1] = clean_text(text)
             ocr_used = True
         except OcrUnavailable as exc:
@@ -171,9 +246,11 @@ def _load_pdf(path: Path, doc_name: str) -> LoadedDocument:
         except Exception as exc:  # noqa: BLE001 - a renderer/OCR failure is this file's problem only
             raise DocumentError(f"no text layer and OCR failed: {exc}") from None
     if sum(len(t) for t in pages_text) < MIN_TEXT_CHARS:
-        raise DocumentError("no text layer (scanned PDF?)" + (" and OCR found no text" if ocr_used else ""))
+        if ocr_used:
+            raise DocumentError("no text layer (scanned PDF) and OCR found no text")
+        raise DocumentError("no text layer (scanned PDF?)" if image_pages else "no text (the PDF's pages hold no text)")
     first_line = next((ln for t in pages_text for ln in t.splitlines() if len(ln) > 3), "")
-    title = meta_title or first_line[:120] or path.stem
+    title = clean_title(meta_title) or clean_title(first_line[:120]) or path.stem
     resolved = str(path.resolve())
     pages = [
         Page(doc=doc_name, path=resolved, page=i + 1, text=text, title=title)

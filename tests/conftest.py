@@ -39,10 +39,15 @@ def minilm():
 
 @pytest.fixture(scope="session")
 def small_corpus(tmp_path_factory) -> Path:
-    """A folder with a few real PDFs (symlinked, never copied into the repo)."""
+    """A folder with a few real PDFs (copied to a temporary folder, never into the repo).
+
+    Copies, not symlinks: ingest follows links only inside the folder it reads.
+    """
+    import shutil
+
     folder = tmp_path_factory.mktemp("small_corpus")
     for name in SMALL_DOCS:
-        (folder / name).symlink_to(shared_pdf(name))
+        shutil.copyfile(shared_pdf(name), folder / name)
     return folder
 
 
