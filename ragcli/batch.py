@@ -70,7 +70,10 @@ def _from_csv(text: str, where: str) -> list[BatchQuestion]:
 
 def read_questions(source: str, stdin: IO[str] | None = None) -> list[BatchQuestion]:
     if source == "-":
-        text = (stdin or sys.stdin).read()
+        try:
+            text = (stdin or sys.stdin).read()
+        except UnicodeDecodeError as exc:
+            raise BatchError(f"stdin is not UTF-8 text (byte {exc.start})") from None
         lines = text.splitlines()
         first = next((line for line in lines if line.strip()), "")
         questions = _from_jsonl(lines, "stdin") if first.lstrip().startswith("{") else _from_lines(lines)
@@ -78,7 +81,10 @@ def read_questions(source: str, stdin: IO[str] | None = None) -> list[BatchQuest
         path = Path(source)
         if not path.is_file():
             raise BatchError(f"no such question file: {path}")
-        text = path.read_text(encoding="utf-8-sig")
+        try:
+            text = path.read_text(encoding="utf-8-sig")
+        except UnicodeDecodeError as exc:
+            raise BatchError(f"{path} is not UTF-8 text (byte {exc.start}); save it as UTF-8") from None
         suffix = path.suffix.lower()
         if suffix == ".jsonl":
             questions = _from_jsonl(text.splitlines(), str(path))

@@ -16,6 +16,7 @@ from rich.console import Console
 
 from ragcli.answering import AskParams
 from ragcli.schema import Answer
+from ragcli.terminal import plain, printable
 
 PROMPT = "spørgsmål> "
 HELP = (
@@ -78,6 +79,12 @@ def run_chat(
             except KeyboardInterrupt:
                 console.print()
                 continue
+            except UnicodeDecodeError:
+                console.print("Linjen er ikke gyldig UTF-8; skriv spørgsmålet igen.")
+                continue
+            if any(0xDC80 <= ord(c) <= 0xDCFF for c in line):  # undecodable bytes (surrogateescape)
+                console.print("Linjen er ikke gyldig UTF-8; skriv spørgsmålet igen.")
+                continue
             if not line:
                 continue
             if line.startswith("/"):
@@ -107,11 +114,11 @@ def run_chat(
                     params = replace(params, generation=replace(params.generation, temperature=value))
                     console.print(f"temperatur {value}")
                 else:
-                    console.print(f"Ukendt kommando {command}; /help viser kommandoerne.")
+                    console.print(plain(f"Ukendt kommando {command}; /help viser kommandoerne."))
                 continue
             console.print("[bold]Svar:[/] ", end="")
             try:
-                last = ask(line, params, lambda piece: console.print(piece, end="", markup=False, highlight=False))
+                last = ask(line, params, lambda piece: console.print(printable(piece), end="", markup=False, highlight=False))
             except KeyboardInterrupt:
                 console.print("\n(afbrudt)")
                 continue

@@ -38,7 +38,19 @@ _LINE_BREAK_HYPHEN = re.compile(
 # Some PDFs map the "fi" ligature glyph to U+0000 ("Kon\x00gurer", "\x00ler"); in Danish
 # text "fi" is by far the most common ligature, so that is the repair.
 _NUL_LIGATURE = re.compile(r"(?<=\w)\x00|\x00(?=\w)")
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")  # C0 and C1 controls, DEL
+# Invisible format characters (Unicode category Cf, soft hyphen handled above): zero-width
+# spaces and joiners, word joiners, bidi overrides and isolates, BOMs, tag characters.
+# They are not words: inside one they split it for BM25 and hide it from CPR masking, and
+# a bidi override reverses what a terminal shows. Dropped before chunking, so chunk
+# offsets index the text as stored.
+FORMAT_CHARACTERS = (
+    "\u0600-\u0605\u061c\u06dd\u070f\u0890\u0891\u08e2\u180e\u200b-\u200f\u202a-\u202e"
+    "\u2060-\u2064\u2066-\u206f\ufeff\ufff9-\ufffb\U000110bd\U000110cd\U00013430-\U0001343f"
+    "\U0001bca0-\U0001bca3\U0001d173-\U0001d17a\U000e0001\U000e0020-\U000e007f"
+)
+_FORMAT = re.compile(f"[{FORMAT_CHARACTERS}]")
+_LINE_SEPARATORS = re.compile("[\u2028\u2029\x85]")
 _SPACES = re.compile(r"[ \t\u00a0\u2000-\u200a\u202f\u205f\u3000]+")
 _MANY_NEWLINES = re.compile(r"\n{3,}")
 
@@ -55,6 +67,8 @@ def clean_text(raw: str) -> str:
     text = _NUL_LIGATURE.sub("fi", text)
     text = text.replace("\u00ad\n", "").replace("\u00ad", "")  # soft hyphens are invisible
     text = text.replace("\r\n", "\n").replace("\r", "\n")
+    text = _LINE_SEPARATORS.sub("\n", text)
+    text = _FORMAT.sub("", text)
     text = _CONTROL.sub(" ", text)
     text = _SPACES.sub(" ", text)
     text = _LINE_BREAK_HYPHEN.sub(r"\1\2", text)

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import os
 import tomllib
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,6 +28,24 @@ class ConfigError(Exception):
     """The config file cannot be read or holds an unknown setting."""
 
 
+def _text(value: Any) -> bool:
+    return isinstance(value, str) and bool(value.strip())
+
+
+def _number(low: float, high: float, integer: bool = False) -> Callable[[Any], bool]:
+    def check(value: Any) -> bool:
+        kinds = (int,) if integer else (int, float)
+        return isinstance(value, kinds) and not isinstance(value, bool) and low <= value <= high
+
+    return check
+
+
+def _index_name(value: Any) -> bool:
+    import re
+
+    return isinstance(value, str) and re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}", value) is not None
+
+
 @dataclass(frozen=True)
 class Setting:
     name: str
@@ -34,20 +53,23 @@ class Setting:
     default: Any
     commands: tuple[str, ...]
     help: str
+    valid: Callable[[Any], bool] = _text
+    expected: str = "a non-empty text"
 
 
 ALL = ("ingest", "ask", "search", "info", "batch", "eval", "chat")
 SETTINGS: tuple[Setting, ...] = (
-    Setting("index", "RAGCLI_INDEX", "default", ALL, "index name under the index home"),
+    Setting("index", "RAGCLI_INDEX", "default", ALL, "index name under the index home", _index_name, "an index name (letters, digits, '.', '_', '-')"),
     Setting("home", "RAGCLI_HOME", "indexes", ALL, "folder holding the indexes"),
     Setting("embed_model", "RAGCLI_EMBED_MODEL", None, ("ingest",), "embedding model for new indexes"),
     Setting("model", "RAGCLI_MODEL", None, ("ask", "batch", "chat"), "GGUF file (default: Gemma-3-270M)"),
     Setting("llm_url", "RAGCLI_LLM_URL", None, ("ask", "batch", "chat"), "OpenAI-compatible server instead of a GGUF"),
-    Setting("k", None, 5, ("ask", "search", "batch", "chat"), "passages to retrieve"),
-    Setting("mode", None, "hybrid", ("ask", "search", "batch", "eval", "chat"), "dense, lexical or hybrid"),
-    Setting("temperature", None, 0.0, ("ask", "batch", "chat"), "sampling temperature"),
-    Setting("max_tokens", None, 160, ("ask", "batch", "chat"), "longest answer, in tokens"),
-    Setting("min_coverage", None, 0.44, ("ask", "batch", "chat"), "refuse below this question coverage"),
+    Setting("k", None, 5, ("ask", "search", "batch", "chat"), "passages to retrieve", _number(1, 50, integer=True), "a whole number from 1 to 50"),
+    Setting("mode", None, "hybrid", ("ask", "search", "batch", "eval", "chat"), "dense, lexical or hybrid", lambda v: v in ("dense", "lexical", "hybrid"), "dense, lexical or hybrid"),
+    Setting("temperature", None, 0.0, ("ask", "batch", "chat"), "sampling temperature", _number(0.0, 2.0), "a number from 0 to 2"),
+    Setting("max_tokens", None, 160, ("ask", "batch", "chat"), "longest answer, in tokens", _number(1, 4096, integer=True), "a whole number from 1 to 4096"),
+    Setting("min_coverage", None, 0.44, ("ask", "batch", "chat"), "refuse below this question coverage", _number(0.0, 1.0), "a number from 0 to 1"),
+    Setting("show_cpr", None, False, ("ask", "search", "batch", "chat"), "show CPR numbers instead of [skjult] (entitled users only)", lambda v: isinstance(v, bool), "true or false"),
 )
 BY_NAME = {s.name: s for s in SETTINGS}
 
@@ -72,6 +94,10 @@ def load_config(path: Path | None) -> tuple[Path, dict[str, Any]]:
     unknown = sorted(set(data) - set(BY_NAME))
     if unknown:
         raise ConfigError(f"{path}: unknown setting(s) {', '.join(unknown)} (known: {', '.join(BY_NAME)})")
+    for name, value in data.items():
+        setting = BY_NAME[name]
+        if not setting.valid(value):
+            raise ConfigError(f"{path}: {name} must be {setting.expected}, not {value!r}")
     if "home" in data:
         data["home"] = str(Path(str(data["home"])).expanduser())
     return path, data

@@ -19,6 +19,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
+from ragcli.privacy import CPR_PATTERN, MAX_MATCH_CHARS
+
 Action = Literal["flag", "mask", "block"]
 Where = Literal["input", "passage", "output"]
 
@@ -56,8 +58,8 @@ _INJECTION = re.compile(
     re.IGNORECASE,
 )
 _ROLE_OVERRIDE = re.compile(r"\b(du er nu|fra nu af skal du|you are now|act as|system prompt|systemprompt)\b", re.IGNORECASE)
-# A Danish CPR number: ddmmyy-xxxx with a plausible day and month.
-_CPR = re.compile(r"\b(0[1-9]|[12]\d|3[01])(0[1-9]|1[0-2])\d{2}[- ]?\d{4}\b")
+# A Danish CPR number in any of its written forms (see privacy.py).
+_CPR = CPR_PATTERN
 
 DEFAULT_RULES: tuple[Rule, ...] = (
     Rule("prompt-injection", "passage", _INJECTION, "flag", "passagen indeholder en instruks til modellen; den behandles som data"),
@@ -107,7 +109,7 @@ class OutputFilter:
     so the last few characters are held back until more text or the end arrives.
     """
 
-    HOLD = 24  # longer than any masked pattern plus its boundary
+    HOLD = MAX_MATCH_CHARS + 8  # longer than any masked pattern plus its boundary
 
     def __init__(self, rules: Sequence[Rule] = DEFAULT_RULES):
         self.rules = rules

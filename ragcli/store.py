@@ -41,6 +41,13 @@ class IndexProblem(Exception):
     """A problem with an index on disk (missing, wrong model, unreadable)."""
 
 
+def damaged(name: str, what: str) -> IndexProblem:
+    """The one message for an index whose files cannot be trusted: say what, and how to fix it."""
+    return IndexProblem(
+        f"indekset {name!r} er beskadiget ({what}); byg det igen med `ragcli ingest MAPPE --index {name} --rebuild`"
+    )
+
+
 @dataclass(frozen=True)
 class DocumentRecord:
     name: str
@@ -91,15 +98,47 @@ def read_manifest(folder: Path) -> dict:
         raise IndexProblem(f"no index at {folder} (run `ragcli ingest FOLDER --index {folder.name}` first)")
     try:
         manifest = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as exc:
-        raise IndexProblem(f"unreadable manifest {path}: {exc}") from None
+    except UnicodeDecodeError:
+        raise damaged(folder.name, f"{MANIFEST} is not UTF-8 text") from None
+    except json.JSONDecodeError as exc:
+        raise damaged(folder.name, f"{MANIFEST} is not valid JSON: {exc}") from None
+    except OSError as exc:
+        raise IndexProblem(f"unreadable manifest {path}: {exc.strerror or exc}") from None
+    if not isinstance(manifest, dict):
+        raise damaged(folder.name, f"{MANIFEST} is not a JSON object")
     version = manifest.get("schema_version")
     if version != SCHEMA_VERSION:
         raise IndexProblem(
             f"index {folder.name!r} has schema version {version}, this ragcli reads {SCHEMA_VERSION}; "
             "re-ingest with --rebuild"
         )
+    _check_manifest(folder, manifest)
     return manifest
+
+
+def _check_manifest(folder: Path, manifest: dict) -> None:
+    """The fields readers rely on, with their types; the generation must be gen-NNNNNN here.
+
+    A manifest is data, not a path to follow: "../other/gen-000001" or an absolute path
+    would serve another index's documents under this index's name.
+    """
+    generation = manifest.get("generation")
+    if not isinstance(generation, str) or not _GEN_PATTERN.match(generation):
+        raise damaged(folder.name, f"{MANIFEST} names the generation {generation!r}, not a gen-NNNNNN folder")
+    embedding = manifest.get("embedding")
+    if not (
+        isinstance(embedding, dict)
+        and isinstance(embedding.get("model"), str)
+        and isinstance(embedding.get("dim"), int)
+        and not isinstance(embedding.get("dim"), bool)
+        and embedding["dim"] > 0
+    ):
+        raise damaged(folder.name, f"{MANIFEST} has no valid embedding model and dimension")
+    chunking, counts = manifest.get("chunking"), manifest.get("counts")
+    if not isinstance(chunking, dict) or not all(isinstance(chunking.get(k), int) for k in ("max_tokens", "overlap_tokens")):
+        raise damaged(folder.name, f"{MANIFEST} has no valid chunking parameters")
+    if not isinstance(counts, dict) or not all(isinstance(counts.get(k), int) for k in ("documents", "pages", "chunks", "tokens")):
+        raise damaged(folder.name, f"{MANIFEST} has no valid counts")
 
 
 def _create_schema(db: sqlite3.Connection) -> None:
@@ -278,8 +317,13 @@ class Index:
         self.manifest = manifest
         self.path = self.folder / manifest["generation"]
         if not self.path.is_dir():
-            raise IndexProblem(f"index {self.folder.name!r} is damaged: {self.path.name} is missing")
-        self._db = sqlite3.connect(f"file:{self.path / 'meta.sqlite'}?mode=ro", uri=True, check_same_thread=False)
+            raise damaged(self.folder.name, f"{self.path.name} is missing")
+        if self.path.is_symlink() or self.path.resolve().parent != self.folder.resolve():
+            raise damaged(self.folder.name, f"{self.path.name} is not a folder inside the index")
+        try:
+            self._db = sqlite3.connect(f"file:{self.path / 'meta.sqlite'}?mode=ro", uri=True, check_same_thread=False)
+        except sqlite3.Error:
+            raise damaged(self.folder.name, "meta.sqlite cannot be opened") from None
         self._vectors = None
         self._lexical: LexicalIndex | None = None
 
@@ -335,8 +379,12 @@ class Index:
             except RuntimeError:
                 try:
                     self._vectors = faiss.read_index(path)
-                except RuntimeError as exc:
-                    raise self._vanished() or exc from None
+                except RuntimeError:
+                    raise self._vanished() or damaged(self.name, "vectors.faiss cannot be read") from None
+            dim = int(self.manifest["embedding"]["dim"])
+            if self._vectors.d != dim:
+                found, self._vectors = self._vectors.d, None
+                raise damaged(self.name, f"vectors.faiss holds {found}-dimensional vectors, the manifest says {dim}")
             kind = self.manifest.get("faiss_index", "")
             if kind.startswith("IVF"):
                 ivf = faiss.extract_index_ivf(self._vectors)
@@ -351,9 +399,36 @@ class Index:
             # Memory-mapped: at 1M chunks the score matrix is ~0.5 GB and need not be read in.
             try:
                 self._lexical = LexicalIndex.load(self.path / "bm25", mmap=True)
-            except OSError as exc:
-                raise self._vanished() or exc from None
+            except Exception:  # noqa: BLE001 - bm25s and numpy raise many types for broken files
+                raise self._vanished() or damaged(self.name, "the BM25 index in bm25/ cannot be read") from None
         return self._lexical
+
+    def _query(self, sql: str, parameters: list | tuple = ()) -> list[tuple]:
+        try:
+            return self._db.execute(sql, parameters).fetchall()
+        except sqlite3.DatabaseError as exc:
+            raise self._vanished() or damaged(self.name, f"meta.sqlite cannot be read: {exc}") from None
+
+    def check(self) -> None:
+        """Open every file of the live generation and compare it with the manifest.
+
+        Raises IndexProblem ("the index is damaged … --rebuild") at the first problem, so
+        `info` never calls an index healthy that `search` cannot read.
+        """
+        counts = self.manifest["counts"]
+        if not (self.path / "meta.sqlite").is_file():
+            raise damaged(self.name, "meta.sqlite is missing")
+        integrity = self._query("PRAGMA quick_check")
+        if not integrity or integrity[0][0] != "ok":
+            raise damaged(self.name, "meta.sqlite failed its integrity check")
+        n_chunks = self._query("SELECT count(*) FROM chunks")[0][0]
+        n_documents = self._query("SELECT count(*) FROM documents")[0][0]
+        if (n_chunks, n_documents) != (counts["chunks"], counts["documents"]):
+            raise damaged(self.name, f"meta.sqlite holds {n_documents} documents and {n_chunks} chunks, the manifest says {counts['documents']} and {counts['chunks']}")
+        if self.vectors.ntotal != counts["chunks"]:
+            raise damaged(self.name, f"vectors.faiss holds {self.vectors.ntotal} vectors for {counts['chunks']} chunks")
+        if len(self.lexical) != counts["chunks"]:
+            raise damaged(self.name, f"the BM25 index holds {len(self.lexical)} chunks, the manifest says {counts['chunks']}")
 
     def dense_search(self, query_vector: np.ndarray, k: int) -> list[tuple[int, float]]:
         index = self.vectors
@@ -367,12 +442,12 @@ class Index:
         if not ids:
             return {}
         marks = ",".join("?" * len(ids))
-        rows = self._db.execute(
+        rows = self._query(
             f"""SELECT c.id, d.name, d.title, c.page_start, c.page_end, c.char_start, c.char_end,
                        c.text, c.n_tokens
                 FROM chunks c JOIN documents d ON d.id = c.doc_id WHERE c.id IN ({marks})""",
             [int(i) for i in ids],
-        ).fetchall()
+        )
         return {
             row[0]: Chunk(
                 doc=row[1], title=row[2], page_start=row[3], page_end=row[4], char_start=row[5],
@@ -382,16 +457,12 @@ class Index:
         }
 
     def chunk_ids_by_path(self) -> dict[str, list[int]]:
-        rows = self._db.execute(
-            "SELECT d.path, c.id FROM chunks c JOIN documents d ON d.id = c.doc_id ORDER BY c.id"
-        ).fetchall()
+        rows = self._query("SELECT d.path, c.id FROM chunks c JOIN documents d ON d.id = c.doc_id ORDER BY c.id")
         ids_by_path: dict[str, list[int]] = {}
         for path, cid in rows:
             ids_by_path.setdefault(path, []).append(cid)
         return ids_by_path
 
     def documents(self) -> list[DocumentRecord]:
-        rows = self._db.execute(
-            "SELECT name, path, title, sha256, size, pages, chunks FROM documents ORDER BY name"
-        ).fetchall()
+        rows = self._query("SELECT name, path, title, sha256, size, pages, chunks FROM documents ORDER BY name")
         return [DocumentRecord(*row) for row in rows]

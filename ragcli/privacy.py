@@ -1,0 +1,132 @@
+"""CPR numbers: found in any of their written forms and masked everywhere an answer shows text.
+
+Masking is a property of the answer object, not of one string: `mask_answer` returns a
+copy of an Answer in which every text a person or a program can read — the answer, its
+sentences, the model's raw answer, the prompt, evidence quotes, citation snippets, the
+retrieved passages and their titles, guardrail findings — shows "[skjult]" wherever a CPR
+number was. Findings say *that* a number was masked, never which. `show_cpr=True` (the
+`--show-cpr` flag, for users entitled to see them) leaves everything as it is.
+
+The pattern covers ddmmyy-xxxx with a hyphen, an en or em dash or a minus sign, with
+spaces around the dash (`010190 - 1234`), with one space or none (`0101901234`), with a
+space between day, month and year (`01 01 90-1234`), and digits split by invisible
+characters (zero-width space, word joiner, soft hyphen). It does not match dates in
+running text (`31.12.1999`, `31-12-1999`, a range `010124-311224`) or phone numbers (8
+digits, `+45 3112 9999`), since it needs a valid day and month and exactly four digits
+after the date, with no digit on either side.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import fields, is_dataclass, replace
+from typing import Any
+
+from ragcli.schema import Answer, Chunk, Hit
+
+MASK = "[skjult]"
+CPR_RULE = "cpr-number"
+
+_Z = "[\u200b\u200c\u200d\u2060\ufeff\u00ad]{0,4}"  # invisible characters inside a number
+_SPACE = "[ \u00a0\u202f]"
+_PAIR_GAP = f"{_Z}(?:{_SPACE}{_Z})?"  # between day, month and year: nothing or one space
+_DAY = f"(?:0{_Z}[1-9]|[12]{_Z}[0-9]|3{_Z}[01])"
+_MONTH = f"(?:0{_Z}[1-9]|1{_Z}[0-2])"
+_YEAR = f"[0-9]{_Z}[0-9]"
+_DASH = "[-\u2010\u2011\u2012\u2013\u2014\u2212]"
+_SEPARATOR = f"{_Z}(?:{_SPACE}{{0,3}}{_DASH}{_SPACE}{{0,3}}|{_SPACE}{{0,3}}){_Z}"
+_SERIAL = f"[0-9]{_Z}[0-9]{_Z}[0-9]{_Z}[0-9]"
+
+CPR_PATTERN = re.compile(
+    f"(?<![0-9+]){_DAY}{_PAIR_GAP}{_MONTH}{_PAIR_GAP}{_YEAR}{_SEPARATOR}{_SERIAL}(?![0-9])"
+)
+# The longest text one match can span (for holding back streamed output before masking).
+MAX_MATCH_CHARS = 10 + 9 * 4 + 2 + 7 + 2 * 4
+# A snippet cut short inside a number ("… CPR 311299 - 99 …"): the date part is masked too.
+_CUT_SHORT = re.compile(
+    f"(?<![0-9+]){_DAY}{_PAIR_GAP}{_MONTH}{_PAIR_GAP}{_YEAR}(?:{_SEPARATOR}[0-9]{{0,3}})?{_Z}(?=\\s*(?:…|\\.\\.\\.)?\\s*$)"
+)
+
+
+def mask_cpr(text: str) -> str:
+    """text with every CPR number replaced by [skjult]."""
+    return CPR_PATTERN.sub(MASK, text) if text else text
+
+
+def mask_snippet(text: str) -> str:
+    """mask_cpr, and a number cut short at the end of a shortened snippet too."""
+    return _CUT_SHORT.sub(MASK, mask_cpr(text)) if text else text
+
+
+def contains_cpr(text: str) -> bool:
+    return bool(text) and CPR_PATTERN.search(text) is not None
+
+
+def _mask_value(value: Any) -> Any:
+    """Strings masked inside any nesting of dicts, lists, tuples and dataclasses."""
+    if isinstance(value, str):
+        return mask_cpr(value)
+    if isinstance(value, dict):
+        return {key: _mask_value(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_mask_value(item) for item in value]
+    if isinstance(value, tuple):
+        return tuple(_mask_value(item) for item in value)
+    if is_dataclass(value) and not isinstance(value, type):
+        return replace(value, **{f.name: _mask_value(getattr(value, f.name)) for f in fields(value) if f.init})
+    return value
+
+
+def mask_chunk(chunk: Chunk) -> Chunk:
+    return replace(chunk, doc=mask_cpr(chunk.doc), title=mask_cpr(chunk.title), text=mask_cpr(chunk.text))
+
+
+def mask_hits(hits: list[Hit], show_cpr: bool = False) -> list[Hit]:
+    """Retrieved passages with CPR numbers masked in their text, title and file name."""
+    if show_cpr:
+        return hits
+    return [replace(hit, chunk=mask_chunk(hit.chunk)) for hit in hits]
+
+
+def _mask_flag(flag: dict) -> dict:
+    masked = _mask_value(flag)
+    if masked.get("rule") == CPR_RULE:
+        masked["match"] = MASK  # the finding says that a number was masked, not which
+    return masked
+
+
+def _mask_evidence(evidence: Any) -> Any:
+    masked = _mask_value(evidence)
+    if isinstance(masked, dict) and isinstance(masked.get("quote"), str):
+        masked["quote"] = mask_snippet(masked["quote"])
+    return masked
+
+
+def mask_answer(answer: Answer, show_cpr: bool = False) -> Answer:
+    """A copy of answer with every CPR number in every text field masked (idempotent)."""
+    if show_cpr:
+        return answer
+    in_sources = [
+        number
+        for number, hit in enumerate(answer.hits, start=1)
+        if any(contains_cpr(text) for text in (hit.chunk.text, hit.chunk.title, hit.chunk.doc))
+    ] or [c.number for c in answer.citations if contains_cpr(c.snippet)]
+    flags = [_mask_flag(f) for f in answer.flags]
+    if in_sources and not any(f.get("rule") == CPR_RULE and f.get("where") == "passage" for f in flags):
+        flags.append(
+            {
+                "rule": CPR_RULE, "where": "passage", "action": "mask",
+                "message": "kilderne indeholder CPR-numre; de er skjult (--show-cpr viser dem)",
+                "match": MASK, "source": in_sources[0],
+            }
+        )
+    special = {
+        "model": answer.model,
+        "citations": [replace(_mask_value(c), snippet=mask_snippet(c.snippet)) for c in answer.citations],
+        "hits": mask_hits(answer.hits),
+        "evidence": [_mask_evidence(ev) for ev in answer.evidence],
+        "flags": flags,
+    }
+    # Every other field, including any added later, is masked wherever it holds text.
+    changes = {f.name: special[f.name] if f.name in special else _mask_value(getattr(answer, f.name)) for f in fields(answer) if f.init}
+    return replace(answer, **changes)
