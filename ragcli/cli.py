@@ -6,8 +6,10 @@ skipped), 130 interrupted. Results go to stdout; progress and diagnostics to std
 
 from __future__ import annotations
 
+import errno
 import json
 import os
+import signal
 import sys
 import time
 from contextlib import contextmanager
@@ -15,12 +17,13 @@ from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
-from rich.console import Console
+from rich.text import Text
 
 from ragcli import __version__
 from ragcli.grounding import DEFAULT_MIN_COVERAGE
+from ragcli.terminal import SafeConsole, printable
 
-EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_WARNINGS, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
+EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_WARNINGS, EXIT_INTERRUPTED, EXIT_TERMINATED = 0, 1, 2, 3, 130, 143
 
 app = typer.Typer(
     name="ragcli",
@@ -29,10 +32,32 @@ app = typer.Typer(
     add_completion=True,
     pretty_exceptions_enable=False,
 )
-out = Console(highlight=False, soft_wrap=False)
-err = Console(stderr=True, highlight=False)
+# Every human-facing line goes through SafeConsole: no escape sequence, bidi override or
+# other control character from a file, a document or a question reaches the terminal raw.
+out = SafeConsole(highlight=False, soft_wrap=False)
+err = SafeConsole(stderr=True, highlight=False)
 
-IndexOpt = Annotated[str, typer.Option("--index", "-i", envvar="RAGCLI_INDEX", help="Name of the index under the index home.")]
+
+class Terminated(BaseException):
+    """SIGTERM, turned into an exception so that cleanup runs and the user gets one line."""
+
+
+def _index_name(name: str) -> str:
+    from ragcli.store import IndexProblem, validate_name
+
+    try:
+        return validate_name(name)
+    except IndexProblem as exc:
+        raise typer.BadParameter(printable(str(exc))) from None
+
+
+IndexOpt = Annotated[
+    str, typer.Option("--index", "-i", envvar="RAGCLI_INDEX", callback=_index_name, help="Name of the index under the index home.")
+]
+ShowCprOpt = Annotated[
+    bool,
+    typer.Option("--show-cpr", help="Show CPR numbers instead of [skjult] (only for users entitled to see them)."),
+]
 HomeOpt = Annotated[Path, typer.Option("--home", envvar="RAGCLI_HOME", help="Folder that holds the indexes.")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object to stdout and nothing else.")]
 ModeOpt = Annotated[str, typer.Option("--mode", help="Retrieval mode: dense, lexical or hybrid.")]
@@ -56,16 +81,41 @@ LlmChatOpt = Annotated[
 ]
 
 
-def _ask_params(mode: str, k: int, temperature: float, max_tokens: int, seed: int, min_coverage: float):
+def _ask_params(
+    mode: str, k: int, temperature: float, max_tokens: int, seed: int, min_coverage: float, show_cpr: bool = False
+):
+    from dataclasses import fields
+
     from ragcli.answering import AskParams
     from ragcli.generation import GenerationParams
+    from ragcli.guardrails import DEFAULT_RULES
+    from ragcli.privacy import CPR_RULE
     from ragcli.retrieval import RetrievalParams
 
+    extra: dict = {}
+    if show_cpr:
+        # Entitled users: no rule masks CPR numbers, in the question, the stream or the answer.
+        extra["rules"] = tuple(rule for rule in DEFAULT_RULES if rule.name != CPR_RULE)
+    if any(f.name == "show_cpr" for f in fields(AskParams)):
+        extra["show_cpr"] = show_cpr
     return AskParams(
         retrieval=RetrievalParams(mode=mode, k=k),  # type: ignore[arg-type]
         generation=GenerationParams(temperature=temperature, max_tokens=max_tokens, seed=seed),
         min_coverage=min_coverage,
+        **extra,
     )
+
+
+def _masked(answer, show_cpr: bool):
+    """The answer as shown and written: CPR numbers masked in every field unless --show-cpr."""
+    from ragcli.privacy import mask_answer
+
+    return mask_answer(answer, show_cpr=show_cpr)
+
+
+def _stream_to(console):
+    """Streamed model tokens, escaped like everything else shown (they may copy a document)."""
+    return lambda piece: console.print(printable(piece), end="", markup=False, highlight=False)
 
 
 def _make_backend(model: Optional[Path], llm_url: Optional[str], chat: bool, n_ctx: int, seed: int):
@@ -86,8 +136,25 @@ def emit_json(data: dict) -> None:
 
 
 def fail(message: str, code: int = EXIT_ERROR) -> typer.Exit:
-    err.print(f"[bold red]Fejl:[/] {message}", soft_wrap=True)
+    # The message often holds a path or a name: printed as text, never as rich markup.
+    err.print(Text.assemble(("Fejl:", "bold red"), " ", printable(message)), soft_wrap=True)
     return typer.Exit(code)
+
+
+def _disk_full(exc: BaseException) -> bool:
+    text = str(exc)
+    return (
+        getattr(exc, "errno", None) in (errno.ENOSPC, errno.EDQUOT)
+        or ("requested and" in text and "written" in text)  # numpy's short write
+        or "disk is full" in text  # SQLite
+        or "No space left" in text
+    )
+
+
+def _disk_full_message(exc: BaseException, interrupted: str) -> str:
+    where = f" ({exc.filename})" if getattr(exc, "filename", None) else ""
+    outcome = interrupted.split(";", 1)[1].strip() if ";" in interrupted else "frigør plads og kør kommandoen igen"
+    return f"disken er fuld{where}; {outcome}"
 
 
 @contextmanager
@@ -104,10 +171,16 @@ def user_errors(interrupted: str = "afbrudt (Ctrl-C)"):
         yield
     except (IngestError, IndexLocked, ModelNotAvailable, IndexProblem, BatchError, EvalError) as exc:
         raise fail(str(exc)) from None
-    except OSError as exc:  # a missing, unreadable or unwritable path: say which, not errno
-        raise fail(f"{exc.strerror}: {exc.filename}" if exc.strerror and exc.filename else str(exc)) from None
+    except Exception as exc:
+        if _disk_full(exc):  # numpy and SQLite say it in their own words ("41472 requested and 15328 written")
+            raise fail(_disk_full_message(exc, interrupted)) from None
+        if isinstance(exc, OSError):  # a missing, unreadable or unwritable path: say which, not errno
+            raise fail(f"{exc.strerror}: {exc.filename}" if exc.strerror and exc.filename else str(exc)) from None
+        raise
     except KeyboardInterrupt:
         raise fail(interrupted, EXIT_INTERRUPTED) from None
+    except Terminated:
+        raise fail(interrupted.replace("Ctrl-C", "SIGTERM"), EXIT_TERMINATED) from None
 
 
 def _check_mode(mode: str) -> str:
@@ -120,6 +193,8 @@ def _check_mode(mode: str) -> str:
 
 def _non_empty(text: str) -> str:
     """A question or query of only spaces would retrieve 'something' and answer nothing."""
+    if any(0xDC80 <= ord(c) <= 0xDCFF for c in text):  # bytes that were not UTF-8 (surrogateescape)
+        raise typer.BadParameter(f"er ikke gyldig UTF-8: {printable(text)}")
     if not text.strip():
         raise typer.BadParameter("is empty; write a question or search text")
     return text
@@ -283,6 +358,7 @@ def ask(
     explain: Annotated[bool, typer.Option("--explain", help="Show every RAG step: passages, scores, prompt, raw answer, checks.")] = False,
     llm_url: LlmUrlOpt = None,
     llm_chat: LlmChatOpt = True,
+    show_cpr: ShowCprOpt = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Answer a question from the indexed documents, with cited sources."""
@@ -294,11 +370,11 @@ def ask(
         idx = _open_index(home, index)
         embedder = _embedder_for(idx, mode)
         backend = _make_backend(model, llm_url, llm_chat, n_ctx, seed)
-        params = _ask_params(mode, k, temperature, max_tokens, seed, min_coverage)
-        stream = None if as_json else (lambda piece: out.print(piece, end="", markup=False, highlight=False))
+        params = _ask_params(mode, k, temperature, max_tokens, seed, min_coverage, show_cpr)
+        stream = None if as_json else _stream_to(out)
         if stream:
             out.print("[bold]Svar:[/] ", end="")
-        answer = answer_question(question, idx, embedder, backend, params, on_token=stream)
+        answer = _masked(answer_question(question, idx, embedder, backend, params, on_token=stream), show_cpr)
     if as_json:
         data = answer_json(answer, index, mode)
         if explain:
@@ -321,10 +397,12 @@ def search(
     home: HomeOpt = DEFAULT_HOME,
     k: Annotated[int, typer.Option("--k", "-k", min=1, max=100)] = 5,
     mode: ModeOpt = "hybrid",
+    show_cpr: ShowCprOpt = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Show the passages retrieval finds for a query, with their scores (no generation)."""
     _check_mode(mode)
+    from ragcli.privacy import mask_cpr, mask_hits
     from ragcli.rendering import render_hits, search_json
     from ragcli.retrieval import RetrievalParams, retrieve
 
@@ -334,6 +412,8 @@ def search(
         started = time.perf_counter()
         hits = retrieve(idx, query, RetrievalParams(mode=mode, k=k), embedder)  # type: ignore[arg-type]
         seconds = time.perf_counter() - started
+        hits = mask_hits(hits, show_cpr)
+        query = query if show_cpr else mask_cpr(query)
     if as_json:
         emit_json(search_json(query, index, mode, hits, seconds))
     else:
@@ -347,12 +427,15 @@ def info(index: IndexOpt = "default", home: HomeOpt = DEFAULT_HOME, as_json: Jso
 
     from ragcli.rendering import render_info
 
+    from ragcli.privacy import mask_cpr
+
     with user_errors():
         idx = _open_index(home, index)
+        idx.check()  # a damaged file is one line here, not a healthy-looking report
         data = {
             "path": str(idx.folder.resolve()),
             "manifest": idx.manifest,
-            "documents": [asdict(d) for d in idx.documents()],
+            "documents": [{**asdict(d), "title": mask_cpr(d.title)} for d in idx.documents()],
         }
     if as_json:
         emit_json(data)
@@ -374,6 +457,7 @@ def chat(
     min_coverage: MinCoverageOpt = DEFAULT_MIN_COVERAGE,
     llm_url: LlmUrlOpt = None,
     llm_chat: LlmChatOpt = True,
+    show_cpr: ShowCprOpt = False,
 ) -> None:
     """Ask questions one after another in the terminal (/sources, /explain, /temperature, /quit)."""
     _check_mode(mode)
@@ -385,7 +469,7 @@ def chat(
         idx = _open_index(home, index)
         embedder = _embedder_for(idx, mode)
         backend = _make_backend(model, llm_url, llm_chat, n_ctx, seed)
-        params = _ask_params(mode, k, temperature, max_tokens, seed, min_coverage)
+        params = _ask_params(mode, k, temperature, max_tokens, seed, min_coverage, show_cpr)
 
         def after(answer) -> None:
             render_decision(out, answer)
@@ -393,7 +477,9 @@ def chat(
 
         run_chat(
             out,
-            lambda question, p, on_token: answer_question(question, idx, embedder, backend, p, on_token=on_token),
+            lambda question, p, on_token: _masked(
+                answer_question(question, idx, embedder, backend, p, on_token=on_token), show_cpr
+            ),
             params,
             after,
             lambda answer: render_sources(out, answer),
@@ -417,12 +503,16 @@ def batch(
     retrieve_only: Annotated[bool, typer.Option("--retrieve-only", help="Write the passages only; no generation.")] = False,
     llm_url: LlmUrlOpt = None,
     llm_chat: LlmChatOpt = True,
+    show_cpr: ShowCprOpt = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q")] = False,
 ) -> None:
     """Answer many questions; one JSON (or CSV) record each. Re-run with the same --out to resume."""
     _check_mode(mode)
     from ragcli.answering import answer_question
+    from dataclasses import replace
+
     from ragcli.batch import RecordWriter, answer_record, check_output, pending, read_questions, retrieval_record
+    from ragcli.privacy import mask_cpr, mask_hits
     from ragcli.retrieval import retrieve
 
     with user_errors():
@@ -431,7 +521,7 @@ def batch(
         todo = list(pending(rows, output))
         idx = _open_index(home, index)
         embedder = _embedder_for(idx, mode)
-        params = _ask_params(mode, k, temperature, max_tokens, seed, min_coverage)
+        params = _ask_params(mode, k, temperature, max_tokens, seed, min_coverage, show_cpr)
         backend = None
         if not retrieve_only and todo:
             backend = _make_backend(model, llm_url, llm_chat, 4096, seed)
@@ -439,13 +529,14 @@ def batch(
         try:
             with _batch_progress(quiet, len(rows), len(rows) - len(todo)) as advance:
                 for question in todo:
+                    shown = question if show_cpr else replace(question, question=mask_cpr(question.question))
                     if retrieve_only:
                         started = time.perf_counter()
-                        hits = retrieve(idx, question.question, params.retrieval, embedder)
-                        record = retrieval_record(question, hits, time.perf_counter() - started, idx.embedding_model)
+                        hits = mask_hits(retrieve(idx, question.question, params.retrieval, embedder), show_cpr)
+                        record = retrieval_record(shown, hits, time.perf_counter() - started, idx.embedding_model)
                     else:
-                        answer = answer_question(question.question, idx, embedder, backend, params)
-                        record = answer_record(question, answer)
+                        answer = _masked(answer_question(question.question, idx, embedder, backend, params), show_cpr)
+                        record = answer_record(shown, answer)
                     writer.write(record)
                     advance()
         finally:
@@ -468,31 +559,69 @@ def _batch_progress(quiet: bool, total: int, done: int):
 
 @app.command("eval")
 def eval_command(
-    questions: Annotated[Path, typer.Argument(help="JSONL with id, question, doc, page, kind (and optional hops).")],
+    questions: Annotated[Path, typer.Argument(help="JSONL with id, question, doc, page, kind (and optional hops, answer).")],
     index: IndexOpt = "default",
     home: HomeOpt = DEFAULT_HOME,
-    k: Annotated[int, typer.Option("--k", "-k", min=1, max=100, help="Passages retrieved per question.")] = 10,
+    k: Annotated[
+        Optional[int], typer.Option("--k", "-k", min=1, max=100, help="Passages retrieved per question (default 10; 5 with --answers).")
+    ] = None,
     mode: ModeOpt = "hybrid",
+    answers: Annotated[bool, typer.Option("--answers", help="Run the whole ask pipeline per row and measure the answers.")] = False,
+    output: Annotated[
+        Optional[Path], typer.Option("--out", "-o", help="With --answers: append a record per row here; a re-run resumes.")
+    ] = None,
+    model: ModelOpt = None,
+    min_coverage: MinCoverageOpt = DEFAULT_MIN_COVERAGE,
+    llm_url: LlmUrlOpt = None,
+    llm_chat: LlmChatOpt = True,
     as_json: JsonOpt = False,
 ) -> None:
-    """Measure retrieval: page-level hit@1/5/10, doc hit@5 and MRR@10, per kind, and latency."""
+    """Measure retrieval (hit@1/5/10, doc hit@5, MRR@10) or, with --answers, the answers themselves."""
     _check_mode(mode)
     from ragcli.evaluation import load_questions, run_eval
-    from ragcli.rendering import render_eval
+    from ragcli.rendering import render_answer_eval, render_eval
     from ragcli.retrieval import RetrievalParams
 
     with user_errors():
         rows = load_questions(questions)
         idx = _open_index(home, index)
         embedder = _embedder_for(idx, mode)
-        report = run_eval(idx, embedder, rows, RetrievalParams(mode=mode, k=k))  # type: ignore[arg-type]
+        if answers:
+            report = _eval_answers(rows, idx, embedder, model, llm_url, llm_chat, mode, k or 5, min_coverage, output)
+        else:
+            report = run_eval(idx, embedder, rows, RetrievalParams(mode=mode, k=k or 10))  # type: ignore[arg-type]
     if missing := report["missing_documents"]:
         shown = ", ".join(missing[:3]) + (f" and {len(missing) - 3} more" if len(missing) > 3 else "")
         err.print(f"Advarsel: {len(missing)} gold documents are not in index {index!r} ({shown}); is it the right index?", markup=False, soft_wrap=True)
     if as_json:
         emit_json(report)
+    elif answers:
+        render_answer_eval(out, report)
     else:
         render_eval(out, report)
+
+
+def _eval_answers(rows, idx, embedder, model, llm_url, llm_chat, mode, k, min_coverage, output) -> dict:
+    from ragcli.answer_eval import run_answer_eval, summarise, summarise_by_kind
+    from ragcli.answering import answer_question
+
+    backend = _make_backend(model, llm_url, llm_chat, 4096, 0)
+    params = _ask_params(mode, k, 0.0, 160, 0, min_coverage)
+    with _batch_progress(False, len(rows), 0) as advance:
+        records = run_answer_eval(
+            rows, lambda q: answer_question(q, idx, embedder, backend, params), output, on_record=lambda r: advance()
+        )
+    indexed = {d.name for d in idx.documents()}
+    return {
+        "index": idx.name,
+        "model": backend.name,
+        "mode": mode,
+        "k": k,
+        "missing_documents": sorted({doc for q in rows for doc, _ in q.targets} - indexed),
+        "summary": summarise(records),
+        "by_kind": summarise_by_kind(records),
+        "records": records,
+    }
 
 
 @app.command()
@@ -548,11 +677,22 @@ def run() -> None:
     if os.environ.get("NO_COLOR"):
         out.no_color = True
         err.no_color = True
+    signal.signal(signal.SIGTERM, _terminate)
     try:
         app()
     except KeyboardInterrupt:
         err.print("afbrudt")
         sys.exit(EXIT_INTERRUPTED)
+    except Terminated:
+        err.print("afbrudt (SIGTERM)")
+        sys.exit(EXIT_TERMINATED)
+
+
+def _terminate(signum, frame) -> None:
+    # Raised where the program is, so `finally` blocks, the ingest lock and the staging
+    # folder are cleaned up as for Ctrl-C, and user_errors prints one line (exit 143).
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)  # a second SIGTERM ends it at once
+    raise Terminated()
 
 
 if __name__ == "__main__":

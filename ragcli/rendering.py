@@ -10,11 +10,11 @@ from dataclasses import asdict
 
 from rich.console import Console
 from rich.table import Table
-from rich.text import Text
 
 from ragcli.cleaning import flatten
 from ragcli.ingest import IngestReport
 from ragcli.schema import Answer, Hit
+from ragcli.terminal import plain
 
 
 def _snippet(text: str, limit: int = 110) -> str:
@@ -67,7 +67,7 @@ def render_sources(console: Console, answer: Answer) -> None:
     table.add_column("Uddrag", overflow="fold")
     for c in answer.citations:
         style = None if c.cited else "dim"
-        table.add_row(f"[{c.number}]", c.doc, c.pages, f"{c.score:.3f}", c.snippet, style=style)
+        table.add_row(plain(f"[{c.number}]"), plain(c.doc), c.pages, f"{c.score:.3f}", plain(c.snippet), style=style)
     console.print(table)
 
 
@@ -75,25 +75,25 @@ def render_decision(console: Console, answer: Answer) -> None:
     """After the streamed model output: what ragcli decided, when it differs from the stream."""
     if answer.decision == "extracted":
         if answer.raw_answer and "fremgår ikke" in answer.raw_answer.lower():
-            console.print(Text("⚠ Modellen fandt ikke svaret, men kilderne dækker spørgsmålet. Kilderne siger:", style="yellow"))
+            console.print(plain("⚠ Modellen fandt ikke svaret, men kilderne dækker spørgsmålet. Kilderne siger:", style="yellow"))
         elif answer.raw_answer:
-            console.print(Text("⚠ Modellens svar kunne ikke underbygges af kilderne. Kilderne siger:", style="yellow"))
-        console.print(Text(answer.text, style="bold"))
+            console.print(plain("⚠ Modellens svar kunne ikke underbygges af kilderne. Kilderne siger:", style="yellow"))
+        console.print(plain(answer.text, style="bold"))
     elif answer.decision == "refused" and answer.hits:
         best = answer.grounding.get("source") or 1
         hit = answer.hits[best - 1]
         missing = ", ".join(answer.grounding.get("missing", [])[:6])
         console.print(
-            Text(
+            plain(
                 f"Nærmeste passage: [{best}] {hit.chunk.doc}, s. {hit.chunk.pages}: “{_snippet(hit.chunk.text, 160)}”",
                 style="dim",
             )
         )
         if missing:
-            console.print(Text(f"Ikke fundet i kilderne: {missing}", style="dim"))
+            console.print(plain(f"Ikke fundet i kilderne: {missing}", style="dim"))
     for flag in answer.flags:
         where = f" (kilde [{flag['source']}])" if flag.get("source") else ""
-        console.print(Text(f"⛨ {flag['rule']}{where}: {flag['message']}", style="magenta"))
+        console.print(plain(f"⛨ {flag['rule']}{where}: {flag['message']}", style="magenta"))
 
 
 def render_answer_check(console: Console, answer: Answer) -> None:
@@ -102,15 +102,15 @@ def render_answer_check(console: Console, answer: Answer) -> None:
         return
     unsupported = [s for s in answer.sentences if not s.supported]
     for sentence in unsupported:
-        console.print(Text(f"⚠ Ikke understøttet af kilderne: {sentence.text}", style="yellow"))
+        console.print(plain(f"⚠ Ikke understøttet af kilderne: {sentence.text}", style="yellow"))
     attached = [s for s in answer.sentences if s.attached]
     for sentence in attached:
         marks = ", ".join(f"[{n}]" for n in sentence.attached)
-        console.print(Text(f"↳ Kilde tilføjet af ragcli {marks}: {_snippet(sentence.text, 80)}", style="dim"))
+        console.print(plain(f"↳ Kilde tilføjet af ragcli {marks}: {_snippet(sentence.text, 80)}", style="dim"))
     if answer.evidence:
-        console.print(Text("Belæg:", style="bold"))
+        console.print(plain("Belæg:", style="bold"))
         for ev in answer.evidence:
-            console.print(Text(f"  [{ev['source']}] {ev['doc']}, s. {ev['pages']}: “{_snippet(ev['quote'], 200)}”"))
+            console.print(plain(f"  [{ev['source']}] {ev['doc']}, s. {ev['pages']}: “{_snippet(ev['quote'], 200)}”"))
 
 
 def render_hits(console: Console, hits: list[Hit], mode: str) -> None:
@@ -125,12 +125,12 @@ def render_hits(console: Console, hits: list[Hit], mode: str) -> None:
     for rank, hit in enumerate(hits, start=1):
         table.add_row(
             str(rank),
-            hit.chunk.doc,
+            plain(hit.chunk.doc),
             hit.chunk.pages,
             f"{hit.score:.4f}",
             "" if hit.dense_score is None else f"{hit.dense_score:.3f} (#{hit.dense_rank})",
             "" if hit.lexical_score is None else f"{hit.lexical_score:.2f} (#{hit.lexical_rank})",
-            _snippet(hit.chunk.text),
+            plain(_snippet(hit.chunk.text)),
         )
     console.print(table)
 
@@ -138,39 +138,43 @@ def render_hits(console: Console, hits: list[Hit], mode: str) -> None:
 def render_info(console: Console, info: dict) -> None:
     manifest = info["manifest"]
     counts = manifest["counts"]
-    console.print(Text(f"Indeks {manifest['name']!r}  ({info['path']})", style="bold"))
+    console.print(plain(f"Indeks {manifest.get('name')!r}  ({info['path']})", style="bold"))
     console.print(
-        f"Dokumenter: {counts['documents']}   Sider: {counts['pages']}   Stykker: {counts['chunks']}   "
-        f"Tokens: {counts['tokens']}"
+        plain(
+            f"Dokumenter: {counts['documents']}   Sider: {counts['pages']}   Stykker: {counts['chunks']}   "
+            f"Tokens: {counts['tokens']}"
+        )
     )
     emb = manifest["embedding"]
-    console.print(f"Embedding: {emb['model']} (dim {emb['dim']}, normaliseret: {emb['normalized']})")
+    console.print(plain(f"Embedding: {emb['model']} (dim {emb['dim']}, normaliseret: {emb.get('normalized')})"))
     ch = manifest["chunking"]
-    console.print(f"Opdeling: højst {ch['max_tokens']} tokens, overlap {ch['overlap_tokens']}")
-    console.print(f"Skema v{manifest['schema_version']}, {manifest['generation']}, opdateret {manifest['updated']}")
+    console.print(plain(f"Opdeling: højst {ch['max_tokens']} tokens, overlap {ch['overlap_tokens']}"))
+    console.print(plain(f"Skema v{manifest['schema_version']}, {manifest['generation']}, opdateret {manifest.get('updated')}"))
     table = Table(title="Dokumenter", title_justify="left")
     table.add_column("Fil", overflow="fold")
     table.add_column("Titel", overflow="fold")
     table.add_column("Sider", justify="right")
     table.add_column("Stykker", justify="right")
     for doc in info["documents"]:
-        table.add_row(doc["name"], _snippet(doc["title"], 60), str(doc["pages"]), str(doc["chunks"]))
+        table.add_row(plain(doc["name"]), plain(_snippet(doc["title"], 60)), str(doc["pages"]), str(doc["chunks"]))
     console.print(table)
 
 
 def render_ingest(console: Console, report: IngestReport) -> None:
     console.print(
+        plain(
         f"Indeks {report.index!r}: {report.documents} dokumenter, {report.pages} sider, {report.chunks} stykker "
         f"— {len(report.added)} nye, {len(report.updated)} ændrede, {len(report.unchanged)} uændrede, "
         f"{len(report.removed)} fjernet på {report.seconds:.1f} s"
         + (f" ({report.chunks_per_second:.1f} stykker/s embedding)" if report.embedded_chunks else "")
+        )
     )
     if report.skipped:
         table = Table(title="Sprunget over", title_justify="left")
         table.add_column("Fil", overflow="fold")
         table.add_column("Grund", overflow="fold")
         for s in report.skipped:
-            table.add_row(s.doc, s.reason)
+            table.add_row(plain(s.doc), plain(s.reason))
         console.print(table)
 
 
@@ -184,7 +188,7 @@ def render_eval(console: Console, report: dict) -> None:
 
     def row(label: str, m: dict) -> None:
         table.add_row(
-            label, str(m["n"]), f"{m['hit@1']:.2f}", f"{m['hit@5']:.2f}", f"{m['hit@10']:.2f}",
+            plain(label), str(m["n"]), f"{m['hit@1']:.2f}", f"{m['hit@5']:.2f}", f"{m['hit@10']:.2f}",
             f"{m['doc_hit@5']:.2f}", f"{m['mrr@10']:.3f}",
         )
 
@@ -193,14 +197,14 @@ def render_eval(console: Console, report: dict) -> None:
         row(f"  {kind}", m)
     console.print(table)
     if "multi_hop_all_hops@10" in summary:
-        console.print(f"multi-hop, alle trin fundet i top 10: {summary['multi_hop_all_hops@10']:.2f}")
+        console.print(plain(f"multi-hop, alle trin fundet i top 10: {summary['multi_hop_all_hops@10']:.2f}"))
     latency = summary["latency_ms"]
-    console.print(f"Svartid: p50 {latency['p50']:.1f} ms, p95 {latency['p95']:.1f} ms")
+    console.print(plain(f"Svartid: p50 {latency['p50']:.1f} ms, p95 {latency['p95']:.1f} ms"))
     if summary["unanswerable"]:
         console.print("Ubesvarlige spørgsmål (topscore: fused / dense / lexical):")
         for u in summary["unanswerable"]:
             parts = [f"{u[key]:.3f}" if u[key] is not None else "–" for key in ("top_score", "top_dense", "top_lexical")]
-            console.print(f"  {u['id']}: {' / '.join(parts)}  {u['question']}")
+            console.print(plain(f"  {u['id']}: {' / '.join(parts)}  {u['question']}"))
 
 
 def render_explain(console: Console, answer: Answer) -> None:
@@ -208,12 +212,12 @@ def render_explain(console: Console, answer: Answer) -> None:
     from rich.rule import Rule as Line
 
     console.print(Line("1 · Spørgsmål", align="left"))
-    console.print(Text(answer.question))
+    console.print(plain(answer.question))
     console.print(Line("2 · Hentede passager (retrieval)", align="left"))
     trace = answer.retrieval_trace
     if trace:
         console.print(
-            Text(
+            plain(
                 f"Fusion: RRF k={trace.get('rrf_k')}, vægt dense {trace.get('dense_weight')}, "
                 f"vægt BM25 {trace.get('lexical_weight')} (BM25-sikkerhed {trace.get('lexical_confidence', '–')})",
                 style="dim",
@@ -223,7 +227,7 @@ def render_explain(console: Console, answer: Answer) -> None:
     console.print(Line("3 · Dækker kilderne spørgsmålet?", align="left"))
     g = answer.grounding
     console.print(
-        Text(
+        plain(
             f"Spørgsmålets nøgleord: {', '.join(g.get('terms', []))}\n"
             f"Bedste kilde: [{g.get('source')}], dækning {g.get('coverage')} "
             f"(mangler: {', '.join(g.get('missing', [])) or 'intet'}"
@@ -233,14 +237,14 @@ def render_explain(console: Console, answer: Answer) -> None:
     )
     flagged = [f for f in answer.flags if f["where"] == "passage"]
     for flag in flagged:
-        console.print(Text(f"⛨ Kilde [{flag['source']}]: {flag['message']}: “{flag['match']}”", style="magenta"))
+        console.print(plain(f"⛨ Kilde [{flag['source']}]: {flag['message']}: “{flag['match']}”", style="magenta"))
     console.print(Line(f"4 · Prompt ({answer.prompt_tokens} tokens, temperatur {answer.temperature})", align="left"))
-    console.print(Text(answer.prompt, style="dim"))
+    console.print(plain(answer.prompt, style="dim"))
     console.print(Line("5 · Modellens rå svar", align="left"))
-    console.print(Text(answer.raw_answer or "(modellen blev ikke spurgt: kilderne dækker ikke spørgsmålet)"))
+    console.print(plain(answer.raw_answer or "(modellen blev ikke spurgt: kilderne dækker ikke spørgsmålet)"))
     console.print(Line(f"6 · Verifikation → beslutning: {answer.decision}", align="left"))
     for s in answer.sentences:
         mark = "✓" if s.supported else "⚠"
         cites = ",".join(str(n) for n in s.cites) or "–"
         added = f" +{','.join(str(n) for n in s.attached)}" if s.attached else ""
-        console.print(Text(f"{mark} støtte {s.support:.2f} kilder [{cites}]{added}: {s.text}"))
+        console.print(plain(f"{mark} støtte {s.support:.2f} kilder [{cites}]{added}: {s.text}"))

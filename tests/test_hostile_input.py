@@ -1,0 +1,372 @@
+"""Issue 15: hostile input. Every file here is generated (tests/hostile.py); each test fails on the old code."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+import unicodedata
+from pathlib import Path
+
+import hostile
+import pytest
+from conftest import TEST_EMBED_MODEL
+from rich.table import Table
+
+from ragcli.chunking import ChunkingParams, chunk_document
+from ragcli.cleaning import clean_text
+from ragcli.ingest import default_chunking, ingest_folder
+from ragcli.lexical import LexicalIndex
+from ragcli.loading import DocumentError, load_document, scan_folder
+from ragcli.privacy import mask_answer, mask_cpr, mask_hits
+from ragcli.schema import Answer, Chunk, Citation, Hit, Page, Sentence
+from ragcli.store import Index, IndexProblem
+from ragcli.terminal import SafeConsole, printable
+
+RAW_CONTROLS = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2066-\u2069]")
+
+
+def ragcli(*args, home: Path, stdin: str | None = None, timeout: int = 600) -> subprocess.CompletedProcess:
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "NO_COLOR": "1", "RAGCLI_HOME": str(home), "XDG_CONFIG_HOME": str(home / "cfg")}
+    env.pop("RAGCLI_INDEX", None)
+    return subprocess.run(
+        [sys.executable, "-m", "ragcli.cli", *args], capture_output=True, env=env, input=stdin, timeout=timeout,
+        text=not any(isinstance(a, bytes) for a in args),
+    )
+
+
+def _one_line(stderr: str) -> str:
+    lines = [line for line in stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, stderr
+    return lines[0]
+
+
+# ---------------------------------------------------------------- 2. one hostile file never sinks an ingest
+
+
+def test_decompression_bomb_is_skipped_with_one_line_and_the_good_pdfs_are_indexed(tmp_path):
+    folder = tmp_path / "docs"
+    hostile.write(folder, "affald.pdf", hostile.text_pdf(["Affald sorteres i ti fraktioner i Fjordby Kommune."]))
+    hostile.write(folder, "skole.pdf", hostile.text_pdf(["Skoledagen starter kl. 8.00 for alle elever i Fjordby."]))
+    hostile.write(folder, "bombe.pdf", hostile.bomb_pdf())
+    result = ragcli("ingest", str(folder), "--index", "h", "--embed-model", TEST_EMBED_MODEL, "--json", home=tmp_path)
+    assert result.returncode == 3, result.stderr
+    report = json.loads(result.stdout)
+    assert sorted(report["added"]) == ["affald.pdf", "skole.pdf"] and report["documents"] == 2
+    assert [s["doc"] for s in report["skipped"]] == ["bombe.pdf"]
+    assert "safety limits" in report["skipped"][0]["reason"] and "\n" not in report["skipped"][0]["reason"]
+    assert "Traceback" not in result.stderr
+
+
+def test_any_exception_while_loading_a_file_is_a_skip_not_an_abort(tmp_path, minilm, monkeypatch):
+    import ragcli.ingest as ingest_module
+
+    folder = tmp_path / "docs"
+    hostile.write(folder, "god.txt", "Affald sorteres i ti fraktioner i Fjordby Kommune.")
+    hostile.write(folder, "ond.txt", "Denne fil får læseren til at fejle på en uventet måde.")
+    real = ingest_module.load_document
+
+    def flaky(path, name):
+        if name == "ond.txt":
+            raise AssertionError("pypdf internal assertion")
+        return real(path, name)
+
+    monkeypatch.setattr(ingest_module, "load_document", flaky)
+    report = ingest_folder(folder, tmp_path / "idx", minilm, default_chunking(minilm))
+    assert report.added == ["god.txt"] and report.documents == 1
+    assert [(s.doc, "AssertionError" in s.reason) for s in report.skipped] == [("ond.txt", True)]
+
+
+def _count_chars(texts):
+    _count_chars.total += sum(len(t) for t in texts)
+    return [len(t.split()) + len(t) // 4 for t in texts]
+
+
+def test_megabyte_lines_are_chunked_in_linear_time():
+    params = ChunkingParams(max_tokens=128, overlap_tokens=16)
+    # A run of abbreviations merges into one unit: the old code rescanned the run for each one.
+    abbreviations = "kl. 8 nr. 3 " * 25_000  # 300 KB on one line
+    started = time.perf_counter()
+    chunks = chunk_document([Page("a.txt", "/a.txt", 1, abbreviations.strip())], _count_chars, params)
+    assert time.perf_counter() - started < 5 and chunks
+    # One 1 MB "word": cut into as many pieces as it needs at once, not halved level by level.
+    word = "x" * 1_000_000
+    _count_chars.total = 0
+    chunks = chunk_document([Page("b.txt", "/b.txt", 1, word)], _count_chars, params)
+    assert "".join(c.text for c in chunks) == word
+    assert _count_chars.total < 4 * len(word)  # halving tokenised the word ~log2(pieces) times over
+
+
+_count_chars.total = 0
+
+
+# ---------------------------------------------------------------- 1. CPR numbers never leak
+
+
+@pytest.mark.parametrize("written, digits", sorted(hostile.CPR_VARIANTS.items()))
+def test_every_written_form_of_a_cpr_number_is_masked(written, digits):
+    masked = mask_cpr(f"Sagsbehandleren noterede CPR {written}.")
+    assert masked == "Sagsbehandleren noterede CPR [skjult]."
+
+
+@pytest.mark.parametrize("text", hostile.NOT_CPR)
+def test_dates_and_phone_numbers_are_not_masked(text):
+    assert mask_cpr(text) == text
+
+
+CPR = "311299-9999"
+
+
+def _answer_full_of_cpr() -> Answer:
+    text = f"Sagsbehandleren noterede CPR {CPR}."
+    chunk = Chunk("sag.txt", f"Sag {CPR}", 1, 1, 0, len(text), text, 12, 1)
+    hit = Hit(chunk, 0.5, 0.8, 3.0, 1, 1)
+    return Answer(
+        question="Hvad noterede sagsbehandleren om ægtefællens CPR?",
+        text=f"CPR [skjult] [1]",
+        refused=False,
+        citations=[Citation(1, "sag.txt", "1", 1, 1, 0.5, text, True)],
+        sentences=[Sentence(f"Sagsbehandleren noterede CPR {CPR}. [1]", [1], [1], True, 0.9)],
+        hits=[hit],
+        model="m",
+        prompt=f"[1] sag.txt: {text}",
+        prompt_tokens=10,
+        evidence=[{"source": 1, "doc": "sag.txt", "pages": "1", "quote": text, "overlap": 0.9}],
+        decision="extracted",
+        raw_answer=f"CPR {CPR}",
+        grounding={"terms": ["cpr"], "missing": [CPR]},
+        flags=[{"rule": "cpr-number", "where": "output", "action": "mask", "message": "svaret indeholdt et CPR-nummer; det er skjult", "match": CPR, "source": None}],
+    )
+
+
+def test_mask_answer_masks_every_field_and_says_that_it_masked_not_what():
+    from ragcli.batch import BatchQuestion, answer_record
+    from ragcli.rendering import answer_json, render_answer_check, render_decision, render_explain, render_sources
+
+    answer = mask_answer(_answer_full_of_cpr())
+    assert mask_answer(answer) == answer  # idempotent
+    shown = io.StringIO()
+    console = SafeConsole(file=shown, width=200)
+    for render in (render_decision, render_answer_check, render_sources, render_explain):
+        render(console, answer)
+    written = json.dumps(answer_json(answer, "i", "hybrid"), ensure_ascii=False)
+    record = json.dumps(answer_record(BatchQuestion("1", "q"), answer), ensure_ascii=False)
+    for output in (shown.getvalue(), written, record):
+        assert "9999" not in output and "311299" not in output
+    assert "[skjult]" in written and "[skjult]" in record and "[skjult]" in shown.getvalue()
+    assert all(flag["match"] == "[skjult]" for flag in answer.flags if flag["rule"] == "cpr-number")
+    assert any(flag["where"] == "passage" for flag in answer.flags)
+    # Entitled users see the numbers.
+    assert CPR in mask_answer(_answer_full_of_cpr(), show_cpr=True).raw_answer
+
+
+def test_search_hits_are_masked_in_text_and_title():
+    hit = _answer_full_of_cpr().hits[0]
+    (masked,) = mask_hits([hit])
+    assert CPR not in masked.chunk.text and CPR not in masked.chunk.title and "[skjult]" in masked.chunk.text
+    assert mask_hits([hit], show_cpr=True)[0].chunk.text == hit.chunk.text
+
+
+# ---------------------------------------------------------------- 3. nothing escapes to the terminal
+
+
+def test_printable_shows_controls_bidi_and_zero_width_as_visible_escapes():
+    shown = printable("a\x1b]0;X\x07b\x9b31m\u202ec\u200bd\udcff\ttab\nny")
+    assert shown == "a\\x1b]0;X\\x07b\\x9b31m\\u202ec\\u200bd\\xff\ttab\nny"
+    assert printable("Skoledagen starter kl. 8.00 — æøå") == "Skoledagen starter kl. 8.00 — æøå"
+
+
+def test_safe_console_lets_no_escape_sequence_through_tables_or_text():
+    for terminal in (False, True):
+        buffer = io.StringIO()
+        console = SafeConsole(file=buffer, width=120, force_terminal=terminal, color_system="standard" if terminal else None)
+        table = Table("Fil")
+        table.add_row(hostile.ESCAPES)
+        console.print(table)
+        console.print(hostile.ESCAPES, markup=False)
+        output = buffer.getvalue()
+        assert "\x1b]" not in output and "\x07" not in output and "\x1b[2J" not in output and "\x1b[41m" not in output
+        assert "\x9b" not in output and "\u202e" not in output and "\u200b" not in output
+        assert "PWNED" in output  # shown, harmless
+
+
+def test_ingest_cleaning_drops_invisible_characters_so_bm25_finds_split_words():
+    text = clean_text("Skat\u200bteopkrævning og \u202eomvendt\u202c tekst med \x9b31m og sk\u2060at")
+    assert RAW_CONTROLS.search(text) is None
+    assert "Skatteopkrævning" in text and "skat" in text
+    lexical = LexicalIndex.build([text, "noget helt andet om affald"], [1, 2])
+    assert [cid for cid, _ in lexical.search("skatteopkrævning", 2)] == [1]
+
+
+def test_cleaning_knows_every_invisible_format_character():
+    from ragcli.cleaning import _FORMAT
+
+    missing = [hex(c) for c in range(0x110000) if unicodedata.category(chr(c)) == "Cf" and c != 0xAD and not _FORMAT.match(chr(c))]
+    assert missing == []
+
+
+# ---------------------------------------------------------------- 4, 5. bad input and damaged indexes: one line
+
+
+def test_invalid_utf8_question_is_a_usage_error_not_a_traceback(tmp_path):
+    result = ragcli(b"search", b"skat \xff", b"--mode", b"dense", home=tmp_path)
+    assert result.returncode == 2
+    assert b"Traceback" not in result.stderr and b"UTF-8" in result.stderr
+
+
+@pytest.fixture(scope="module")
+def tiny_index(tmp_path_factory, minilm):
+    home = tmp_path_factory.mktemp("tiny")
+    folder = home / "docs"
+    hostile.write(folder, "affald.txt", "Affald sorteres i ti fraktioner i Fjordby Kommune.")
+    ingest_folder(folder, home / "tiny", minilm, default_chunking(minilm))
+    return home
+
+
+def _copy_index(src: Path, dst: Path) -> Path:
+    import shutil
+
+    shutil.copytree(src / "tiny", dst / "tiny")
+    return dst / "tiny"
+
+
+@pytest.mark.parametrize("damage", ["empty", "garbage"])
+def test_a_damaged_faiss_file_is_one_line_and_info_says_so(tmp_path, tiny_index, damage):
+    folder = _copy_index(tiny_index, tmp_path)
+    generation = json.loads((folder / "manifest.json").read_text())["generation"]
+    (folder / generation / "vectors.faiss").write_bytes(b"" if damage == "empty" else b"IxMp" + os.urandom(64))
+    with pytest.raises(IndexProblem, match="beskadiget.*--rebuild"):
+        Index(folder).dense_search([0.0] * 384, 3)
+    result = ragcli("info", "--index", "tiny", home=tmp_path)
+    assert result.returncode == 1 and "--rebuild" in _one_line(result.stderr)
+
+
+@pytest.mark.parametrize("generation", ["../victim/gen-000001", "/tmp", "gen-1", None])
+def test_a_manifest_pointing_outside_its_index_is_refused(tmp_path, tiny_index, generation):
+    folder = _copy_index(tiny_index, tmp_path)
+    manifest = json.loads((folder / "manifest.json").read_text())
+    victim = tmp_path / "victim"
+    (victim).mkdir()
+    import shutil
+
+    shutil.copytree(folder / manifest["generation"], victim / "gen-000001")
+    manifest["generation"] = generation
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(IndexProblem, match="beskadiget"):
+        Index(folder)
+    result = ragcli("search", "affald", "--index", "tiny", "--mode", "lexical", home=tmp_path)
+    assert result.returncode == 1 and "--rebuild" in _one_line(result.stderr)
+
+
+# ---------------------------------------------------------------- 7. smaller items
+
+
+def test_scanned_is_decided_from_images_not_from_characters_per_page(tmp_path, monkeypatch):
+    from ragcli import ocr
+
+    monkeypatch.setattr(ocr, "tesseract_languages", lambda: ())
+    sparse = hostile.write(tmp_path, "skema.pdf", hostile.text_pdf([f"Side {i:03d} ok" for i in range(60)]))
+    doc = load_document(sparse, "skema.pdf")  # ten characters a page, no images: text, not a scan
+    assert len(doc.pages) == 60 and doc.pages[41].text == "Side 041 ok"
+    scan = hostile.write(tmp_path, "scan.pdf", hostile.image_pdf(3))
+    with pytest.raises(DocumentError, match="scanned PDF"):
+        load_document(scan, "scan.pdf")
+
+
+def test_symlinks_are_followed_only_inside_the_folder(tmp_path):
+    outside = hostile.write(tmp_path / "anden_sag", "hemmelig.txt", "En anden sags fortrolige oplysninger.")
+    folder = tmp_path / "sag"
+    inside = hostile.write(folder, "noter.txt", "Borgeren har søgt om tilskud til briller.")
+    (folder / "link_ud.txt").symlink_to(outside)
+    (folder / "link_ind.txt").symlink_to(inside)
+    (folder / "mappe_ud").symlink_to(outside.parent, target_is_directory=True)
+    found, refused = scan_folder(folder)
+    assert [p.name for p in found] == ["link_ind.txt", "noter.txt"]
+    assert sorted(p.name for p, _ in refused) == ["link_ud.txt", "mappe_ud"]
+    assert all("outside" in reason for _, reason in refused)
+
+
+def test_invalid_index_name_and_bad_config_values_are_usage_errors(tmp_path):
+    result = ragcli("info", "--index", "../x", home=tmp_path)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    config = tmp_path / "cfg" / "ragcli" / "config.toml"
+    for line, key in (("temperature = -1.0", "temperature"), ("home = 5", "home"), ('k = "mange"', "k")):
+        config.parent.mkdir(parents=True, exist_ok=True)
+        config.write_text(line + "\n")
+        result = ragcli("config", home=tmp_path)
+        assert result.returncode == 2, (line, result.stdout)
+        message = _one_line(result.stderr)
+        assert key in message and "--" not in message  # the config file's key, not a flag
+
+
+def test_disk_full_is_one_clear_line(capsys):
+    import typer
+
+    from ragcli.cli import user_errors
+
+    with pytest.raises(typer.Exit) as info, user_errors(interrupted="afbrudt (Ctrl-C); indekset er uændret"):
+        raise OSError("41472 requested and 15328 written")
+    assert info.value.exit_code == 1
+    message = _one_line(capsys.readouterr().err)
+    assert "disken er fuld" in message and "requested" not in message and "uændret" in message
+
+
+def test_sigterm_is_one_line_and_exit_143(tmp_path):
+    env = {**os.environ, "NO_COLOR": "1", "RAGCLI_HOME": str(tmp_path)}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "ragcli.cli", "batch", "-", "--index", "x"],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+    )
+    time.sleep(3)  # started and waiting for questions on stdin
+    process.send_signal(signal.SIGTERM)
+    _, stderr = process.communicate(timeout=30)
+    assert process.returncode == 143
+    assert "SIGTERM" in _one_line(stderr)
+
+
+# ---------------------------------------------------------------- end to end: the whole output, grepped
+
+
+def _cpr_digits(digits: str) -> re.Pattern[str]:
+    """The number's ten digits with up to three non-digits between any two (any written form)."""
+    return re.compile(r"\D{0,3}".join(digits))
+
+
+def test_no_cpr_number_and_no_control_character_reaches_any_output(tmp_path):
+    folder = tmp_path / "sag"
+    lines = [f"Sagsbehandleren noterede CPR {written} for ægtefællen i sagen." for written in hostile.CPR_VARIANTS]
+    hostile.write(folder, "sag\x1b]0;FN\x07\x1b[41m.txt", "Notat om ægtefællen\n\n" + "\n".join(lines))
+    hostile.write(folder, "titel.pdf", hostile.text_pdf([lines[0]], title="Sag 311299-9999 \x1b]0;TITEL\x07"))
+    hostile.write(folder, "bombe.pdf", hostile.bomb_pdf())
+    ingest = ragcli("ingest", str(folder), "--index", "cpr", "--embed-model", TEST_EMBED_MODEL, home=tmp_path)
+    assert ingest.returncode == 3, ingest.stderr
+    question = "\x1b]0;PWNED\x07\x1b[2J Hvad noterede sagsbehandleren om ægtefællens CPR?"
+    questions = tmp_path / "q.txt"
+    questions.write_text("Hvad noterede sagsbehandleren om ægtefællens CPR?\nHvilket CPR-nummer står i sagen?\n", encoding="utf-8")
+    runs = {
+        "ingest": ingest,
+        "ask --json": ragcli("ask", question, "--index", "cpr", "--json", "--explain", home=tmp_path),
+        "ask --explain": ragcli("ask", question, "--index", "cpr", "--explain", home=tmp_path),
+        "batch": ragcli("batch", str(questions), "--index", "cpr", home=tmp_path),
+        "batch --retrieve-only": ragcli("batch", str(questions), "--index", "cpr", "--retrieve-only", home=tmp_path),
+        "search": ragcli("search", "CPR ægtefællen", "--index", "cpr", "--mode", "lexical", home=tmp_path),
+        "search --json": ragcli("search", "CPR ægtefællen", "--index", "cpr", "--mode", "lexical", "--json", home=tmp_path),
+        "info": ragcli("info", "--index", "cpr", home=tmp_path),
+    }
+    for name, result in runs.items():
+        assert result.returncode in (0, 3), (name, result.stderr)
+        for stream in (result.stdout, result.stderr):
+            for digits in hostile.CPR_VARIANTS.values():
+                assert not _cpr_digits(digits).search(stream), (name, digits, stream)
+            if not name.endswith("--json") and name != "batch" and name != "batch --retrieve-only":
+                assert RAW_CONTROLS.search(stream) is None, (name, stream)
+    assert "[skjult]" in runs["ask --json"].stdout and "[skjult]" in runs["batch"].stdout
+    assert "[skjult]" in runs["search"].stdout and "\\x1b]0;FN" in runs["search"].stdout
+    # --show-cpr is the way for users entitled to see the numbers.
+    shown = ragcli("search", "CPR ægtefællen", "--index", "cpr", "--mode", "lexical", "--show-cpr", home=tmp_path)
+    assert "311299-9999" in shown.stdout
