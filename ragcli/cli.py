@@ -252,12 +252,12 @@ def config_command(ctx: typer.Context, as_json: JsonOpt = False) -> None:
     if as_json:
         emit_json({"config_file": str(path), "config_file_exists": path.exists(), "settings": rows})
         return
-    out.print(f"Konfigurationsfil: {path}" + ("" if path.exists() else " (findes ikke)"))
+    out.print(Text(printable(f"Konfigurationsfil: {path}" + ("" if path.exists() else " (findes ikke)"))))
     table = Table(title="Indstillinger (flag på kommandolinjen går forud for alt)", title_justify="left")
     for col in ("navn", "værdi", "kilde", "betydning"):
         table.add_column(col, overflow="fold")
     for row in rows:
-        table.add_row(row["name"], str(row["value"]), row["source"], row["help"])
+        table.add_row(*(Text(printable(str(row[key]))) for key in ("name", "value", "source", "help")))
     out.print(table)
 
 
@@ -542,7 +542,7 @@ def batch(
         finally:
             writer.close()
     if not quiet:
-        err.print(f"{len(todo)} besvaret, {len(rows) - len(todo)} fandtes allerede i {output}")
+        err.print(f"{len(todo)} besvaret, {len(rows) - len(todo)} fandtes allerede i {output}", markup=False)
 
 
 @contextmanager
