@@ -81,7 +81,8 @@ def _decide(
     question: str, raw: str, hits: list[Hit], passages: list[str], grounding: Grounding,
     params: AskParams, is_rare: Callable[[str], bool], tainted: set[int],
 ) -> _Outcome:
-    shown = {n: passages[n - 1] for n in range(1, len(passages) + 1)}
+    # A passage flagged as prompt injection backs nothing: what the model took from it is data.
+    shown = {n: passages[n - 1] for n in range(1, len(passages) + 1) if n not in tainted}
     sentences = check_answer(raw, shown, question, is_rare) if raw else []
     if verified(sentences, question):
         return _Outcome(raw, "answered", sentences)
@@ -91,7 +92,7 @@ def _decide(
         )
         if found is not None:
             text = f"{found.text} [{found.source}]"
-            whole = {n: hit.chunk.text for n, hit in enumerate(hits, start=1)}
+            whole = {n: hit.chunk.text for n, hit in enumerate(hits, start=1) if n not in tainted}
             extracted = check_answer(text, whole, question, is_rare)
             if verified(extracted, question):
                 return _Outcome(text, "extracted", extracted)

@@ -13,7 +13,7 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 
 from ragcli.cleaning import flatten
-from ragcli.danish import REFUSAL, is_refusal, names_in, new_terms, numbers_in, prefix_match, split_sentences
+from ragcli.danish import is_refusal, names_in, new_terms, numbers_in, prefix_match, split_sentences
 from ragcli.lexical import analyze
 from ragcli.schema import Citation, Hit, Sentence
 
@@ -99,7 +99,7 @@ def check_answer(
         valid = [n for n in cites if n in sources]
         results = {n: support(claim, sources[n], is_rare) for n in valid}
 
-        def passes(n: int) -> bool:
+        def passes(n: int, results: dict[int, tuple[float, list[str]]] = results) -> bool:
             share, missing = results[n]
             return share >= SUPPORT_THRESHOLD and not missing
 

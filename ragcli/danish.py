@@ -25,7 +25,10 @@ _QUESTION_WORDS = (
 )
 QUESTION_TERMS: frozenset[str] = frozenset(analyze(_QUESTION_WORDS))
 # Light verbs and fillers: a sentence whose only new words are these says nothing new.
-_LIGHT_WORDS = "kl klokken lavet laver lave gjort gør får fået findes ligger står stod kan skal blev bliver hedder gælder sker ske også følgende nedenstående ovenstående"
+_LIGHT_WORDS = (
+    "kl klokken lavet laver lave gjort gør får fået findes ligger står stod kan skal blev bliver hedder gælder "
+    "sker ske også følgende nedenstående ovenstående"
+)
 LIGHT_TERMS: frozenset[str] = frozenset(analyze(_LIGHT_WORDS))
 
 MONTHS = (
@@ -42,13 +45,20 @@ _TIME_WORD = re.compile(
 _NAME = re.compile(r"(?<![\w.])(?:[A-ZÆØÅ][\w-]*[A-ZÆØÅ0-9][\w-]*|[A-ZÆØÅ][a-zæøåéü][\w-]*)")
 _PAGE_LABEL = re.compile(r"\b(?:side|page|s\.)\s*\d+\s*(?:af|of|/)\s*\d+\b", re.IGNORECASE)
 
-AnswerType = Literal["number", "time", "name", "any"]
+AnswerType = Literal["quantity", "number", "time", "name", "any"]
 
 # How a Danish question says what kind of answer it wants; first match wins.
-_TYPE_CUES: tuple[tuple[AnswerType, re.Pattern[str]], ...] = (
-    ("time", re.compile(r"\b(hvornår|hvilken dato|hvilket år|hvilket tidspunkt|hvilken dag|hvilket klokkeslæt|hvor længe|hvor lang tid|hvilken frist|hvilken betalingsfrist|tidsfrist)\b", re.I)),
-    ("number", re.compile(r"\b(hvor mange|hvor meget|hvor stor|hvor store|hvor høj|hvor lang|hvad koster|hvilket beløb|hvilken pris|hvilken kode|hvilket nummer|hvor mange procent|antal)\b", re.I)),
-    ("name", re.compile(r"\b(hvem|hvilken myndighed|hvilken organisation|hvilke organisationer|hvilken kommune|hvilken virksomhed|hvilken leverandør|hvilket firma|hvilken styrelse)\b", re.I)),
+_TYPE_CUES: tuple[tuple[AnswerType, re.Pattern[str]], ...] = tuple(
+    (kind, re.compile(r"\b(" + "|".join(cues) + r")\b", re.IGNORECASE))
+    for kind, cues in (
+        ("time", ("hvornår", "hvilken dato", "hvilket år", "hvilket tidspunkt", "hvilken dag", "hvilket klokkeslæt",
+                  "hvor længe", "hvor lang tid", "hvilken frist", "hvilken betalingsfrist", "tidsfrist")),
+        ("quantity", ("hvor mange", "hvor meget", "hvor stor", "hvor store", "hvor høj", "hvor lang", "hvad koster",
+                      "hvilket beløb", "hvilken pris", "antal")),
+        ("number", ("hvilken kode", "hvilket nummer", "hvilket tal", "hvilken værdi", "hvilket versionsnummer")),
+        ("name", ("hvem", "hvilken myndighed", "hvilken organisation", "hvilke organisationer", "hvilken kommune",
+                  "hvilken virksomhed", "hvilken leverandør", "hvilket firma", "hvilken styrelse")),
+    )
 )
 
 
@@ -156,6 +166,11 @@ def strip_page_labels(text: str) -> str:
     return _PAGE_LABEL.sub(" ", text)
 
 
+def is_furniture(text: str) -> bool:
+    """A page label with at most a few words around it: a header or footer, not content."""
+    return bool(_PAGE_LABEL.search(text)) and len(strip_page_labels(text).split()) <= 6
+
+
 def _asked(term: str, asked: set[str]) -> bool:
     """The question holds the term, inflected or as the tail of a compound (mødet ~ byrådsmødet)."""
     return prefix_match(term, asked) or (len(term) >= 3 and any(q.endswith(term) for q in asked))
@@ -181,10 +196,34 @@ def new_terms(claim: str, question: str) -> list[str]:
     return fresh
 
 
+# Units that make a number an amount: "500 pladser", "25.000 kr.", "14 dage", "50 %".
+_UNITS = frozenset(analyze(
+    "kr kroner dkk euro eur procent pct timer time dage dag uger uge måneder måned år minutter sekunder "
+    "km meter kvadratmeter hektar ha gb mb tb stk styk personer borgere ansatte elever børn pladser sager"
+)) | {"%", "m", "m2", "m²", "km²", "km2"}
+_QUANTITY = re.compile(r"(\d+(?:[.,:]\d+)*)\s*((?:%|[^\W\d_]+\.?)(?:\s+[^\W\d_]+){0,2})")
+
+
+def _quantities(body: str, question: str) -> bool:
+    """A number followed within three words by a unit or by what the question counts."""
+    asked = set(question_terms(question))
+    for match in _QUANTITY.finditer(body):
+        if match.group(1).replace(",", ".").rstrip(".") in numbers_in(question):
+            continue
+        following = match.group(2).split()
+        words = ["%" if w == "%" else w for w in following]
+        terms = set(analyze(" ".join(w for w in words if w != "%"))) | ({"%"} if "%" in words else set())
+        if terms & _UNITS or any(_asked(t, asked) for t in terms):
+            return True
+    return False
+
+
 def fits_type(claim: str, kind: AnswerType, question: str = "") -> bool:
-    """Does the claim carry the kind of thing asked for (a number, a time, a name)?"""
+    """Does the claim carry the kind of thing asked for (an amount, a number, a time, a name)?"""
     body = strip_page_labels(claim)
     numbers = numbers_in(body) - numbers_in(question)
+    if kind == "quantity":
+        return _quantities(body, question)
     if kind == "number":
         return bool(numbers)
     if kind == "time":

@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from ragcli.chunking import sentence_spans
-from ragcli.danish import AnswerType, fits_type, new_terms, term_credit
+from ragcli.danish import AnswerType, fits_type, is_furniture, new_terms, term_credit
 from ragcli.lexical import analyze
 from ragcli.schema import Hit
 
@@ -89,7 +89,7 @@ def unit_coverage(unit_text: str, weights: dict[str, float]) -> float:
 def select_window(hit: Hit, source: int, weights: dict[str, float], budget_chars: int) -> Window:
     """The best-scoring units of a chunk and their neighbours, up to budget_chars, in order."""
     text = hit.chunk.text
-    found = units(text)
+    found = [u for u in units(text) if not is_furniture(u.text)]
     if not found:
         return Window(source, (), "", 0.0)
     scores = [unit_coverage(u.text, weights) for u in found]
@@ -166,7 +166,7 @@ def extract_answer(
         if number in tainted:
             continue
         for unit in units(hit.chunk.text):
-            if len(unit.text) < 12:
+            if len(unit.text) < 12 or is_furniture(unit.text):
                 continue
             if not new_terms(unit.text, question) or not fits_type(unit.text, kind, question):
                 continue

@@ -48,12 +48,15 @@ def test_window_holds_the_matching_sentence_and_its_neighbours_within_budget():
 
 
 def test_answer_types_from_danish_question_words():
-    assert answer_type("Hvor mange tomme pladser er der i p-husene?") == "number"
+    assert answer_type("Hvor mange tomme pladser er der i p-husene?") == "quantity"
+    assert answer_type("Hvilken kode har ejerstatus Staten?") == "number"
     assert answer_type("Hvornår startede byrådsmødet?") == "time"
     assert answer_type("Hvem har ansvaret for restore?") == "name"
     assert answer_type("Hvad menes der med besporing?") == "any"
-    assert fits_type("Der er mindst 500 ledige pladser.", "number")
-    assert not fits_type("Der er altid ledige pladser.", "number")
+    assert fits_type("Der er mindst 500 ledige pladser.", "quantity", "Hvor mange ledige pladser er der?")
+    assert not fits_type("Referat nummer 3 fra et møde om parker.", "quantity", "Hvor mange parker er der?")
+    assert fits_type("Koden for Staten er 80.", "number")
+    assert not fits_type("Der er altid ledige pladser.", "quantity", "Hvor mange ledige pladser er der?")
     assert fits_type("Mødet begyndte onsdag kl. 16.", "time")
     assert fits_type("Certificeringen er udstedt af Det Norske Veritas.", "name", "Hvem har udstedt certificeringen?")
 
