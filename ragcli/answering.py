@@ -28,6 +28,7 @@ from ragcli.evidence import extract_answer, select_windows
 from ragcli.generation import GenerationParams, Generator
 from ragcli.grounding import DEFAULT_MIN_COVERAGE, Grounding, measure_grounding
 from ragcli.guardrails import DEFAULT_RULES, OutputFilter, Rule, blocked, check_input, check_output, check_passages
+from ragcli.privacy import mask_answer
 from ragcli.prompting import build_prompt
 from ragcli.retrieval import RetrievalParams, retrieve
 from ragcli.schema import Answer, Hit, Sentence
@@ -50,6 +51,8 @@ class AskParams:
     window_chars: int = DEFAULT_WINDOW_CHARS  # evidence shown per passage; 0 shows whole chunks
     extract_fallback: bool = True  # quote a qualifying source sentence when the model's answer fails
     min_extract_coverage: float = DEFAULT_MIN_EXTRACT_COVERAGE
+    extract_sources: int = 3  # quote only from the best this many passages
+    extract_context: float = 0.5  # weight of a sentence's neighbourhood in its score
     rules: tuple[Rule, ...] = DEFAULT_RULES
     show_cpr: bool = False  # users entitled to see CPR numbers unmasked
 
@@ -88,7 +91,8 @@ def _decide(
         return _Outcome(raw, "answered", sentences)
     if params.extract_fallback:
         found = extract_answer(
-            question, answer_type(question), hits, grounding.weights, params.min_extract_coverage, tainted
+            question, answer_type(question), hits, grounding.weights, params.min_extract_coverage, tainted,
+            max_sources=params.extract_sources, context_weight=params.extract_context,
         )
         if found is not None:
             text = f"{found.text} [{found.source}]"
@@ -159,7 +163,7 @@ def answer_question(
     refused = outcome.decision == "refused"
     citations = make_citations(hits, outcome.sentences if not refused else [])
     timings["total_s"] = time.perf_counter() - started
-    return Answer(
+    answer = Answer(
         question=question,
         text=text,
         refused=refused,
@@ -179,4 +183,6 @@ def answer_question(
         temperature=params.generation.temperature,
         windows=[w.to_dict() for w in shown_windows],
     )
+    # CPR numbers are masked in every field of the answer, not only in its text.
+    return mask_answer(answer, show_cpr=params.show_cpr)
 

@@ -164,6 +164,7 @@ def user_errors(interrupted: str = "afbrudt (Ctrl-C)"):
     from ragcli.evaluation import EvalError
     from ragcli.ingest import IngestError
     from ragcli.locking import IndexLocked
+    from ragcli.prompting import ContextTooSmall
     from ragcli.registry import ModelNotAvailable
     from ragcli.store import IndexProblem
 
@@ -171,6 +172,8 @@ def user_errors(interrupted: str = "afbrudt (Ctrl-C)"):
         yield
     except (IngestError, IndexLocked, ModelNotAvailable, IndexProblem, BatchError, EvalError) as exc:
         raise fail(str(exc)) from None
+    except ContextTooSmall as exc:
+        raise fail(str(exc), EXIT_USAGE) from None
     except Exception as exc:
         if _disk_full(exc):  # numpy and SQLite say it in their own words ("41472 requested and 15328 written")
             raise fail(_disk_full_message(exc, interrupted)) from None
@@ -425,9 +428,8 @@ def info(index: IndexOpt = "default", home: HomeOpt = DEFAULT_HOME, as_json: Jso
     """Describe an index: models, chunking, counts and documents."""
     from dataclasses import asdict
 
-    from ragcli.rendering import render_info
-
     from ragcli.privacy import mask_cpr
+    from ragcli.rendering import render_info
 
     with user_errors():
         idx = _open_index(home, index)
@@ -508,9 +510,9 @@ def batch(
 ) -> None:
     """Answer many questions; one JSON (or CSV) record each. Re-run with the same --out to resume."""
     _check_mode(mode)
-    from ragcli.answering import answer_question
     from dataclasses import replace
 
+    from ragcli.answering import answer_question
     from ragcli.batch import RecordWriter, answer_record, check_output, pending, read_questions, retrieval_record
     from ragcli.privacy import mask_cpr, mask_hits
     from ragcli.retrieval import retrieve
@@ -669,6 +671,29 @@ def models(
             table.add_row(r["kind"], r["id"] + (" (default)" if r["default"] else ""), r["status"], r["package"], r["license"], r["description"])
         out.print(table)
     if any(r["status"] == "CORRUPT" for r in rows):
+        raise typer.Exit(EXIT_ERROR)
+
+
+@app.command()
+def doctor(
+    ctx: typer.Context,
+    home: HomeOpt = DEFAULT_HOME,
+    no_models: Annotated[bool, typer.Option("--no-models", help="Skip loading and running the models.")] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Check this machine: versions, CPU and llama.cpp backend, models, a real generation and embedding."""
+    from ragcli.doctor import run_checks
+
+    marks = {"ok": "[green]✓[/]", "warn": "[yellow]![/]", "fail": "[bold red]✗[/]"}
+    checks = []
+    for check in run_checks(home, ctx.obj["config_path"], models=not no_models):
+        checks.append(check)
+        if not as_json:
+            out.print(f"{marks[check.status]} {check.name}: ", end="")
+            out.print(check.detail, markup=False)
+    if as_json:
+        emit_json({"checks": [c.to_dict() for c in checks], "ok": all(c.status != "fail" for c in checks)})
+    if any(c.status == "fail" for c in checks):
         raise typer.Exit(EXIT_ERROR)
 
 

@@ -227,7 +227,8 @@ def fits_type(claim: str, kind: AnswerType, question: str = "") -> bool:
     if kind == "number":
         return bool(numbers)
     if kind == "time":
-        return bool(numbers) or bool(_TIME_WORD.search(body))
+        asked_words = {m.group(0).lower() for m in _TIME_WORD.finditer(question)}
+        return bool(numbers) or any(m.group(0).lower() not in asked_words for m in _TIME_WORD.finditer(body))
     if kind == "name":
         asked = {w.lower() for w in names_in(question)} | {w.lower() for w in question.split()}
         return any(n.lower() not in asked for n in names_in(body))

@@ -22,7 +22,7 @@ from typing import Literal
 Status = Literal["ok", "warn", "fail"]
 
 # The CPU features that decide which llama.cpp backend runs (see scripts/build_llama.sh).
-CPU_FEATURES = ("sse4_2", "avx", "avx2", "fma", "f16c", "avx512f", "avx512_vbmi", "avx512_vnni", "avx512_bf16", "avx_vnni", "amx_int8")
+CPU_FEATURES = ("sse4_2", "avx", "avx2", "fma", "f16c", "avx512f", "avx512vbmi", "avx512_vnni", "avx512_bf16", "avx_vnni", "amx_int8")
 PACKAGES = ("llama_cpp_python", "torch", "sentence-transformers", "faiss-cpu", "pypdf", "pypdfium2", "typer", "rich")
 
 
@@ -169,14 +169,15 @@ def _home(home: Path) -> Check:
 
 
 def _config(config: Path | None) -> Check:
-    from ragcli.config import ConfigError, load_config
+    from ragcli.config import ConfigError, default_config_path, load_config
 
-    try:
-        path, settings = load_config(config)
-    except ConfigError as exc:
-        return Check("config", "fail", str(exc))
+    path = config or default_config_path()
     if not path.exists():
         return Check("config", "ok", f"{path} (none; defaults apply)")
+    try:
+        _, settings = load_config(path)
+    except ConfigError as exc:
+        return Check("config", "fail", str(exc))
     return Check("config", "ok", f"{path}: {len(settings)} settings")
 
 

@@ -72,7 +72,11 @@ def load_questions(path: Path) -> list[EvalQuestion]:
     if not path.is_file():
         raise EvalError(f"no such question file: {path}")
     questions = []
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+    try:
+        text = path.read_text(encoding="utf-8-sig")  # a BOM is accepted, as batch does
+    except UnicodeDecodeError as exc:
+        raise EvalError(f"{path} is not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+    for number, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
             continue
         try:

@@ -152,31 +152,39 @@ def extract_answer(
     min_coverage: float,
     tainted: set[int] | frozenset[int] = frozenset(),
     max_sources: int = 3,
+    context_weight: float = 0.5,
 ) -> Extract | None:
     """The unit that best covers the question *and* holds what it asks for, or None.
 
+    A unit's score mixes its own coverage of the question's weighted terms with that of
+    its neighbourhood (the two units before it and the one after): the sentence that
+    holds an answer seldom repeats the whole question — "Der er derfor altid mindst 500
+    ledige pladser" follows the sentences that name the parties and the car parks.
     A unit qualifies only if it adds something the question does not say (new terms or
-    numbers), carries the asked-for kind of answer, covers at least `min_coverage` of the
-    question's weighted terms, and does not come from a `tainted` source (1-based numbers
-    of passages flagged as prompt injection: their text is data, never an answer, and
-    the payload often sits in the sentence after the flagged one).
+    numbers), carries the asked-for kind of answer, scores at least `min_coverage`, and
+    does not come from a `tainted` source (1-based numbers of passages flagged as prompt
+    injection: their text is data, never an answer, and the payload often sits in the
+    sentence after the flagged one).
     """
     best: tuple[float, int, int, Unit] | None = None
     for number, hit in enumerate(hits[:max_sources], start=1):
         if number in tainted:
             continue
-        for unit in units(hit.chunk.text):
-            if len(unit.text) < 12 or is_furniture(unit.text):
+        found = [u for u in units(hit.chunk.text) if not is_furniture(u.text)]
+        own = [unit_coverage(u.text, weights) for u in found]
+        for i, unit in enumerate(found):
+            if len(unit.text) < 12:
                 continue
             if not new_terms(unit.text, question) or not fits_type(unit.text, kind, question):
                 continue
-            coverage = unit_coverage(unit.text, weights)
-            if coverage < min_coverage:
+            around = " ".join(u.text for u in found[max(0, i - 2) : i + 2])
+            score = (1 - context_weight) * own[i] + context_weight * unit_coverage(around, weights)
+            if score < min_coverage:
                 continue
-            candidate = (coverage, -number, -len(unit.text), unit)
+            candidate = (score, -number, -len(unit.text), unit)
             if best is None or candidate[:3] > best[:3]:
                 best = candidate
     if best is None:
         return None
-    coverage, negative_source, _, unit = best
-    return Extract(-negative_source, unit.text, unit.start, unit.end, coverage)
+    score, negative_source, _, unit = best
+    return Extract(-negative_source, unit.text, unit.start, unit.end, score)

@@ -52,6 +52,7 @@ def load_cpu_backend() -> str:
     global _cpu_backend
     if _cpu_backend is not None:
         return _cpu_backend
+    _silence_llama_logs()
     import llama_cpp
 
     package = Path(llama_cpp.__file__).resolve().parent

@@ -39,6 +39,7 @@ def answer_json(answer: Answer, index: str, mode: str) -> dict:
         "decision": answer.decision,
         "raw_answer": answer.raw_answer,
         "grounding": answer.grounding,
+        "windows": answer.windows,
         "flags": answer.flags,
         "prompt_tokens": answer.prompt_tokens,
         "timings": answer.timings,
@@ -80,15 +81,16 @@ def render_decision(console: Console, answer: Answer) -> None:
             console.print(plain("⚠ Modellens svar kunne ikke underbygges af kilderne. Kilderne siger:", style="yellow"))
         console.print(plain(answer.text, style="bold"))
     elif answer.decision == "refused" and answer.hits:
+        if answer.raw_answer and "fremgår ikke" not in answer.raw_answer.lower():
+            console.print(plain("⚠ Modellens svar kunne ikke underbygges af kilderne, og ingen kildesætning svarer på spørgsmålet:", style="yellow"))
+            console.print(plain(answer.text, style="bold"))
         best = answer.grounding.get("source") or 1
-        hit = answer.hits[best - 1]
+        order = [best] + [n for n in range(1, len(answer.hits) + 1) if n != best]
+        console.print(plain("Nærmeste passager:", style="dim"))
+        for n in order[:3]:
+            hit = answer.hits[n - 1]
+            console.print(plain(f"  [{n}] {hit.chunk.doc}, s. {hit.chunk.pages}: “{_snippet(hit.chunk.text, 160)}”", style="dim"))
         missing = ", ".join(answer.grounding.get("missing", [])[:6])
-        console.print(
-            plain(
-                f"Nærmeste passage: [{best}] {hit.chunk.doc}, s. {hit.chunk.pages}: “{_snippet(hit.chunk.text, 160)}”",
-                style="dim",
-            )
-        )
         if missing:
             console.print(plain(f"Ikke fundet i kilderne: {missing}", style="dim"))
     for flag in answer.flags:
@@ -235,6 +237,11 @@ def render_explain(console: Console, answer: Answer) -> None:
             + ")"
         )
     )
+    if answer.grounding.get("answer_type"):
+        console.print(plain(f"Spørgsmålet beder om: {answer.grounding['answer_type']}", style="dim"))
+    for window in answer.windows:
+        spans = ", ".join(f"{a}–{b}" for a, b in window["spans"])
+        console.print(plain(f"Evidensvindue [{window['source']}]: tegn {spans} af passagen (dækning {window['score']})", style="dim"))
     flagged = [f for f in answer.flags if f["where"] == "passage"]
     for flag in flagged:
         console.print(plain(f"⛨ Kilde [{flag['source']}]: {flag['message']}: “{flag['match']}”", style="magenta"))
@@ -247,4 +254,31 @@ def render_explain(console: Console, answer: Answer) -> None:
         mark = "✓" if s.supported else "⚠"
         cites = ",".join(str(n) for n in s.cites) or "–"
         added = f" +{','.join(str(n) for n in s.attached)}" if s.attached else ""
-        console.print(plain(f"{mark} støtte {s.support:.2f} kilder [{cites}]{added}: {s.text}"))
+        notes = (f"; mangler i kilden: {', '.join(s.missing)}" if s.missing else "") + ("" if s.informative else "; siger intet nyt")
+        console.print(plain(f"{mark} støtte {s.support:.2f} kilder [{cites}]{added}{notes}: {s.text}"))
+
+
+def render_answer_eval(console: Console, report: dict) -> None:
+    """The answer-step measures, overall and per kind of question."""
+    table = Table(title=f"Svar på {report['index']} ({report['model']}, {report['mode']}, k={report['k']})", title_justify="left")
+    columns = ("rækker", "n", "recall", "≥½", "answered", "extracted", "ubesv. afvist", "besv. afvist", "kilde på guldside", "1. token p50/p95", "i alt p50/p95")
+    for col in columns:
+        table.add_column(col, justify="left" if col == "rækker" else "right")
+
+    def fmt(value) -> str:
+        return "–" if value is None else f"{value:.2f}"
+
+    def precision(d: dict) -> str:
+        return f"{d['good']}/{d['n']}" + (f" ({d['precision']:.2f})" if d["n"] else "")
+
+    def row(label: str, m: dict) -> None:
+        table.add_row(
+            label, str(m["n"]), fmt(m["token_recall"]), fmt(m["good_share"]), precision(m["answered"]),
+            precision(m["extracted"]), fmt(m["unanswerable_refused"]), fmt(m["answerable_refused"]), fmt(m["cited_on_gold"]),
+            f"{fmt(m['first_token_s']['p50'])}/{fmt(m['first_token_s']['p95'])} s", f"{fmt(m['total_s']['p50'])}/{fmt(m['total_s']['p95'])} s",
+        )
+
+    row("alle", report["summary"])
+    for kind, m in report["by_kind"].items():
+        row(f"  {kind}", m)
+    console.print(table)

@@ -22,6 +22,7 @@ from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 
+import ragcli.answering
 from ragcli.answer_eval import answer_record, summarise
 from ragcli.answering import AskParams, answer_question
 from ragcli.embedding import load_embedder
@@ -31,6 +32,20 @@ from ragcli.prompting import Prompt
 from ragcli.registry import default_llm_path
 from ragcli.retrieval import RetrievalParams
 from ragcli.store import Index
+
+_retrieved: dict = {}
+_retrieve = ragcli.answering.retrieve
+
+
+def _cached_retrieve(index, question, params, embedder, trace=None):
+    """Retrieval does not change with the decision settings: do it once per question and k."""
+    key = (question, params)
+    if key not in _retrieved:
+        _retrieved[key] = _retrieve(index, question, params, embedder, trace)
+    return list(_retrieved[key])
+
+
+ragcli.answering.retrieve = _cached_retrieve
 
 
 def split_of(row_id: str) -> str:
@@ -74,6 +89,24 @@ class CachingBackend:
         self._path.write_text(json.dumps(self._cache, ensure_ascii=False))
 
 
+class ExtractOnly:
+    """No model: every generation is a refusal, so the decision is extraction or refusal."""
+
+    name, n_ctx, chat = "extract-only", 4096, False
+
+    def count_tokens(self, text: str) -> int:
+        return len(text) // 3 + 1
+
+    def stream(self, prompt: Prompt, params: GenerationParams) -> Iterator[str]:
+        yield "Det fremgår ikke af dokumenterne."
+
+    def first_token(self, prompt_text: str, params: GenerationParams) -> None:
+        return None
+
+    def save(self) -> None:
+        pass
+
+
 def evaluate(rows: list[EvalQuestion], index: Index, embedder, backend: CachingBackend, params: AskParams) -> dict:
     records = []
     for row in rows:
@@ -111,6 +144,9 @@ def main() -> int:
     parser.add_argument("--ks", default="3,5")
     parser.add_argument("--coverages", default="0.3,0.36,0.4,0.44,0.48,0.52")
     parser.add_argument("--extract", default="0.2,0.3,0.4,0.5,1.01")
+    parser.add_argument("--contexts", default="0.5")
+    parser.add_argument("--sources", default="3")
+    parser.add_argument("--extract-only", action="store_true", help="no model: tune extraction and refusal alone")
     parser.add_argument("--out", type=Path, default=Path("bench/tune_answers.json"))
     args = parser.parse_args()
 
@@ -120,7 +156,7 @@ def main() -> int:
     index = Index.open(args.home, args.index)
     embedder = load_embedder(index.embedding_model)
     args.cache.parent.mkdir(parents=True, exist_ok=True)
-    backend = CachingBackend(LlamaBackend(default_llm_path(), n_ctx=4096), args.cache)
+    backend = ExtractOnly() if args.extract_only else CachingBackend(LlamaBackend(default_llm_path(), n_ctx=4096), args.cache)
     print(f"{len(tune)} tune rows, {len(test)} test rows", file=sys.stderr)
 
     results = []
@@ -128,12 +164,17 @@ def main() -> int:
         for window, k in itertools.product([int(x) for x in args.windows.split(",")], [int(x) for x in args.ks.split(",")]):
             base = AskParams(retrieval=RetrievalParams(k=k), window_chars=window, min_coverage=0.0)
             evaluate(tune, index, embedder, backend, base)  # generate once with no refusal gate
-            for coverage, extract in itertools.product(
-                [float(x) for x in args.coverages.split(",")], [float(x) for x in args.extract.split(",")]
+            for coverage, extract, context, sources in itertools.product(
+                [float(x) for x in args.coverages.split(",")], [float(x) for x in args.extract.split(",")],
+                [float(x) for x in args.contexts.split(",")], [int(x) for x in args.sources.split(",")],
             ):
-                params = replace(base, min_coverage=coverage, min_extract_coverage=extract, extract_fallback=extract <= 1)
+                params = replace(
+                    base, min_coverage=coverage, min_extract_coverage=extract, extract_fallback=extract <= 1,
+                    extract_context=context, extract_sources=sources,
+                )
                 summary = evaluate(tune, index, embedder, backend, params)["summary"]
-                setting = {"window_chars": window, "k": k, "min_coverage": coverage, "min_extract_coverage": extract}
+                setting = {"window_chars": window, "k": k, "min_coverage": coverage, "min_extract_coverage": extract,
+                           "extract_context": context, "extract_sources": sources}
                 results.append({"setting": setting, "score": round(score(summary), 4), "summary": summary})
                 print(json.dumps({"setting": setting, "score": results[-1]["score"], "recall": summary["token_recall"],
                                   "answered": summary["answered"], "extracted": summary["extracted"],
@@ -147,6 +188,7 @@ def main() -> int:
     params = AskParams(
         retrieval=RetrievalParams(k=s["k"]), window_chars=s["window_chars"], min_coverage=s["min_coverage"],
         min_extract_coverage=s["min_extract_coverage"], extract_fallback=s["min_extract_coverage"] <= 1,
+        extract_context=s["extract_context"], extract_sources=s["extract_sources"],
     )
     report = {"best": best, "test": evaluate(test, index, embedder, backend, params)}
     for extra in args.report:

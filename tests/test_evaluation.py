@@ -78,3 +78,12 @@ def test_all_hops_rate_counts_only_multi_hop_rows():
 
     rows = [result("factual", 1, 1, 1), result("factual", 2, 2, 1), result("multi-hop", 1, None, 2)]
     assert summarize(rows)["multi_hop_all_hops@10"] == 0.0
+
+
+def test_question_file_with_a_bom_is_read_like_batch_reads_it(tmp_path):
+    from ragcli.evaluation import load_questions
+
+    path = tmp_path / "q.jsonl"
+    path.write_bytes('\ufeff{"id": "a", "question": "Hvornår?", "doc": null, "page": null, "kind": "unanswerable"}\n'.encode())
+    [row] = load_questions(path)
+    assert row.id == "a" and not row.answerable

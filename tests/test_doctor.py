@@ -1,0 +1,39 @@
+"""`ragcli doctor` through the real command line: real models, a real generation and embedding."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from test_cli import ragcli
+
+
+@pytest.mark.slow
+def test_doctor_passes_and_names_the_loaded_cpu_backend(tmp_path):
+    result = ragcli("doctor", "--json", home=tmp_path / "home")
+    assert result.returncode == 0, result.stdout + result.stderr
+    report = json.loads(result.stdout)
+    checks = {c["name"]: c for c in report["checks"]}
+    assert report["ok"] is True
+    assert checks["llama.cpp backend"]["detail"].startswith("loaded libggml-cpu-")
+    assert checks["generation"]["status"] == "ok" and "one token" in checks["generation"]["detail"]
+    assert checks["embedding"]["status"] == "ok"
+    assert checks["llm model"]["status"] == "ok" and "sha256 verified" in checks["llm model"]["detail"]
+    assert checks["ocr"]["status"] in ("ok", "warn")  # missing Tesseract is a warning, not a failure
+
+
+def test_doctor_fails_with_exit_1_on_an_unusable_index_home(tmp_path):
+    not_a_folder = tmp_path / "file"
+    not_a_folder.write_text("x")
+    result = ragcli("doctor", "--no-models", "--home", str(not_a_folder), home=tmp_path)
+    assert result.returncode == 1
+    line = next(line for line in result.stdout.splitlines() if "index home" in line)
+    assert line.startswith("✗") and str(not_a_folder) in line
+
+
+def test_doctor_reports_a_broken_config_file(tmp_path):
+    config = tmp_path / "config.toml"
+    config.write_text("k = [unclosed\n")
+    result = ragcli("--config", str(config), "doctor", "--no-models", "--json", home=tmp_path)
+    assert result.returncode == 2  # a config file that does not parse stops every command, doctor too
+    assert result.stderr.startswith("Fejl:") and str(config) in result.stderr
