@@ -20,10 +20,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
+from ragcli.errors import DataError
 from ragcli.schema import Answer, Hit
 
 
-class BatchError(Exception):
+class BatchError(DataError):
     """The input or output cannot be used."""
 
 

@@ -159,21 +159,19 @@ def _disk_full_message(exc: BaseException, interrupted: str) -> str:
 
 @contextmanager
 def user_errors(interrupted: str = "afbrudt (Ctrl-C)"):
-    """Turn the pipeline's known failures into one line on stderr and an exit code."""
-    from ragcli.batch import BatchError
-    from ragcli.evaluation import EvalError
-    from ragcli.ingest import IngestError
-    from ragcli.locking import IndexLocked
+    """Turn the pipeline's known failures into one line on stderr and an exit code.
+
+    Every failure ragcli expects is a RagcliError that carries its exit code (ragcli/errors.py).
+    """
+    from ragcli.errors import Interrupted, RagcliError, UsageError
     from ragcli.prompting import ContextTooSmall
-    from ragcli.registry import ModelNotAvailable
-    from ragcli.store import IndexProblem
 
     try:
         yield
-    except (IngestError, IndexLocked, ModelNotAvailable, IndexProblem, BatchError, EvalError) as exc:
-        raise fail(str(exc)) from None
-    except ContextTooSmall as exc:
-        raise fail(str(exc), EXIT_USAGE) from None
+    except RagcliError as exc:
+        raise fail(str(exc), exc.exit_code) from None
+    except ContextTooSmall as exc:  # until prompting.ContextTooSmall is a UsageError itself
+        raise fail(str(exc), UsageError.exit_code) from None
     except Exception as exc:
         if _disk_full(exc):  # numpy and SQLite say it in their own words ("41472 requested and 15328 written")
             raise fail(_disk_full_message(exc, interrupted)) from None
@@ -181,7 +179,7 @@ def user_errors(interrupted: str = "afbrudt (Ctrl-C)"):
             raise fail(f"{exc.strerror}: {exc.filename}" if exc.strerror and exc.filename else str(exc)) from None
         raise
     except KeyboardInterrupt:
-        raise fail(interrupted, EXIT_INTERRUPTED) from None
+        raise fail(interrupted, Interrupted.exit_code) from None
     except Terminated:
         raise fail(interrupted.replace("Ctrl-C", "SIGTERM"), EXIT_TERMINATED) from None
 
@@ -232,12 +230,10 @@ def main(
     ] = None,
 ) -> None:
     """Ask Danish documents questions with a local model, and see the sources."""
-    from ragcli.config import ConfigError, default_map, load_config
+    from ragcli.config import default_map, load_config
 
-    try:
+    with user_errors():
         path, settings = load_config(config)
-    except ConfigError as exc:
-        raise fail(str(exc), EXIT_USAGE) from None
     # Click resolves flag > environment variable > default_map > built-in default.
     ctx.default_map = default_map(settings)
     ctx.obj = {"config_path": path, "config": settings}

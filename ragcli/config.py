@@ -23,8 +23,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ragcli.errors import UsageError
 
-class ConfigError(Exception):
+
+class ConfigError(UsageError):
     """The config file cannot be read or holds an unknown setting."""
 
 

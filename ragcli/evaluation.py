@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ragcli.embedding import Embedder
+from ragcli.errors import DataError
 from ragcli.retrieval import RetrievalParams, retrieve
 from ragcli.schema import Hit
 from ragcli.store import Index
@@ -27,7 +28,7 @@ from ragcli.store import Index
 CUTOFFS = (1, 5, 10)
 
 
-class EvalError(Exception):
+class EvalError(DataError):
     """The question file cannot be used."""
 
 

@@ -19,13 +19,14 @@ import numpy as np
 
 from ragcli.chunking import ChunkingParams, chunk_document
 from ragcli.embedding import Embedder
+from ragcli.errors import DataError
 from ragcli.loading import DocumentError, load_document, scan_folder
 from ragcli.locking import IndexLock
 from ragcli.schema import Chunk
 from ragcli.store import MANIFEST, DocumentRecord, Index, read_manifest, write_generation
 
 
-class IngestError(Exception):
+class IngestError(DataError):
     """Ingest cannot start (no such folder, nothing to ingest, model mismatch)."""
 
 

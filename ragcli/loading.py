@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ragcli.cleaning import clean_text, flatten
+from ragcli.errors import DataError
 from ragcli.schema import Page
 
 SUPPORTED_SUFFIXES = (".pdf", ".txt", ".md", ".html", ".htm")
@@ -22,7 +23,7 @@ SUPPORTED_SUFFIXES = (".pdf", ".txt", ".md", ".html", ".htm")
 MIN_TEXT_CHARS = 20
 
 
-class DocumentError(Exception):
+class DocumentError(DataError):
     """A document that cannot be read; the message is a one-line reason."""
 
 

@@ -9,8 +9,10 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from ragcli.errors import DataError
 
-class IndexLocked(Exception):
+
+class IndexLocked(DataError):
     """Another live process is writing this index."""
 
 

@@ -14,8 +14,10 @@ import importlib.util
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ragcli.errors import ModelError
 
-class ModelNotAvailable(Exception):
+
+class ModelNotAvailable(ModelError):
     """A model that is not installed or whose files fail verification."""
 
 

@@ -28,6 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from ragcli import __version__
+from ragcli.errors import DataError
 from ragcli.lexical import LexicalIndex
 from ragcli.schema import Chunk
 
@@ -37,7 +38,7 @@ _GEN_PATTERN = re.compile(r"^gen-(\d{6})$")
 _NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 
 
-class IndexProblem(Exception):
+class IndexProblem(DataError):
     """A problem with an index on disk (missing, wrong model, unreadable)."""
 
 

@@ -1,0 +1,54 @@
+"""Every failure ragcli expects is a RagcliError; the command line catches the base once.
+
+    RagcliError                 exit_code 1
+    ├── UsageError              2    the command was used wrongly (bad setting, too small a context)
+    │   └── config.ConfigError
+    ├── DataError               1    an index, a document or a question file cannot be used
+    │   ├── store.IndexProblem       missing, damaged or mismatched index
+    │   ├── ingest.IngestError       nothing to ingest, model or chunking mismatch
+    │   ├── locking.IndexLocked      another process is writing the index
+    │   ├── loading.DocumentError    one document cannot be read (ingest skips it)
+    │   ├── batch.BatchError         the questions or results file cannot be used
+    │   └── evaluation.EvalError     the evaluation file cannot be used
+    ├── ModelError              1    a model is missing, broken or its server unreachable
+    │   └── registry.ModelNotAvailable
+    └── Interrupted             130  the user stopped the work (Ctrl-C)
+
+The module names beside the tree say where each concrete class lives; they keep their
+names, so `except IndexProblem` still works. This module imports nothing from ragcli:
+it is the bottom layer every other module may import.
+"""
+
+from __future__ import annotations
+
+__all__ = ["RagcliError", "UsageError", "DataError", "ModelError", "Interrupted"]
+
+
+class RagcliError(Exception):
+    """A failure the user can act on; its message is one line and `exit_code` is the process's."""
+
+    exit_code: int = 1
+
+
+class UsageError(RagcliError):
+    """The command or the settings ask for something that cannot work."""
+
+    exit_code = 2
+
+
+class DataError(RagcliError):
+    """An index, a document or a question file cannot be used as it is."""
+
+    exit_code = 1
+
+
+class ModelError(RagcliError):
+    """A model is not installed, fails verification, cannot be loaded or cannot be reached."""
+
+    exit_code = 1
+
+
+class Interrupted(RagcliError):
+    """The user stopped the work before it finished."""
+
+    exit_code = 130
