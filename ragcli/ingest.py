@@ -10,7 +10,9 @@ ingested folder are dropped (unless prune is off).
 from __future__ import annotations
 
 import hashlib
+import sys
 import time
+import types
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -414,3 +416,19 @@ def default_chunking(embedder: Embedder, max_tokens: int = 384, overlap_tokens: 
     """
     limit = min(max_tokens, embedder.max_tokens)
     return ChunkingParams(max_tokens=limit, overlap_tokens=min(overlap_tokens, limit // 2 - 1))
+
+
+class _CallableModule(types.ModuleType):
+    """`ragcli.ingest` is this module and the public `ingest()` function at once.
+
+    The package exports `ingest(folder, index, ...)` (ragcli.session.ingest), and a package
+    attribute cannot be both a submodule and a function; so the module itself is callable.
+    """
+
+    def __call__(self, *args, **kwargs) -> IngestReport:
+        from ragcli.session import ingest
+
+        return ingest(*args, **kwargs)
+
+
+sys.modules[__name__].__class__ = _CallableModule

@@ -1,0 +1,275 @@
+"""The library front door: open an index once, then ask and search it; ingest folders into indexes.
+
+    with ragcli.Session.open("kommune") as session:
+        answer = session.ask("Hvornår starter skoledagen?")
+        print(answer.text, [c.doc for c in answer.citations])
+        hits = session.search("affaldssortering", k=3)
+
+A Session holds the open index and loads the models it needs on first use: the embedding
+model the index was built with (not for lexical search) and the language model, a local
+GGUF (LlamaBackend) or an OpenAI-compatible server (HttpBackend). The command line is one
+user of this module; it assembles no pipeline of its own.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from ragcli.errors import UsageError
+
+if TYPE_CHECKING:
+    from ragcli.answering import AskParams
+    from ragcli.embedding import Embedder
+    from ragcli.evaluation import EvalQuestion
+    from ragcli.generation import Generator
+    from ragcli.ingest import IngestProgress, IngestReport
+    from ragcli.schema import Answer, Hit
+    from ragcli.store import Index
+
+DEFAULT_HOME = Path("indexes")
+MODES: tuple[str, ...] = ("dense", "lexical", "hybrid")  # as ragcli.retrieval.MODES, without importing it
+
+
+def _check_mode(mode: str) -> str:
+    if mode not in MODES:
+        raise UsageError(f"unknown retrieval mode {mode!r}; use one of {', '.join(MODES)}")
+    return mode
+
+
+def ask_params(
+    mode: str = "hybrid",
+    k: int = 5,
+    temperature: float = 0.0,
+    max_tokens: int = 160,
+    seed: int = 0,
+    min_coverage: float | None = None,
+    show_cpr: bool = False,
+) -> AskParams:
+    """The ask options from their everyday settings (what `ask`, `chat`, `batch` and `eval` take)."""
+    from ragcli.answering import AskParams
+    from ragcli.generation import GenerationParams
+    from ragcli.grounding import DEFAULT_MIN_COVERAGE
+    from ragcli.guardrails import DEFAULT_RULES
+    from ragcli.privacy import CPR_RULE
+    from ragcli.retrieval import RetrievalParams
+
+    extra: dict = {}
+    if show_cpr:
+        # Entitled users: no rule masks CPR numbers, in the question, the stream or the answer.
+        extra["rules"] = tuple(rule for rule in DEFAULT_RULES if rule.name != CPR_RULE)
+    return AskParams(
+        retrieval=RetrievalParams(mode=_check_mode(mode), k=k),  # type: ignore[arg-type]
+        generation=GenerationParams(temperature=temperature, max_tokens=max_tokens, seed=seed),
+        min_coverage=DEFAULT_MIN_COVERAGE if min_coverage is None else min_coverage,
+        show_cpr=show_cpr,
+        **extra,
+    )
+
+
+class Session:
+    """An open index with its models, ready to answer and search; close it (or use `with`)."""
+
+    def __init__(
+        self,
+        index: Index,
+        model: Path | str | None = None,
+        llm_url: str | None = None,
+        llm_chat: bool = True,
+        n_ctx: int = 4096,
+        seed: int = 0,
+        mode: str = "hybrid",
+    ):
+        self._index: Index | None = index
+        self.model = model
+        self.llm_url = llm_url
+        self.llm_chat = llm_chat
+        self.n_ctx = n_ctx
+        self.seed = seed
+        self.mode = _check_mode(mode)
+        self._embedder: Embedder | None = None
+        self._generator: Generator | None = None
+
+    @classmethod
+    def open(
+        cls,
+        index: str,
+        home: Path | str = DEFAULT_HOME,
+        model: Path | str | None = None,
+        llm_url: str | None = None,
+        llm_chat: bool = True,
+        n_ctx: int = 4096,
+        seed: int = 0,
+        mode: str = "hybrid",
+    ) -> Session:
+        """Open index `index` under `home`; models load on first use (or with `load()`).
+
+        model: a GGUF file (default: the bundled Gemma-3-270M) or, with llm_url, the
+        server's model name. llm_url: an OpenAI-compatible server instead of a local GGUF;
+        llm_chat picks chat messages (instruction models) or a completion prompt (base models).
+        """
+        from ragcli.store import Index
+
+        _check_mode(mode)
+        return cls(Index.open(Path(home), index), model, llm_url, llm_chat, n_ctx, seed, mode)
+
+    # ------------------------------------------------------------------ state
+
+    @property
+    def index(self) -> Index:
+        if self._index is None:
+            raise UsageError("the session is closed; open a new one with Session.open")
+        return self._index
+
+    @property
+    def closed(self) -> bool:
+        return self._index is None
+
+    def embedder(self, mode: str | None = None) -> Embedder | None:
+        """The index's embedding model (loaded once), or None where `mode` needs none (lexical)."""
+        index = self.index
+        if _check_mode(mode or self.mode) == "lexical":
+            return None
+        if self._embedder is None:
+            from ragcli.embedding import load_embedder
+
+            self._embedder = load_embedder(index.embedding_model)
+        return self._embedder
+
+    @property
+    def generator(self) -> Generator:
+        """The language model (loaded once): a local GGUF, or the server at llm_url."""
+        self.index  # noqa: B018 - raises if the session is closed
+        if self._generator is None:
+            if self.llm_url:
+                from ragcli.generation import HttpBackend
+
+                self._generator = HttpBackend(
+                    self.llm_url, model=str(self.model) if self.model else None, chat=self.llm_chat, n_ctx=self.n_ctx
+                )
+            else:
+                from ragcli.generation import LlamaBackend
+                from ragcli.registry import default_llm_path
+
+                path = Path(self.model) if self.model is not None else default_llm_path()
+                self._generator = LlamaBackend(path, n_ctx=self.n_ctx, seed=self.seed)
+        return self._generator
+
+    def load(self, generator: bool = True) -> Session:
+        """Load the models now rather than on first use, so that a missing one fails early."""
+        self.embedder()
+        if generator:
+            self.generator  # noqa: B018 - loads it
+        return self
+
+    def close(self) -> None:
+        """Close the index and let go of the models; a closed session raises UsageError on use."""
+        if self._index is not None:
+            self._index.close()
+        self._index = None
+        self._embedder = None
+        self._generator = None
+
+    def __enter__(self) -> Session:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    # ------------------------------------------------------------------ work
+
+    def params(self, **settings) -> AskParams:
+        """Ask options for this session: its mode and seed unless `settings` say otherwise (see ask_params)."""
+        return ask_params(**{"mode": self.mode, "seed": self.seed, **settings})
+
+    def ask(self, question: str, params: AskParams | None = None, on_token: Callable[[str], None] | None = None) -> Answer:
+        """Answer `question` from the index, with verified citations; on_token gets the answer as it streams."""
+        from ragcli.answering import answer_question
+
+        params = params or self.params()
+        embedder = self.embedder(params.retrieval.mode)
+        return answer_question(question, self.index, embedder, self.generator, params, on_token=on_token)
+
+    def search(self, query: str, k: int = 5, mode: str | None = None, show_cpr: bool = False) -> list[Hit]:
+        """The k best passages for `query` (no generation); CPR numbers masked unless show_cpr."""
+        from ragcli.privacy import mask_hits
+        from ragcli.retrieval import RetrievalParams, retrieve
+
+        mode = _check_mode(mode or self.mode)
+        hits = retrieve(self.index, query, RetrievalParams(mode=mode, k=k), self.embedder(mode))  # type: ignore[arg-type]
+        return mask_hits(hits, show_cpr)
+
+    def evaluate(self, rows: list[EvalQuestion], k: int = 10, mode: str | None = None) -> dict:
+        """Retrieval quality over gold rows: hit@1/5/10, doc hit@5, MRR@10 (see ragcli.evaluation)."""
+        from ragcli.evaluation import run_eval
+        from ragcli.retrieval import RetrievalParams
+
+        mode = _check_mode(mode or self.mode)
+        return run_eval(self.index, self.embedder(mode), rows, RetrievalParams(mode=mode, k=k))  # type: ignore[arg-type]
+
+    def evaluate_answers(
+        self,
+        rows: list[EvalQuestion],
+        params: AskParams | None = None,
+        out: Path | None = None,
+        on_record: Callable[[dict], None] | None = None,
+    ) -> dict:
+        """Answer every row and measure the answers (see ragcli.answer_eval); `out` makes a re-run resume."""
+        from ragcli.answer_eval import run_answer_eval, summarise, summarise_by_kind
+
+        params = params or self.params()
+        generator = self.generator
+        records = run_answer_eval(rows, lambda q: self.ask(q, params), out, on_record=on_record)
+        indexed = {d.name for d in self.index.documents()}
+        return {
+            "index": self.index.name,
+            "model": generator.name,
+            "mode": params.retrieval.mode,
+            "k": params.retrieval.k,
+            "missing_documents": sorted({doc for q in rows for doc, _ in q.targets} - indexed),
+            "summary": summarise(records),
+            "by_kind": summarise_by_kind(records),
+            "records": records,
+        }
+
+
+def ingest(
+    folder: Path | str,
+    index: str,
+    home: Path | str = DEFAULT_HOME,
+    embed_model: str | None = None,
+    chunk_tokens: int | None = None,
+    overlap_tokens: int | None = None,
+    rebuild: bool = False,
+    prune: bool = True,
+    progress: IngestProgress | None = None,
+) -> IngestReport:
+    """Read, chunk and embed the documents in `folder` into index `index` under `home`.
+
+    An existing index is updated with the embedding model and chunking it was built with,
+    unless these are given (a different one then needs rebuild=True).
+    """
+    from ragcli.embedding import load_embedder
+    from ragcli.ingest import IngestError, default_chunking, ingest_folder
+    from ragcli.registry import DEFAULT_EMBEDDING_MODEL
+    from ragcli.store import MANIFEST, index_dir, read_manifest
+
+    folder = Path(folder)
+    if not folder.exists():
+        raise IngestError(f"no such file or folder: {folder}")
+    target = index_dir(Path(home), index)
+    existing = read_manifest(target) if (target / MANIFEST).exists() and not rebuild else None
+    if existing:
+        embed_model = embed_model or existing["embedding"]["model"]
+        chunk_tokens = chunk_tokens if chunk_tokens is not None else existing["chunking"]["max_tokens"]
+        overlap_tokens = overlap_tokens if overlap_tokens is not None else existing["chunking"]["overlap_tokens"]
+    embedder = load_embedder(embed_model or DEFAULT_EMBEDDING_MODEL)
+    chunking = default_chunking(
+        embedder,
+        **({"max_tokens": chunk_tokens} if chunk_tokens is not None else {}),
+        **({"overlap_tokens": overlap_tokens} if overlap_tokens is not None else {}),
+    )
+    return ingest_folder(folder, target, embedder, chunking, prune=prune, rebuild=rebuild, progress=progress)
+
+
