@@ -15,13 +15,18 @@ import io
 import json
 import os
 import sys
-from collections.abc import Iterator
-from dataclasses import dataclass
+import time
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import IO
+from typing import IO, TYPE_CHECKING
 
 from ragcli.errors import DataError
 from ragcli.schema import Answer, Hit
+
+if TYPE_CHECKING:
+    from ragcli.answering import AskParams
+    from ragcli.session import Session
 
 
 class BatchError(DataError):
@@ -230,3 +235,28 @@ class RecordWriter:
 def pending(questions: list[BatchQuestion], output: str) -> Iterator[BatchQuestion]:
     done = answered_ids(output)
     return (q for q in questions if q.id not in done)
+
+
+def run_batch(
+    session: Session,
+    questions: Iterable[BatchQuestion],
+    writer: RecordWriter,
+    params: AskParams,
+    retrieve_only: bool = False,
+    show_cpr: bool = False,
+    on_record: Callable[[dict], None] | None = None,
+) -> None:
+    """Answer each question (or only retrieve its passages) and write its record as soon as it is ready."""
+    from ragcli.privacy import mask_answer, mask_cpr
+
+    for question in questions:
+        shown = question if show_cpr else replace(question, question=mask_cpr(question.question))
+        if retrieve_only:
+            started = time.perf_counter()
+            hits = session.search(question.question, params.retrieval.k, params.retrieval.mode, show_cpr=show_cpr)
+            record = retrieval_record(shown, hits, time.perf_counter() - started, session.index.embedding_model)
+        else:
+            record = answer_record(shown, mask_answer(session.ask(question.question, params), show_cpr=show_cpr))
+        writer.write(record)
+        if on_record:
+            on_record(record)

@@ -21,6 +21,7 @@ from rich.text import Text
 
 from ragcli import __version__
 from ragcli.grounding import DEFAULT_MIN_COVERAGE
+from ragcli.session import Session
 from ragcli.terminal import SafeConsole, printable
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_WARNINGS, EXIT_INTERRUPTED, EXIT_TERMINATED = 0, 1, 2, 3, 130, 143
@@ -81,31 +82,6 @@ LlmChatOpt = Annotated[
 ]
 
 
-def _ask_params(
-    mode: str, k: int, temperature: float, max_tokens: int, seed: int, min_coverage: float, show_cpr: bool = False
-):
-    from dataclasses import fields
-
-    from ragcli.answering import AskParams
-    from ragcli.generation import GenerationParams
-    from ragcli.guardrails import DEFAULT_RULES
-    from ragcli.privacy import CPR_RULE
-    from ragcli.retrieval import RetrievalParams
-
-    extra: dict = {}
-    if show_cpr:
-        # Entitled users: no rule masks CPR numbers, in the question, the stream or the answer.
-        extra["rules"] = tuple(rule for rule in DEFAULT_RULES if rule.name != CPR_RULE)
-    if any(f.name == "show_cpr" for f in fields(AskParams)):
-        extra["show_cpr"] = show_cpr
-    return AskParams(
-        retrieval=RetrievalParams(mode=mode, k=k),  # type: ignore[arg-type]
-        generation=GenerationParams(temperature=temperature, max_tokens=max_tokens, seed=seed),
-        min_coverage=min_coverage,
-        **extra,
-    )
-
-
 def _masked(answer, show_cpr: bool):
     """The answer as shown and written: CPR numbers masked in every field unless --show-cpr."""
     from ragcli.privacy import mask_answer
@@ -116,17 +92,6 @@ def _masked(answer, show_cpr: bool):
 def _stream_to(console):
     """Streamed model tokens, escaped like everything else shown (they may copy a document)."""
     return lambda piece: console.print(printable(piece), end="", markup=False, highlight=False)
-
-
-def _make_backend(model: Optional[Path], llm_url: Optional[str], chat: bool, n_ctx: int, seed: int):
-    if llm_url:
-        from ragcli.generation import HttpBackend
-
-        return HttpBackend(llm_url, model=str(model) if model else None, chat=chat, n_ctx=n_ctx)
-    from ragcli.generation import LlamaBackend
-    from ragcli.registry import default_llm_path
-
-    return LlamaBackend(model if model is not None else default_llm_path(), n_ctx=n_ctx, seed=seed)
 
 
 def emit_json(data: dict) -> None:
@@ -201,20 +166,6 @@ def _non_empty(text: str) -> str:
     return text
 
 
-def _open_index(home: Path, name: str):
-    from ragcli.store import Index
-
-    return Index.open(home, name)
-
-
-def _embedder_for(index, mode: str):
-    if mode == "lexical":
-        return None
-    from ragcli.embedding import load_embedder
-
-    return load_embedder(index.embedding_model)
-
-
 def version_callback(value: bool) -> None:
     if value:
         out.print(f"ragcli {__version__}")
@@ -280,30 +231,13 @@ def ingest(
     as_json: JsonOpt = False,
 ) -> None:
     """Read documents, chunk and embed them, and store them in an index."""
-    from ragcli.embedding import load_embedder
-    from ragcli.ingest import default_chunking, ingest_folder
-    from ragcli.registry import DEFAULT_EMBEDDING_MODEL
     from ragcli.rendering import render_ingest
-    from ragcli.store import MANIFEST, index_dir, read_manifest
+    from ragcli.session import ingest as ingest_into
 
-    with user_errors(interrupted="afbrudt (Ctrl-C); indekset er uændret"):
-        if not folder.exists():
-            raise fail(f"no such file or folder: {folder}")
-        target = index_dir(home, index)
-        existing = read_manifest(target) if (target / MANIFEST).exists() and not rebuild else None
-        # Keep updating an index with the model and chunking it was built with, unless told otherwise.
-        model_id = embed_model or (existing["embedding"]["model"] if existing else DEFAULT_EMBEDDING_MODEL)
-        if existing:
-            chunk_tokens = chunk_tokens if chunk_tokens is not None else existing["chunking"]["max_tokens"]
-            overlap_tokens = overlap_tokens if overlap_tokens is not None else existing["chunking"]["overlap_tokens"]
-        embedder = load_embedder(model_id)
-        params = default_chunking(
-            embedder,
-            **({"max_tokens": chunk_tokens} if chunk_tokens is not None else {}),
-            **({"overlap_tokens": overlap_tokens} if overlap_tokens is not None else {}),
+    with user_errors(interrupted="afbrudt (Ctrl-C); indekset er uændret"), _ingest_progress(quiet or as_json) as progress:
+        report = ingest_into(
+            folder, index, home, embed_model, chunk_tokens, overlap_tokens, rebuild=rebuild, prune=prune, progress=progress
         )
-        with _ingest_progress(quiet or as_json) as progress:
-            report = ingest_folder(folder, target, embedder, params, prune=prune, rebuild=rebuild, progress=progress)
     if as_json:
         emit_json(report.to_dict())
     else:
@@ -362,18 +296,15 @@ def ask(
 ) -> None:
     """Answer a question from the indexed documents, with cited sources."""
     _check_mode(mode)
-    from ragcli.answering import answer_question
     from ragcli.rendering import answer_json, render_answer_check, render_decision, render_explain, render_sources
 
-    with user_errors():
-        idx = _open_index(home, index)
-        embedder = _embedder_for(idx, mode)
-        backend = _make_backend(model, llm_url, llm_chat, n_ctx, seed)
-        params = _ask_params(mode, k, temperature, max_tokens, seed, min_coverage, show_cpr)
+    with user_errors(), Session.open(index, home, model, llm_url, llm_chat, n_ctx, seed, mode) as session:
+        session.load()  # a missing model is one line before anything is printed
+        params = session.params(k=k, temperature=temperature, max_tokens=max_tokens, min_coverage=min_coverage, show_cpr=show_cpr)
         stream = None if as_json else _stream_to(out)
         if stream:
             out.print("[bold]Svar:[/] ", end="")
-        answer = _masked(answer_question(question, idx, embedder, backend, params, on_token=stream), show_cpr)
+        answer = _masked(session.ask(question, params, on_token=stream), show_cpr)
     if as_json:
         data = answer_json(answer, index, mode)
         if explain:
@@ -401,17 +332,14 @@ def search(
 ) -> None:
     """Show the passages retrieval finds for a query, with their scores (no generation)."""
     _check_mode(mode)
-    from ragcli.privacy import mask_cpr, mask_hits
+    from ragcli.privacy import mask_cpr
     from ragcli.rendering import render_hits, search_json
-    from ragcli.retrieval import RetrievalParams, retrieve
 
-    with user_errors():
-        idx = _open_index(home, index)
-        embedder = _embedder_for(idx, mode)
+    with user_errors(), Session.open(index, home, mode=mode) as session:
+        session.load(generator=False)
         started = time.perf_counter()
-        hits = retrieve(idx, query, RetrievalParams(mode=mode, k=k), embedder)  # type: ignore[arg-type]
+        hits = session.search(query, k, mode, show_cpr=show_cpr)
         seconds = time.perf_counter() - started
-        hits = mask_hits(hits, show_cpr)
         query = query if show_cpr else mask_cpr(query)
     if as_json:
         emit_json(search_json(query, index, mode, hits, seconds))
@@ -427,8 +355,8 @@ def info(index: IndexOpt = "default", home: HomeOpt = DEFAULT_HOME, as_json: Jso
     from ragcli.privacy import mask_cpr
     from ragcli.rendering import render_info
 
-    with user_errors():
-        idx = _open_index(home, index)
+    with user_errors(), Session.open(index, home) as session:
+        idx = session.index
         idx.check()  # a damaged file is one line here, not a healthy-looking report
         data = {
             "path": str(idx.folder.resolve()),
@@ -459,15 +387,12 @@ def chat(
 ) -> None:
     """Ask questions one after another in the terminal (/sources, /explain, /temperature, /quit)."""
     _check_mode(mode)
-    from ragcli.answering import answer_question
     from ragcli.chat import run_chat
     from ragcli.rendering import render_answer_check, render_decision, render_explain, render_sources
 
-    with user_errors():
-        idx = _open_index(home, index)
-        embedder = _embedder_for(idx, mode)
-        backend = _make_backend(model, llm_url, llm_chat, n_ctx, seed)
-        params = _ask_params(mode, k, temperature, max_tokens, seed, min_coverage, show_cpr)
+    with user_errors(), Session.open(index, home, model, llm_url, llm_chat, n_ctx, seed, mode) as session:
+        session.load()
+        params = session.params(k=k, temperature=temperature, max_tokens=max_tokens, min_coverage=min_coverage, show_cpr=show_cpr)
 
         def after(answer) -> None:
             render_decision(out, answer)
@@ -475,9 +400,7 @@ def chat(
 
         run_chat(
             out,
-            lambda question, p, on_token: _masked(
-                answer_question(question, idx, embedder, backend, p, on_token=on_token), show_cpr
-            ),
+            lambda question, p, on_token: _masked(session.ask(question, p, on_token=on_token), show_cpr),
             params,
             after,
             lambda answer: render_sources(out, answer),
@@ -506,39 +429,21 @@ def batch(
 ) -> None:
     """Answer many questions; one JSON (or CSV) record each. Re-run with the same --out to resume."""
     _check_mode(mode)
-    from dataclasses import replace
-
-    from ragcli.answering import answer_question
-    from ragcli.batch import RecordWriter, answer_record, check_output, pending, read_questions, retrieval_record
-    from ragcli.privacy import mask_cpr, mask_hits
-    from ragcli.retrieval import retrieve
+    from ragcli.batch import RecordWriter, check_output, pending, read_questions, run_batch
 
     with user_errors():
         check_output(questions, output)
         rows = read_questions(questions)
         todo = list(pending(rows, output))
-        idx = _open_index(home, index)
-        embedder = _embedder_for(idx, mode)
-        params = _ask_params(mode, k, temperature, max_tokens, seed, min_coverage, show_cpr)
-        backend = None
-        if not retrieve_only and todo:
-            backend = _make_backend(model, llm_url, llm_chat, 4096, seed)
-        writer = RecordWriter(output)
-        try:
-            with _batch_progress(quiet, len(rows), len(rows) - len(todo)) as advance:
-                for question in todo:
-                    shown = question if show_cpr else replace(question, question=mask_cpr(question.question))
-                    if retrieve_only:
-                        started = time.perf_counter()
-                        hits = mask_hits(retrieve(idx, question.question, params.retrieval, embedder), show_cpr)
-                        record = retrieval_record(shown, hits, time.perf_counter() - started, idx.embedding_model)
-                    else:
-                        answer = _masked(answer_question(question.question, idx, embedder, backend, params), show_cpr)
-                        record = answer_record(shown, answer)
-                    writer.write(record)
-                    advance()
-        finally:
-            writer.close()
+        with Session.open(index, home, model, llm_url, llm_chat, seed=seed, mode=mode) as session:
+            session.load(generator=not retrieve_only and bool(todo))
+            params = session.params(k=k, temperature=temperature, max_tokens=max_tokens, min_coverage=min_coverage, show_cpr=show_cpr)
+            writer = RecordWriter(output)
+            try:
+                with _batch_progress(quiet, len(rows), len(rows) - len(todo)) as advance:
+                    run_batch(session, todo, writer, params, retrieve_only, show_cpr, on_record=lambda record: advance())
+            finally:
+                writer.close()
     if not quiet:
         err.print(f"{len(todo)} besvaret, {len(rows) - len(todo)} fandtes allerede i {output}", markup=False)
 
@@ -576,18 +481,19 @@ def eval_command(
 ) -> None:
     """Measure retrieval (hit@1/5/10, doc hit@5, MRR@10) or, with --answers, the answers themselves."""
     _check_mode(mode)
-    from ragcli.evaluation import load_questions, run_eval
+    from ragcli.evaluation import load_questions
     from ragcli.rendering import render_answer_eval, render_eval
-    from ragcli.retrieval import RetrievalParams
 
     with user_errors():
         rows = load_questions(questions)
-        idx = _open_index(home, index)
-        embedder = _embedder_for(idx, mode)
-        if answers:
-            report = _eval_answers(rows, idx, embedder, model, llm_url, llm_chat, mode, k or 5, min_coverage, output)
-        else:
-            report = run_eval(idx, embedder, rows, RetrievalParams(mode=mode, k=k or 10))  # type: ignore[arg-type]
+        with Session.open(index, home, model, llm_url, llm_chat, mode=mode) as session:
+            session.load(generator=answers)
+            if answers:
+                params = session.params(k=k or 5, min_coverage=min_coverage)
+                with _batch_progress(False, len(rows), 0) as advance:
+                    report = session.evaluate_answers(rows, params, output, on_record=lambda record: advance())
+            else:
+                report = session.evaluate(rows, k or 10, mode)
     if missing := report["missing_documents"]:
         shown = ", ".join(missing[:3]) + (f" and {len(missing) - 3} more" if len(missing) > 3 else "")
         err.print(f"Advarsel: {len(missing)} gold documents are not in index {index!r} ({shown}); is it the right index?", markup=False, soft_wrap=True)
@@ -597,29 +503,6 @@ def eval_command(
         render_answer_eval(out, report)
     else:
         render_eval(out, report)
-
-
-def _eval_answers(rows, idx, embedder, model, llm_url, llm_chat, mode, k, min_coverage, output) -> dict:
-    from ragcli.answer_eval import run_answer_eval, summarise, summarise_by_kind
-    from ragcli.answering import answer_question
-
-    backend = _make_backend(model, llm_url, llm_chat, 4096, 0)
-    params = _ask_params(mode, k, 0.0, 160, 0, min_coverage)
-    with _batch_progress(False, len(rows), 0) as advance:
-        records = run_answer_eval(
-            rows, lambda q: answer_question(q, idx, embedder, backend, params), output, on_record=lambda r: advance()
-        )
-    indexed = {d.name for d in idx.documents()}
-    return {
-        "index": idx.name,
-        "model": backend.name,
-        "mode": mode,
-        "k": k,
-        "missing_documents": sorted({doc for q in rows for doc, _ in q.targets} - indexed),
-        "summary": summarise(records),
-        "by_kind": summarise_by_kind(records),
-        "records": records,
-    }
 
 
 @app.command()
