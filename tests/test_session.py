@@ -1,0 +1,131 @@
+"""The public API: ragcli.Session over a real index with the real default model, ragcli.ingest, the exports."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+from conftest import REPO, TEST_EMBED_MODEL
+
+import ragcli
+from ragcli.errors import DataError, RagcliError, UsageError
+
+QUESTION = "Hvilken værdi skal Server.ehealth.mode have i produktion?"
+GOLD = ("sds_ehdsi_driftshaandbog.pdf", 2)
+
+
+def _python(code: str, cwd: Path = REPO) -> subprocess.CompletedProcess:
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=cwd, env=env, timeout=600)
+
+
+def test_every_exported_name_resolves_and_import_stays_light():
+    for name in ragcli.__all__:
+        assert getattr(ragcli, name) is not None, name
+    assert ragcli.AskParams.__module__ == "ragcli.answering" and ragcli.Hit.__module__ == "ragcli.schema"
+    assert issubclass(ragcli.DataError, ragcli.RagcliError) and callable(ragcli.ingest)
+    # `import ragcli` loads no model library and no pipeline module.
+    probe = "import sys, ragcli; print(json.dumps(sorted(m for m in sys.modules if m.split('.')[0] in ('ragcli', 'numpy', 'torch', 'faiss', 'llama_cpp'))))"
+    result = _python("import json; " + probe)
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout) == ["ragcli", "ragcli.errors"]
+
+
+def test_open_refuses_an_unknown_index_and_mode(tmp_path):
+    with pytest.raises(DataError, match="findes-ikke"):
+        ragcli.Session.open("findes-ikke", home=tmp_path)
+    with pytest.raises(DataError, match="invalid index name"):
+        ragcli.Session.open("../ud", home=tmp_path)
+
+
+@pytest.mark.slow
+def test_session_answers_with_citations_searches_and_closes(small_index, llm_path):
+    home, name = small_index
+    with pytest.raises(UsageError, match="fuzzy"):
+        ragcli.Session.open(name, home=home, mode="fuzzy")
+    with ragcli.Session.open(name, home=home, model=llm_path) as session:
+        pieces: list[str] = []
+        answer = session.ask(QUESTION, on_token=pieces.append)
+        assert isinstance(answer, ragcli.Answer) and answer.question == QUESTION
+        assert answer.text and "".join(pieces).strip()
+        assert answer.model == llm_path.stem
+        assert answer.citations and [c.number for c in answer.citations] == list(range(1, len(answer.citations) + 1))
+        doc, page = GOLD
+        assert any(c.doc == doc and c.page_start <= page <= c.page_end for c in answer.citations)
+
+        hits = session.search("Server.ehealth.mode produktion", k=3)
+        assert 1 <= len(hits) <= 3 and all(isinstance(h, ragcli.Hit) for h in hits)
+        assert hits[0].dense_score is not None  # hybrid: both rankers took part
+        lexical = session.search(QUESTION, k=5, mode="lexical")
+        assert (lexical[0].chunk.doc, lexical[0].chunk.page_start) == GOLD
+        assert all(h.dense_score is None for h in lexical)
+        assert session.embedder() is session.embedder()  # loaded once
+
+        # Options come as one AskParams: k=1 cites at most one passage.
+        one = session.ask(QUESTION, session.params(k=1))
+        assert len(one.citations) == 1 and len(one.hits) == 1
+    assert session.closed
+    for use in (lambda: session.ask(QUESTION), lambda: session.search("x"), lambda: session.index):
+        with pytest.raises(RagcliError, match="closed") as info:
+            use()
+        assert isinstance(info.value, UsageError)
+    session.close()  # closing twice is harmless
+
+
+@pytest.mark.slow
+def test_ingest_keeps_an_index_model_and_chunking_unless_told(tmp_path):
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "note.txt").write_text("Biblioteket har åbent fra kl. 10 til kl. 19 på hverdage. " * 20, encoding="utf-8")
+    first = ragcli.ingest(docs, "c", home=tmp_path, embed_model=TEST_EMBED_MODEL, chunk_tokens=64, overlap_tokens=8)
+    assert isinstance(first, ragcli.IngestReport) and first.added == ["note.txt"] and first.chunks > 1
+    (docs / "more.txt").write_text("Svømmehallen åbner kl. 6.", encoding="utf-8")
+    again = ragcli.ingest(docs, "c", home=tmp_path)  # model and chunking from the index
+    assert again.added == ["more.txt"] and again.unchanged == ["note.txt"]
+    with ragcli.Session.open("c", home=tmp_path, mode="lexical") as session:
+        assert session.index.manifest["chunking"] == {"max_tokens": 64, "overlap_tokens": 8}
+        assert session.index.embedding_model == TEST_EMBED_MODEL
+    with pytest.raises(DataError, match="--rebuild"):
+        ragcli.ingest(docs, "c", home=tmp_path, chunk_tokens=128)
+    with pytest.raises(DataError, match="no such file or folder"):
+        ragcli.ingest(tmp_path / "nowhere", "c", home=tmp_path)
+
+
+@pytest.mark.slow
+def test_the_issue_one_liner_answers_the_demo_question(tmp_path):
+    """`make demo`'s index, then the Python API in a fresh interpreter (issue 17's check)."""
+    home = tmp_path / "indexes"
+    ingest = subprocess.run(
+        [sys.executable, "-m", "ragcli.cli", "ingest", str(REPO / "corpus"), "--index", "demo", "--home", str(home), "-q"],
+        capture_output=True, text=True, cwd=REPO, env={**os.environ, "HF_HUB_OFFLINE": "1", "NO_COLOR": "1"}, timeout=600,
+    )
+    assert ingest.returncode == 0, ingest.stderr
+    code = textwrap.dedent(f"""
+        import ragcli
+        s = ragcli.Session.open('demo', home={str(home)!r})
+        print(s.ask('Hvornår starter skoledagen?').text)
+    """)
+    result = _python(code, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "8.00" in result.stdout  # "… starter kl. 8.00 for alle elever."
+
+    # `eval` (retrieval, and --answers) runs through the same Session.
+    rows = tmp_path / "dev.jsonl"
+    rows.write_text(json.dumps({"id": "s1", "question": "Hvornår starter skoledagen?", "doc": "fjordby_skolestart.pdf",
+                                "page": 1, "answer": "kl. 8.00", "kind": "time"}) + "\n", encoding="utf-8")
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "NO_COLOR": "1", "RAGCLI_HOME": str(home)}
+    for extra in ((), ("--answers",)):
+        run = subprocess.run([sys.executable, "-m", "ragcli.cli", "eval", str(rows), "--index", "demo", "--json", *extra],
+                             capture_output=True, text=True, cwd=REPO, env=env, timeout=600)
+        assert run.returncode == 0, run.stderr
+        report = json.loads(run.stdout)
+        assert report["index"] == "demo" and report["missing_documents"] == [] and report["mode"] == "hybrid"
+        if extra:
+            assert report["k"] == 5 and report["model"].startswith("gemma-3-270m") and len(report["records"]) == 1
+        else:
+            assert report["k"] == 10 and report["questions"][0]["rank"] is not None
