@@ -42,6 +42,7 @@ lint: install
 eval: install
 	@test -f indexes/shared/manifest.json || $(BIN)/ragcli ingest ../shared/corpus --index shared
 	$(BIN)/ragcli eval ../shared/eval/dev.jsonl --index shared
+	$(BIN)/ragcli eval ../shared/eval/dev.jsonl --index shared --answers
 
 eval-paraphrase: install
 	$(BIN)/python scripts/eval_paraphrase.py

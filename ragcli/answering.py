@@ -22,12 +22,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
 from ragcli.citations import best_evidence, check_answer, make_citations, strip_markers
-from ragcli.danish import REFUSAL, answer_type, fits_type, is_refusal, strip_controls
+from ragcli.danish import REFUSAL, answer_type, fits_type, is_refusal, new_terms, numbers_in, prefix_match, strip_controls
 from ragcli.embedding import Embedder
-from ragcli.evidence import extract_answer, select_windows
+from ragcli.evidence import Extract, extract_answer, select_windows
 from ragcli.generation import GenerationParams, Generator
 from ragcli.grounding import DEFAULT_MIN_COVERAGE, Grounding, measure_grounding
 from ragcli.guardrails import DEFAULT_RULES, OutputFilter, Rule, blocked, check_input, check_output, check_passages
+from ragcli.lexical import analyze
 from ragcli.privacy import mask_answer
 from ragcli.prompting import build_prompt
 from ragcli.retrieval import RetrievalParams, retrieve
@@ -37,7 +38,7 @@ from ragcli.store import Index
 # What the model is shown of each passage, in characters (about 3.5 a token in Danish).
 DEFAULT_WINDOW_CHARS = 360
 # A quoted source sentence must cover at least this share of the question's weighted terms.
-DEFAULT_MIN_EXTRACT_COVERAGE = 0.3
+DEFAULT_MIN_EXTRACT_COVERAGE = 0.35
 # A term in at most this share of the index's chunks (or in at most 2) is rare: an answer
 # that names it must find it in the source it cites.
 RARE_SHARE = 0.01
@@ -48,11 +49,13 @@ class AskParams:
     retrieval: RetrievalParams = field(default_factory=RetrievalParams)
     generation: GenerationParams = field(default_factory=GenerationParams)
     min_coverage: float = DEFAULT_MIN_COVERAGE  # refuse below this question coverage
+    require_names: bool = False  # refuse when no passage holds the names and codes the question asks about
     window_chars: int = DEFAULT_WINDOW_CHARS  # evidence shown per passage; 0 shows whole chunks
     extract_fallback: bool = True  # quote a qualifying source sentence when the model's answer fails
     min_extract_coverage: float = DEFAULT_MIN_EXTRACT_COVERAGE
-    extract_sources: int = 3  # quote only from the best this many passages
-    extract_context: float = 0.5  # weight of a sentence's neighbourhood in its score
+    extract_sources: int = 2  # quote only from the best this many passages
+    extract_context: float = 0.0  # weight of a sentence's neighbourhood in its score
+    model_must_agree: bool = True  # the model's answer counts only if the best source sentence says the same
     rules: tuple[Rule, ...] = DEFAULT_RULES
     show_cpr: bool = False  # users entitled to see CPR numbers unmasked
 
@@ -87,20 +90,42 @@ def _decide(
     # A passage flagged as prompt injection backs nothing: what the model took from it is data.
     shown = {n: passages[n - 1] for n in range(1, len(passages) + 1) if n not in tainted}
     sentences = check_answer(raw, shown, question, is_rare) if raw else []
-    if verified(sentences, question):
-        return _Outcome(raw, "answered", sentences)
-    if params.extract_fallback:
+    found = None
+    if params.extract_fallback or params.model_must_agree:
         found = extract_answer(
             question, answer_type(question), hits, grounding.weights, params.min_extract_coverage, tainted,
             max_sources=params.extract_sources, context_weight=params.extract_context,
         )
-        if found is not None:
-            text = f"{found.text} [{found.source}]"
-            whole = {n: hit.chunk.text for n, hit in enumerate(hits, start=1) if n not in tainted}
-            extracted = check_answer(text, whole, question, is_rare)
-            if verified(extracted, question):
-                return _Outcome(text, "extracted", extracted)
+    if verified(sentences, question) and (not params.model_must_agree or agrees(raw, found, question)):
+        return _Outcome(raw, "answered", sentences)
+    if params.extract_fallback and found is not None:
+        text = f"{found.text} [{found.source}]"
+        whole = {n: hit.chunk.text for n, hit in enumerate(hits, start=1) if n not in tainted}
+        extracted = check_answer(text, whole, question, is_rare)
+        if verified(extracted, question):
+            return _Outcome(text, "extracted", extracted)
     return _Outcome(REFUSAL, "refused", sentences)
+
+
+def agrees(answer: str, found: Extract | None, question: str) -> bool:
+    """Does the model say what the best source sentence says? Its new numbers all, and most of its new words.
+
+    A small model's verified sentence can still answer another question than the one
+    asked ("SIT har ansvar for at drive …" for "who restores the application?"); the
+    sentence that extraction picks for the question is an independent witness.
+    """
+    if found is None:
+        return False
+    claim = strip_markers(answer)
+    fresh = new_terms(claim, question)
+    if not fresh:
+        return False
+    quote_terms = frozenset(analyze(found.text)) | numbers_in(found.text)
+    numbers = [t for t in fresh if t[0].isdigit()]
+    words = [t for t in fresh if not t[0].isdigit()]
+    if any(n not in quote_terms for n in numbers):
+        return False
+    return not words or sum(prefix_match(w, quote_terms) for w in words) / len(words) >= 0.5
 
 
 def answer_question(
@@ -138,7 +163,7 @@ def answer_question(
     tainted = {f.source for f in passage_flags if f.source is not None and f.rule in ("prompt-injection", "role-override")}
 
     raw = ""
-    if hits and not block and grounding.grounded(params.min_coverage):
+    if hits and not block and grounding.grounded(params.min_coverage, params.require_names):
         generate_started = time.perf_counter()
         pieces: list[str] = []
         shown = OutputFilter(params.rules)

@@ -8,6 +8,7 @@ splitter, lexical's analyser), so any module above may use it.
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 from typing import Literal
 
 from ragcli.chunking import sentence_spans
@@ -37,12 +38,13 @@ MONTHS = (
 ).split()
 WEEKDAYS = "mandag tirsdag onsdag torsdag fredag lørdag søndag".split()
 _TIME_WORD = re.compile(
-    r"\b(" + "|".join(MONTHS + WEEKDAYS) + r"|kl\.?|klokken|uge|dag|dage|måned|måneder|år|timer?|minutter|frist|senest|inden)\b",
+    r"\b(" + "|".join(MONTHS + WEEKDAYS) + r"|kl\.?|klokken|uge|dag|dage|måned|måneder|år|timer?|minutter|frist|senest|inden"
+    r"|dagligt?|ugentlig[et]?|månedlig[et]?|årlig[et]?|kvartalsvis|løbende|hver)\b",
     re.IGNORECASE,
 )
 
 # A word that names something: capitalised inside a sentence, an acronym, or a code.
-_NAME = re.compile(r"(?<![\w.])(?:[A-ZÆØÅ][\w-]*[A-ZÆØÅ0-9][\w-]*|[A-ZÆØÅ][a-zæøåéü][\w-]*)")
+_NAME = re.compile(r"(?<![\w.])(?:[A-ZÆØÅ][\w-]*[A-ZÆØÅ0-9][\w-]*|[A-ZÆØÅ]-\w[\w-]*|[A-ZÆØÅ][a-zæøåéü][\w-]*)")
 _PAGE_LABEL = re.compile(r"\b(?:side|page|s\.)\s*\d+\s*(?:af|of|/)\s*\d+\b", re.IGNORECASE)
 
 AnswerType = Literal["quantity", "number", "time", "name", "any"]
@@ -52,10 +54,13 @@ _TYPE_CUES: tuple[tuple[AnswerType, re.Pattern[str]], ...] = tuple(
     (kind, re.compile(r"\b(" + "|".join(cues) + r")\b", re.IGNORECASE))
     for kind, cues in (
         ("time", ("hvornår", "hvilken dato", "hvilket år", "hvilket tidspunkt", "hvilken dag", "hvilket klokkeslæt",
-                  "hvor længe", "hvor lang tid", "hvilken frist", "hvilken betalingsfrist", "tidsfrist")),
+                  "hvor længe", "hvor lang tid", "hvilken frist", "hvilken betalingsfrist", "tidsfrist", "hvor ofte",
+                  "hvilken periode", "hvilket interval")),
         ("quantity", ("hvor mange", "hvor meget", "hvor stor", "hvor store", "hvor høj", "hvor lang", "hvad koster",
-                      "hvilket beløb", "hvilken pris", "antal")),
-        ("number", ("hvilken kode", "hvilket nummer", "hvilket tal", "hvilken værdi", "hvilket versionsnummer")),
+                      "hvilket beløb", "hvilken pris", "antal", r"\w*takst\w*", r"\w*pris(?:en)?", r"\w*beløb\w*",
+                      r"\w*gebyr\w*", "koste", "kostede")),
+        ("number", ("hvilken kode", "hvilket nummer", "hvilket tal", "hvilken værdi", "hvilket versionsnummer",
+                    r"hvilke[nt]? \w*(?:kode|nummer|numre|interval)\w*", "hvilken version")),
         ("name", ("hvem", "hvilken myndighed", "hvilken organisation", "hvilke organisationer", "hvilken kommune",
                   "hvilken virksomhed", "hvilken leverandør", "hvilket firma", "hvilken styrelse")),
     )
@@ -105,7 +110,7 @@ def _common_prefix(a: str, b: str) -> int:
     return n
 
 
-def prefix_match(term: str, passage_terms: set[str]) -> bool:
+def prefix_match(term: str, passage_terms: set[str] | frozenset[str]) -> bool:
     """Same word in another inflection the stemmer missed: startede/start, certificering/certific."""
     if term in passage_terms:
         return True
@@ -118,7 +123,8 @@ def prefix_match(term: str, passage_terms: set[str]) -> bool:
     return False
 
 
-def term_credit(term: str, passage_terms: set[str]) -> float:
+@lru_cache(maxsize=200_000)
+def term_credit(term: str, passage_terms: frozenset[str]) -> float:
     """1 if the passage has the term, 0.8 if it has the parts of a Danish compound, else 0.
 
     Danish writes compounds as one word (byrådsmøde = byråd + møde, with a linking -s-),
@@ -133,6 +139,11 @@ def term_credit(term: str, passage_terms: set[str]) -> float:
             if prefix_match(tail, passage_terms) or (len(tail) >= 3 and any(p.startswith(tail) for p in passage_terms)):
                 return 0.8
     return 0.0
+
+
+def question_names(question: str) -> list[str]:
+    """The names and codes a question is about ("D-brandhane", "LÆ125", "Hårup Skole")."""
+    return [n for n in names_in(question) if n.lower() not in {"hvad", "hvem", "hvor", "hvilken", "hvilket", "hvilke", "hvornår"}]
 
 
 def names_in(sentence: str) -> list[str]:
@@ -204,16 +215,39 @@ _UNITS = frozenset(analyze(
 _QUANTITY = re.compile(r"(\d+(?:[.,:]\d+)*)\s*((?:%|[^\W\d_]+\.?)(?:\s+[^\W\d_]+){0,2})")
 
 
+# Danish number words: "otte principper" answers "hvor mange" as well as "8 principper".
+NUMBER_WORDS = frozenset(
+    "to tre fire fem seks syv otte ni ti elleve tolv tretten fjorten femten seksten sytten atten nitten tyve "
+    "tredive fyrre halvtreds tres halvfjerds firs halvfems hundrede tusind million millioner milliard milliarder "
+    "dobbelt halvdelen halvt".split()
+)
+_COUNTED = re.compile(r"\bhvor mange\s+(?:\w+\s+){0,1}?(\w+)", re.IGNORECASE)
+
+
 def _quantities(body: str, question: str) -> bool:
-    """A number followed within three words by a unit or by what the question counts."""
-    asked = set(question_terms(question))
+    """A number followed within three words by a unit or by what the question counts.
+
+    "Hvor mange biler …" wants a number of cars: "en 40 km/t-zone" has a unit but counts
+    something else, so for "hvor mange" only the counted noun (or "stk.") will do.
+    """
+    counted = _COUNTED.search(question)
+    if not counted:
+        # "Hvor meget/stor/lang …", "hvad koster …": any number the question does not hold
+        # (an amount's unit varies too much to list: kr., kW, bits, liter/min …).
+        return bool(numbers_in(body) - numbers_in(question))
+    asked = set(analyze(counted.group(0))) - QUESTION_TERMS
+    units: frozenset[str] = frozenset(analyze("stk styk procent")) | {"%"}
+    words = re.findall(r"\w+", body.lower())
+    for i, word in enumerate(words):
+        if word in NUMBER_WORDS and any(_asked(t, asked) for t in analyze(" ".join(words[i + 1 : i + 4]))):
+            return True
     for match in _QUANTITY.finditer(body):
         if match.group(1).replace(",", ".").rstrip(".") in numbers_in(question):
             continue
         following = match.group(2).split()
         words = ["%" if w == "%" else w for w in following]
         terms = set(analyze(" ".join(w for w in words if w != "%"))) | ({"%"} if "%" in words else set())
-        if terms & _UNITS or any(_asked(t, asked) for t in terms):
+        if terms & units or any(_asked(t, asked) for t in terms):
             return True
     return False
 

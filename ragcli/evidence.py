@@ -18,6 +18,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 
 from ragcli.chunking import sentence_spans
 from ragcli.danish import AnswerType, fits_type, is_furniture, new_terms, term_credit
@@ -78,11 +79,16 @@ def units(text: str) -> list[Unit]:
     return found
 
 
+@lru_cache(maxsize=100_000)
+def _terms(text: str) -> frozenset[str]:
+    return frozenset(analyze(text))
+
+
 def unit_coverage(unit_text: str, weights: dict[str, float]) -> float:
     total = sum(weights.values())
     if total <= 0:
         return 0.0
-    terms = set(analyze(unit_text))
+    terms = _terms(unit_text)
     return sum(w * term_credit(t, terms) for t, w in weights.items()) / total
 
 
@@ -144,6 +150,12 @@ class Extract:
     coverage: float
 
 
+def _introduces(text: str) -> bool:
+    """A unit that announces what follows: ends with a colon, or stops mid-sentence (a list follows)."""
+    stripped = text.rstrip()
+    return stripped.endswith(":") or (len(stripped) > 40 and stripped[-1].isalpha() and stripped[-1].islower())
+
+
 def extract_answer(
     question: str,
     kind: AnswerType,
@@ -175,6 +187,10 @@ def extract_answer(
         for i, unit in enumerate(found):
             if len(unit.text) < 12:
                 continue
+            if _introduces(unit.text) and i + 1 < len(found):
+                # "… værktøjer til applikationsudvikling:" — the answer is the list that follows.
+                after = found[i + 1]
+                unit = Unit(unit.start, after.end, f"{unit.text} {after.text}")
             if not new_terms(unit.text, question) or not fits_type(unit.text, kind, question):
                 continue
             around = " ".join(u.text for u in found[max(0, i - 2) : i + 2])

@@ -145,6 +145,8 @@ def main() -> int:
     parser.add_argument("--coverages", default="0.3,0.36,0.4,0.44,0.48,0.52")
     parser.add_argument("--extract", default="0.2,0.3,0.4,0.5,1.01")
     parser.add_argument("--contexts", default="0.5")
+    parser.add_argument("--names", default="0", help="require question names in a passage: 1, 0 or 0,1")
+    parser.add_argument("--agree", default="1", help="the model must agree with the best source sentence: 1, 0 or 0,1")
     parser.add_argument("--sources", default="3")
     parser.add_argument("--extract-only", action="store_true", help="no model: tune extraction and refusal alone")
     parser.add_argument("--out", type=Path, default=Path("bench/tune_answers.json"))
@@ -164,17 +166,20 @@ def main() -> int:
         for window, k in itertools.product([int(x) for x in args.windows.split(",")], [int(x) for x in args.ks.split(",")]):
             base = AskParams(retrieval=RetrievalParams(k=k), window_chars=window, min_coverage=0.0)
             evaluate(tune, index, embedder, backend, base)  # generate once with no refusal gate
-            for coverage, extract, context, sources in itertools.product(
+            for coverage, extract, context, sources, names, agree in itertools.product(
                 [float(x) for x in args.coverages.split(",")], [float(x) for x in args.extract.split(",")],
                 [float(x) for x in args.contexts.split(",")], [int(x) for x in args.sources.split(",")],
+                [bool(int(x)) for x in args.names.split(",")], [bool(int(x)) for x in args.agree.split(",")],
             ):
                 params = replace(
                     base, min_coverage=coverage, min_extract_coverage=extract, extract_fallback=extract <= 1,
-                    extract_context=context, extract_sources=sources,
+                    extract_context=context, extract_sources=sources, require_names=names,
+                    model_must_agree=agree,
                 )
                 summary = evaluate(tune, index, embedder, backend, params)["summary"]
                 setting = {"window_chars": window, "k": k, "min_coverage": coverage, "min_extract_coverage": extract,
-                           "extract_context": context, "extract_sources": sources}
+                           "extract_context": context, "extract_sources": sources, "require_names": names,
+                           "model_must_agree": agree}
                 results.append({"setting": setting, "score": round(score(summary), 4), "summary": summary})
                 print(json.dumps({"setting": setting, "score": results[-1]["score"], "recall": summary["token_recall"],
                                   "answered": summary["answered"], "extracted": summary["extracted"],
@@ -188,7 +193,8 @@ def main() -> int:
     params = AskParams(
         retrieval=RetrievalParams(k=s["k"]), window_chars=s["window_chars"], min_coverage=s["min_coverage"],
         min_extract_coverage=s["min_extract_coverage"], extract_fallback=s["min_extract_coverage"] <= 1,
-        extract_context=s["extract_context"], extract_sources=s["extract_sources"],
+        extract_context=s["extract_context"], extract_sources=s["extract_sources"], require_names=s["require_names"],
+        model_must_agree=s["model_must_agree"],
     )
     report = {"best": best, "test": evaluate(test, index, embedder, backend, params)}
     for extra in args.report:

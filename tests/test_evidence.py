@@ -112,3 +112,11 @@ def test_verified_needs_support_information_and_the_asked_for_kind():
 
 def test_strip_controls_removes_escape_sequences_and_invisible_characters():
     assert strip_controls("\x1b]0;PWNED\x07\x1b[2JHvad koster\u200b SFO\u202e?").split() == ["Hvad", "koster", "SFO?"]
+
+
+def test_an_introducing_sentence_is_quoted_with_the_list_that_follows():
+    hit = _hit("GovDev\nSIT tilbyder en samling integrerede værktøjer til applikationsudvikling:\nJira, Confluence, Git, Jenkins og Soap UI.\n")
+    question = "Hvilke værktøjer indgår i GovDev-samlingen til applikationsudvikling?"
+    found = extract_answer(question, answer_type(question), [hit], _weights(question, [hit]), 0.3)
+    assert found is not None and found.text.endswith("Jira, Confluence, Git, Jenkins og Soap UI.")
+    assert hit.chunk.text[found.start : found.end].split() == found.text.split()
