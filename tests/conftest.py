@@ -67,3 +67,14 @@ def llm_path() -> Path:
     from ragcli.registry import default_llm_path
 
     return default_llm_path()
+
+
+# Tests that need these fixtures load a real model or build a real index: the slow tier.
+# Tests that spawn the CLI carry @pytest.mark.slow themselves. `pytest -m "not slow"` is the fast tier.
+SLOW_FIXTURES = frozenset({"minilm", "llm_path", "e5", "native", "cli_home", "batch_home"})
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        if SLOW_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)

@@ -117,6 +117,7 @@ def test_errors_are_one_line(tmp_path, cli_home):
         assert blank.returncode == 2 and "is empty" in blank.stderr and blank.stdout == ""
 
 
+@pytest.mark.slow
 def test_bad_pdf_is_skipped_with_a_warning_exit_code(tmp_path, small_corpus):
     folder = tmp_path / "docs"
     folder.mkdir()
@@ -129,6 +130,7 @@ def test_bad_pdf_is_skipped_with_a_warning_exit_code(tmp_path, small_corpus):
     assert [s["doc"].endswith("falsk.pdf") for s in report["skipped"]] == [True]
 
 
+@pytest.mark.slow
 def test_reingest_keeps_the_index_chunking_unless_told(tmp_path):
     docs = tmp_path / "docs"
     docs.mkdir()

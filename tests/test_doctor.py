@@ -22,6 +22,7 @@ def test_doctor_passes_and_names_the_loaded_cpu_backend(tmp_path):
     assert checks["ocr"]["status"] in ("ok", "warn")  # missing Tesseract is a warning, not a failure
 
 
+@pytest.mark.slow
 def test_doctor_fails_with_exit_1_on_an_unusable_index_home(tmp_path):
     not_a_folder = tmp_path / "file"
     not_a_folder.write_text("x")
@@ -31,6 +32,7 @@ def test_doctor_fails_with_exit_1_on_an_unusable_index_home(tmp_path):
     assert line.startswith("✗") and str(not_a_folder) in line
 
 
+@pytest.mark.slow
 def test_doctor_reports_a_broken_config_file(tmp_path):
     config = tmp_path / "config.toml"
     config.write_text("k = [unclosed\n")

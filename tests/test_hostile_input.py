@@ -49,6 +49,7 @@ def _one_line(stderr: str) -> str:
 # ---------------------------------------------------------------- 2. one hostile file never sinks an ingest
 
 
+@pytest.mark.slow
 def test_decompression_bomb_is_skipped_with_one_line_and_the_good_pdfs_are_indexed(tmp_path):
     folder = tmp_path / "docs"
     hostile.write(folder, "affald.pdf", hostile.text_pdf(["Affald sorteres i ti fraktioner i Fjordby Kommune."]))
@@ -128,7 +129,7 @@ def _answer_full_of_cpr() -> Answer:
     hit = Hit(chunk, 0.5, 0.8, 3.0, 1, 1)
     return Answer(
         question="Hvad noterede sagsbehandleren om ægtefællens CPR?",
-        text=f"CPR [skjult] [1]",
+        text="CPR [skjult] [1]",
         refused=False,
         citations=[Citation(1, "sag.txt", "1", 1, 1, 0.5, text, True)],
         sentences=[Sentence(f"Sagsbehandleren noterede CPR {CPR}. [1]", [1], [1], True, 0.9)],
@@ -213,6 +214,7 @@ def test_cleaning_knows_every_invisible_format_character():
 # ---------------------------------------------------------------- 4, 5. bad input and damaged indexes: one line
 
 
+@pytest.mark.slow
 def test_invalid_utf8_question_is_a_usage_error_not_a_traceback(tmp_path):
     result = ragcli(b"search", b"skat \xff", b"--mode", b"dense", home=tmp_path)
     assert result.returncode == 2
@@ -291,6 +293,7 @@ def test_symlinks_are_followed_only_inside_the_folder(tmp_path):
     assert all("outside" in reason for _, reason in refused)
 
 
+@pytest.mark.slow
 def test_invalid_index_name_and_bad_config_values_are_usage_errors(tmp_path):
     result = ragcli("info", "--index", "../x", home=tmp_path)
     assert result.returncode == 2 and "Traceback" not in result.stderr
@@ -316,6 +319,7 @@ def test_disk_full_is_one_clear_line(capsys):
     assert "disken er fuld" in message and "requested" not in message and "uændret" in message
 
 
+@pytest.mark.slow
 def test_sigterm_is_one_line_and_exit_143(tmp_path):
     env = {**os.environ, "NO_COLOR": "1", "RAGCLI_HOME": str(tmp_path)}
     process = subprocess.Popen(
@@ -337,6 +341,7 @@ def _cpr_digits(digits: str) -> re.Pattern[str]:
     return re.compile(r"\D{0,3}".join(digits))
 
 
+@pytest.mark.slow
 def test_no_cpr_number_and_no_control_character_reaches_any_output(tmp_path):
     folder = tmp_path / "sag"
     lines = [f"Sagsbehandleren noterede CPR {written} for ægtefællen i sagen." for written in hostile.CPR_VARIANTS]

@@ -154,6 +154,7 @@ def _cli(*args: str, home: Path) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "ragcli.cli", *args], capture_output=True, text=True, env=env, timeout=900)
 
 
+@pytest.mark.slow
 def test_bad_pdf_zoo_is_reported_and_the_rest_indexed(tmp_path):
     folder = tmp_path / "zoo"
     folder.mkdir()
@@ -168,6 +169,7 @@ def test_bad_pdf_zoo_is_reported_and_the_rest_indexed(tmp_path):
         assert reason in reasons[name] and "\n" not in reasons[name]
 
 
+@pytest.mark.slow
 def test_killed_ingest_leaves_the_last_index_intact_and_the_next_run_resumes(tmp_path):
     docs = tmp_path / "docs"
     docs.mkdir()

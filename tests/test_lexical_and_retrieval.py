@@ -75,6 +75,7 @@ def test_dense_retrieval_ranks_by_meaning(small_index, minilm):
         assert [h.score for h in hits] == sorted((h.score for h in hits), reverse=True)
 
 
+@pytest.mark.slow
 def test_default_model_finds_danish_pages_by_meaning(tmp_path, small_corpus):
     """The default multilingual model, for real: dense search alone finds a reworded Danish question."""
     from ragcli.embedding import load_embedder
