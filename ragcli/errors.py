@@ -2,7 +2,8 @@
 
     RagcliError                 exit_code 1
     ├── UsageError              2    the command was used wrongly (bad setting, too small a context)
-    │   └── config.ConfigError
+    │   ├── config.ConfigError
+    │   └── prompting.ContextTooSmall  --max-tokens leaves no room in --n-ctx for the prompt
     ├── DataError               1    an index, a document or a question file cannot be used
     │   ├── store.IndexProblem       missing, damaged or mismatched index
     │   ├── ingest.IngestError       nothing to ingest, model or chunking mismatch

@@ -14,10 +14,11 @@ from dataclasses import dataclass, field
 
 from ragcli.cleaning import flatten
 from ragcli.danish import REFUSAL
+from ragcli.errors import UsageError
 from ragcli.schema import Hit
 
 
-class ContextTooSmall(ValueError):
+class ContextTooSmall(UsageError, ValueError):
     """The instructions and the question alone do not leave room for the answer."""
 
 SYSTEM_PROMPT = (

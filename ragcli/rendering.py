@@ -261,7 +261,10 @@ def render_explain(console: Console, answer: Answer) -> None:
 def render_answer_eval(console: Console, report: dict) -> None:
     """The answer-step measures, overall and per kind of question."""
     table = Table(title=f"Svar på {report['index']} ({report['model']}, {report['mode']}, k={report['k']})", title_justify="left")
-    columns = ("rækker", "n", "recall", "≥½", "answered", "extracted", "ubesv. afvist", "besv. afvist", "kilde på guldside", "1. token p50/p95", "i alt p50/p95")
+    columns = (
+        "rækker", "n", "recall", "≥½", "answered", "extracted", "ubesv. afvist", "besv. afvist", "kilde på guldside",
+        "1. token p50/p95", "i alt p50/p95",
+    )
     for col in columns:
         table.add_column(col, justify="left" if col == "rækker" else "right")
 
