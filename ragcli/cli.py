@@ -89,9 +89,22 @@ def _masked(answer, show_cpr: bool):
     return mask_answer(answer, show_cpr=show_cpr)
 
 
-def _stream_to(console):
-    """Streamed model tokens, escaped like everything else shown (they may copy a document)."""
-    return lambda piece: console.print(printable(piece), end="", markup=False, highlight=False)
+def _stream_to(console, label: str = "[bold]Svar:[/] "):
+    """Streamed model tokens, escaped like everything else shown (they may copy a document).
+
+    The label goes out with the first piece, so an error before the answer starts (a
+    prompt that does not fit --n-ctx) leaves stdout empty, one line on stderr.
+    """
+    started = False
+
+    def show(piece: str) -> None:
+        nonlocal started
+        if not started:
+            console.print(label, end="")
+            started = True
+        console.print(printable(piece), end="", markup=False, highlight=False)
+
+    return show
 
 
 def emit_json(data: dict) -> None:
@@ -128,15 +141,12 @@ def user_errors(interrupted: str = "afbrudt (Ctrl-C)"):
 
     Every failure ragcli expects is a RagcliError that carries its exit code (ragcli/errors.py).
     """
-    from ragcli.errors import Interrupted, RagcliError, UsageError
-    from ragcli.prompting import ContextTooSmall
+    from ragcli.errors import Interrupted, RagcliError
 
     try:
         yield
     except RagcliError as exc:
         raise fail(str(exc), exc.exit_code) from None
-    except ContextTooSmall as exc:  # until prompting.ContextTooSmall is a UsageError itself
-        raise fail(str(exc), UsageError.exit_code) from None
     except Exception as exc:
         if _disk_full(exc):  # numpy and SQLite say it in their own words ("41472 requested and 15328 written")
             raise fail(_disk_full_message(exc, interrupted)) from None
@@ -302,8 +312,6 @@ def ask(
         session.load()  # a missing model is one line before anything is printed
         params = session.params(k=k, temperature=temperature, max_tokens=max_tokens, min_coverage=min_coverage, show_cpr=show_cpr)
         stream = None if as_json else _stream_to(out)
-        if stream:
-            out.print("[bold]Svar:[/] ", end="")
         answer = _masked(session.ask(question, params, on_token=stream), show_cpr)
     if as_json:
         data = answer_json(answer, index, mode)

@@ -122,3 +122,8 @@ class Answer:
     retrieval_trace: dict = field(default_factory=dict)  # fusion weights and lexical confidence
     temperature: float = 0.0
     windows: list[dict] = field(default_factory=list)  # what the model was shown of each source (offsets)
+
+    @property
+    def answer(self) -> str:
+        """The answer's text (`text`), under the name the JSON shapes use."""
+        return self.text

@@ -109,3 +109,16 @@ def test_errors_py_is_importable_alone():
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=Path(REPO), timeout=60)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "['ragcli', 'ragcli.errors']"
+
+
+@pytest.mark.slow
+def test_max_tokens_that_fill_the_context_is_a_usage_error_naming_both(tmp_path):
+    # Was a ValueError traceback from prompting.build_prompt.
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "a.txt").write_text("Skoledagen starter kl. 8.00 for alle elever i Fjordby.", encoding="utf-8")
+    ragcli("ingest", str(docs), "--index", "lille", "--embed-model", TEST_EMBED_MODEL, home=tmp_path / "home", check=True)
+    result = ragcli("ask", "Hvornår starter skoledagen?", "--index", "lille", "--max-tokens", "600", "--n-ctx", "512", home=tmp_path / "home")
+    assert result.returncode == 2
+    line = _one_line_error(result)
+    assert "--max-tokens" in line and "--n-ctx" in line and "Traceback" not in result.stderr
