@@ -125,7 +125,10 @@ def agrees(answer: str, found: Extract | None, question: str) -> bool:
     words = [t for t in fresh if not t[0].isdigit()]
     if any(n not in quote_terms for n in numbers):
         return False
-    return not words or sum(prefix_match(w, quote_terms) for w in words) / len(words) >= 0.5
+    shared = sum(prefix_match(w, quote_terms) for w in words)
+    if answer_type(question) == "any" and not numbers and shared < 2:
+        return False  # for an open question one shared word ("etableret") is no agreement
+    return not words or shared / len(words) >= 0.5
 
 
 def answer_question(
