@@ -38,7 +38,7 @@ from ragcli.store import Index
 # What the model is shown of each passage, in characters (about 3.5 a token in Danish).
 DEFAULT_WINDOW_CHARS = 360
 # A quoted source sentence must cover at least this share of the question's weighted terms.
-DEFAULT_MIN_EXTRACT_COVERAGE = 0.35
+DEFAULT_MIN_EXTRACT_COVERAGE = 0.3
 # A term in at most this share of the index's chunks (or in at most 2) is rare: an answer
 # that names it must find it in the source it cites.
 RARE_SHARE = 0.01

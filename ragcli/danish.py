@@ -252,6 +252,11 @@ def _quantities(body: str, question: str) -> bool:
     return False
 
 
+def _is_code(word: str) -> bool:
+    """An acronym, code or literal value: two or more capitals or digits (PRODUCTION, XMLDSig, LÆ125)."""
+    return sum(c.isupper() or c.isdigit() for c in word) >= 2
+
+
 def fits_type(claim: str, kind: AnswerType, question: str = "") -> bool:
     """Does the claim carry the kind of thing asked for (an amount, a number, a time, a name)?"""
     body = strip_page_labels(claim)
@@ -259,7 +264,9 @@ def fits_type(claim: str, kind: AnswerType, question: str = "") -> bool:
     if kind == "quantity":
         return _quantities(body, question)
     if kind == "number":
-        return bool(numbers)
+        # A code or a value: "80", "6100-6199", or a literal such as PRODUCTION or XMLDSig.
+        asked = {w.lower() for w in names_in(question)}
+        return bool(numbers) or any(_is_code(n) and n.lower() not in asked for n in names_in(body))
     if kind == "time":
         asked_words = {m.group(0).lower() for m in _TIME_WORD.finditer(question)}
         return bool(numbers) or any(m.group(0).lower() not in asked_words for m in _TIME_WORD.finditer(body))
