@@ -29,7 +29,7 @@ def server(llm_path):
     pytest.importorskip("fastapi", reason="llama-cpp-python's server needs fastapi (pip install -e '.[dev]')")
     port = _free_port()
     process = subprocess.Popen(
-        [sys.executable, "-m", "llama_cpp.server", "--model", str(llm_path), "--host", "127.0.0.1",
+        [sys.executable, "-m", "ragcli.llama_server", "--model", str(llm_path), "--host", "127.0.0.1",
          "--port", str(port), "--n_ctx", "4096", "--verbose", "False"],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )
@@ -41,11 +41,11 @@ def server(llm_path):
             break
         except OSError:
             if process.poll() is not None:
-                pytest.fail("llama_cpp.server exited at start-up")
+                pytest.fail("ragcli.llama_server exited at start-up")
             time.sleep(0.5)
     else:
         process.kill()
-        pytest.fail("llama_cpp.server did not start in 120 s")
+        pytest.fail("ragcli.llama_server did not start in 120 s")
     yield url
     process.terminate()
     process.wait(timeout=30)
