@@ -250,6 +250,9 @@ def bench_llm(results: dict, rows: list) -> None:
         end = time.perf_counter()
         ttfts.append(first - started)
         rates.append((n - 1) / (end - first) if n > 1 else 0.0)
+    from ragcli.generation import load_cpu_backend
+
+    results["machine"]["llama_cpu_backend"] = load_cpu_backend()
     results["llm"] = {
         "model": backend.name, "prompt_tokens": prompt_tokens,
         "time_to_first_token_s": round(statistics.median(ttfts), 3), "tokens_per_s": round(statistics.median(rates), 1),
@@ -277,7 +280,14 @@ def main() -> None:
     if not (SHARED / "corpus").is_dir():
         sys.exit(f"bench needs the shared corpus at {SHARED / 'corpus'} (set RAGCLI_SHARED)")
 
-    results: dict = {"machine": {"cores": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()}}
+    from ragcli.doctor import cpu_flags, cpu_model
+
+    # CPUs differ between machines here (AMX, AVX-512, AVX2 only): a number means little without its CPU.
+    simd = [f for f in ("avx2", "avx512f", "avx512_vnni", "avx512_bf16", "avx_vnni", "amx_int8") if f in cpu_flags()]
+    results: dict = {"machine": {
+        "cores": os.cpu_count(), "cpu": cpu_model(), "simd": simd,
+        "python": platform.python_version(), "platform": platform.platform(),
+    }}
     rows: list[tuple[str, str, str]] = []
     with tempfile.TemporaryDirectory(prefix="ragcli-bench-") as tmp:
         work = Path(tmp)
@@ -292,7 +302,12 @@ def main() -> None:
     from rich.console import Console
     from rich.table import Table
 
-    table = Table(title=f"ragcli bench ({os.cpu_count()} cores)", title_justify="left")
+    machine = results["machine"]
+    table = Table(
+        title=f"ragcli bench ({machine['cpu']}, {os.cpu_count()} cores, {', '.join(machine['simd'])}; "
+        f"llama.cpp {machine.get('llama_cpu_backend', '?')})",
+        title_justify="left",
+    )
     for col in ("measure", "result", "note"):
         table.add_column(col)
     for row in rows:
