@@ -26,7 +26,7 @@ from ragcli.danish import REFUSAL, answer_type, fits_type, is_refusal, new_terms
 from ragcli.embedding import Embedder
 from ragcli.evidence import Extract, extract_answer, select_windows
 from ragcli.generation import GenerationParams, Generator
-from ragcli.grounding import DEFAULT_MIN_COVERAGE, Grounding, measure_grounding
+from ragcli.grounding import DEFAULT_MIN_COVERAGE, Grounding, measure_grounding, question_weights
 from ragcli.guardrails import DEFAULT_RULES, OutputFilter, Rule, blocked, check_input, check_output, check_passages
 from ragcli.lexical import analyze
 from ragcli.privacy import mask_answer
@@ -149,9 +149,9 @@ def answer_question(
     timings["retrieve_s"] = time.perf_counter() - started
 
     lexical = index.lexical
-    grounding = measure_grounding(question, retrieved, lexical.document_frequency, len(lexical))
     if params.window_chars > 0:
-        windows = select_windows(retrieved, grounding.weights, params.window_chars)
+        weights = question_weights(question, lexical.document_frequency, len(lexical))
+        windows = select_windows(retrieved, weights, params.window_chars)
         texts = [w.text for w in windows]
     else:
         windows, texts = [], [h.chunk.text for h in retrieved]
@@ -160,7 +160,7 @@ def answer_question(
     prompt = build_prompt(question, retrieved, backend.count_tokens, budget, chat=backend.chat, texts=texts)
     hits = prompt.hits
     shown_windows = [replace(w, source=n) for n, w in enumerate([w for w in windows if w.text.strip()][: len(hits)], 1)]
-    # Numbering follows the prompt: grounding is re-measured over the passages it holds.
+    # Grounding is measured over the passages the prompt holds, numbered as there.
     grounding = measure_grounding(question, hits, lexical.document_frequency, len(lexical))
     passage_flags = check_passages([h.chunk.text for h in hits], params.rules)
     flags += passage_flags

@@ -12,7 +12,7 @@ from functools import lru_cache
 from typing import Literal
 
 from ragcli.chunking import sentence_spans
-from ragcli.cleaning import flatten
+from ragcli.cleaning import FORMAT_CHARACTERS, flatten
 from ragcli.lexical import analyze
 
 REFUSAL = "Det fremgår ikke af dokumenterne."
@@ -70,7 +70,7 @@ _TYPE_CUES: tuple[tuple[AnswerType, re.Pattern[str]], ...] = tuple(
 # Terminal escape sequences (CSI "ESC [ … letter", OSC "ESC ] … BEL/ST"), then any
 # other control or format character: none of them is a word of a question.
 _ESCAPES = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?|\x1b.?|\x9b[0-?]*[ -/]*[@-~]")
-_CONTROLS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff]")
+_CONTROLS = re.compile(f"[\x00-\x08\x0b-\x1f\x7f-\x9f{FORMAT_CHARACTERS}]")  # the set ingest drops, plus C0/C1
 
 
 def strip_controls(text: str) -> str:
@@ -144,6 +144,14 @@ def term_credit(term: str, passage_terms: frozenset[str]) -> float:
 def question_names(question: str) -> list[str]:
     """The names and codes a question is about ("D-brandhane", "LÆ125", "Hårup Skole")."""
     return [n for n in names_in(question) if n.lower() not in {"hvad", "hvem", "hvor", "hvilken", "hvilket", "hvilke", "hvornår"}]
+
+
+def weighted_coverage(weights: dict[str, float], passage_terms: frozenset[str]) -> float:
+    """The weighted share of the question's terms (term → weight) that a passage holds, 0..1."""
+    total = sum(weights.values())
+    if total <= 0:
+        return 0.0
+    return sum(w * term_credit(t, passage_terms) for t, w in weights.items()) / total
 
 
 def names_in(sentence: str) -> list[str]:

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from ragcli.chunking import sentence_spans
-from ragcli.danish import AnswerType, fits_type, is_furniture, new_terms, term_credit
+from ragcli.danish import AnswerType, fits_type, is_furniture, new_terms, weighted_coverage
 from ragcli.lexical import analyze
 from ragcli.schema import Hit
 
@@ -85,11 +85,7 @@ def _terms(text: str) -> frozenset[str]:
 
 
 def unit_coverage(unit_text: str, weights: dict[str, float]) -> float:
-    total = sum(weights.values())
-    if total <= 0:
-        return 0.0
-    terms = _terms(unit_text)
-    return sum(w * term_credit(t, terms) for t, w in weights.items()) / total
+    return weighted_coverage(weights, _terms(unit_text))
 
 
 def select_window(hit: Hit, source: int, weights: dict[str, float], budget_chars: int) -> Window:

@@ -14,7 +14,7 @@ import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from ragcli.danish import numbers_in, prefix_match, question_names, question_terms, term_credit
+from ragcli.danish import numbers_in, prefix_match, question_names, question_terms, term_credit, weighted_coverage
 from ragcli.lexical import analyze
 from ragcli.schema import Hit
 
@@ -51,14 +51,20 @@ class Grounding:
         }
 
 
+def question_weights(question: str, document_frequency: Callable[[str], int], n_chunks: int) -> dict[str, float]:
+    """Each content term of the question with its IDF weight in this index (rare terms weigh most)."""
+    return {
+        t: math.log(1 + (n_chunks - document_frequency(t) + 0.5) / (document_frequency(t) + 0.5))
+        for t in question_terms(question)
+    }
+
+
 def measure_grounding(
     question: str, hits: Sequence[Hit], document_frequency: Callable[[str], int], n_chunks: int
 ) -> Grounding:
     """Score each passage by the IDF-weighted share of question terms it holds; keep the best."""
-    terms = question_terms(question)
-    weights = {
-        t: math.log(1 + (n_chunks - document_frequency(t) + 0.5) / (document_frequency(t) + 0.5)) for t in terms
-    }
+    weights = question_weights(question, document_frequency, n_chunks)
+    terms = list(weights)
     total = sum(weights.values())
     numbers = numbers_in(question)
     names = question_names(question)
@@ -67,9 +73,8 @@ def measure_grounding(
         return best
     for number, hit in enumerate(hits, start=1):
         passage_terms = frozenset(analyze(hit.chunk.text))
-        credit = {t: term_credit(t, passage_terms) for t in terms}
-        found = [t for t in terms if credit[t] > 0]
-        coverage = sum(weights[t] * credit[t] for t in terms) / total
+        found = [t for t in terms if term_credit(t, passage_terms) > 0]
+        coverage = weighted_coverage(weights, passage_terms)
         missing_numbers = sorted(numbers - numbers_in(hit.chunk.text))
         # A name may identify the document rather than the passage ("Randers", "GeoFA"): its title counts.
         named = passage_terms | frozenset(analyze(f"{hit.chunk.title} {hit.chunk.doc.replace('_', ' ')}"))
