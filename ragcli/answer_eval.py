@@ -18,23 +18,22 @@ Records are appended to a JSONL file as they finish, so an interrupted run resum
 from __future__ import annotations
 
 import json
-import re
 import statistics
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
+from ragcli.citations import MARKER
 from ragcli.evaluation import EvalQuestion
 from ragcli.lexical import analyze
 from ragcli.schema import Answer
 
 GOOD_RECALL = 0.5
-_MARKER = re.compile(r"\[\d+(?:\s*[,;–-]\s*\d+)*\]")
 
 
 def answer_terms(text: str) -> list[str]:
     """Content terms of an answer or gold answer: source markers dropped, stemmed, stop words out."""
-    return analyze(_MARKER.sub(" ", text))
+    return analyze(MARKER.sub(" ", text))
 
 
 def token_recall(answer: str, gold: str) -> float:

@@ -73,11 +73,6 @@ def support(claim: str, source: str, is_rare: RarityTest = _never_rare) -> tuple
     return len(found) / len(terms), missing
 
 
-def support_score(claim: str, source: str) -> float:
-    """Share of the claim's content terms in the source; 0 if a number, name or rare term is missing."""
-    return support(claim, source)[0]
-
-
 def check_answer(
     answer: str, sources: Mapping[int, str], question: str = "", is_rare: RarityTest = _never_rare
 ) -> list[Sentence]:
