@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 from ragcli.cleaning import flatten
 from ragcli.danish import REFUSAL
@@ -73,6 +74,7 @@ def _sources_text(blocks: Sequence[str]) -> str:
     return "Kilder:\n" + "\n\n".join(blocks)
 
 
+@lru_cache(maxsize=1)
 def completion_prefix() -> str:
     """Instructions and worked examples: the start of every completion prompt."""
     parts = [SYSTEM_PROMPT, ""]
