@@ -21,6 +21,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import IO, TYPE_CHECKING
 
+from ragcli import wire
 from ragcli.errors import DataError
 from ragcli.schema import Answer, Hit
 
@@ -147,44 +148,12 @@ def _truncate_torn_line(path: Path) -> None:
             handle.truncate(cut)
 
 
-def _hit_record(hit: Hit) -> dict:
-    return {
-        "doc": hit.chunk.doc, "pages": hit.chunk.pages, "score": round(hit.score, 6),
-        "dense_score": None if hit.dense_score is None else round(hit.dense_score, 6),
-        "lexical_score": None if hit.lexical_score is None else round(hit.lexical_score, 6),
-        "text": hit.chunk.text,
-    }
-
-
 def answer_record(question: BatchQuestion, answer: Answer) -> dict:
-    supported_by = {n for s in answer.sentences if s.supported for n in (*s.cites, *s.attached)}
-    return {
-        "id": question.id,
-        "question": question.question,
-        "answer": answer.text,
-        "refused": answer.refused,
-        "decision": answer.decision,
-        "citations": [
-            {"number": c.number, "doc": c.doc, "pages": c.pages, "snippet": c.snippet, "supported": c.number in supported_by}
-            for c in answer.citations
-            if c.cited
-        ],
-        "sentences": [{"text": s.text, "supported": s.supported, "cites": s.cites, "attached": s.attached} for s in answer.sentences],
-        "retrieval": [{"doc": h.chunk.doc, "pages": h.chunk.pages, "score": round(h.score, 6)} for h in answer.hits],
-        "grounding": answer.grounding,
-        "timings": answer.timings,
-        "model": answer.model,
-    }
+    return dict(wire.batch_answer(question.id, question.question, answer))
 
 
 def retrieval_record(question: BatchQuestion, hits: list[Hit], seconds: float, embedding_model: str) -> dict:
-    return {
-        "id": question.id,
-        "question": question.question,
-        "passages": [_hit_record(h) for h in hits],
-        "timings": {"retrieve_s": round(seconds, 4)},
-        "model": embedding_model,
-    }
+    return dict(wire.batch_retrieval(question.id, question.question, hits, seconds, embedding_model))
 
 
 class RecordWriter:

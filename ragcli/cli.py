@@ -306,7 +306,8 @@ def ask(
 ) -> None:
     """Answer a question from the indexed documents, with cited sources."""
     _check_mode(mode)
-    from ragcli.rendering import answer_json, render_answer_check, render_decision, render_explain, render_sources
+    from ragcli import wire
+    from ragcli.rendering import render_answer_check, render_decision, render_explain, render_sources
 
     with user_errors(), Session.open(index, home, model, llm_url, llm_chat, n_ctx, seed, mode) as session:
         session.load()  # a missing model is one line before anything is printed
@@ -314,7 +315,7 @@ def ask(
         stream = None if as_json else _stream_to(out)
         answer = _masked(session.ask(question, params, on_token=stream), show_cpr)
     if as_json:
-        data = answer_json(answer, index, mode)
+        data: dict = dict(wire.answer(answer, index, mode))
         if explain:
             data["prompt"] = answer.prompt
             data["retrieval"]["trace"] = answer.retrieval_trace
@@ -340,8 +341,9 @@ def search(
 ) -> None:
     """Show the passages retrieval finds for a query, with their scores (no generation)."""
     _check_mode(mode)
+    from ragcli import wire
     from ragcli.privacy import mask_cpr
-    from ragcli.rendering import render_hits, search_json
+    from ragcli.rendering import render_hits
 
     with user_errors(), Session.open(index, home, mode=mode) as session:
         session.load(generator=False)
@@ -350,7 +352,7 @@ def search(
         seconds = time.perf_counter() - started
         query = query if show_cpr else mask_cpr(query)
     if as_json:
-        emit_json(search_json(query, index, mode, hits, seconds))
+        emit_json(dict(wire.search(query, index, mode, hits, seconds)))
     else:
         render_hits(out, hits, mode)
 

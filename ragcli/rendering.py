@@ -1,16 +1,14 @@
 """Turning results into terminal output (rich) and JSON documents.
 
-The *_json functions define the machine-readable shapes documented in the README;
-the render_* functions draw the same data for people.
+The render_* functions draw for people what ragcli.wire gives programs as JSON.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict
-
 from rich.console import Console
 from rich.table import Table
 
+from ragcli import wire
 from ragcli.cleaning import flatten
 from ragcli.ingest import IngestReport
 from ragcli.schema import Answer, Hit
@@ -24,36 +22,10 @@ def _snippet(text: str, limit: int = 110) -> str:
 
 # ---------------------------------------------------------------- JSON shapes
 
-
-def answer_json(answer: Answer, index: str, mode: str) -> dict:
-    return {
-        "question": answer.question,
-        "answer": answer.text,
-        "refused": answer.refused,
-        "model": answer.model,
-        "index": index,
-        "citations": [asdict(c) for c in answer.citations],
-        "sentences": [asdict(s) for s in answer.sentences],
-        "evidence": answer.evidence,
-        "retrieval": {"mode": mode, "hits": [h.to_dict() for h in answer.hits]},
-        "decision": answer.decision,
-        "raw_answer": answer.raw_answer,
-        "grounding": answer.grounding,
-        "windows": answer.windows,
-        "flags": answer.flags,
-        "prompt_tokens": answer.prompt_tokens,
-        "timings": answer.timings,
-    }
-
-
-def search_json(query: str, index: str, mode: str, hits: list[Hit], seconds: float) -> dict:
-    return {
-        "query": query,
-        "index": index,
-        "mode": mode,
-        "hits": [h.to_dict() for h in hits],
-        "seconds": round(seconds, 4),
-    }
+# The machine-readable shapes live in ragcli.wire (one definition for the CLI, batch and
+# the server); these names stay for callers that import them from here.
+answer_json = wire.answer
+search_json = wire.search
 
 
 # ---------------------------------------------------------------- terminal

@@ -6,7 +6,7 @@ Hits, and generation plus citation checking turn Hits into an Answer.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 
 
 @dataclass(frozen=True)
@@ -60,15 +60,10 @@ class Hit:
     lexical_rank: int | None = None
 
     def to_dict(self) -> dict:
-        data = asdict(self.chunk)
-        data.update(
-            score=round(self.score, 6),
-            dense_score=None if self.dense_score is None else round(self.dense_score, 6),
-            lexical_score=None if self.lexical_score is None else round(self.lexical_score, 6),
-            dense_rank=self.dense_rank,
-            lexical_rank=self.lexical_rank,
-        )
-        return data
+        """The hit's JSON shape, as every output shows it (defined in ragcli.wire)."""
+        from ragcli.wire import hit
+
+        return dict(hit(self))
 
 
 @dataclass

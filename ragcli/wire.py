@@ -1,0 +1,320 @@
+"""The JSON shapes ragcli gives to programs, defined once.
+
+Every machine-readable output is built here: `ask --json` and `POST /v1/ask` (answer),
+`search --json` and `POST /v1/search` (search), the `batch` records (batch_answer,
+batch_retrieval), the MCP tools' structured content (tool_answer, tool_search) and the
+citation lines of an OpenAI-compatible chat answer (chat_text). Each shape is a TypedDict
+whose keys are the contract: the functions build exactly those keys (tests/test_wire.py
+checks it, and checks the README's examples against them), so a shape cannot drift
+between the command line, the batch files and the server.
+
+A hit, a citation and a sentence have one dict each, used by every shape that holds them;
+a batch record's and a tool's short source derive from the one citation dict.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import TYPE_CHECKING, Any, TypedDict
+
+if TYPE_CHECKING:
+    from ragcli.schema import Answer, Citation, Hit, Sentence
+
+
+def _round(value: float | None) -> float | None:
+    return None if value is None else round(value, 6)
+
+
+# ---------------------------------------------------------------- parts
+
+
+class HitDict(TypedDict):
+    doc: str
+    title: str
+    page_start: int
+    page_end: int
+    pages: str
+    char_start: int
+    char_end: int
+    text: str
+    n_tokens: int
+    chunk_id: int
+    score: float
+    dense_score: float | None
+    lexical_score: float | None
+    dense_rank: int | None
+    lexical_rank: int | None
+
+
+def hit(h: Hit) -> HitDict:
+    """A retrieved passage: where it is (document, pages, characters), its text and its scores."""
+    c = h.chunk
+    return {
+        "doc": c.doc,
+        "title": c.title,
+        "page_start": c.page_start,
+        "page_end": c.page_end,
+        "pages": c.pages,
+        "char_start": c.char_start,
+        "char_end": c.char_end,
+        "text": c.text,
+        "n_tokens": c.n_tokens,
+        "chunk_id": c.chunk_id,
+        "score": round(h.score, 6),
+        "dense_score": _round(h.dense_score),
+        "lexical_score": _round(h.lexical_score),
+        "dense_rank": h.dense_rank,
+        "lexical_rank": h.lexical_rank,
+    }
+
+
+class CitationDict(TypedDict):
+    number: int
+    doc: str
+    pages: str
+    page_start: int
+    page_end: int
+    score: float
+    snippet: str
+    cited: bool  # the answer refers to this source
+
+
+def supported_sources(answer: Answer) -> set[int]:
+    """Source numbers that back a verified sentence of the answer (cited by the model or attached)."""
+    return {n for s in answer.sentences if s.supported for n in (*s.cites, *s.attached)}
+
+
+def citation(c: Citation) -> CitationDict:
+    return {
+        "number": c.number,
+        "doc": c.doc,
+        "pages": c.pages,
+        "page_start": c.page_start,
+        "page_end": c.page_end,
+        "score": round(c.score, 6),
+        "snippet": c.snippet,
+        "cited": c.cited,
+    }
+
+
+class SentenceDict(TypedDict):
+    text: str
+    cites: list[int]
+    attached: list[int]
+    supported: bool
+    support: float
+    missing: list[str]
+    informative: bool
+
+
+def sentence(s: Sentence) -> SentenceDict:
+    return asdict(s)  # type: ignore[return-value] - Sentence's fields are SentenceDict's keys (tested)
+
+
+# ---------------------------------------------------------------- ask and search
+
+
+class RetrievalDict(TypedDict):
+    mode: str
+    hits: list[HitDict]
+
+
+class AnswerDict(TypedDict):
+    question: str
+    answer: str
+    refused: bool
+    decision: str  # "answered", "extracted" or "refused" (see README: what the answer rests on)
+    model: str
+    index: str
+    citations: list[CitationDict]
+    sentences: list[SentenceDict]
+    evidence: list[dict]  # {"source", "doc", "pages", "quote", "overlap"}
+    retrieval: RetrievalDict
+    raw_answer: str
+    grounding: dict
+    windows: list[dict]
+    flags: list[dict]
+    prompt_tokens: int
+    timings: dict[str, float]
+
+
+def answer(a: Answer, index: str, mode: str) -> AnswerDict:
+    """`ask --json` and `POST /v1/ask`: the answer, what it rests on, and how it came about."""
+    return {
+        "question": a.question,
+        "answer": a.text,
+        "refused": a.refused,
+        "decision": a.decision,
+        "model": a.model,
+        "index": index,
+        "citations": [citation(c) for c in a.citations],
+        "sentences": [sentence(s) for s in a.sentences],
+        "evidence": a.evidence,
+        "retrieval": {"mode": mode, "hits": [hit(h) for h in a.hits]},
+        "raw_answer": a.raw_answer,
+        "grounding": a.grounding,
+        "windows": a.windows,
+        "flags": a.flags,
+        "prompt_tokens": a.prompt_tokens,
+        "timings": a.timings,
+    }
+
+
+class SearchDict(TypedDict):
+    query: str
+    index: str
+    mode: str
+    hits: list[HitDict]
+    seconds: float
+
+
+def search(query: str, index: str, mode: str, hits: list[Hit], seconds: float) -> SearchDict:
+    """`search --json` and `POST /v1/search`: the passages retrieval finds, with their scores."""
+    return {"query": query, "index": index, "mode": mode, "hits": [hit(h) for h in hits], "seconds": round(seconds, 4)}
+
+
+# ---------------------------------------------------------------- batch records
+
+
+class SourceDict(TypedDict):
+    """A source the answer cites, in short (a batch record is one line of a results file)."""
+
+    number: int
+    doc: str
+    pages: str
+    snippet: str
+    supported: bool  # a verified sentence of the answer rests on it
+
+
+def cited_sources(a: Answer) -> list[SourceDict]:
+    """The cited sources: CitationDict's keys that say which and where, and whether they back the answer."""
+    backed = supported_sources(a)
+    return [
+        {"number": d["number"], "doc": d["doc"], "pages": d["pages"], "snippet": d["snippet"], "supported": d["number"] in backed}
+        for d in (citation(c) for c in a.citations if c.cited)
+    ]
+
+
+class BatchAnswerDict(TypedDict):
+    id: str
+    question: str
+    answer: str
+    refused: bool
+    decision: str
+    citations: list[SourceDict]
+    sentences: list[SentenceDict]
+    retrieval: list[HitDict]
+    grounding: dict
+    timings: dict[str, float]
+    model: str
+
+
+def batch_answer(record_id: str, question: str, a: Answer) -> BatchAnswerDict:
+    return {
+        "id": record_id,
+        "question": question,
+        "answer": a.text,
+        "refused": a.refused,
+        "decision": a.decision,
+        "citations": cited_sources(a),
+        "sentences": [sentence(s) for s in a.sentences],
+        "retrieval": [hit(h) for h in a.hits],
+        "grounding": a.grounding,
+        "timings": a.timings,
+        "model": a.model,
+    }
+
+
+class BatchRetrievalDict(TypedDict):
+    id: str
+    question: str
+    passages: list[HitDict]
+    timings: dict[str, float]
+    model: str
+
+
+def batch_retrieval(record_id: str, question: str, hits: list[Hit], seconds: float, embedding_model: str) -> BatchRetrievalDict:
+    return {
+        "id": record_id,
+        "question": question,
+        "passages": [hit(h) for h in hits],
+        "timings": {"retrieve_s": round(seconds, 4)},
+        "model": embedding_model,
+    }
+
+
+# ---------------------------------------------------------------- tools and chat
+
+
+class ToolCitationDict(TypedDict):
+    number: int
+    file: str
+    page: str  # "4" or a span "4-5"
+    quote: str  # the source sentence behind the answer, else the passage's opening
+    supported: bool
+
+
+class ToolAnswerDict(TypedDict):
+    question: str
+    answer: str
+    decision: str
+    refused: bool
+    index: str
+    citations: list[ToolCitationDict]
+
+
+def tool_answer(a: Answer, index: str) -> ToolAnswerDict:
+    """The MCP tool ask_documents' structured content: the answer and the sources it cites."""
+    quotes: dict[int, str] = {}
+    for ev in a.evidence:  # the best quote of a source comes first
+        if isinstance(ev, dict) and "source" in ev:
+            quotes.setdefault(ev["source"], ev["quote"])
+    return {
+        "question": a.question,
+        "answer": a.text,
+        "decision": a.decision,
+        "refused": a.refused,
+        "index": index,
+        "citations": [
+            {"number": c["number"], "file": c["doc"], "page": c["pages"], "quote": quotes.get(c["number"], c["snippet"]), "supported": c["supported"]}
+            for c in cited_sources(a)
+        ],
+    }
+
+
+class ToolPassageDict(TypedDict):
+    file: str
+    page: str
+    score: float
+    text: str
+
+
+class ToolSearchDict(TypedDict):
+    query: str
+    index: str
+    passages: list[ToolPassageDict]
+
+
+def tool_search(query: str, index: str, hits: list[Hit]) -> ToolSearchDict:
+    """The MCP tool search_documents' structured content: passages with file, page and text."""
+    return {
+        "query": query,
+        "index": index,
+        "passages": [{"file": h.chunk.doc, "page": h.chunk.pages, "score": round(h.score, 6), "text": h.chunk.text} for h in hits],
+    }
+
+
+def citation_lines(a: Answer) -> list[str]:
+    """`[1] file.pdf, s. 4` for every source the answer cites, as a chat client shows them."""
+    return [f"[{c.number}] {c.doc}, s. {c.pages}" for c in a.citations if c.cited]
+
+
+def chat_text(a: Answer) -> str:
+    """An OpenAI-compatible chat answer: the verified answer, then its sources, one a line."""
+    lines = citation_lines(a)
+    return a.text + ("\n\nKilder:\n" + "\n".join(lines) if lines else "")
+
+
+def keys(shape: Any) -> tuple[str, ...]:
+    """The keys of a shape (a TypedDict above), in order."""
+    return tuple(shape.__annotations__)
