@@ -1,0 +1,505 @@
+"""Answer records: what an answer rests on, in a form a case worker can file and check later.
+
+A record holds the question, the answer and ragcli's decision; for every cited span the
+document, the sha256 of its file, the page, the character span into the document's
+cleaned text, the quote and the verification score; the retrieval list; the exact
+prompt; the model file and its sha256; the embedding model; the ragcli version, the
+settings and the time. `record_json` is the one place that defines its shape; the
+Markdown form is drawn from that JSON, so the two never disagree.
+
+`verify_record` re-reads a JSON record later and says, one line each, which sources no
+longer hash the same and which quotes they no longer contain: a record kept for the
+case file (journalisering) is worth little if nobody can tell that its evidence changed.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from ragcli import __version__
+from ragcli.errors import DataError, UsageError
+from ragcli.schema import Answer, Chunk
+
+RECORD_FORMAT = "ragcli-record/1"
+RECORD_SUFFIXES = (".json", ".md")
+MASK = "[skjult]"
+# Office formats have no pages: their "page" is a section (docx/odt) or a part of a mail.
+PAGED_SUFFIXES = (".pdf",)
+
+
+class RecordError(DataError):
+    """A record that cannot be written, or a file that is not a readable record."""
+
+
+@dataclass(frozen=True)
+class CitedSpan:
+    """The source text that supports one answer sentence: the document's text[char_start:char_end]."""
+
+    sentence: int  # 0-based index of the answer sentence
+    answer_sentence: str  # the sentence without source markers (a highlight's note)
+    source: int  # 1-based source number in the prompt
+    doc: str
+    page: int  # page (office formats: section or mail part) where the quote starts
+    page_start: int  # the cited passage's pages
+    page_end: int
+    char_start: int  # offsets into the document's cleaned text (pages joined as chunking does)
+    char_end: int
+    quote: str
+    score: float  # the answer sentence's verification score against what it cites
+    quote_support: float  # share of the sentence's content terms this quote holds
+    supported: bool
+
+
+# ---------------------------------------------------------------- finding the spans
+
+
+def supporting_span(claim: str, text: str) -> tuple[int, int, float] | None:
+    """The sentence of `text` (or two neighbouring ones) that best supports `claim`.
+
+    Returns (start, end, share) with offsets into text; the share is citations.support's
+    (0 when a number, name or rare term is missing). A claim that no sentence supports is
+    still located at the sentence holding most of its terms, so the reader sees where the
+    model looked.
+    """
+    from ragcli.citations import support
+    from ragcli.danish import is_furniture, prefix_match
+    from ragcli.evidence import units
+    from ragcli.lexical import analyze
+
+    found = [u for u in units(text) if not is_furniture(u.text)]
+    candidates = [(u.start, u.end, True) for u in found] + [(a.start, b.end, False) for a, b in zip(found, found[1:])]
+    claim_terms = list(dict.fromkeys(analyze(claim)))
+    best: tuple[tuple, int, int, float] | None = None
+    for start, end, single in candidates:
+        piece = text[start:end]
+        share, missing = support(claim, piece)
+        terms = set(analyze(piece))
+        overlap = sum(prefix_match(t, terms) for t in claim_terms) / len(claim_terms) if claim_terms else 0.0
+        # A pair must do better than its better half to be chosen: the shortest proof wins ties.
+        key = (round(share, 6), -len(missing), round(overlap, 6), single, -(end - start))
+        if best is None or key > best[0]:
+            best = (key, start, end, share)
+    return None if best is None else (best[1], best[2], best[3])
+
+
+def _page_of(offset: int, page_starts: list[int], numbers: list[int]) -> int:
+    from bisect import bisect_right
+
+    return numbers[max(0, bisect_right(page_starts, offset) - 1)]
+
+
+def cited_spans(
+    answer: Answer,
+    raw_chunk: Callable[[Chunk], str] = lambda chunk: chunk.text,
+    page_map: Callable[[str], tuple[list[int], list[int]] | None] = lambda doc: None,
+) -> list[CitedSpan]:
+    """For every answer sentence and every source it cites (or ragcli attached), the supporting span.
+
+    raw_chunk gives a chunk's text as stored (the answer's may have CPR numbers masked,
+    which shifts offsets); page_map gives a document's page start offsets and numbers,
+    needed only where a passage spans pages.
+    """
+    from ragcli.citations import strip_markers
+    from ragcli.danish import is_refusal
+
+    if answer.decision == "refused":
+        return []
+    spans: list[CitedSpan] = []
+    for index, sentence in enumerate(answer.sentences):
+        claim = strip_markers(sentence.text)
+        if not claim or is_refusal(claim):
+            continue
+        for number in dict.fromkeys((*sentence.cites, *sentence.attached)):
+            if not 0 < number <= len(answer.hits):
+                continue
+            chunk = answer.hits[number - 1].chunk
+            text = raw_chunk(chunk)
+            found = supporting_span(claim, text)
+            if found is None:
+                continue
+            start, end, share = found
+            page = chunk.page_start
+            if chunk.page_end != chunk.page_start:
+                pages = page_map(chunk.doc)
+                if pages is not None:
+                    page = _page_of(chunk.char_start + start, *pages)
+            spans.append(
+                CitedSpan(
+                    sentence=index, answer_sentence=claim, source=number, doc=chunk.doc, page=page,
+                    page_start=chunk.page_start, page_end=chunk.page_end,
+                    char_start=chunk.char_start + start, char_end=chunk.char_start + end,
+                    quote=text[start:end], score=sentence.support, quote_support=round(share, 3),
+                    supported=sentence.supported,
+                )
+            )
+    return spans
+
+
+def document_text(path: Path, doc: str) -> tuple[str, list[int], list[int]]:
+    """A document's cleaned text as ingest chunked it, with its page start offsets and numbers."""
+    from ragcli.chunking import join_pages
+    from ragcli.loading import load_document
+
+    return join_pages(load_document(path, doc).pages)
+
+
+def location_label(doc: str, page: int) -> str:
+    """How a page is named for people: "s. 3" in a PDF, "afsnit 3" in an office document."""
+    suffix = Path(doc).suffix.lower()
+    if suffix in (".docx", ".odt"):
+        return f"afsnit {page}"
+    if suffix == ".eml":
+        return "e-mailen" if page == 1 else f"del {page} (bilag)"
+    return f"s. {page}"
+
+
+# ---------------------------------------------------------------- building the record
+
+
+@dataclass
+class RecordFacts:
+    """What the record needs beyond the Answer: the index's documents and the run's setup."""
+
+    index: str
+    embedding_model: str
+    documents: dict[str, Any]  # doc name → store.DocumentRecord (name, path, sha256, size, title)
+    settings: dict = field(default_factory=dict)
+    model_file: str | None = None
+    model_sha256: str | None = None
+    model_url: str | None = None
+    show_cpr: bool = False
+
+
+def facts_from_session(session, params=None, n_ctx: int | None = None) -> RecordFacts:
+    """RecordFacts of an open Session whose language model is loaded (ragcli.session)."""
+    from ragcli.registry import sha256_file
+
+    index = session.index
+    generator = session._generator  # noqa: SLF001 - loaded already; a record must not load a model
+    model_file = model_sha = None
+    path = getattr(generator, "model_path", None)
+    if path is not None:
+        model_file = str(Path(path).resolve())
+        model_sha = sha256_file(Path(path))
+    settings: dict[str, Any] = {"n_ctx": n_ctx if n_ctx is not None else session.n_ctx, "seed": session.seed}
+    if params is not None:
+        settings.update(
+            mode=params.retrieval.mode, k=params.retrieval.k, temperature=params.generation.temperature,
+            max_tokens=params.generation.max_tokens, seed=params.generation.seed, min_coverage=params.min_coverage,
+            window_chars=params.window_chars, show_cpr=params.show_cpr,
+        )
+    if session.llm_url:
+        settings["llm_chat"] = session.llm_chat
+    return RecordFacts(
+        index=index.name,
+        embedding_model=index.embedding_model,
+        documents={d.name: d for d in index.documents()},
+        settings=settings,
+        model_file=model_file,
+        model_sha256=model_sha,
+        model_url=session.llm_url,
+        show_cpr=bool(params.show_cpr) if params is not None else False,
+    )
+
+
+def raw_chunks_from(index) -> Callable[[Chunk], str]:
+    """Chunk text as stored in the index (unmasked), falling back to the chunk's own."""
+
+    def raw(chunk: Chunk) -> str:
+        if chunk.chunk_id >= 0:
+            stored = index.chunks([chunk.chunk_id]).get(chunk.chunk_id)
+            if stored is not None and stored.doc == chunk.doc:
+                return stored.text
+        return chunk.text
+
+    return raw
+
+
+def build_record(
+    answer: Answer, facts: RecordFacts, raw_chunk: Callable[[Chunk], str] | None = None, now: datetime | None = None
+) -> dict:
+    """The record of an answer (see record_json for its shape)."""
+    documents = facts.documents
+    cache: dict[str, tuple[list[int], list[int]] | None] = {}
+
+    def page_map(doc: str):
+        if doc not in cache:
+            record = documents.get(doc)
+            cache[doc] = None
+            if record is not None:
+                try:
+                    _, starts, numbers = document_text(Path(record.path), doc)
+                    cache[doc] = (starts, numbers)
+                except Exception:  # noqa: BLE001 - a source gone or changed since ingest: fall back to the first page
+                    cache[doc] = None
+        return cache[doc]
+
+    spans = cited_spans(answer, raw_chunk or (lambda chunk: chunk.text), page_map)
+    return record_json(answer, spans, facts, now or datetime.now(UTC))
+
+
+def record_json(answer: Answer, spans: list[CitedSpan], facts: RecordFacts, now: datetime) -> dict:
+    """The one definition of the record's JSON shape (RECORD_FORMAT; add fields, never rename)."""
+    from ragcli.citations import strip_markers
+    from ragcli.privacy import mask_cpr
+
+    def shown(text: str) -> str:
+        return text if facts.show_cpr else mask_cpr(text)
+
+    def source(doc: str) -> dict:
+        record = facts.documents.get(doc)
+        return {
+            "doc": doc,
+            "path": getattr(record, "path", None),
+            "sha256": getattr(record, "sha256", None),
+            "size": getattr(record, "size", None),
+            "title": shown(getattr(record, "title", "") or ""),
+        }
+
+    cited_docs = list(dict.fromkeys(s.doc for s in spans))
+    cited_numbers = {c.number for c in answer.citations if c.cited}
+    return {
+        "format": RECORD_FORMAT,
+        "created": now.isoformat(timespec="seconds"),
+        "ragcli_version": __version__,
+        "question": answer.question,
+        "answer": answer.text,
+        "decision": answer.decision,
+        "sentences": [
+            {
+                "text": strip_markers(s.text), "cites": s.cites, "attached": s.attached,
+                "supported": s.supported, "score": s.support, "missing": s.missing,
+            }
+            for s in answer.sentences
+        ],
+        "spans": [
+            {
+                "sentence": s.sentence, "answer_sentence": s.answer_sentence, "source": s.source,
+                "doc": s.doc, "sha256": source(s.doc)["sha256"], "path": source(s.doc)["path"],
+                "page": s.page, "location": location_label(s.doc, s.page),
+                "passage_pages": [s.page_start, s.page_end],
+                "char_start": s.char_start, "char_end": s.char_end, "quote": shown(s.quote),
+                "score": s.score, "quote_support": s.quote_support, "supported": s.supported,
+            }
+            for s in spans
+        ],
+        "sources": [source(doc) for doc in cited_docs],
+        "retrieval": [
+            {
+                "source": n, "doc": hit.chunk.doc, "pages": hit.chunk.pages, "chunk_id": hit.chunk.chunk_id,
+                "char_start": hit.chunk.char_start, "char_end": hit.chunk.char_end,
+                "score": round(hit.score, 6),
+                "dense_score": None if hit.dense_score is None else round(hit.dense_score, 6),
+                "lexical_score": None if hit.lexical_score is None else round(hit.lexical_score, 6),
+                "cited": n in cited_numbers,
+            }
+            for n, hit in enumerate(answer.hits, start=1)
+        ],
+        "prompt": answer.prompt,
+        "prompt_tokens": answer.prompt_tokens,
+        "raw_answer": answer.raw_answer,
+        "model": {"name": answer.model, "file": facts.model_file, "sha256": facts.model_sha256, "url": facts.model_url},
+        "embedding_model": facts.embedding_model,
+        "index": facts.index,
+        "settings": facts.settings,
+        "flags": answer.flags,
+        "timings": answer.timings,
+    }
+
+
+# ---------------------------------------------------------------- writing
+
+
+def check_record_path(path: Path) -> Path:
+    """Fail before the model runs when the record cannot be written where asked."""
+    if path.suffix.lower() not in RECORD_SUFFIXES:
+        raise UsageError(f"--record skal slutte på .json eller .md, ikke {path.name!r}")
+    if path.is_dir():
+        raise UsageError(f"--record {path} er en mappe; angiv en fil")
+    if not path.parent.exists():
+        raise UsageError(f"mappen {path.parent} findes ikke (--record {path})")
+    return path
+
+
+def _fence(text: str) -> str:
+    """A code fence longer than any run of backticks in text, so a document cannot end it."""
+    longest = max((len(m) for m in re.findall(r"`+", text)), default=0)
+    return "`" * max(3, longest + 1)
+
+
+def _md_line(text: str) -> str:
+    """Document text on one Markdown line: whitespace flattened, markup characters escaped."""
+    from ragcli.terminal import printable
+
+    flat = re.sub(r"\s+", " ", printable(text)).strip()
+    return re.sub(r"([\\`*_\[\]<>#|])", r"\\\1", flat)
+
+
+def record_markdown(record: dict) -> str:
+    """The record for people (and for the case file); drawn from the JSON shape."""
+    lines = [
+        "# Svar med belæg (ragcli)",
+        "",
+        f"- Spørgsmål: {_md_line(record['question'])}",
+        f"- Svar: {_md_line(record['answer'])}",
+        f"- Afgørelse: {record['decision']}",
+        f"- Tidspunkt: {record['created']} · ragcli {record['ragcli_version']} · indeks {_md_line(record['index'])}",
+        "",
+        "## Belæg",
+        "",
+    ]
+    if not record["spans"]:
+        lines.append("Ingen kilde er citeret.")
+    for span in record["spans"]:
+        mark = "understøttet" if span["supported"] else "IKKE understøttet"
+        lines += [
+            f"**[{span['source']}] {_md_line(span['doc'])}, {span['location']}** — tegn {span['char_start']}–{span['char_end']},"
+            f" score {span['score']} ({mark})",
+            "",
+            f"> {_md_line(span['quote'])}",
+            "",
+            f"Svarsætning: {_md_line(span['answer_sentence'])}",
+            "",
+            f"sha256 `{span['sha256']}`",
+            "",
+        ]
+    lines += ["## Kilder", "", "| Dokument | sha256 | Sti |", "|---|---|---|"]
+    for source in record["sources"]:
+        lines.append(f"| {_md_line(source['doc'])} | `{source['sha256']}` | {_md_line(str(source['path']))} |")
+    lines += ["", "## Hentede passager", "", "| # | Dokument | Side | Score | Citeret |", "|---|---|---|---|---|"]
+    for hit in record["retrieval"]:
+        lines.append(f"| {hit['source']} | {_md_line(hit['doc'])} | {hit['pages']} | {hit['score']} | {'ja' if hit['cited'] else ''} |")
+    model = record["model"]
+    lines += [
+        "",
+        "## Model og indstillinger",
+        "",
+        f"- Sprogmodel: {_md_line(str(model['name']))}" + (f" (`{_md_line(model['file'])}`)" if model["file"] else "")
+        + (f" via {_md_line(model['url'])}" if model["url"] else ""),
+        f"- Sprogmodellens sha256: `{model['sha256']}`" if model["sha256"] else "- Sprogmodellens sha256: (ukendt: model på en server)",
+        f"- Embeddingmodel: {_md_line(record['embedding_model'])}",
+        f"- Indstillinger: {_md_line(json.dumps(record['settings'], ensure_ascii=False, sort_keys=True))}",
+        "",
+        "## Prompt",
+        "",
+    ]
+    fence = _fence(record["prompt"])
+    lines += [fence, record["prompt"], fence, ""]
+    return "\n".join(lines)
+
+
+def write_record(record: dict, path: Path) -> Path:
+    """Write the record as JSON or Markdown (by suffix), atomically."""
+    import os
+
+    check_record_path(path)
+    if path.suffix.lower() == ".json":
+        body = json.dumps(record, ensure_ascii=False, indent=2) + "\n"
+    else:
+        body = record_markdown(record)
+    temporary = path.with_name(f".{path.name}.tmp")
+    temporary.write_text(body, encoding="utf-8")
+    os.replace(temporary, path)
+    return path
+
+
+# ---------------------------------------------------------------- verifying
+
+
+@dataclass
+class Verification:
+    sources: int = 0
+    quotes: int = 0
+    changes: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.changes
+
+
+def read_record(path: Path) -> dict:
+    if path.suffix.lower() != ".json":
+        raise UsageError(f"verify læser JSON-optegnelser (ask --record FIL.json), ikke {path.name!r}")
+    try:
+        record = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise RecordError(f"optegnelsen findes ikke: {path}") from None
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise RecordError(f"{path} er ikke en læsbar optegnelse: {str(exc).splitlines()[0][:160]}") from None
+    if not isinstance(record, dict) or record.get("format") != RECORD_FORMAT:
+        raise RecordError(f"{path} er ikke en ragcli-optegnelse (format {RECORD_FORMAT} mangler)")
+    if not isinstance(record.get("spans"), list) or not isinstance(record.get("sources"), list):
+        raise RecordError(f"{path} er en ufuldstændig optegnelse (spans/sources mangler)")
+    return record
+
+
+def _normalised(text: str) -> str:
+    return re.sub(r"\s+", " ", text).strip()
+
+
+def quote_pattern(quote: str) -> re.Pattern:
+    """The quote as a pattern over whitespace-normalised text; a masked CPR number matches any text."""
+    parts = [re.escape(_normalised(p)) for p in _normalised(quote).split(MASK)]
+    return re.compile(r".{1,40}?".join(parts), re.DOTALL)
+
+
+def quote_found(quote: str, text: str, start: int | None = None, end: int | None = None) -> bool:
+    if start is not None and end is not None and text[start:end] == quote:
+        return True
+    return quote_pattern(quote).search(_normalised(text)) is not None
+
+
+def verify_record(record: dict, root: Path | None = None) -> Verification:
+    """Do the record's sources still hash the same, and do they still hold its quotes?
+
+    root: look for the documents by name under this folder instead of at their recorded
+    paths (a case file moved to another machine).
+    """
+    from ragcli.registry import sha256_file
+
+    result = Verification()
+    texts: dict[str, str | None] = {}
+
+    def where(source: dict) -> Path:
+        return (root / source["doc"]) if root is not None else Path(str(source.get("path")))
+
+    for source in record["sources"]:
+        result.sources += 1
+        path = where(source)
+        doc = source.get("doc")
+        if not path.is_file():
+            result.changes.append(f"mangler: {doc} findes ikke længere ({path})")
+            texts[doc] = None
+            continue
+        try:
+            digest = sha256_file(path)
+        except OSError as exc:
+            result.changes.append(f"ulæselig: {doc} ({exc.strerror or exc})")
+            texts[doc] = None
+            continue
+        if digest != source.get("sha256"):
+            result.changes.append(f"ændret: {doc} har ikke længere samme sha256 ({str(source.get('sha256'))[:12]}… → {digest[:12]}…)")
+    for span in record["spans"]:
+        result.quotes += 1
+        doc = span.get("doc")
+        if doc not in texts:
+            source = next((s for s in record["sources"] if s.get("doc") == doc), {"doc": doc, "path": span.get("path")})
+            try:
+                texts[doc] = document_text(where(source), doc)[0]
+            except Exception as exc:  # noqa: BLE001 - an unreadable source is a finding, not a crash
+                result.changes.append(f"ulæselig: {doc} kan ikke læses ({str(exc).splitlines()[0][:120] if str(exc) else type(exc).__name__})")
+                texts[doc] = None
+        text = texts[doc]
+        if text is None:
+            continue
+        if not quote_found(span.get("quote", ""), text, span.get("char_start"), span.get("char_end")):
+            quote = _normalised(span.get("quote", ""))
+            shown = quote if len(quote) <= 80 else quote[:80].rsplit(" ", 1)[0] + " …"
+            result.changes.append(f"citat væk: {doc}, {span.get('location', '')} indeholder ikke længere “{shown}”")
+    return result

@@ -1,0 +1,168 @@
+"""Answer records: built from an answer over a real PDF, written, read back, verified, tampered with.
+
+The answer is scripted (its sentence copied from a real page), so no language model is
+needed: what is under test is the record and its verification, not the model.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from conftest import shared_pdf
+
+from ragcli.chunking import ChunkingParams, chunk_document
+from ragcli.errors import DataError, UsageError
+from ragcli.loading import load_document
+from ragcli.record import (
+    RECORD_FORMAT,
+    RecordFacts,
+    build_record,
+    read_record,
+    record_markdown,
+    verify_record,
+    write_record,
+)
+from ragcli.registry import sha256_file
+from ragcli.schema import Answer, Citation, Hit, Sentence
+from ragcli.store import DocumentRecord
+
+AGENDA = "aarhus_byraad_dagsorden_2025-08-27.pdf"
+P_HOUSES = "Der er derfor altid mindst 500 ledige pladser i p-husene."
+
+
+def _words(texts):
+    return [2 * len(t.split()) for t in texts]
+
+
+_LOADED: dict = {}
+
+
+def _load(path: Path, doc: str):
+    # The 40-page agenda is read once per module (copies of it have the same bytes).
+    key = (sha256_file(path), doc)
+    if key not in _LOADED:
+        _LOADED[key] = load_document(path, doc)
+    return _LOADED[key]
+
+
+def scripted_answer(path: Path, doc: str, needle: str, claim: str, chunk_tokens: int = 384) -> tuple[Answer, DocumentRecord]:
+    """An answer whose one sentence cites the real chunk of `path` that holds `needle`."""
+    loaded = _load(path, doc)
+    chunks = chunk_document(loaded.pages, _words, ChunkingParams(chunk_tokens, 16))
+    chunk = next(c for c in chunks if needle in c.text)
+    sentence = Sentence(text=f"{claim} [1]", cites=[1], supported=True, support=1.0)
+    answer = Answer(
+        question="Hvor mange ledige pladser er der?", text=sentence.text, refused=False,
+        citations=[Citation(1, doc, chunk.pages, chunk.page_start, chunk.page_end, 0.8, chunk.text[:50], cited=True)],
+        sentences=[sentence], hits=[Hit(chunk, 0.8, 0.7, 3.2, 1, 1)], model="scripted",
+        prompt="Kilde [1]: …\nSpørgsmål: …", prompt_tokens=12,
+    )
+    record = DocumentRecord(doc, str(path.resolve()), loaded.title, sha256_file(path), path.stat().st_size, len(loaded.pages), len(chunks))
+    return answer, record
+
+
+def facts(*records: DocumentRecord) -> RecordFacts:
+    return RecordFacts(
+        index="test", embedding_model="intfloat/multilingual-e5-small", documents={r.name: r for r in records},
+        settings={"k": 5, "mode": "hybrid"}, model_file="/models/x.gguf", model_sha256="ab" * 32,
+    )
+
+
+@pytest.fixture()
+def agenda(tmp_path) -> Path:
+    copy = tmp_path / AGENDA
+    shutil.copyfile(shared_pdf(AGENDA), copy)
+    return copy
+
+
+def test_record_holds_the_cited_span_with_hash_page_offsets_and_quote(agenda):
+    answer, doc = scripted_answer(agenda, AGENDA, P_HOUSES, "Der er altid mindst 500 ledige pladser i p-husene.")
+    record = build_record(answer, facts(doc))
+    assert record["format"] == RECORD_FORMAT
+    [span] = record["spans"]
+    assert span["doc"] == AGENDA and span["page"] == 6 and span["location"] == "s. 6"
+    assert span["sha256"] == sha256_file(agenda) == record["sources"][0]["sha256"]
+    assert span["quote"] == P_HOUSES
+    # The character span points at the quote in the document's cleaned text, as chunked.
+    from ragcli.record import document_text
+
+    text = document_text(agenda, AGENDA)[0]
+    assert text[span["char_start"] : span["char_end"]] == P_HOUSES
+    assert span["score"] == 1.0 and span["supported"] is True
+    assert record["retrieval"][0]["cited"] is True and record["retrieval"][0]["doc"] == AGENDA
+    assert record["prompt"] == answer.prompt and record["model"]["sha256"] == "ab" * 32
+    assert record["embedding_model"] and record["ragcli_version"] and record["created"]
+
+
+def test_json_round_trip_verifies_then_detects_a_changed_source(agenda, tmp_path):
+    answer, doc = scripted_answer(agenda, AGENDA, P_HOUSES, "Der er altid mindst 500 ledige pladser i p-husene.")
+    path = write_record(build_record(answer, facts(doc)), tmp_path / "svar.json")
+    record = read_record(path)
+    assert record == json.loads(path.read_text(encoding="utf-8"))
+    result = verify_record(record)
+    assert result.ok and result.sources == 1 and result.quotes == 1
+
+    # Bytes appended after %%EOF: still the same text, no longer the same file.
+    original = sha256_file(agenda)
+    with agenda.open("ab") as handle:
+        handle.write(b"\n% added after filing\n")
+    result = verify_record(read_record(path))
+    assert not result.ok
+    assert len(result.changes) == 1 and result.changes[0].startswith("ændret:") and original[:12] in result.changes[0]
+
+
+def test_verify_detects_a_removed_quote(tmp_path):
+    source = tmp_path / "notat.txt"
+    source.write_text(
+        "Notat om parkering\n\nDer er derfor altid mindst 500 ledige pladser i p-husene. "
+        "Byrådet følger udviklingen hvert kvartal.\n",
+        encoding="utf-8",
+    )
+    answer, doc = scripted_answer(source, "notat.txt", "mindst 500", "Der er altid mindst 500 ledige pladser i p-husene.")
+    path = write_record(build_record(answer, facts(doc)), tmp_path / "svar.json")
+    assert verify_record(read_record(path)).ok
+    source.write_text("Notat om parkering\n\nByrådet følger udviklingen hvert kvartal.\n", encoding="utf-8")
+    changes = verify_record(read_record(path)).changes
+    assert [c.split(":")[0] for c in changes] == ["ændret", "citat væk"]
+    assert "mindst 500 ledige pladser" in changes[1]
+    source.unlink()
+    assert verify_record(read_record(path)).changes[0].startswith("mangler:")
+
+
+def test_masked_cpr_in_a_quote_still_verifies(tmp_path):
+    source = tmp_path / "sag.txt"
+    source.write_text("Sagen\n\nBorgeren med CPR 010190-1234 har fået tilskud på 4.000 kr.\n", encoding="utf-8")
+    answer, doc = scripted_answer(source, "sag.txt", "tilskud", "Borgeren har fået tilskud på 4.000 kr.")
+    record = build_record(answer, facts(doc))
+    assert "010190-1234" not in json.dumps(record) and "[skjult]" in record["spans"][0]["quote"]
+    assert verify_record(record).ok
+
+
+def test_markdown_record_and_path_checks(agenda, tmp_path):
+    answer, doc = scripted_answer(agenda, AGENDA, P_HOUSES, "Der er altid mindst 500 ledige pladser i p-husene.")
+    record = build_record(answer, facts(doc))
+    record["prompt"] = "``` en dokumenttekst der prøver at lukke blokken"
+    markdown = write_record(record, tmp_path / "svar.md").read_text(encoding="utf-8")
+    assert sha256_file(agenda) in markdown and "s. 6" in markdown and "mindst 500 ledige pladser" in markdown
+    assert "\n````\n``` en dokumenttekst" in markdown  # the prompt cannot close its own fence
+    assert markdown == record_markdown(record)
+    with pytest.raises(UsageError):
+        write_record(record, tmp_path / "svar.txt")
+    with pytest.raises(UsageError):
+        write_record(record, tmp_path / "ingen" / "svar.json")
+    with pytest.raises(UsageError):
+        read_record(tmp_path / "svar.md")
+    (tmp_path / "andet.json").write_text('{"answer": 1}', encoding="utf-8")
+    with pytest.raises(DataError):
+        read_record(tmp_path / "andet.json")
+
+
+def test_a_refused_answer_has_no_spans(agenda):
+    answer, doc = scripted_answer(agenda, AGENDA, P_HOUSES, "Der er altid mindst 500 ledige pladser i p-husene.")
+    answer.decision, answer.refused = "refused", True
+    record = build_record(answer, facts(doc))
+    assert record["spans"] == [] and record["sources"] == [] and len(record["retrieval"]) == 1
+    assert verify_record(record).ok
