@@ -52,7 +52,7 @@ def scripted_answer(path: Path, doc: str, needle: str, claim: str, chunk_tokens:
     """An answer whose one sentence cites the real chunk of `path` that holds `needle`."""
     loaded = _load(path, doc)
     chunks = chunk_document(loaded.pages, _words, ChunkingParams(chunk_tokens, 16))
-    chunk = next(c for c in chunks if needle in c.text)
+    chunk = next(c for c in chunks if needle in " ".join(c.text.split()))
     sentence = Sentence(text=f"{claim} [1]", cites=[1], supported=True, support=1.0)
     answer = Answer(
         question="Hvor mange ledige pladser er der?", text=sentence.text, refused=False,

@@ -1,0 +1,280 @@
+"""Highlighted source pages: where in the PDF each cited sentence is, marked for the reader.
+
+For each cited page of a PDF source, `annotate` writes DIR/<doc>-s<page>.pdf: that page
+copied from the original (which is only ever read), with a real PDF highlight annotation
+over every source sentence that supports an answer sentence, and the answer sentence as
+the annotation's note. The geometry comes from pypdfium2's character boxes; pypdf
+writes the annotations. `png=True` also renders each written page to PNG.
+
+A span that cannot be found on the page (a scanned page read by OCR has no character
+boxes; a source that is not a PDF has no pages to mark) is reported in one line and
+skipped; nothing fails because a highlight cannot be drawn.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import shutil
+import subprocess
+import sys
+import unicodedata
+from dataclasses import dataclass, field
+from difflib import SequenceMatcher
+from pathlib import Path
+
+from ragcli.errors import UsageError
+
+HIGHLIGHT_COLOUR = "ffeb3b"  # a marker-pen yellow
+PNG_SCALE = 2.0  # 144 dpi: readable on screen, small on disk
+# A fuzzy match must cover this share of the quote's letters and digits, within this stretch.
+MIN_FUZZY_SHARE = 0.85
+MAX_FUZZY_STRETCH = 1.5
+
+
+@dataclass
+class AnnotationReport:
+    files: list[Path] = field(default_factory=list)  # highlighted PDFs written
+    pngs: list[Path] = field(default_factory=list)
+    highlights: list[dict] = field(default_factory=list)  # {"doc", "page", "file", "quads", "note"}
+    not_highlighted: list[str] = field(default_factory=list)  # one line each: what and why
+
+
+def _safe_stem(doc: str) -> str:
+    """A file name from a document name: no folders, no odd characters, bounded."""
+    stem = doc[: -len(Path(doc).suffix)] if Path(doc).suffix else doc
+    stem = re.sub(r"[^\w.-]+", "_", stem.replace("/", "_").replace("\\", "_")).strip("._") or "dokument"
+    return stem[:120]
+
+
+def _normalise_chars(chars: list[str]) -> tuple[str, list[int]]:
+    """Letters and digits only, case-folded, compatibility-decomposed (ligatures become
+    letters), each with the index of the character it came from. pypdf and pdfium cut
+    lines, hyphens and spaces differently; the letters are what both agree on."""
+    out: list[str] = []
+    where: list[int] = []
+    for index, char in enumerate(chars):
+        for piece in unicodedata.normalize("NFKC", char).casefold():
+            if piece.isalnum():
+                out.append(piece)
+                where.append(index)
+    return "".join(out), where
+
+
+def find_in_page(page_chars: list[str], quote: str) -> tuple[int, int] | None:
+    """First and last character index (inclusive) on the page of the quote, or None."""
+    from ragcli.record import MASK
+
+    page_norm, where = _normalise_chars(page_chars)
+    parts = [p for p in (_normalise_chars(list(part))[0] for part in quote.split(MASK)) if p]
+    if not parts or not page_norm:
+        return None
+    quote_norm = "".join(parts)
+    if len(parts) == 1:
+        at = page_norm.find(quote_norm)
+        if at >= 0:
+            return where[at], where[at + len(quote_norm) - 1]
+    else:
+        # A masked CPR number in the quote: the parts in order, a few characters apart.
+        pattern = r"[^\W_]{0,20}?".join(re.escape(p) for p in parts)
+        match = re.search(pattern, page_norm)
+        if match:
+            return where[match.start()], where[match.end() - 1]
+    # Extraction differs in detail (a footnote mark, a dropped ligature): accept a close match.
+    matcher = SequenceMatcher(None, page_norm, quote_norm, autojunk=False)
+    blocks = [b for b in matcher.get_matching_blocks() if b.size >= 4]
+    if not blocks:
+        return None
+    # The densest run of blocks in page order that covers most of the quote.
+    best = None
+    for i in range(len(blocks)):
+        matched = 0
+        for j in range(i, len(blocks)):
+            stretch = blocks[j].a + blocks[j].size - blocks[i].a
+            if stretch > MAX_FUZZY_STRETCH * len(quote_norm):
+                break
+            matched += blocks[j].size
+            if matched >= MIN_FUZZY_SHARE * len(quote_norm) and (best is None or stretch < best[1] - best[0]):
+                best = (blocks[i].a, blocks[j].a + blocks[j].size)
+    if best is None:
+        return None
+    return where[best[0]], where[best[1] - 1]
+
+
+def line_rects(boxes: list[tuple[float, float, float, float]]) -> list[tuple[float, float, float, float]]:
+    """Character boxes (left, bottom, right, top) merged into one rectangle per text line."""
+    rects: list[list[float]] = []
+    for left, bottom, right, top in boxes:
+        if right - left <= 0 or top - bottom <= 0:
+            continue  # spaces and generated line breaks have no box
+        if rects:
+            current = rects[-1]
+            height = min(top - bottom, current[3] - current[1])
+            overlap = min(top, current[3]) - max(bottom, current[1])
+            if overlap >= 0.5 * height and left >= current[0] - 2:
+                current[0], current[1] = min(current[0], left), min(current[1], bottom)
+                current[2], current[3] = max(current[2], right), max(current[3], top)
+                continue
+        rects.append([left, bottom, right, top])
+    return [tuple(r) for r in rects]  # type: ignore[misc]
+
+
+def quad_points(rects: list[tuple[float, float, float, float]]) -> list[float]:
+    """QuadPoints as PDF viewers read them: per rectangle upper-left, upper-right, lower-left, lower-right."""
+    points: list[float] = []
+    for left, bottom, right, top in rects:
+        points += [left, top, right, top, left, bottom, right, bottom]
+    return points
+
+
+def _page_chars(textpage) -> list[str]:
+    import pypdfium2.raw as pdfium_c
+
+    return [chr(pdfium_c.FPDFText_GetUnicode(textpage.raw, i) or 0x20) for i in range(textpage.count_chars())]
+
+
+def _locate(pdf, span: dict) -> tuple[int, list[tuple[float, float, float, float]]] | str:
+    """The page (1-based) and line rectangles of the span's quote, or why there are none."""
+    first, last = span.get("passage_pages") or [span["page"], span["page"]]
+    order = [span["page"]] + [p for p in range(int(first), int(last) + 1) if p != span["page"]]
+    scanned = []
+    for number in order:
+        if not 1 <= number <= len(pdf):
+            continue
+        page = pdf[number - 1]
+        textpage = page.get_textpage()
+        try:
+            chars = _page_chars(textpage)
+            if sum(c.isalnum() for c in chars) < 20:
+                scanned.append(number)
+                continue
+            found = find_in_page(chars, span["quote"])
+            if found is None:
+                continue
+            end = found[1]
+            # The sentence's closing punctuation belongs to the mark (letters are what was matched).
+            while end + 1 < len(chars) and chars[end + 1] in ".,;:!?)]”\"'":
+                end += 1
+            boxes = [textpage.get_charbox(i) for i in range(found[0], end + 1)]
+        finally:
+            textpage.close()
+            page.close()
+        rects = line_rects(boxes)
+        if rects:
+            return number, rects
+    if scanned and len(scanned) == len([n for n in order if 1 <= n <= len(pdf)]):
+        return f"s. {span['page']} er en skannet side uden tekstlag (OCR); kan ikke markeres"
+    return f"citatet blev ikke fundet på s. {span['page']} i PDF'ens tekstlag; kan ikke markeres"
+
+
+def _open_pdfium(path: Path):
+    import pypdfium2 as pdfium
+
+    return pdfium.PdfDocument(str(path))
+
+
+def annotate(record: dict, out_dir: Path, png: bool = False) -> AnnotationReport:
+    """Write a highlighted copy of every cited PDF page in the record (ragcli.record) to out_dir."""
+    import pypdf
+    from pypdf.annotations import Highlight
+    from pypdf.generic import ArrayObject, FloatObject, NameObject, TextStringObject
+
+    logging.getLogger("pypdf").setLevel(logging.ERROR)
+    report = AnnotationReport()
+    if out_dir.exists() and not out_dir.is_dir():
+        raise UsageError(f"--annotate {out_dir} er ikke en mappe")
+    sources = {s["doc"]: s for s in record.get("sources", [])}
+    # Group the highlights per (document, page): one output file per cited page.
+    pages: dict[tuple[str, int], list[tuple[dict, list]]] = {}
+    for span in record.get("spans", []):
+        doc = span["doc"]
+        label = f"{doc}, {span.get('location') or 's. ' + str(span['page'])}"
+        path = Path(str((sources.get(doc) or span).get("path")))
+        if path.suffix.lower() != ".pdf":
+            report.not_highlighted.append(f"{label}: ikke en PDF; citatet står i optegnelsen, men kan ikke markeres")
+            continue
+        if not path.is_file():
+            report.not_highlighted.append(f"{label}: kildefilen findes ikke længere ({path})")
+            continue
+        try:
+            pdf = _open_pdfium(path)
+        except Exception as exc:  # noqa: BLE001 - a source that changed into something unreadable
+            report.not_highlighted.append(f"{label}: PDF'en kan ikke åbnes ({type(exc).__name__})")
+            continue
+        try:
+            found = _locate(pdf, span)
+        finally:
+            pdf.close()
+        if isinstance(found, str):
+            report.not_highlighted.append(f"{doc}: {found}")
+            continue
+        number, rects = found
+        pages.setdefault((doc, number), []).append((span, rects))
+    if not pages:
+        return report
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for (doc, number), marks in pages.items():
+        path = Path(str((sources.get(doc) or marks[0][0]).get("path")))
+        reader = pypdf.PdfReader(str(path))
+        if reader.is_encrypted:
+            reader.decrypt("")
+        writer = pypdf.PdfWriter()
+        writer.add_page(reader.pages[number - 1])
+        # The copy keeps the original's page number, so a viewer shows "6", not "1".
+        writer.set_page_label(0, 0, style="/D", start=number)
+        for span, rects in marks:
+            points = quad_points(rects)
+            rect = (min(r[0] for r in rects), min(r[1] for r in rects), max(r[2] for r in rects), max(r[3] for r in rects))
+            annotation = Highlight(
+                rect=rect, quad_points=ArrayObject(FloatObject(round(v, 3)) for v in points),
+                highlight_color=HIGHLIGHT_COLOUR, printing=True,
+            )
+            note = f"[{span['source']}] {span['answer_sentence']}"
+            annotation[NameObject("/Contents")] = TextStringObject(note)
+            annotation[NameObject("/T")] = TextStringObject("ragcli")
+            writer.add_annotation(page_number=0, annotation=annotation)
+            report.highlights.append({"doc": doc, "page": number, "quads": rects, "note": note})
+        target = out_dir / f"{_safe_stem(doc)}-s{number}.pdf"
+        temporary = target.with_name(f".{target.name}.tmp")
+        with temporary.open("wb") as handle:
+            writer.write(handle)
+        os.replace(temporary, target)
+        for highlight in report.highlights:
+            if highlight["doc"] == doc and highlight["page"] == number:
+                highlight.setdefault("file", str(target))
+        report.files.append(target)
+        if png:
+            report.pngs.append(render_png(target, target.with_suffix(".png")))
+    return report
+
+
+def render_png(pdf_path: Path, png_path: Path, scale: float = PNG_SCALE) -> Path:
+    """The first page of pdf_path as PNG, highlights drawn (pdfium draws annotations)."""
+    pdf = _open_pdfium(pdf_path)
+    try:
+        page = pdf[0]
+        image = page.render(scale=scale, may_draw_forms=True).to_pil()
+        page.close()
+    finally:
+        pdf.close()
+    image.save(png_path, format="PNG", optimize=True)
+    return png_path
+
+
+def open_files(paths: list[Path]) -> str | None:
+    """Open the highlighted pages in the desktop's PDF viewer; a message where that cannot be done."""
+    if not paths:
+        return None
+    if sys.platform == "darwin":
+        opener = shutil.which("open")
+    else:
+        if not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
+            return "ingen skærm (DISPLAY er ikke sat); åbn selv: " + ", ".join(str(p) for p in paths)
+        opener = shutil.which("xdg-open")
+    if opener is None:
+        return "xdg-open findes ikke; åbn selv: " + ", ".join(str(p) for p in paths)
+    for path in paths:
+        # Each copy holds one page, so the viewer opens on the cited page without a #page anchor.
+        subprocess.Popen([opener, str(path)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    return None

@@ -1,0 +1,157 @@
+"""Highlighted source pages on real PDFs: the mark sits on the cited page, over the cited sentence.
+
+The answers are scripted (their sentences copied from real pages), so no language model
+runs; pypdf reads back the annotations and pypdfium2 says which characters they cover.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+from pathlib import Path
+
+import pypdf
+import pypdfium2 as pdfium
+import pytest
+from conftest import shared_pdf
+from test_record import AGENDA, P_HOUSES, facts, scripted_answer
+
+from ragcli.annotate import annotate, find_in_page, line_rects, open_files
+from ragcli.record import build_record
+from ragcli.registry import sha256_file
+
+# A sentence that wraps over two lines, on the second page of a passage that spans pages 11-12.
+TWO_LINES = (
+    "Radikale Venstre har med beslutningsforslaget lagt op til en række initiativer, der skal modvirke "
+    "diskrimination på baggrund af etnicitet i Aarhus."
+)
+
+
+@pytest.fixture()
+def agenda(tmp_path) -> Path:
+    copy = tmp_path / "kilder" / AGENDA
+    copy.parent.mkdir()
+    shutil.copyfile(shared_pdf(AGENDA), copy)
+    return copy
+
+
+def _letters(text: str) -> str:
+    return re.sub(r"\W", "", text).casefold()
+
+
+def _quads(annotation) -> list[tuple[float, float, float, float]]:
+    points = [float(v) for v in annotation["/QuadPoints"]]
+    rects = []
+    for i in range(0, len(points), 8):
+        xs, ys = points[i : i + 8 : 2], points[i + 1 : i + 8 : 2]
+        rects.append((min(xs), min(ys), max(xs), max(ys)))
+    return rects
+
+
+def _sentence_boxes(path: Path, page: int, sentence: str) -> list[tuple[float, float, float, float]]:
+    """pypdfium2's boxes of the sentence's letters and digits on the original page."""
+    pdf = pdfium.PdfDocument(str(path))
+    textpage = pdf[page - 1].get_textpage()
+    text = textpage.get_text_range()
+    flat = re.sub(r"\s+", " ", text)
+    assert sentence in flat, "the test sentence must be on the page"
+    # Map the flattened position back to pdfium's character indices.
+    index = [i for i, c in enumerate(text) if not (c.isspace() and i > 0 and text[i - 1].isspace())]
+    start = flat.index(sentence)
+    boxes = [textpage.get_charbox(index[i]) for i in range(start, start + len(sentence)) if flat[i].isalnum()]
+    pdf.close()
+    return boxes
+
+
+def _check_highlight(out_file: Path, original: Path, page: int, sentence: str, note: str) -> list:
+    reader = pypdf.PdfReader(str(out_file))
+    assert len(reader.pages) == 1 and reader.page_labels == [str(page)]
+    annotations = [a.get_object() for a in reader.pages[0]["/Annots"]]
+    highlights = [a for a in annotations if a["/Subtype"] == "/Highlight"]
+    assert len(highlights) == 1 and note in highlights[0]["/Contents"]
+    rects = _quads(highlights[0])
+    # Every letter of the sentence, where pdfium puts it on the original page, lies inside a quad.
+    for left, bottom, right, top in _sentence_boxes(original, page, sentence):
+        cx, cy = (left + right) / 2, (bottom + top) / 2
+        assert any(r[0] - 0.5 <= cx <= r[2] + 0.5 and r[1] - 0.5 <= cy <= r[3] + 0.5 for r in rects)
+    # And the text under the quads is the sentence, nothing more.
+    pdf = pdfium.PdfDocument(str(original))
+    textpage = pdf[page - 1].get_textpage()
+    under = " ".join(textpage.get_text_bounded(*r) for r in rects)
+    pdf.close()
+    assert _letters(under) == _letters(sentence)
+    return rects
+
+
+def test_highlight_sits_on_the_cited_page_over_the_sentence_and_the_original_is_untouched(agenda, tmp_path):
+    before = sha256_file(agenda)
+    answer, doc = scripted_answer(agenda, AGENDA, P_HOUSES, "Der er altid mindst 500 ledige pladser i p-husene.")
+    report = annotate(build_record(answer, facts(doc)), tmp_path / "markeret", png=True)
+    assert report.not_highlighted == []
+    [out_file] = report.files
+    assert out_file == tmp_path / "markeret" / "aarhus_byraad_dagsorden_2025-08-27-s6.pdf"
+    rects = _check_highlight(out_file, agenda, 6, P_HOUSES, "Der er altid mindst 500 ledige pladser i p-husene.")
+    assert len(rects) == 1
+    assert sha256_file(agenda) == before
+    # The PNG shows the page with the mark: yellow pixels inside the quad, none far outside.
+    from PIL import Image
+
+    [png] = report.pngs
+    image = Image.open(png).convert("RGB")
+    scale = image.width / 595
+    left, bottom, right, top = rects[0]
+    inside = image.getpixel((int((left + right) / 2 * scale), int((842 - (bottom + top) / 2) * scale)))
+    assert inside[0] > 200 and inside[1] > 200 and inside[2] < 150  # yellow
+
+
+def test_a_wrapped_sentence_on_the_second_page_of_a_passage(agenda, tmp_path):
+    answer, doc = scripted_answer(agenda, AGENDA, TWO_LINES, TWO_LINES)
+    chunk = answer.hits[0].chunk
+    assert chunk.page_start < chunk.page_end == 12
+    record = build_record(answer, facts(doc))
+    assert record["spans"][0]["page"] == 12 and record["spans"][0]["quote"].replace("\n", " ") == TWO_LINES
+    report = annotate(record, tmp_path / "markeret")
+    [out_file] = report.files
+    assert out_file.name.endswith("-s12.pdf") and report.pngs == []
+    rects = _check_highlight(out_file, agenda, 12, TWO_LINES, TWO_LINES)
+    assert len(rects) == 2  # one quad per line
+
+
+def test_sources_that_cannot_be_highlighted_get_one_line_each(tmp_path):
+    scanned = shared_pdf("SCANNED_randers_jordtip_procesdiagram.pdf")
+    notes = tmp_path / "notat.txt"
+    notes.write_text("Notat\n\nDer er altid mindst 500 ledige pladser i p-husene.\n", encoding="utf-8")
+    span = {"source": 1, "answer_sentence": "x", "page": 1, "passage_pages": [1, 1], "quote": "Jordtip anmeldes til kommunen."}
+    record = {
+        "sources": [
+            {"doc": "scan.pdf", "path": str(scanned)},
+            {"doc": "notat.txt", "path": str(notes)},
+            {"doc": "væk.pdf", "path": str(tmp_path / "væk.pdf")},
+        ],
+        "spans": [{**span, "doc": "scan.pdf"}, {**span, "doc": "notat.txt"}, {**span, "doc": "væk.pdf"}],
+    }
+    report = annotate(record, tmp_path / "markeret")
+    assert report.files == [] and not (tmp_path / "markeret").exists()
+    assert len(report.not_highlighted) == 3
+    assert "skannet" in report.not_highlighted[0] and "ikke en PDF" in report.not_highlighted[1]
+    assert "findes ikke" in report.not_highlighted[2]
+
+
+def test_matching_ignores_line_breaks_hyphens_ligatures_and_tolerates_small_differences():
+    page = list("Byrådet har be-\r\nsluttet at ﬁnansiere puljen. Næste punkt.")
+    first, last = find_in_page(page, "Byrådet har besluttet at finansiere puljen.")
+    assert "".join(page[first : last + 1]).endswith("puljen")
+    near = find_in_page(page, "Byrådet har besluttet at finansiere hele puljen.")  # a word pypdf saw, pdfium did not
+    assert near is not None and near[0] == 0
+    assert find_in_page(page, "Et helt andet citat om skoler.") is None
+    # Boxes on one line merge; a new line (or a column to the left) starts a new rectangle.
+    assert line_rects([(0, 0, 5, 10), (5, 0, 9, 10), (0, 20, 0, 30), (0, -12, 4, -2)]) == [(0, 0, 9, 10), (0, -12, 4, -2)]
+
+
+def test_open_without_a_display_says_so(tmp_path, monkeypatch):
+    monkeypatch.delenv("DISPLAY", raising=False)
+    monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
+    monkeypatch.setattr("sys.platform", "linux")
+    message = open_files([tmp_path / "a-s1.pdf"])
+    assert message is not None and "DISPLAY" in message and "a-s1.pdf" in message
+    assert open_files([]) is None
