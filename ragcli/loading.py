@@ -16,7 +16,8 @@ from ragcli.cleaning import clean_text, flatten
 from ragcli.errors import DataError
 from ragcli.schema import Page
 
-SUPPORTED_SUFFIXES = (".pdf", ".txt", ".md", ".html", ".htm")
+# .docx, .odt and .eml are read by ragcli/office.py (same one-line DocumentError on failure).
+SUPPORTED_SUFFIXES = (".pdf", ".txt", ".md", ".html", ".htm", ".docx", ".odt", ".eml")
 
 # A document with fewer characters than this after cleaning has no text worth indexing;
 # a page with fewer that shows an image is a scanned page (OCR is tried on it).
@@ -86,6 +87,10 @@ def load_document(path: Path, doc_name: str) -> LoadedDocument:
         return _load_text(path, doc_name)
     if suffix in (".html", ".htm"):
         return _load_text(path, doc_name, html=True)
+    if suffix in (".docx", ".odt", ".eml"):
+        from ragcli.office import load_office
+
+        return load_office(path, doc_name)
     raise DocumentError(f"unsupported file type {suffix!r}")
 
 

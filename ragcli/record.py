@@ -149,13 +149,22 @@ def document_text(path: Path, doc: str) -> tuple[str, list[int], list[int]]:
     return join_pages(load_document(path, doc).pages)
 
 
-def location_label(doc: str, page: int) -> str:
-    """How a page is named for people: "s. 3" in a PDF, "afsnit 3" in an office document."""
+def location_label(doc: str, page: int, heading: str = "") -> str:
+    """How a page is named for people: "s. 3" in a PDF, "afsnit 3 (Takster)" in an office document.
+
+    Office formats have no pages; ragcli/office.py cuts them into sections that start at
+    a heading (an e-mail's attachments start with "Bilag: <name>"), and the section's
+    first line names it.
+    """
     suffix = Path(doc).suffix.lower()
+    heading = re.sub(r"\s+", " ", heading).strip()
+    heading = heading if len(heading) <= 60 else heading[:60].rsplit(" ", 1)[0] + " …"
     if suffix in (".docx", ".odt"):
-        return f"afsnit {page}"
+        return f"afsnit {page}" + (f" ({heading})" if heading else "")
     if suffix == ".eml":
-        return "e-mailen" if page == 1 else f"del {page} (bilag)"
+        if page == 1:
+            return "e-mailen"
+        return f"del {page}" + (f" ({heading})" if heading.startswith("Bilag:") else "")
     return f"s. {page}"
 
 
@@ -226,25 +235,41 @@ def build_record(
 ) -> dict:
     """The record of an answer (see record_json for its shape)."""
     documents = facts.documents
-    cache: dict[str, tuple[list[int], list[int]] | None] = {}
+    cache: dict[str, tuple[list[int], list[int], dict[int, str]] | None] = {}
 
-    def page_map(doc: str):
+    def loaded(doc: str):
+        # Read again only where needed: a passage over several pages, or an office document's headings.
         if doc not in cache:
             record = documents.get(doc)
             cache[doc] = None
             if record is not None:
                 try:
-                    _, starts, numbers = document_text(Path(record.path), doc)
-                    cache[doc] = (starts, numbers)
+                    text, starts, numbers = document_text(Path(record.path), doc)
+                    ends = starts[1:] + [len(text)]
+                    firsts = {n: text[a:b].split("\n", 1)[0] for n, a, b in zip(numbers, starts, ends)}
+                    cache[doc] = (starts, numbers, firsts)
                 except Exception:  # noqa: BLE001 - a source gone or changed since ingest: fall back to the first page
                     cache[doc] = None
         return cache[doc]
 
+    def page_map(doc: str):
+        found = loaded(doc)
+        return None if found is None else found[:2]
+
+    def heading(doc: str, page: int) -> str:
+        if Path(doc).suffix.lower() in PAGED_SUFFIXES:
+            return ""
+        found = loaded(doc)
+        return "" if found is None else found[2].get(page, "")
+
     spans = cited_spans(answer, raw_chunk or (lambda chunk: chunk.text), page_map)
-    return record_json(answer, spans, facts, now or datetime.now(UTC))
+    locations = {(s.doc, s.page): location_label(s.doc, s.page, heading(s.doc, s.page)) for s in spans}
+    return record_json(answer, spans, facts, now or datetime.now(UTC), locations)
 
 
-def record_json(answer: Answer, spans: list[CitedSpan], facts: RecordFacts, now: datetime) -> dict:
+def record_json(
+    answer: Answer, spans: list[CitedSpan], facts: RecordFacts, now: datetime, locations: dict[tuple[str, int], str] | None = None
+) -> dict:
     """The one definition of the record's JSON shape (RECORD_FORMAT; add fields, never rename)."""
     from ragcli.citations import strip_markers
     from ragcli.privacy import mask_cpr
@@ -282,7 +307,7 @@ def record_json(answer: Answer, spans: list[CitedSpan], facts: RecordFacts, now:
             {
                 "sentence": s.sentence, "answer_sentence": s.answer_sentence, "source": s.source,
                 "doc": s.doc, "sha256": source(s.doc)["sha256"], "path": source(s.doc)["path"],
-                "page": s.page, "location": location_label(s.doc, s.page),
+                "page": s.page, "location": shown((locations or {}).get((s.doc, s.page)) or location_label(s.doc, s.page)),
                 "passage_pages": [s.page_start, s.page_end],
                 "char_start": s.char_start, "char_end": s.char_end, "quote": shown(s.quote),
                 "score": s.score, "quote_support": s.quote_support, "supported": s.supported,
@@ -458,6 +483,10 @@ def quote_found(quote: str, text: str, start: int | None = None, end: int | None
 def verify_record(record: dict, root: Path | None = None) -> Verification:
     """Do the record's sources still hash the same, and do they still hold its quotes?
 
+    A source with the same sha256 has the same bytes, so its quotes are still there; a
+    changed one is read again (as ingest reads it) and every quote looked for, so the
+    report says whether the change touched the evidence.
+
     root: look for the documents by name under this folder instead of at their recorded
     paths (a case file moved to another machine).
     """
@@ -473,6 +502,7 @@ def verify_record(record: dict, root: Path | None = None) -> Verification:
         result.sources += 1
         path = where(source)
         doc = source.get("doc")
+        texts.setdefault(doc, "")  # the same bytes hold the same quotes: read again only if changed
         if not path.is_file():
             result.changes.append(f"mangler: {doc} findes ikke længere ({path})")
             texts[doc] = None
@@ -485,6 +515,7 @@ def verify_record(record: dict, root: Path | None = None) -> Verification:
             continue
         if digest != source.get("sha256"):
             result.changes.append(f"ændret: {doc} har ikke længere samme sha256 ({str(source.get('sha256'))[:12]}… → {digest[:12]}…)")
+            del texts[doc]
     for span in record["spans"]:
         result.quotes += 1
         doc = span.get("doc")
@@ -496,7 +527,7 @@ def verify_record(record: dict, root: Path | None = None) -> Verification:
                 result.changes.append(f"ulæselig: {doc} kan ikke læses ({str(exc).splitlines()[0][:120] if str(exc) else type(exc).__name__})")
                 texts[doc] = None
         text = texts[doc]
-        if text is None:
+        if not text:  # unchanged (nothing to re-read), or gone (already reported)
             continue
         if not quote_found(span.get("quote", ""), text, span.get("char_start"), span.get("char_end")):
             quote = _normalised(span.get("quote", ""))

@@ -87,9 +87,9 @@ def test_record_holds_the_cited_span_with_hash_page_offsets_and_quote(agenda):
     assert span["sha256"] == sha256_file(agenda) == record["sources"][0]["sha256"]
     assert span["quote"] == P_HOUSES
     # The character span points at the quote in the document's cleaned text, as chunked.
-    from ragcli.record import document_text
+    from ragcli.chunking import join_pages
 
-    text = document_text(agenda, AGENDA)[0]
+    text = join_pages(_load(agenda, AGENDA).pages)[0]
     assert text[span["char_start"] : span["char_end"]] == P_HOUSES
     assert span["score"] == 1.0 and span["supported"] is True
     assert record["retrieval"][0]["cited"] is True and record["retrieval"][0]["doc"] == AGENDA
@@ -139,6 +139,10 @@ def test_masked_cpr_in_a_quote_still_verifies(tmp_path):
     record = build_record(answer, facts(doc))
     assert "010190-1234" not in json.dumps(record) and "[skjult]" in record["spans"][0]["quote"]
     assert verify_record(record).ok
+    # Changed elsewhere: the masked quote is still found in the re-read text.
+    with source.open("a", encoding="utf-8") as handle:
+        handle.write("Sagen er afsluttet.\n")
+    assert [c.split(":")[0] for c in verify_record(record).changes] == ["ændret"]
 
 
 def test_markdown_record_and_path_checks(agenda, tmp_path):

@@ -1,0 +1,373 @@
+"""Office formats Danish public bodies produce: Word (.docx), OpenDocument text (.odt), e-mail (.eml).
+
+They have no pages, so each is cut into *sections* that take a page's place: a .docx or
+.odt starts a new section at every heading (and after a long run without one), so a
+citation "s. 3" of such a file means its third section, which begins with its heading.
+An e-mail's first section is its headers and body; each readable attachment follows as
+its own sections, headed "Bilag: <name>".
+
+Every file here comes from outside and may be hostile, so before any parser sees it:
+the file's size is bounded; a .docx/.odt (a zip archive) is refused when its members
+would unpack to more than MAX_UNCOMPRESSED bytes (a zip bomb) or when it has too many
+members; an e-mail's nesting of parts is counted before it is parsed (the stdlib parser
+recurses once per level) and its attachments are read only to MAX_ATTACHMENT_DEPTH.
+An attachment's file name is only ever shown and used for its suffix: it is never a
+path on disk (attachments are read from fresh temporary files with fixed names).
+"""
+
+from __future__ import annotations
+
+import io
+import re
+import tempfile
+import zipfile
+from pathlib import Path, PurePosixPath
+
+from ragcli.cleaning import clean_text
+from ragcli.loading import MIN_TEXT_CHARS, DocumentError, LoadedDocument, clean_title, html_to_text
+from ragcli.schema import Page
+
+OFFICE_SUFFIXES = (".docx", ".odt", ".eml")
+MAX_FILE_BYTES = 64 * 1024 * 1024  # a larger .docx/.odt/.eml is not a letter or a report
+MAX_UNCOMPRESSED = 256 * 1024 * 1024  # all members of a .docx/.odt, unpacked
+MAX_XML_PART = 64 * 1024 * 1024  # the one XML member that holds the text
+MAX_MEMBERS = 5000
+MAX_MIME_CONTAINERS = 100  # multipart and message/rfc822 parts in one e-mail
+MAX_PARTS = 1000
+MAX_ATTACHMENT_DEPTH = 3  # a mail attached to a mail attached to a mail, no further
+MAX_ATTACHMENT_BYTES = 32 * 1024 * 1024
+SECTION_MAX_PARAGRAPHS = 60  # a long run without headings is cut, so a citation stays findable
+SECTION_MAX_CHARS = 8000
+ATTACHMENT_SUFFIXES = (".pdf", ".txt", ".md", ".html", ".htm", ".docx", ".odt", ".eml")
+OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"  # old binary Office file, or an encrypted .docx
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0][:160] if text else type(exc).__name__
+
+
+def _read_bounded(path: Path, kind: str) -> bytes:
+    try:
+        size = path.stat().st_size
+        if size == 0:
+            raise DocumentError("empty file (0 bytes)")
+        if size > MAX_FILE_BYTES:
+            raise DocumentError(f"{kind} too large ({size // (1024 * 1024)} MB; at most {MAX_FILE_BYTES // (1024 * 1024)} MB)")
+        with path.open("rb") as handle:
+            return handle.read(MAX_FILE_BYTES + 1)
+    except PermissionError:
+        raise DocumentError("permission denied") from None
+    except OSError as exc:
+        raise DocumentError(f"cannot read file: {exc.strerror or exc}") from None
+
+
+def _checked_zip(data: bytes, kind: str, text_member: str) -> None:
+    """Refuse a zip bomb or a broken archive before a parser unpacks anything.
+
+    The sizes checked are the ones the archive declares; Python's zipfile never unpacks a
+    member past its declared size, so a lying header cannot get more than this through.
+    """
+    if data.startswith(OLE_MAGIC):
+        raise DocumentError(f"encrypted or old binary {kind} (password-protected, or .doc saved as {kind})")
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            members = archive.infolist()
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, ValueError, OSError) as exc:
+        raise DocumentError(f"corrupt {kind} (not a readable zip archive: {_first_line(exc)})") from None
+    if len(members) > MAX_MEMBERS:
+        raise DocumentError(f"corrupt {kind}: {len(members)} members in the archive (at most {MAX_MEMBERS})")
+    total = sum(m.file_size for m in members)
+    if total > MAX_UNCOMPRESSED:
+        raise DocumentError(
+            f"{kind} would unpack to {total // (1024 * 1024)} MB (at most {MAX_UNCOMPRESSED // (1024 * 1024)} MB; zip bomb?)"
+        )
+    text = next((m for m in members if m.filename == text_member), None)
+    if text is None:
+        raise DocumentError(f"corrupt {kind}: no {text_member} in the archive")
+    if text.file_size > MAX_XML_PART:
+        raise DocumentError(f"{kind} text part too large ({text.file_size // (1024 * 1024)} MB; zip bomb?)")
+
+
+def _sections(blocks: list[tuple[bool, str]]) -> list[str]:
+    """(is_heading, text) blocks in document order → section texts, each starting at a heading."""
+    sections: list[list[str]] = []
+    body = 0  # body paragraphs in the current section
+    chars = 0
+    for heading, text in blocks:
+        text = text.strip()
+        if not text:
+            continue
+        new_section = not sections or (heading and body > 0) or body >= SECTION_MAX_PARAGRAPHS or chars >= SECTION_MAX_CHARS
+        if new_section:
+            sections.append([])
+            body = chars = 0
+        sections[-1].append(text)
+        if not heading:
+            body += 1
+        chars += len(text)
+    return ["\n".join(lines) for lines in sections]
+
+
+def _document(path: Path, doc_name: str, texts: list[str], title: str, kind: str) -> LoadedDocument:
+    cleaned = [clean_text(t) for t in texts]
+    cleaned = [t for t in cleaned if t]
+    if sum(len(t) for t in cleaned) < MIN_TEXT_CHARS:
+        raise DocumentError(f"no text (the {kind} holds no text)")
+    first_line = next((ln for t in cleaned for ln in t.splitlines() if len(ln) > 3), "")
+    title = clean_title(title) or clean_title(first_line[:120]) or path.stem
+    resolved = str(path.resolve())
+    pages = [Page(doc=doc_name, path=resolved, page=i + 1, text=t, title=title) for i, t in enumerate(cleaned)]
+    return LoadedDocument(doc=doc_name, path=path, title=title, pages=pages)
+
+
+# ---------------------------------------------------------------- .docx
+
+
+def _is_heading(style_name: str) -> bool:
+    name = style_name.strip().lower()
+    return name.startswith(("heading", "overskrift", "title", "titel"))
+
+
+def _row_text(cells: list[str]) -> str:
+    # Merged cells repeat their text in every grid cell they span: once is enough.
+    kept = [c.strip() for i, c in enumerate(cells) if c.strip() and (i == 0 or c != cells[i - 1])]
+    return " | ".join(kept)
+
+
+def docx_blocks(data: bytes) -> tuple[list[tuple[bool, str]], str]:
+    """The (is_heading, text) blocks of a .docx body in order (tables a row a line), and its title."""
+    import docx
+    from docx.table import Table
+
+    document = docx.Document(io.BytesIO(data))
+    blocks: list[tuple[bool, str]] = []
+    for block in document.iter_inner_content():
+        if isinstance(block, Table):
+            for row in block.rows:
+                blocks.append((False, _row_text([cell.text for cell in row.cells])))
+        else:
+            style = block.style.name if block.style is not None and block.style.name else ""
+            blocks.append((_is_heading(style), block.text))
+    try:
+        title = document.core_properties.title or ""
+    except Exception:  # noqa: BLE001 - broken metadata must not sink a readable document
+        title = ""
+    return blocks, title
+
+
+def load_docx(path: Path, doc_name: str) -> LoadedDocument:
+    data = _read_bounded(path, "DOCX")
+    _checked_zip(data, "DOCX", "word/document.xml")
+    try:
+        blocks, title = docx_blocks(data)
+    except DocumentError:
+        raise
+    except MemoryError:
+        raise DocumentError("DOCX too large to read (out of memory)") from None
+    except Exception as exc:  # noqa: BLE001 - whatever a hostile file makes python-docx/lxml raise is this file's problem
+        raise DocumentError(f"corrupt DOCX ({type(exc).__name__}): {_first_line(exc)}") from None
+    return _document(path, doc_name, _sections(blocks), title, "DOCX")
+
+
+# ---------------------------------------------------------------- .odt
+
+
+def odt_blocks(data: bytes) -> tuple[list[tuple[bool, str]], str]:
+    """The (is_heading, text) blocks of an .odt body in order (tables a row a line), and its title."""
+    from odf import teletype
+    from odf.namespaces import DCNS, TABLENS, TEXTNS
+    from odf.opendocument import load
+
+    document = load(io.BytesIO(data))
+    if not str(document.mimetype).startswith("application/vnd.oasis.opendocument.text"):
+        raise DocumentError(f"not an OpenDocument text ({document.mimetype or 'no mimetype'})")
+    blocks: list[tuple[bool, str]] = []
+    # An explicit stack, not recursion: lists nested ten thousand deep are a file, not a crash.
+    stack = list(reversed(document.text.childNodes))
+    while stack:
+        node = stack.pop()
+        qname = getattr(node, "qname", None)
+        if qname == (TEXTNS, "h"):
+            blocks.append((True, teletype.extractText(node)))
+        elif qname == (TEXTNS, "p"):
+            blocks.append((False, teletype.extractText(node)))
+        elif qname == (TABLENS, "table-row"):
+            cells = [teletype.extractText(c) for c in node.childNodes if getattr(c, "qname", None) == (TABLENS, "table-cell")]
+            blocks.append((False, _row_text(cells)))
+        elif qname is not None and qname[1] not in ("tracked-changes", "sequence-decls", "variable-decls"):
+            stack.extend(reversed(node.childNodes))
+    title = ""
+    for node in document.meta.childNodes:
+        if getattr(node, "qname", None) == (DCNS, "title"):
+            title = teletype.extractText(node)
+    return blocks, title
+
+
+def load_odt(path: Path, doc_name: str) -> LoadedDocument:
+    data = _read_bounded(path, "ODT")
+    _checked_zip(data, "ODT", "content.xml")
+    try:
+        blocks, title = odt_blocks(data)
+    except DocumentError:
+        raise
+    except MemoryError:
+        raise DocumentError("ODT too large to read (out of memory)") from None
+    except RecursionError:
+        raise DocumentError("corrupt ODT: text nested too deeply") from None
+    except Exception as exc:  # noqa: BLE001 - whatever a hostile file makes odfpy raise is this file's problem
+        raise DocumentError(f"corrupt ODT ({type(exc).__name__}): {_first_line(exc)}") from None
+    return _document(path, doc_name, _sections(blocks), title, "ODT")
+
+
+# ---------------------------------------------------------------- .eml
+
+_CONTAINER = re.compile(rb"content-type:\s*(?:multipart|message)/", re.IGNORECASE)
+
+
+def attachment_label(name: str) -> str:
+    """An attachment's file name for display only: its last path component, cleaned, bounded."""
+    last = PurePosixPath(name.replace("\\", "/")).name
+    return clean_title(last)[:120] or "bilag"
+
+
+def _header(message, name: str) -> str:
+    try:
+        value = message.get(name)
+        return re.sub(r"\s+", " ", str(value)).strip() if value is not None else ""
+    except Exception:  # noqa: BLE001 - a malformed header is left out, the mail is still read
+        return ""
+
+
+def _text_of(part) -> str:
+    try:
+        return part.get_content()
+    except Exception:  # noqa: BLE001 - an unknown charset or broken transfer encoding: read what is there
+        payload = part.get_payload(decode=True) or b""
+        return payload.decode("utf-8", errors="replace") if isinstance(payload, bytes) else str(payload)
+
+
+def _parse_mail(raw: bytes):
+    from email import policy
+    from email.parser import BytesParser
+
+    containers = len(_CONTAINER.findall(raw))
+    if containers > MAX_MIME_CONTAINERS:
+        raise DocumentError(f"e-mail with {containers} nested or multipart parts (at most {MAX_MIME_CONTAINERS})")
+    try:
+        return BytesParser(policy=policy.default).parsebytes(raw)
+    except RecursionError:
+        raise DocumentError("e-mail nested too deeply") from None
+    except Exception as exc:  # noqa: BLE001 - the parser is lenient; what it still raises is this file's problem
+        raise DocumentError(f"corrupt e-mail ({type(exc).__name__}): {_first_line(exc)}") from None
+
+
+def _mail_sections(message, depth: int, workdir: Path) -> list[str]:
+    """Headers and body of a parsed mail as the first section, then each readable attachment's sections."""
+    plain: list[str] = []
+    html: list[str] = []
+    attachments: list[tuple[str, object, bool]] = []  # (name, part or mail, is a forwarded mail)
+    stack = [(message, 0)]
+    seen = 0
+    while stack:
+        part, level = stack.pop()
+        seen += 1
+        if seen > MAX_PARTS or level > MAX_MIME_CONTAINERS:
+            raise DocumentError(f"e-mail with more than {MAX_PARTS} parts")
+        content_type = part.get_content_type()
+        filename = None
+        try:
+            filename = part.get_filename()
+        except Exception:  # noqa: BLE001 - a broken Content-Disposition is a part without a name
+            filename = None
+        if content_type == "message/rfc822":
+            inner = part.get_payload()
+            inner = inner[0] if isinstance(inner, list) and inner else inner
+            if inner is not None and not isinstance(inner, str):
+                attachments.append((filename or _header(inner, "subject") or "videresendt e-mail", inner, True))
+            continue
+        if part.is_multipart():
+            children = part.get_payload() or []
+            stack.extend((child, level + 1) for child in reversed(children))
+            continue
+        if filename or part.get_content_disposition() == "attachment":
+            attachments.append((filename or "bilag", part, False))
+        elif content_type == "text/plain":
+            plain.append(_text_of(part))
+        elif content_type == "text/html":
+            html.append(html_to_text(_text_of(part))[0])
+    header_lines = [
+        f"{label}: {value}"
+        for label, name in (("Emne", "subject"), ("Fra", "from"), ("Til", "to"), ("Cc", "cc"), ("Dato", "date"))
+        if (value := _header(message, name))
+    ]
+    body = "\n\n".join(t for t in (plain or html) if t.strip())
+    sections = ["\n".join(header_lines) + ("\n\n" + body if body else "")]
+    for number, (name, attached, is_mail) in enumerate(attachments, start=1):
+        sections += _attachment_sections(attachment_label(str(name)), attached, is_mail, depth, workdir, number)
+    return sections
+
+
+def _attachment_sections(label: str, attached, is_mail: bool, depth: int, workdir: Path, number: int) -> list[str]:
+    """The sections of one attachment, the first headed "Bilag: <name>"; none if it cannot be read."""
+    if depth >= MAX_ATTACHMENT_DEPTH:
+        return []
+    suffix = PurePosixPath(label.lower()).suffix
+    try:
+        if is_mail:
+            # A forwarded mail (message/rfc822): its own headers, body and attachments.
+            texts = _mail_sections(attached, depth + 1, workdir)
+        else:
+            if suffix not in ATTACHMENT_SUFFIXES:
+                return []
+            payload = attached.get_payload(decode=True)
+            if not isinstance(payload, bytes) or not payload or len(payload) > MAX_ATTACHMENT_BYTES:
+                return []
+            if suffix == ".eml":
+                texts = _mail_sections(_parse_mail(payload), depth + 1, workdir)
+            else:
+                # A fixed name in a fresh folder: the attachment's own name never touches the file system.
+                target = workdir / f"bilag-{depth}-{number}{suffix}"
+                target.write_bytes(payload)
+                try:
+                    from ragcli.loading import load_document
+
+                    texts = [page.text for page in load_document(target, label).pages]
+                finally:
+                    target.unlink(missing_ok=True)
+    except (Exception, RecursionError):  # noqa: BLE001 - an unreadable or hostile attachment is skipped, not the mail
+        return []
+    texts = [t for t in texts if t.strip()]
+    if not texts:
+        return []
+    texts[0] = f"Bilag: {label}\n{texts[0]}"
+    return texts
+
+
+def load_eml(path: Path, doc_name: str) -> LoadedDocument:
+    raw = _read_bounded(path, "e-mail")
+    message = _parse_mail(raw)
+    if not message.keys() and not message.get_payload():
+        raise DocumentError("not an e-mail (no headers)")
+    try:
+        with tempfile.TemporaryDirectory(prefix="ragcli-eml-") as folder:
+            sections = _mail_sections(message, 0, Path(folder))
+    except DocumentError:
+        raise
+    except RecursionError:
+        raise DocumentError("e-mail nested too deeply") from None
+    except Exception as exc:  # noqa: BLE001 - this file's problem only
+        raise DocumentError(f"corrupt e-mail ({type(exc).__name__}): {_first_line(exc)}") from None
+    return _document(path, doc_name, sections, _header(message, "subject"), "e-mail")
+
+
+def load_office(path: Path, doc_name: str) -> LoadedDocument:
+    """Dispatch by suffix (loading.load_document calls this for OFFICE_SUFFIXES)."""
+    suffix = path.suffix.lower()
+    if suffix == ".docx":
+        return load_docx(path, doc_name)
+    if suffix == ".odt":
+        return load_odt(path, doc_name)
+    if suffix == ".eml":
+        return load_eml(path, doc_name)
+    raise DocumentError(f"unsupported file type {suffix!r}")

@@ -1,0 +1,227 @@
+"""Office formats on real files: .docx (python-docx), .odt (odfpy) and .eml (stdlib email)
+written here with the real libraries, loaded, ingested into a small index, searched and cited;
+hostile ones (a zip bomb, a truncated archive, a mail nested a thousand deep) skipped with one line.
+"""
+
+from __future__ import annotations
+
+import zipfile
+from email.message import EmailMessage
+from pathlib import Path
+
+import docx
+import pytest
+from odf.opendocument import OpenDocumentText
+from odf.text import H, P
+
+from ragcli import office
+from ragcli.loading import DocumentError, load_document, scan_folder
+
+PERMIT = "Kommunen har givet tilladelse til carporten på Skovvej 12. Tilladelsen gælder i et år."
+LICENCE = "En beboerlicens koster 600 kr. om året og gælder i zone B."
+
+
+def make_docx(path: Path) -> Path:
+    document = docx.Document()
+    document.core_properties.title = "Vejledning om beboerparkering"
+    document.add_heading("Beboerlicens i midtbyen", level=1)
+    document.add_paragraph("Beboere i midtbyen kan søge om en beboerlicens til én bil pr. husstand.")
+    document.add_heading("Takster", level=1)
+    document.add_paragraph(LICENCE)
+    table = document.add_table(rows=2, cols=2)
+    for (row, col), text in {(0, 0): "Zone", (0, 1): "Pris", (1, 0): "B", (1, 1): "600 kr."}.items():
+        table.cell(row, col).text = text
+    document.save(str(path))
+    return path
+
+
+def make_odt(path: Path) -> Path:
+    document = OpenDocumentText()
+    document.text.addElement(H(outlinelevel=1, text="Åbningstider på Hovedbiblioteket"))
+    document.text.addElement(P(text="Hovedbiblioteket har åbent alle hverdage fra kl. 8 til kl. 20."))
+    document.text.addElement(H(outlinelevel=1, text="Lån af lokaler"))
+    document.text.addElement(P(text="Foreninger kan låne mødelokaler gratis efter aftale med personalet."))
+    document.save(str(path))
+    return path
+
+
+def make_eml(path: Path, attachment: bytes) -> Path:
+    message = EmailMessage()
+    message["Subject"] = "Afgørelse om byggetilladelse"
+    message["From"] = "byg@fjordby.dk"
+    message["To"] = "borger@example.dk"
+    message["Date"] = "Mon, 3 Nov 2025 10:00:00 +0100"
+    message.set_content(f"Kære borger\n\n{PERMIT}\n")
+    # Hostile names: only ever shown, never a path on disk.
+    message.add_attachment(
+        attachment, maintype="application", subtype="vnd.openxmlformats-officedocument.wordprocessingml.document",
+        filename="../../vilkår.docx",
+    )
+    message.add_attachment("Vilkår: Carporten må højst være 3 meter høj.".encode(), maintype="text", subtype="plain", filename="C:\\tmp\\noter.txt")
+    message.add_attachment(b"\x00\x01binary", maintype="application", subtype="octet-stream", filename="program.exe")
+    path.write_bytes(bytes(message))
+    return path
+
+
+def nested_eml(path: Path, depth: int = 1000) -> Path:
+    opening = "".join(f'Content-Type: multipart/mixed; boundary="b{i}"\n\n--b{i}\n' for i in range(depth))
+    closing = "".join(f"--b{i}--\n" for i in reversed(range(depth)))
+    path.write_text(f"From: a@b.dk\nSubject: dyb\nMIME-Version: 1.0\n{opening}Content-Type: text/plain\n\nhej med dig\n{closing}")
+    return path
+
+
+def zip_bomb(path: Path, megabytes: int) -> Path:
+    """A .docx-shaped zip whose text part unpacks to `megabytes` of zeros (about 1/1000 on disk)."""
+    block = b"\0" * (1 << 20)
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("[Content_Types].xml", "<Types/>")
+        with archive.open("word/document.xml", "w", force_zip64=True) as handle:
+            for _ in range(megabytes):
+                handle.write(block)
+    return path
+
+
+def test_docx_is_read_in_sections_that_start_at_headings(tmp_path):
+    loaded = load_document(make_docx(tmp_path / "vejledning.docx"), "vejledning.docx")
+    assert loaded.title == "Vejledning om beboerparkering"
+    assert [p.page for p in loaded.pages] == [1, 2]
+    assert loaded.pages[0].text.startswith("Beboerlicens i midtbyen\nBeboere i midtbyen")
+    assert loaded.pages[1].text == f"Takster\n{LICENCE}\nZone | Pris\nB | 600 kr."
+
+
+def test_odt_is_read_in_sections_that_start_at_headings(tmp_path):
+    loaded = load_document(make_odt(tmp_path / "bibliotek.odt"), "bibliotek.odt")
+    assert [p.text.split("\n")[0] for p in loaded.pages] == ["Åbningstider på Hovedbiblioteket", "Lån af lokaler"]
+    assert "kl. 8 til kl. 20" in loaded.pages[0].text and loaded.title == "Åbningstider på Hovedbiblioteket"
+
+
+def test_eml_body_then_each_readable_attachment(tmp_path):
+    mail = make_eml(tmp_path / "brev.eml", make_docx(tmp_path / "bilag.docx").read_bytes())
+    before = sorted(p.name for p in tmp_path.rglob("*"))
+    loaded = load_document(mail, "brev.eml")
+    assert loaded.title == "Afgørelse om byggetilladelse"
+    texts = [p.text for p in loaded.pages]
+    assert texts[0].startswith("Emne: Afgørelse om byggetilladelse\nFra: byg@fjordby.dk") and PERMIT in texts[0]
+    # The .docx attachment's two sections, then the text file; the .exe is not read.
+    assert texts[1].startswith("Bilag: vilkår.docx\nBeboerlicens i midtbyen") and LICENCE in texts[2]
+    assert texts[3] == "Bilag: noter.txt\nVilkår: Carporten må højst være 3 meter høj."
+    assert len(texts) == 4
+    # Nothing was written beside the mail (or above it) under the attachments' names.
+    assert sorted(p.name for p in tmp_path.rglob("*")) == before
+    assert not (tmp_path.parent / "vilkår.docx").exists()
+
+
+def test_scan_folder_finds_office_files(tmp_path):
+    make_docx(tmp_path / "a.docx")
+    make_odt(tmp_path / "b.ODT")
+    (tmp_path / "c.eml").write_text("Subject: x\n\nhej")
+    (tmp_path / "d.doc").write_bytes(b"old")
+    assert [p.name for p in scan_folder(tmp_path)[0]] == ["a.docx", "b.ODT", "c.eml"]
+
+
+def _one_line_error(path: Path) -> str:
+    with pytest.raises(DocumentError) as caught:
+        load_document(path, path.name)
+    message = str(caught.value)
+    assert message and "\n" not in message and len(message) < 240
+    return message
+
+
+def test_hostile_and_broken_office_files_fail_with_one_line(tmp_path, monkeypatch):
+    good = make_docx(tmp_path / "god.docx").read_bytes()
+    (tmp_path / "halv.docx").write_bytes(good[: len(good) // 2])
+    assert "corrupt DOCX" in _one_line_error(tmp_path / "halv.docx")
+    (tmp_path / "tom.odt").write_bytes(b"")
+    assert "empty" in _one_line_error(tmp_path / "tom.odt")
+    (tmp_path / "tekst.odt").write_bytes(b"not a zip at all")
+    assert "corrupt ODT" in _one_line_error(tmp_path / "tekst.odt")
+    (tmp_path / "krypteret.docx").write_bytes(office.OLE_MAGIC + b"\0" * 600)
+    assert "encrypted" in _one_line_error(tmp_path / "krypteret.docx")
+    # A zip whose text part unpacks to more than the limit (lowered here; the real bomb is in the slow test).
+    monkeypatch.setattr(office, "MAX_UNCOMPRESSED", 4 * 1024 * 1024)
+    assert "zip bomb" in _one_line_error(zip_bomb(tmp_path / "bombe.docx", 5))
+    assert "nested" in _one_line_error(nested_eml(tmp_path / "dyb.eml"))
+    monkeypatch.setattr(office, "MAX_FILE_BYTES", 1000)
+    assert "too large" in _one_line_error(make_eml(tmp_path / "stor.eml", good))
+    # An attachment that is itself broken leaves the mail readable.
+    monkeypatch.setattr(office, "MAX_FILE_BYTES", 64 * 1024 * 1024)
+    loaded = load_document(make_eml(tmp_path / "brev.eml", good[:100]), "brev.eml")
+    assert [p.text.split("\n")[0] for p in loaded.pages] == ["Emne: Afgørelse om byggetilladelse", "Bilag: noter.txt"]
+
+
+def test_record_names_an_office_section_by_its_heading(tmp_path):
+    from test_record import facts, scripted_answer
+
+    from ragcli.annotate import annotate
+    from ragcli.record import build_record, verify_record
+
+    source = make_docx(tmp_path / "vejledning.docx")
+    answer, doc = scripted_answer(source, "vejledning.docx", LICENCE, "En beboerlicens koster 600 kr. om året.")
+    record = build_record(answer, facts(doc))
+    [span] = record["spans"]
+    assert span["quote"] == LICENCE and span["page"] == 2 and span["location"] == "afsnit 2 (Takster)"
+    assert verify_record(record).ok
+    report = annotate(record, tmp_path / "markeret")
+    assert report.files == [] and "ikke en PDF" in report.not_highlighted[0]
+
+
+# ---------------------------------------------------------------- ingested into a real index (slow)
+
+
+@pytest.fixture(scope="module")
+def office_index(tmp_path_factory, minilm):
+    from conftest import TEST_EMBED_MODEL
+
+    from ragcli.session import ingest
+
+    folder = tmp_path_factory.mktemp("office")
+    docs = folder / "docs"
+    docs.mkdir()
+    make_docx(docs / "vejledning.docx")
+    make_odt(docs / "bibliotek.odt")
+    make_eml(docs / "brev.eml", make_docx(folder / "bilag.docx").read_bytes())
+    good = (docs / "vejledning.docx").read_bytes()
+    (docs / "halv.docx").write_bytes(good[: len(good) // 2])
+    zip_bomb(docs / "bombe.docx", 300)  # the real limit: 300 MB of zeros in a 300 kB file
+    nested_eml(docs / "dyb.eml")
+    report = ingest(docs, "office", home=folder / "indexes", embed_model=TEST_EMBED_MODEL)
+    return folder / "indexes", report
+
+
+def test_office_files_are_ingested_and_hostile_ones_skipped_with_one_line(office_index):
+    _, report = office_index
+    assert sorted(report.added) == ["bibliotek.odt", "brev.eml", "vejledning.docx"]
+    reasons = {s.doc: s.reason for s in report.skipped}
+    assert set(reasons) == {"halv.docx", "bombe.docx", "dyb.eml"}
+    assert "corrupt DOCX" in reasons["halv.docx"] and "zip bomb" in reasons["bombe.docx"] and "nested" in reasons["dyb.eml"]
+    assert all("\n" not in r for r in reasons.values())
+
+
+def test_office_files_are_searched_and_cited(office_index):
+    from test_decision import Scripted
+
+    from ragcli.answering import AskParams, answer_question
+    from ragcli.record import build_record, facts_from_session, raw_chunks_from
+    from ragcli.retrieval import RetrievalParams
+    from ragcli.session import Session
+
+    home, _ = office_index
+    with Session.open("office", home, mode="lexical") as session:
+        hits = session.search("Hvad koster en beboerlicens?", k=3)
+        assert hits[0].chunk.doc in ("vejledning.docx", "brev.eml") and "600 kr." in hits[0].chunk.text
+        hits = session.search("Hvornår har Hovedbiblioteket åbent?", k=1)
+        assert hits[0].chunk.doc == "bibliotek.odt" and hits[0].chunk.page_start == 1
+        hits = session.search("Hvor høj må carporten være?", k=1)
+        assert hits[0].chunk.doc == "brev.eml" and "3 meter" in hits[0].chunk.text
+        answer = answer_question(
+            "Hvornår har Hovedbiblioteket åbent?", session.index, None,
+            Scripted("Hovedbiblioteket har åbent alle hverdage fra kl. 8 til kl. 20 [1]."),
+            AskParams(retrieval=RetrievalParams(mode="lexical", k=3)),
+        )
+        assert answer.decision == "answered"
+        assert [c.doc for c in answer.citations if c.cited] == ["bibliotek.odt"]
+        # The record names the section that holds the sentence, by its heading.
+        record = build_record(answer, facts_from_session(session), raw_chunks_from(session.index))
+    [span] = record["spans"]
+    assert span["doc"] == "bibliotek.odt" and span["location"] == "afsnit 1 (Åbningstider på Hovedbiblioteket)"
+    assert span["quote"] == "Hovedbiblioteket har åbent alle hverdage fra kl. 8 til kl. 20."
