@@ -278,3 +278,37 @@ def open_files(paths: list[Path]) -> str | None:
         # Each copy holds one page, so the viewer opens on the cited page without a #page anchor.
         subprocess.Popen([opener, str(path)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     return None
+
+
+def export_evidence(
+    session, answer, params, record_path: Path | None, annotate_dir: Path | None, png: bool = False, open_pages: bool = False
+) -> list[str]:
+    """What `ask --record/--annotate/--png/--open` do after an answer; returns one line per outcome.
+
+    The record and the highlights come from the same cited spans (ragcli.record), read
+    from the index as stored, so the PDF marks exactly what the record quotes.
+    """
+    from ragcli.record import build_record, facts_from_session, raw_chunks_from, write_record
+
+    if record_path is None and annotate_dir is None:
+        return []
+    record = build_record(answer, facts_from_session(session, params), raw_chunks_from(session.index))
+    lines: list[str] = []
+    if record_path is not None:
+        write_record(record, record_path)
+        lines.append(f"Optegnelse: {record_path} ({len(record['spans'])} citerede steder, {len(record['sources'])} kilder)")
+    if annotate_dir is not None:
+        if not record["spans"]:
+            lines.append("Markering: svaret citerer ingen kilde; intet at markere")
+            return lines
+        report = annotate(record, annotate_dir, png=png)
+        for path in report.files:
+            marks = sum(1 for h in report.highlights if h.get("file") == str(path))
+            lines.append(f"Markeret: {path} ({marks} markering{'er' if marks != 1 else ''})")
+        lines += [f"PNG: {p}" for p in report.pngs]
+        lines += [f"Ikke markeret: {line}" for line in report.not_highlighted]
+        if open_pages:
+            message = open_files(report.files)
+            if message:
+                lines.append(f"--open: {message}")
+    return lines

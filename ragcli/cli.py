@@ -299,6 +299,14 @@ def ask(
     n_ctx: NCtxOpt = 4096,
     min_coverage: MinCoverageOpt = DEFAULT_MIN_COVERAGE,
     explain: Annotated[bool, typer.Option("--explain", help="Show every RAG step: passages, scores, prompt, raw answer, checks.")] = False,
+    annotate: Annotated[
+        Optional[Path], typer.Option("--annotate", help="Write the cited PDF pages, supporting sentences highlighted, to this folder.")
+    ] = None,
+    png: Annotated[bool, typer.Option("--png", help="With --annotate: also render the highlighted pages to PNG.")] = False,
+    open_pages: Annotated[bool, typer.Option("--open", help="With --annotate: open the highlighted pages in the PDF viewer.")] = False,
+    record: Annotated[
+        Optional[Path], typer.Option("--record", help="Write an answer record (.json or .md): cited spans with sha256, prompt, model, settings.")
+    ] = None,
     llm_url: LlmUrlOpt = None,
     llm_chat: LlmChatOpt = True,
     show_cpr: ShowCprOpt = False,
@@ -306,6 +314,7 @@ def ask(
 ) -> None:
     """Answer a question from the indexed documents, with cited sources."""
     _check_mode(mode)
+    _check_evidence_options(annotate, png, open_pages, record)
     from ragcli import wire
     from ragcli.rendering import render_answer_check, render_decision, render_explain, render_sources
 
@@ -314,12 +323,16 @@ def ask(
         params = session.params(k=k, temperature=temperature, max_tokens=max_tokens, min_coverage=min_coverage, show_cpr=show_cpr)
         stream = None if as_json else _stream_to(out)
         answer = _masked(session.ask(question, params, on_token=stream), show_cpr)
+        from ragcli.annotate import export_evidence
+
+        exported = export_evidence(session, answer, params, record, annotate, png, open_pages)
     if as_json:
         data: dict = dict(wire.answer(answer, index, mode))
         if explain:
             data["prompt"] = answer.prompt
             data["retrieval"]["trace"] = answer.retrieval_trace
         emit_json(data)
+        _print_lines(err, exported)
         return
     out.print()
     render_decision(out, answer)
@@ -327,6 +340,28 @@ def ask(
     render_sources(out, answer)
     if explain:
         render_explain(out, answer)
+    _print_lines(err, exported)
+
+
+def _check_evidence_options(annotate: Path | None, png: bool, open_pages: bool, record: Path | None) -> None:
+    """Before any model loads: --png/--open need --annotate, and the record must be writable where asked."""
+    from ragcli.errors import UsageError
+    from ragcli.record import check_record_path
+
+    if (png or open_pages) and annotate is None:
+        raise typer.BadParameter("needs --annotate DIR", param_hint="--png" if png else "--open")
+    if annotate is not None and annotate.exists() and not annotate.is_dir():
+        raise typer.BadParameter(f"{printable(str(annotate))} is not a folder", param_hint="--annotate")
+    if record is not None:
+        try:
+            check_record_path(record)
+        except UsageError as exc:
+            raise typer.BadParameter(printable(str(exc)), param_hint="--record") from None
+
+
+def _print_lines(console, lines: list[str]) -> None:
+    for line in lines:
+        console.print(Text(printable(line)), soft_wrap=True)
 
 
 @app.command()
@@ -583,6 +618,29 @@ def doctor(
     if as_json:
         emit_json({"checks": [c.to_dict() for c in checks], "ok": all(c.status != "fail" for c in checks)})
     if any(c.status == "fail" for c in checks):
+        raise typer.Exit(EXIT_ERROR)
+
+
+@app.command()
+def verify(
+    record: Annotated[Path, typer.Argument(help="Answer record written by `ask --record FILE.json`.")],
+    root: Annotated[
+        Optional[Path], typer.Option("--root", help="Look for the documents by name under this folder instead of at their recorded paths.")
+    ] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Check an answer record: do its sources still hash the same and still hold its quotes? Exit 0 or 1."""
+    from ragcli.record import read_record, verify_record
+
+    with user_errors():
+        result = verify_record(read_record(record), root)
+    if as_json:
+        emit_json({"record": str(record), "ok": result.ok, "sources": result.sources, "quotes": result.quotes, "changes": result.changes})
+    else:
+        _print_lines(out, result.changes)
+        if result.ok:
+            _print_lines(out, [f"OK: {result.sources} kilder har samme sha256, og {result.quotes} citater står der stadig"])
+    if not result.ok:
         raise typer.Exit(EXIT_ERROR)
 
 
