@@ -170,3 +170,32 @@ def test_a_refused_answer_has_no_spans(agenda):
     record = build_record(answer, facts(doc))
     assert record["spans"] == [] and record["sources"] == [] and len(record["retrieval"]) == 1
     assert verify_record(record).ok
+
+
+def test_verify_command_exit_codes_and_lines(tmp_path):
+    from typer.testing import CliRunner
+
+    from ragcli.cli import app
+
+    source = tmp_path / "notat.txt"
+    source.write_text("Notat\n\nDer er derfor altid mindst 500 ledige pladser i p-husene.\n", encoding="utf-8")
+    answer, doc = scripted_answer(source, "notat.txt", "mindst 500", "Der er altid mindst 500 ledige pladser i p-husene.")
+    path = write_record(build_record(answer, facts(doc)), tmp_path / "svar.json")
+    runner = CliRunner()
+    result = runner.invoke(app, ["verify", str(path)])
+    assert result.exit_code == 0 and result.output.startswith("OK: 1 kilder")
+    source.write_text("Notat\n\nIntet om parkering.\n", encoding="utf-8")
+    result = runner.invoke(app, ["verify", str(path), "--json"])
+    assert result.exit_code == 1
+    data = json.loads(result.output)
+    assert data["ok"] is False and [c.split(":")[0] for c in data["changes"]] == ["ændret", "citat væk"]
+    # The documents moved with the case file: found by name under --root.
+    moved = tmp_path / "sag"
+    moved.mkdir()
+    (moved / "notat.txt").write_text("Notat\n\nDer er derfor altid mindst 500 ledige pladser i p-husene.\n", encoding="utf-8")
+    assert runner.invoke(app, ["verify", str(path), "--root", str(moved)]).exit_code == 0  # the same bytes, moved
+    result = runner.invoke(app, ["verify", str(tmp_path / "findes-ikke.json")])
+    assert result.exit_code == 1 and "findes ikke" in result.output
+    # Options that cannot work are refused before an index or a model is opened.
+    assert runner.invoke(app, ["ask", "hvad?", "--png"]).exit_code == 2
+    assert runner.invoke(app, ["ask", "hvad?", "--record", str(tmp_path / "svar.txt")]).exit_code == 2
