@@ -312,3 +312,22 @@ def export_evidence(
             if message:
                 lines.append(f"--open: {message}")
     return lines
+
+
+def chat_export(session, answer, params, command: str, argument: str) -> list[str]:
+    """`/annotate MAPPE [--png]` and `/record FIL.json|FIL.md` in chat: lines to show; never ends the session."""
+    from ragcli.errors import RagcliError
+
+    words = argument.split()
+    png = "--png" in words
+    target = " ".join(w for w in words if w != "--png").strip()
+    if not target:
+        return ["Brug: /annotate MAPPE [--png]" if command == "/annotate" else "Brug: /record FIL.json eller FIL.md"]
+    try:
+        if command == "/annotate":
+            return export_evidence(session, answer, params, None, Path(target).expanduser(), png=png)
+        return export_evidence(session, answer, params, Path(target).expanduser(), None)
+    except RagcliError as exc:
+        return [f"Fejl: {exc}"]
+    except OSError as exc:
+        return [f"Fejl: {exc.strerror or exc}: {exc.filename or target}"]

@@ -24,6 +24,8 @@ HELP = (
     "  /sources          kilderne til det sidste svar\n"
     "  /explain          alle RAG-trin for det sidste svar\n"
     "  /temperature 0.7  sæt temperaturen (0 = altid samme svar)\n"
+    "  /annotate MAPPE   de citerede PDF-sider med belægget markeret (--png: også som billeder)\n"
+    "  /record FIL.json  en optegnelse af svaret og dets belæg (.json eller .md)\n"
     "  /help             denne hjælp\n"
     "  /quit             afslut (eller Ctrl-D)"
 )
@@ -65,6 +67,7 @@ def run_chat(
     render_sources: Callable[[Answer], None],
     render_explain: Callable[[Answer], None],
     read_line: Callable[[str], str] = input,
+    export: Callable[[str, str, Answer], None] | None = None,
 ) -> None:
     save_history = _setup_readline()
     console.print(f"ragcli chat — {HELP.splitlines()[0]} /help viser kommandoerne.")
@@ -103,6 +106,11 @@ def run_chat(
                         console.print("Intet svar endnu.")
                     else:
                         render_explain(last)
+                elif command in ("/annotate", "/record") and export is not None:
+                    if last is None:
+                        console.print("Intet svar endnu.")
+                    else:
+                        export(command, argument, last)
                 elif command == "/temperature":
                     try:
                         value = float(argument)

@@ -450,7 +450,14 @@ def chat(
             after,
             lambda answer: render_sources(out, answer),
             lambda answer: render_explain(out, answer),
+            export=lambda command, argument, answer: _print_lines(out, _chat_export(session, answer, params, command, argument)),
         )
+
+
+def _chat_export(session, answer, params, command: str, argument: str) -> list[str]:
+    from ragcli.annotate import chat_export
+
+    return chat_export(session, answer, params, command, argument)
 
 
 @app.command()

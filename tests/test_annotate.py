@@ -155,3 +155,40 @@ def test_open_without_a_display_says_so(tmp_path, monkeypatch):
     message = open_files([tmp_path / "a-s1.pdf"])
     assert message is not None and "DISPLAY" in message and "a-s1.pdf" in message
     assert open_files([]) is None
+
+
+def test_chat_annotate_and_record_commands(agenda, tmp_path):
+    from io import StringIO
+
+    from rich.console import Console
+
+    from ragcli.annotate import chat_export
+    from ragcli.chat import run_chat
+    from ragcli.session import ask_params
+
+    answer, doc = scripted_answer(agenda, AGENDA, P_HOUSES, "Der er altid mindst 500 ledige pladser i p-husene.")
+
+    class Index:  # what a record needs of an index: its name, models and documents
+        name, embedding_model = "test", "intfloat/multilingual-e5-small"
+
+        def documents(self):
+            return [doc]
+
+        def chunks(self, ids):
+            return {}
+
+    class Session:
+        index, _generator, llm_url, llm_chat, n_ctx, seed = Index(), None, None, True, 4096, 0
+
+    lines = iter(["/annotate ud", "Hvor mange pladser?", "/annotate", f"/annotate {tmp_path / 'ud'} --png", f"/record {tmp_path / 'svar.md'}", "/quit"])
+    shown = StringIO()
+    run_chat(
+        Console(file=shown, width=200), lambda question, params, on_token: answer, ask_params(), lambda a: None,
+        lambda a: None, lambda a: None, read_line=lambda prompt: next(lines),
+        export=lambda command, argument, last: [shown.write(line + "\n") for line in chat_export(Session(), last, None, command, argument)],
+    )
+    output = shown.getvalue()
+    assert "Intet svar endnu." in output and "Brug: /annotate MAPPE [--png]" in output
+    assert (tmp_path / "ud" / "aarhus_byraad_dagsorden_2025-08-27-s6.pdf").is_file()
+    assert (tmp_path / "ud" / "aarhus_byraad_dagsorden_2025-08-27-s6.png").is_file()
+    assert "sha256" in (tmp_path / "svar.md").read_text(encoding="utf-8")
