@@ -31,6 +31,7 @@ PNG_SCALE = 2.0  # 144 dpi: readable on screen, small on disk
 # A fuzzy match must cover this share of the quote's letters and digits, within this stretch.
 MIN_FUZZY_SHARE = 0.85
 MAX_FUZZY_STRETCH = 1.5
+MAX_FUZZY_PAGE = 50_000
 
 
 @dataclass
@@ -81,6 +82,8 @@ def find_in_page(page_chars: list[str], quote: str) -> tuple[int, int] | None:
         match = re.search(pattern, page_norm)
         if match:
             return where[match.start()], where[match.end() - 1]
+    if len(page_norm) > MAX_FUZZY_PAGE:
+        return None  # a page of a hundred thousand letters is a table dump; no quadratic search in it
     # Extraction differs in detail (a footnote mark, a dropped ligature): accept a close match.
     matcher = SequenceMatcher(None, page_norm, quote_norm, autojunk=False)
     blocks = [b for b in matcher.get_matching_blocks() if b.size >= 4]
@@ -216,13 +219,17 @@ def annotate(record: dict, out_dir: Path, png: bool = False) -> AnnotationReport
     out_dir.mkdir(parents=True, exist_ok=True)
     for (doc, number), marks in pages.items():
         path = Path(str((sources.get(doc) or marks[0][0]).get("path")))
-        reader = pypdf.PdfReader(str(path))
-        if reader.is_encrypted:
-            reader.decrypt("")
-        writer = pypdf.PdfWriter()
-        writer.add_page(reader.pages[number - 1])
-        # The copy keeps the original's page number, so a viewer shows "6", not "1".
-        writer.set_page_label(0, 0, style="/D", start=number)
+        try:
+            reader = pypdf.PdfReader(str(path))
+            if reader.is_encrypted:
+                reader.decrypt("")
+            writer = pypdf.PdfWriter()
+            writer.add_page(reader.pages[number - 1])
+            # The copy keeps the original's page number, so a viewer shows "6", not "1".
+            writer.set_page_label(0, 0, style="/D", start=number)
+        except Exception as exc:  # noqa: BLE001 - pdfium read the page, pypdf could not copy it: this page only
+            report.not_highlighted.append(f"{doc}: s. {number} kan ikke kopieres ({type(exc).__name__})")
+            continue
         for span, rects in marks:
             points = quad_points(rects)
             rect = (min(r[0] for r in rects), min(r[1] for r in rects), max(r[2] for r in rects), max(r[3] for r in rects))
@@ -236,6 +243,8 @@ def annotate(record: dict, out_dir: Path, png: bool = False) -> AnnotationReport
             writer.add_annotation(page_number=0, annotation=annotation)
             report.highlights.append({"doc": doc, "page": number, "quads": rects, "note": note})
         target = out_dir / f"{_safe_stem(doc)}-s{number}.pdf"
+        if target in report.files:  # "a/b.pdf" and "a_b.pdf" share a safe name
+            target = target.with_name(f"{target.stem}-{len(report.files) + 1}.pdf")
         temporary = target.with_name(f".{target.name}.tmp")
         with temporary.open("wb") as handle:
             writer.write(handle)

@@ -461,6 +461,14 @@ def read_record(path: Path) -> dict:
         raise RecordError(f"{path} er ikke en ragcli-optegnelse (format {RECORD_FORMAT} mangler)")
     if not isinstance(record.get("spans"), list) or not isinstance(record.get("sources"), list):
         raise RecordError(f"{path} er en ufuldstændig optegnelse (spans/sources mangler)")
+    # A record may have been edited by hand (or by someone else): check the fields verify reads.
+    for entry in record["sources"] + record["spans"]:
+        if not isinstance(entry, dict) or not isinstance(entry.get("doc"), str):
+            raise RecordError(f"{path} er en beskadiget optegnelse (en kilde eller et citat uden dokumentnavn)")
+    for span in record["spans"]:
+        offsets_ok = all(isinstance(span.get(key), int) or span.get(key) is None for key in ("char_start", "char_end"))
+        if not isinstance(span.get("quote"), str) or not offsets_ok:
+            raise RecordError(f"{path} er en beskadiget optegnelse (citat i {span['doc']!r} uden tekst eller med forkerte tegnpositioner)")
     return record
 
 
@@ -496,7 +504,11 @@ def verify_record(record: dict, root: Path | None = None) -> Verification:
     texts: dict[str, str | None] = {}
 
     def where(source: dict) -> Path:
-        return (root / source["doc"]) if root is not None else Path(str(source.get("path")))
+        if root is None:
+            return Path(str(source.get("path")))
+        candidate = root / source["doc"]
+        # A document name from the record never leads out of --root ("../../etc/passwd").
+        return candidate if candidate.resolve().is_relative_to(root.resolve()) else root / ".ragcli-outside-root"
 
     for source in record["sources"]:
         result.sources += 1

@@ -199,3 +199,21 @@ def test_verify_command_exit_codes_and_lines(tmp_path):
     # Options that cannot work are refused before an index or a model is opened.
     assert runner.invoke(app, ["ask", "hvad?", "--png"]).exit_code == 2
     assert runner.invoke(app, ["ask", "hvad?", "--record", str(tmp_path / "svar.txt")]).exit_code == 2
+
+
+def test_a_hand_edited_record_is_one_line_and_names_never_leave_root(tmp_path):
+    source = tmp_path / "sag" / "notat.txt"
+    source.parent.mkdir()
+    source.write_text("Notat\n\nDer er derfor altid mindst 500 ledige pladser i p-husene.\n", encoding="utf-8")
+    answer, doc = scripted_answer(source, "notat.txt", "mindst 500", "Der er altid mindst 500 ledige pladser i p-husene.")
+    record = build_record(answer, facts(doc))
+    for broken in ({**record, "spans": ["ikke et citat"]}, {**record, "spans": [{**record["spans"][0], "char_start": "7"}]}):
+        (tmp_path / "r.json").write_text(json.dumps(broken), encoding="utf-8")
+        with pytest.raises(DataError, match="beskadiget"):
+            read_record(tmp_path / "r.json")
+    # A document name that climbs out of --root is looked for inside it, and so not found.
+    outside = {**record, "sources": [{**record["sources"][0], "doc": "../sag/notat.txt"}]}
+    outside["spans"] = [{**record["spans"][0], "doc": "../sag/notat.txt"}]
+    (tmp_path / "andet").mkdir()
+    assert verify_record(outside, root=tmp_path / "andet").changes[0].startswith("mangler:")
+    assert verify_record(record, root=tmp_path / "sag").ok
