@@ -651,6 +651,80 @@ def verify(
         raise typer.Exit(EXIT_ERROR)
 
 
+# ---------------------------------------------------------------- serve and mcp (logic in ragcli.server)
+
+IndexesOpt = Annotated[
+    Optional[list[str]],
+    typer.Option("--index", "-i", help="Index to serve (repeat for several; default: RAGCLI_INDEX or 'default')."),
+]
+QueueOpt = Annotated[int, typer.Option("--queue", min=0, max=1000, help="Questions that may wait for the model; more get 503.")]
+MaxQuestionOpt = Annotated[int, typer.Option("--max-question", min=1, help="Longest question or query, in characters.")]
+
+
+def _serve_settings(indexes: Optional[list[str]], **settings):
+    from ragcli.server import ServeSettings
+
+    names = [_index_name(name) for name in (indexes or [os.environ.get("RAGCLI_INDEX") or "default"])]
+    return names, ServeSettings(**settings)
+
+
+@app.command()
+def serve(
+    indexes: IndexesOpt = None,
+    home: HomeOpt = DEFAULT_HOME,
+    host: Annotated[str, typer.Option("--host", help="Address to listen on; anything but loopback needs --token.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", min=1, max=65535)] = 8765,
+    token: Annotated[Optional[str], typer.Option("--token", envvar="RAGCLI_TOKEN", show_envvar=False, help="Bearer token clients must send.")] = None,
+    cors_origin: Annotated[Optional[list[str]], typer.Option("--cors-origin", help="Browser origin allowed to call (repeatable; default none).")] = None,
+    queue: QueueOpt = 4,
+    max_question: MaxQuestionOpt = 2000,
+    max_body: Annotated[int, typer.Option("--max-body", min=1024, help="Largest request body, in bytes.")] = 65536,
+    model: ModelOpt = None,
+    mode: ModeOpt = "hybrid",
+    seed: int = 0,
+    n_ctx: NCtxOpt = 4096,
+    llm_url: LlmUrlOpt = None,
+    llm_chat: LlmChatOpt = True,
+    show_cpr: ShowCprOpt = False,
+) -> None:
+    """Answer other programs over HTTP: /v1/ask, /v1/search, OpenAI-compatible /v1/chat/completions, MCP at /mcp."""
+    _check_mode(mode)
+    from ragcli.server import serve as run_server
+
+    with user_errors():
+        names, settings = _serve_settings(
+            indexes, host=host, port=port, token=token, cors_origins=cors_origin or [], queue=queue,
+            max_question=max_question, max_body=max_body, show_cpr=show_cpr,
+        )
+        run_server(
+            settings, names, lambda name: Session.open(name, home, model, llm_url, llm_chat, n_ctx, seed, mode),
+            on_ready=lambda url: err.print(f"ragcli serve: {', '.join(names)} på {url} (Ctrl-C stopper)", markup=False),
+        )
+
+
+@app.command()
+def mcp(
+    indexes: IndexesOpt = None,
+    home: HomeOpt = DEFAULT_HOME,
+    queue: QueueOpt = 4,
+    max_question: MaxQuestionOpt = 2000,
+    model: ModelOpt = None,
+    mode: ModeOpt = "hybrid",
+    seed: int = 0,
+    n_ctx: NCtxOpt = 4096,
+    llm_url: LlmUrlOpt = None,
+    llm_chat: LlmChatOpt = True,
+    show_cpr: ShowCprOpt = False,
+) -> None:
+    """An MCP server over stdio (tools search_documents and ask_documents), for Claude Desktop and other agents."""
+    _check_mode(mode)
+    from ragcli.mcp_server import run_stdio
+
+    with user_errors():
+        names, settings = _serve_settings(indexes, queue=queue, max_question=max_question, show_cpr=show_cpr, mcp=False)
+        run_stdio(settings, names, lambda name: Session.open(name, home, model, llm_url, llm_chat, n_ctx, seed, mode))
+
+
 def run() -> None:
     # NO_COLOR is honoured by rich itself; make sure piped output has no ANSI codes.
     if os.environ.get("NO_COLOR"):

@@ -15,7 +15,11 @@ a batch record's and a tool's short source derive from the one citation dict.
 from __future__ import annotations
 
 from dataclasses import asdict
-from typing import TYPE_CHECKING, Any, TypedDict
+from typing import TYPE_CHECKING, Any
+
+# typing_extensions' TypedDict, not typing's: below Python 3.12 pydantic (and so the MCP SDK,
+# which publishes the tool shapes as JSON schemas) reads only these, nested ones included.
+from typing_extensions import TypedDict
 
 if TYPE_CHECKING:
     from ragcli.schema import Answer, Citation, Hit, Sentence

@@ -1,0 +1,93 @@
+"""`ragcli mcp`: the indexes as Model Context Protocol tools, for agents (Claude Desktop, Cursor, …).
+
+Two tools, built on the official `mcp` SDK's MCPServer and on ragcli.server's Service (the
+same sessions, generation queue and limits as `ragcli serve`):
+
+    search_documents(query, k)   passages with file, page, score and text
+    ask_documents(question)      the verified answer with its decision and citations
+                                 (file, page, quote, supported)
+
+Both return structured content (the ToolSearchDict and ToolAnswerDict shapes of
+ragcli.wire) besides the same JSON as text. `ragcli mcp --index NAME` serves them over
+stdio; `ragcli serve` mounts them over streamable HTTP at /mcp.
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, redirect_stdout
+from typing import TYPE_CHECKING
+
+from ragcli import wire
+
+if TYPE_CHECKING:
+    from mcp.server.mcpserver import MCPServer
+
+    from ragcli.server import ServeSettings, Service
+    from ragcli.session import Session
+
+INSTRUCTIONS = (
+    "Søger i og besvarer spørgsmål ud fra lokale danske dokumenter. ask_documents giver et svar, "
+    "der er tjekket mod kilderne, med fil og side for hver kilde; decision er 'answered' (modellens "
+    "svar, verificeret), 'extracted' (en kildesætning citeret) eller 'refused' (kilderne svarer ikke). "
+    "search_documents giver de bedste passager uden et genereret svar."
+)
+
+
+@contextmanager
+def _tool_errors() -> Iterator[None]:
+    """ragcli's own failures (an empty question, a full queue, an unknown index) as the tool's error text."""
+    from mcp.server.mcpserver.exceptions import ToolError
+
+    from ragcli.errors import RagcliError
+    from ragcli.server import Busy
+
+    try:
+        yield
+    except (RagcliError, Busy) as exc:
+        raise ToolError(str(exc)) from None
+
+
+def build_server(service: Service) -> MCPServer:
+    from mcp.server.mcpserver import MCPServer
+
+    from ragcli import __version__
+
+    server = MCPServer("ragcli", instructions=INSTRUCTIONS, version=__version__, log_level="WARNING")
+    several = len(service.indexes) > 1
+    index_note = f" Indeks: {', '.join(service.indexes)} (angiv index)." if several else ""
+
+    @server.tool(description="Find de passager i dokumenterne der bedst matcher query (ingen generering)." + index_note)
+    async def search_documents(query: str, k: int = 5, index: str | None = None) -> wire.ToolSearchDict:
+        with _tool_errors():
+            found = await service.search(index, query, max(1, k), None)
+        return wire.tool_search(found.query, found.index, found.hits)
+
+    @server.tool(description="Besvar question ud fra dokumenterne, med kildehenvisninger (fil, side, citat) der er tjekket." + index_note)
+    async def ask_documents(question: str, index: str | None = None) -> wire.ToolAnswerDict:
+        cancel = threading.Event()
+        with _tool_errors():
+            served, params, _ = service.prepare_ask(index, question, {})
+            service.queue.admit()
+            try:
+                answer = await service.ask(served, question, params, cancel)
+            finally:
+                cancel.set()  # a cancelled tool call stops its generation at the next token
+        return wire.tool_answer(answer, served.name)
+
+    return server
+
+
+def run_stdio(settings: ServeSettings, names: list[str], open_session: Callable[[str], Session]) -> None:
+    """Serve the tools over stdin/stdout until the client closes them."""
+    from ragcli.server import Service
+
+    # stdout is the protocol's channel: anything printed while the models load would corrupt it.
+    with redirect_stdout(sys.stderr):
+        service = Service.open(settings, names, open_session)
+    try:
+        build_server(service).run("stdio")
+    finally:
+        service.close()

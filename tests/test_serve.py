@@ -1,0 +1,313 @@
+"""`ragcli serve`: a real server process on a free port, real HTTP (httpx), the official openai client.
+
+One server for the module (models load once); the fast tests at the top need no model.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import httpx
+import pytest
+from conftest import REPO, TEST_EMBED_MODEL
+
+from ragcli import wire
+from ragcli.errors import UsageError
+from ragcli.server import Busy, GenerationQueue, Guard, ServeSettings, _last_user_text, _parts
+
+TOKEN = "hemmelig-test-token"
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
+QUESTIONS = ("Hvornår starter skoledagen?", "Hvad koster en plads i SFO?")
+QUEUE = 2
+
+
+# ---------------------------------------------------------------- fast: no model
+
+
+def test_any_address_but_loopback_needs_a_token():
+    ServeSettings().check()
+    ServeSettings(host="::1").check()
+    with pytest.raises(UsageError, match="--token"):
+        ServeSettings(host="0.0.0.0").check()
+    ServeSettings(host="0.0.0.0", token="t").check()
+
+
+def test_the_queue_admits_one_running_and_size_waiting_then_says_when_to_come_back():
+    queue = GenerationQueue(2)
+    for _ in range(3):
+        queue.admit()
+    with pytest.raises(Busy) as busy:
+        queue.admit()
+    assert busy.value.retry_after >= 1 and queue.pending == 3
+    queue.close()
+
+
+def test_guard_checks_the_bearer_token_and_the_body_size():
+    from fastapi import FastAPI
+    from fastapi.testclient import TestClient
+
+    inner = FastAPI()
+
+    @inner.get("/healthz")
+    def health():
+        return {"status": "ok"}
+
+    @inner.post("/echo")
+    async def echo(body: dict):
+        return body
+
+    inner.add_middleware(Guard, token=TOKEN, max_body=2048)
+    client = TestClient(inner)
+    assert client.get("/healthz").status_code == 200  # health checks need no token
+    refused = client.post("/echo", json={"a": 1})
+    assert refused.status_code == 401 and refused.headers["www-authenticate"] == "Bearer"
+    assert "token" in refused.json()["error"]["message"]
+    assert client.post("/echo", json={"a": 1}, headers={"Authorization": "Bearer forkert"}).status_code == 401
+    assert client.post("/echo", json={"a": 1}, headers=AUTH).json() == {"a": 1}
+    too_big = client.post("/echo", json={"a": "x" * 4000}, headers=AUTH)
+    assert too_big.status_code == 413 and "2048" in too_big.json()["error"]["message"]
+
+    def chunked():  # no Content-Length: counted as it arrives
+        yield b'{"a": "'
+        yield b"x" * 4000
+        yield b'"}'
+
+    assert client.post("/echo", content=chunked(), headers={**AUTH, "Content-Type": "application/json"}).status_code == 413
+
+
+def test_chat_question_and_streamed_parts():
+    from ragcli.server import ChatMessage
+
+    messages = [
+        ChatMessage(role="system", content="Svar kort."),
+        ChatMessage(role="user", content="Første spørgsmål"),
+        ChatMessage(role="assistant", content="Svar"),
+        ChatMessage(
+            role="user",
+            content=[{"type": "text", "text": "Hvornår"}, {"type": "image_url", "image_url": {}}, {"type": "text", "text": "starter skolen?"}],
+        ),
+    ]
+    assert _last_user_text(messages) == "Hvornår starter skolen?"
+    with pytest.raises(UsageError):
+        _last_user_text([ChatMessage(role="system", content="x")])
+    text = "En almindelig skoledag starter kl. 8.00 for alle elever. [1]\n\nKilder:\n[1] a.pdf, s. 2"
+    parts = _parts(text, 16)
+    assert "".join(parts) == text and all(len(p) <= 16 for p in parts)
+
+
+# ---------------------------------------------------------------- a real server
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def demo_home(tmp_path_factory, minilm) -> Path:
+    from ragcli.session import ingest
+
+    home = tmp_path_factory.mktemp("serve_home")
+    report = ingest(REPO / "corpus", "demo", home=home, embed_model=TEST_EMBED_MODEL)
+    assert report.documents == 5 and not report.skipped
+    return home
+
+
+@pytest.fixture(scope="module")
+def server(demo_home):
+    port = _free_port()
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "RAGCLI_TOKEN": TOKEN}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "ragcli.cli", "serve", "--index", "demo", "--home", str(demo_home), "--port", str(port), "--queue", str(QUEUE)],
+        cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            pytest.fail(f"ragcli serve exited {process.returncode}: {process.stderr.read()}")
+        try:
+            if httpx.get(f"{url}/healthz", timeout=2).status_code == 200:
+                break
+        except httpx.TransportError:
+            time.sleep(0.5)
+    else:
+        process.kill()
+        pytest.fail("ragcli serve did not come up in 300 s")
+    yield url
+    process.terminate()
+    try:
+        process.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        process.kill()
+
+
+@pytest.fixture(scope="module")
+def client(server):
+    with httpx.Client(base_url=server, headers=AUTH, timeout=300) as c:
+        yield c
+
+
+def _without_timings(data: dict) -> dict:
+    return {k: v for k, v in data.items() if k != "timings"}
+
+
+@pytest.mark.slow
+def test_refuses_without_the_token_and_lists_its_index(server, client):
+    assert httpx.get(f"{server}/healthz").json() == {"status": "ok"}
+    refused = httpx.post(f"{server}/v1/search", json={"query": "skole"})
+    assert refused.status_code == 401 and refused.headers["www-authenticate"] == "Bearer"
+    indexes = client.get("/v1/indexes").json()
+    assert [i["name"] for i in indexes["indexes"]] == ["demo"] and indexes["indexes"][0]["documents"] == 5
+    assert "path" not in json.dumps(indexes) and str(Path.home()) not in json.dumps(indexes)  # no file-system paths out
+    assert client.get("/v1/models").json()["data"][0]["id"] == "demo"
+
+
+@pytest.mark.slow
+def test_limits_and_bad_requests_are_clear_errors(client):
+    long = client.post("/v1/ask", json={"question": "skole " * 500})
+    assert long.status_code == 400 and "højst 2000" in long.json()["error"]["message"]
+    big = client.post("/v1/search", content=b'{"query": "' + b"x" * 70_000 + b'"}', headers={"Content-Type": "application/json"})
+    assert big.status_code == 413
+    unknown = client.post("/v1/search", json={"query": "skole", "index": "../../etc"})
+    assert unknown.status_code == 404 and "ukendt indeks" in unknown.json()["error"]["message"]
+    invalid = client.post("/v1/search", json={"query": "skole", "k": 0, "path": "/etc/passwd"})
+    assert invalid.status_code == 422 and "k" in invalid.json()["error"]["message"]
+
+
+@pytest.mark.slow
+def test_search_is_the_search_json_shape(client):
+    data = client.post("/v1/search", json={"query": "madaffald restaffald fraktioner", "k": 2}).json()
+    assert tuple(data) == wire.keys(wire.SearchDict) and data["index"] == "demo"
+    assert len(data["hits"]) == 2 and all(tuple(h) == wire.keys(wire.HitDict) for h in data["hits"])
+    assert data["hits"][0]["doc"] == "fjordby_affaldssortering.pdf"
+
+
+@pytest.mark.slow
+def test_ask_gives_the_same_answer_as_the_library_and_loads_nothing_per_question(client, demo_home, llm_path):
+    import ragcli
+
+    served = []
+    for question in QUESTIONS:
+        started = time.perf_counter()
+        data = client.post("/v1/ask", json={"question": question}).json()
+        served.append((data, time.perf_counter() - started))
+    with ragcli.Session.open("demo", home=demo_home) as session:
+        local = [wire.answer(session.ask(q), "demo", "hybrid") for q in QUESTIONS]
+    for (data, _), expected in zip(served, local):
+        assert tuple(data) == wire.keys(wire.AnswerDict)
+        assert _without_timings(data) == json.loads(json.dumps(_without_timings(expected), ensure_ascii=False))
+    # The second question's time is its answer's own time: no model loads per question.
+    data, wall = served[1]
+    assert wall - data["timings"]["total_s"] < 1.0, (wall, data["timings"])
+
+
+@pytest.mark.slow
+def test_ask_streams_tokens_then_the_verified_answer(client):
+    events = []
+    with client.stream("POST", "/v1/ask", json={"question": QUESTIONS[0], "stream": True}) as response:
+        assert response.status_code == 200 and response.headers["content-type"].startswith("text/event-stream")
+        event = None
+        for line in response.iter_lines():
+            if line.startswith("event: "):
+                event = line[7:]
+            elif line.startswith("data: "):
+                events.append((event, json.loads(line[6:])))
+    kinds = [kind for kind, _ in events]
+    assert kinds[-1] == "answer" and set(kinds[:-1]) == {"token"} and len(kinds) >= 2
+    final = events[-1][1]
+    plain = client.post("/v1/ask", json={"question": QUESTIONS[0]}).json()
+    assert _without_timings(final) == _without_timings(plain)
+    assert "".join(data["text"] for _, data in events[:-1]).strip()  # the model's own words came first
+
+
+@pytest.mark.slow
+def test_openai_client_gets_the_answer_with_source_lines_streamed_or_not(server):
+    from openai import NotFoundError, OpenAI
+
+    openai = OpenAI(base_url=f"{server}/v1", api_key=TOKEN, timeout=300, max_retries=0)
+    assert [m.id for m in openai.models.list()] == ["demo"]
+    messages = [{"role": "user", "content": QUESTIONS[0]}]
+    reply = openai.chat.completions.create(model="demo", messages=messages)
+    text = reply.choices[0].message.content
+    assert reply.choices[0].finish_reason == "stop" and reply.model == "demo"
+    assert "8.00" in text and "\n\nKilder:\n[1] fjordby_skolestart.pdf, s. 1" in text
+    chunks = list(openai.chat.completions.create(model="demo", messages=messages, stream=True))
+    assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices) == text
+    assert chunks[-1].choices[0].finish_reason == "stop"
+    with pytest.raises(NotFoundError):
+        openai.chat.completions.create(model="findes-ikke", messages=messages)
+
+
+@pytest.mark.slow
+def test_twenty_clients_get_an_answer_or_a_503_with_retry_after_and_searches_do_not_wait(server, client):
+    def ask(i: int) -> httpx.Response:
+        with httpx.Client(base_url=server, headers=AUTH, timeout=600) as own:
+            return own.post("/v1/ask", json={"question": QUESTIONS[i % 2]})
+
+    with ThreadPoolExecutor(max_workers=20) as pool:
+        futures = [pool.submit(ask, i) for i in range(20)]
+        time.sleep(1.0)
+        started = time.perf_counter()
+        found = client.post("/v1/search", json={"query": "skole", "k": 1})
+        search_seconds = time.perf_counter() - started
+        responses = [f.result() for f in futures]
+    statuses = sorted(r.status_code for r in responses)
+    assert set(statuses) <= {200, 503}, statuses
+    assert 1 <= statuses.count(200) <= 20 and statuses.count(503) >= 20 - (QUEUE + 1) * 2, statuses
+    for r in responses:
+        if r.status_code == 503:
+            assert int(r.headers["retry-after"]) >= 1 and "optaget" in r.json()["error"]["message"]
+        else:
+            assert r.json()["answer"]
+    assert found.status_code == 200 and search_seconds < 5.0, search_seconds  # not behind the generations
+    assert client.get("/healthz").status_code == 200 and client.get("/v1/indexes").json()["queue"]["pending"] == 0
+
+
+@pytest.mark.slow
+def test_a_client_that_leaves_gets_no_generation(server, client):
+    before = client.get("/v1/indexes").json()["queue"]["cancelled"]
+    result: dict = {}
+    first = threading.Thread(target=lambda: result.update(r=client.post("/v1/ask", json={"question": QUESTIONS[1]})))
+    first.start()
+    time.sleep(0.5)  # the first ask holds the model; the next one waits in the queue
+    with httpx.Client(base_url=server, headers=AUTH, timeout=60) as leaving:
+        with leaving.stream("POST", "/v1/ask", json={"question": QUESTIONS[0], "stream": True}) as response:
+            assert response.status_code == 200
+        # leaving the block closes the connection while the ask still waits
+    first.join(timeout=300)
+    assert result["r"].status_code == 200
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        queue = client.get("/v1/indexes").json()["queue"]
+        if queue["pending"] == 0 and queue["cancelled"] > before:
+            break
+        time.sleep(0.2)
+    assert queue["cancelled"] == before + 1 and queue["pending"] == 0, queue
+
+
+@pytest.mark.slow
+def test_mcp_tools_over_streamable_http(server):
+    import anyio
+    import httpx2
+    from mcp import Client
+    from mcp.client.streamable_http import streamable_http_client
+
+    async def main():
+        transport = streamable_http_client(f"{server}/mcp", http_client=httpx2.AsyncClient(headers=AUTH, timeout=300))
+        async with Client(transport) as mcp:
+            assert {t.name for t in (await mcp.list_tools()).tools} == {"search_documents", "ask_documents"}
+            return await mcp.call_tool("search_documents", {"query": "madaffald restaffald fraktioner", "k": 1})
+
+    result = anyio.run(main)
+    assert not result.is_error
+    assert result.structured_content["passages"][0]["file"] == "fjordby_affaldssortering.pdf"
