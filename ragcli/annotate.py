@@ -137,6 +137,63 @@ def _page_chars(textpage) -> list[str]:
     return [chr(pdfium_c.FPDFText_GetUnicode(textpage.raw, i) or 0x20) for i in range(textpage.count_chars())]
 
 
+def ocr_words(page) -> list[tuple[str, tuple[int, int, int], tuple[float, float, float, float]]]:
+    """Tesseract's words on a scanned page: (text, line key, box in PDF coordinates).
+
+    The page is rendered and read exactly as ingest's OCR does (ragcli.ocr: same scale,
+    language and page segmentation), so the words are the ones the index holds.
+    """
+    import subprocess
+    from io import BytesIO
+
+    from ragcli.ocr import RENDER_SCALE, ocr_language
+
+    language = ocr_language()
+    image = page.render(scale=RENDER_SCALE, grayscale=True).to_pil()
+    buffer = BytesIO()
+    image.save(buffer, format="PNG")
+    result = subprocess.run(
+        ["tesseract", "stdin", "stdout", "-l", language, "--psm", "3", "tsv"],
+        input=buffer.getvalue(), capture_output=True, timeout=120,
+    )
+    left_edge, _, _, top_edge = page.get_cropbox()
+    words = []
+    for row in result.stdout.decode("utf-8", errors="replace").splitlines()[1:]:
+        cells = row.split("\t")
+        if len(cells) < 12 or cells[0] != "5" or not cells[11].strip():
+            continue
+        block, paragraph, line = int(cells[2]), int(cells[3]), int(cells[4])
+        x, y, width, height = (int(v) for v in cells[6:10])
+        # Pixels from the top-left of the rendered crop box → PDF points from the bottom-left.
+        box = (
+            left_edge + x / RENDER_SCALE, top_edge - (y + height) / RENDER_SCALE,
+            left_edge + (x + width) / RENDER_SCALE, top_edge - y / RENDER_SCALE,
+        )
+        words.append((cells[11], (block, paragraph, line), box))
+    return words
+
+
+def _locate_ocr(page, quote: str) -> list[tuple[float, float, float, float]] | None:
+    """Line rectangles of the quote among Tesseract's words on a scanned page, or None."""
+    if page.get_rotation() % 360:
+        return None  # the rendered image is turned; its pixel boxes are not the page's coordinates
+    words = ocr_words(page)
+    chars: list[str] = []
+    owner: list[int] = []
+    for number, (text, _, _) in enumerate(words):
+        chars += list(text) + [" "]
+        owner += [number] * (len(text) + 1)
+    found = find_in_page(chars, quote)
+    if found is None:
+        return None
+    lines: dict[tuple[int, int, int], list[float]] = {}
+    for number in range(owner[found[0]], owner[found[1]] + 1):
+        _, key, (left, bottom, right, top) = words[number]
+        rect = lines.setdefault(key, [left, bottom, right, top])
+        rect[:] = [min(rect[0], left), min(rect[1], bottom), max(rect[2], right), max(rect[3], top)]
+    return [tuple(r) for r in lines.values()]  # type: ignore[misc]
+
+
 def _locate(pdf, span: dict) -> tuple[int, list[tuple[float, float, float, float]]] | str:
     """The page (1-based) and line rectangles of the span's quote, or why there are none."""
     first, last = span.get("passage_pages") or [span["page"], span["page"]]
@@ -151,6 +208,9 @@ def _locate(pdf, span: dict) -> tuple[int, list[tuple[float, float, float, float
             chars = _page_chars(textpage)
             if sum(c.isalnum() for c in chars) < 20:
                 scanned.append(number)
+                rects = _scanned_rects(page, span["quote"])
+                if rects:
+                    return number, rects
                 continue
             found = find_in_page(chars, span["quote"])
             if found is None:
@@ -167,8 +227,18 @@ def _locate(pdf, span: dict) -> tuple[int, list[tuple[float, float, float, float
         if rects:
             return number, rects
     if scanned and len(scanned) == len([n for n in order if 1 <= n <= len(pdf)]):
-        return f"s. {span['page']} er en skannet side uden tekstlag (OCR); kan ikke markeres"
+        return f"s. {span['page']} er en skannet side; citatet blev ikke fundet blandt Tesseracts ord (eller Tesseract mangler); kan ikke markeres"
     return f"citatet blev ikke fundet på s. {span['page']} i PDF'ens tekstlag; kan ikke markeres"
+
+
+def _scanned_rects(page, quote: str) -> list[tuple[float, float, float, float]] | None:
+    """A scanned page's highlight from Tesseract's word boxes; None where OCR is missing or fails."""
+    from ragcli.ocr import OcrUnavailable
+
+    try:
+        return _locate_ocr(page, quote)
+    except (OcrUnavailable, OSError, ValueError, subprocess.SubprocessError):
+        return None
 
 
 def _open_pdfium(path: Path):

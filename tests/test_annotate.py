@@ -117,7 +117,8 @@ def test_a_wrapped_sentence_on_the_second_page_of_a_passage(agenda, tmp_path):
     assert len(rects) == 2  # one quad per line
 
 
-def test_sources_that_cannot_be_highlighted_get_one_line_each(tmp_path):
+def test_sources_that_cannot_be_highlighted_get_one_line_each(tmp_path, monkeypatch):
+    monkeypatch.setattr("ragcli.ocr.tesseract_languages", lambda: ())  # a machine without Tesseract
     scanned = shared_pdf("SCANNED_randers_jordtip_procesdiagram.pdf")
     notes = tmp_path / "notat.txt"
     notes.write_text("Notat\n\nDer er altid mindst 500 ledige pladser i p-husene.\n", encoding="utf-8")
@@ -135,6 +136,42 @@ def test_sources_that_cannot_be_highlighted_get_one_line_each(tmp_path):
     assert len(report.not_highlighted) == 3
     assert "skannet" in report.not_highlighted[0] and "ikke en PDF" in report.not_highlighted[1]
     assert "findes ikke" in report.not_highlighted[2]
+
+
+@pytest.mark.slow  # Tesseract reads the page (15 s on 2 busy cores)
+def test_a_scanned_page_is_highlighted_from_tesseracts_word_boxes(tmp_path):
+    from ragcli.ocr import tesseract_languages
+
+    if "dan" not in tesseract_languages():
+        pytest.skip("Tesseract with Danish is not installed")
+    scanned = shared_pdf("SCANNED_randers_jordtip_procesdiagram.pdf")
+    before = sha256_file(scanned)
+    # The words as ingest's OCR reads them: one flowchart box, a word a line.
+    span = {
+        "doc": "scan.pdf", "source": 1, "answer_sentence": "Miljøafdelingen modtager anmeldelsen.", "page": 1,
+        "passage_pages": [1, 1], "quote": "Randers\nKommune\nmiljøafdeling\nmodtager\nanmeldelse",
+    }
+    report = annotate({"sources": [{"doc": "scan.pdf", "path": str(scanned)}], "spans": [span]}, tmp_path, png=True)
+    assert report.not_highlighted == []
+    [out_file] = report.files
+    annotation = pypdf.PdfReader(str(out_file)).pages[0]["/Annots"][0].get_object()
+    assert annotation["/Subtype"] == "/Highlight"
+    rects = _quads(annotation)
+    assert len(rects) == 5  # one per word line in the box
+    width, height = 841.75, 556.62
+    assert all(0 < r[0] < r[2] < width and 0 < r[1] < r[3] < height for r in rects)
+    # The five lines are stacked in one column, top to bottom.
+    assert all(a[1] > b[1] for a, b in zip(rects, rects[1:]))
+    from PIL import Image
+
+    image = Image.open(report.pngs[0]).convert("RGB")
+    scale = image.width / width
+    left, bottom, right, top = rects[2]
+    box = image.crop((int(left * scale), int((height - top) * scale), int(right * scale), int((height - bottom) * scale)))
+    pixels = [box.getpixel((x, y)) for x in range(box.width) for y in range(box.height)]
+    yellow = sum(r > 200 and g > 180 and b < 150 for r, g, b in pixels)
+    assert yellow > 0.3 * len(pixels)  # the word's box is marked (its letters stay dark)
+    assert sha256_file(scanned) == before
 
 
 def test_matching_ignores_line_breaks_hyphens_ligatures_and_tolerates_small_differences():
