@@ -311,3 +311,21 @@ def test_mcp_tools_over_streamable_http(server):
     result = anyio.run(main)
     assert not result.is_error
     assert result.structured_content["passages"][0]["file"] == "fjordby_affaldssortering.pdf"
+
+
+@pytest.mark.slow
+def test_an_index_re_ingested_while_served_is_searched_as_committed(client, demo_home, tmp_path):
+    import shutil
+
+    from ragcli.session import ingest
+
+    folder = tmp_path / "corpus"
+    shutil.copytree(REPO / "corpus", folder)
+    (folder / "fjordby_svoemmehal.txt").write_text(
+        "Fjordby Svømmehal\n\nSvømmehallen på Havnevej 7 har åbent for morgensvømning kl. 6.00-8.00 på hverdage.\n", encoding="utf-8"
+    )
+    report = ingest(folder, "demo", home=demo_home)
+    assert report.added == ["fjordby_svoemmehal.txt"] and report.documents == 6
+    found = client.post("/v1/search", json={"query": "morgensvømning svømmehallen", "k": 1}).json()
+    assert found["hits"][0]["doc"] == "fjordby_svoemmehal.txt"
+    assert client.get("/v1/indexes").json()["indexes"][0]["documents"] == 6
