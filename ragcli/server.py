@@ -28,6 +28,7 @@ import asyncio
 import hmac
 import json
 import math
+import socket
 import threading
 import time
 import uuid
@@ -607,17 +608,31 @@ def _usage(answer: Answer) -> dict:
     return {"prompt_tokens": answer.prompt_tokens, "completion_tokens": completion, "total_tokens": answer.prompt_tokens + completion}
 
 
+def _listen(host: str, port: int) -> socket.socket:
+    """The listening socket, bound before any model loads, so a taken port is one line at once."""
+    try:
+        family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0][0]
+        return socket.create_server((host, port), family=family)
+    except OSError as exc:
+        raise UsageError(f"kan ikke lytte på {host}:{port}: {exc.strerror or exc}") from None
+
+
 def serve(settings: ServeSettings, names: list[str], open_session: Callable[[str], Session], on_ready: Callable[[str], None] | None = None) -> None:
     """Open the indexes, load the models and serve until SIGINT/SIGTERM."""
     import uvicorn
 
-    service = Service.open(settings, names, open_session)
+    settings.check()
+    listening = _listen(settings.host, settings.port)
     try:
-        app = create_app(service)
-        config = uvicorn.Config(app, host=settings.host, port=settings.port, log_level="warning", access_log=False, timeout_graceful_shutdown=5)
-        server = uvicorn.Server(config)
-        if on_ready:
-            on_ready(f"http://{settings.host}:{settings.port}")
-        server.run()
+        service = Service.open(settings, names, open_session)
+        try:
+            app = create_app(service)
+            config = uvicorn.Config(app, log_level="warning", access_log=False, timeout_graceful_shutdown=5)
+            if on_ready:
+                host = f"[{settings.host}]" if ":" in settings.host else settings.host
+                on_ready(f"http://{host}:{listening.getsockname()[1]}")
+            uvicorn.Server(config).run(sockets=[listening])
+        finally:
+            service.close()
     finally:
-        service.close()
+        listening.close()

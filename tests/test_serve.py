@@ -40,6 +40,22 @@ def test_any_address_but_loopback_needs_a_token():
     ServeSettings(host="0.0.0.0", token="t").check()
 
 
+def test_serve_refuses_an_open_address_without_token_and_a_taken_port_before_loading_anything(tmp_path):
+    from typer.testing import CliRunner
+
+    from ragcli.cli import app
+
+    runner = CliRunner()
+    open_address = runner.invoke(app, ["serve", "--index", "demo", "--home", str(tmp_path), "--host", "0.0.0.0"], env={"RAGCLI_TOKEN": None})
+    assert open_address.exit_code == 2 and "--token" in open_address.output
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = str(taken.getsockname()[1])
+        busy = runner.invoke(app, ["serve", "--index", "demo", "--home", str(tmp_path), "--port", port])
+    assert busy.exit_code == 2 and f"127.0.0.1:{port}" in busy.output  # not "no index": the port is checked first
+
+
 def test_the_queue_admits_one_running_and_size_waiting_then_says_when_to_come_back():
     queue = GenerationQueue(2)
     for _ in range(3):
