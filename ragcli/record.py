@@ -185,17 +185,31 @@ class RecordFacts:
     show_cpr: bool = False
 
 
-def facts_from_session(session, params=None, n_ctx: int | None = None) -> RecordFacts:
-    """RecordFacts of an open Session whose language model is loaded (ragcli.session)."""
+def model_sha256(path: Path) -> str:
+    """The GGUF's sha256; the default model's comes from the stamp ragcli.registry wrote when it
+    verified the file (same size and mtime), saving a second of hashing on every `ask --record`."""
     from ragcli.registry import sha256_file
 
+    stamp = path.with_suffix(".verified")
+    try:
+        st = path.stat()
+        digest, size, mtime = stamp.read_text().split()
+        if re.fullmatch(r"[0-9a-f]{64}", digest) and (size, mtime) == (str(st.st_size), str(st.st_mtime_ns)):
+            return digest
+    except (OSError, ValueError):
+        pass
+    return sha256_file(path)
+
+
+def facts_from_session(session, params=None, n_ctx: int | None = None) -> RecordFacts:
+    """RecordFacts of an open Session whose language model is loaded (ragcli.session)."""
     index = session.index
     generator = session._generator  # noqa: SLF001 - loaded already; a record must not load a model
     model_file = model_sha = None
     path = getattr(generator, "model_path", None)
     if path is not None:
         model_file = str(Path(path).resolve())
-        model_sha = sha256_file(Path(path))
+        model_sha = model_sha256(Path(path))
     settings: dict[str, Any] = {"n_ctx": n_ctx if n_ctx is not None else session.n_ctx, "seed": session.seed}
     if params is not None:
         settings.update(

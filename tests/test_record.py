@@ -217,3 +217,20 @@ def test_a_hand_edited_record_is_one_line_and_names_never_leave_root(tmp_path):
     (tmp_path / "andet").mkdir()
     assert verify_record(outside, root=tmp_path / "andet").changes[0].startswith("mangler:")
     assert verify_record(record, root=tmp_path / "sag").ok
+
+
+def test_model_sha256_trusts_only_a_matching_verification_stamp(tmp_path):
+    import hashlib
+    import os
+
+    from ragcli.record import model_sha256
+
+    model = tmp_path / "m.gguf"
+    model.write_bytes(b"GGUF model bytes")
+    real = hashlib.sha256(b"GGUF model bytes").hexdigest()
+    assert model_sha256(model) == real
+    st = model.stat()
+    (tmp_path / "m.verified").write_text(f"{'ab' * 32} {st.st_size} {st.st_mtime_ns}")
+    assert model_sha256(model) == "ab" * 32  # the stamp ragcli.registry writes after hashing
+    os.utime(model, ns=(st.st_atime_ns, st.st_mtime_ns + 1_000_000_000))  # touched since: hash again
+    assert model_sha256(model) == real
