@@ -67,7 +67,7 @@ def _check_highlight(out_file: Path, original: Path, page: int, sentence: str, n
     reader = pypdf.PdfReader(str(out_file))
     assert len(reader.pages) == 1 and reader.page_labels == [str(page)]
     annotations = [a.get_object() for a in reader.pages[0]["/Annots"]]
-    highlights = [a for a in annotations if a["/Subtype"] == "/Highlight"]
+    highlights = [a for a in annotations if a["/Subtype"] == "/Highlight" and a.get("/T") == "ragcli"]  # the page may have its own
     assert len(highlights) == 1 and note in highlights[0]["/Contents"]
     rects = _quads(highlights[0])
     # Every letter of the sentence, where pdfium puts it on the original page, lies inside a quad.
@@ -229,3 +229,31 @@ def test_chat_annotate_and_record_commands(agenda, tmp_path):
     assert (tmp_path / "ud" / "aarhus_byraad_dagsorden_2025-08-27-s6.pdf").is_file()
     assert (tmp_path / "ud" / "aarhus_byraad_dagsorden_2025-08-27-s6.png").is_file()
     assert "sha256" in (tmp_path / "svar.md").read_text(encoding="utf-8")
+
+
+@pytest.mark.slow  # every dev question's gold page (14 real PDFs; about 2 s)
+def test_every_gold_evidence_of_the_dev_set_is_highlighted_on_its_gold_page(tmp_path):
+    import json
+
+    from conftest import SHARED
+
+    dev = SHARED / "eval" / "dev.jsonl"
+    if not dev.exists():
+        pytest.skip(f"{dev} not found (set RAGCLI_SHARED)")
+    rows = [row for row in map(json.loads, dev.read_text(encoding="utf-8").splitlines()) if row.get("doc")]
+    assert len(rows) >= 18
+    for row in rows:
+        span = {
+            "doc": row["doc"], "source": 1, "answer_sentence": row["answer"], "page": row["page"],
+            "passage_pages": [row["page"], row["page"]], "quote": row["evidence"],
+        }
+        source = shared_pdf(row["doc"])
+        report = annotate({"sources": [{"doc": row["doc"], "path": str(source)}], "spans": [span]}, tmp_path / row["id"])
+        assert [h["page"] for h in report.highlights] == [row["page"]], row["id"]
+        [out_file] = report.files
+        [mark] = [a.get_object() for a in pypdf.PdfReader(str(out_file)).pages[0]["/Annots"] if a.get_object().get("/T") == "ragcli"]
+        pdf = pdfium.PdfDocument(str(source))
+        textpage = pdf[row["page"] - 1].get_textpage()
+        under = " ".join(textpage.get_text_bounded(*r) for r in _quads(mark))
+        pdf.close()
+        assert _letters(under) == _letters(row["evidence"]), row["id"]
