@@ -60,6 +60,13 @@ ShowCprOpt = Annotated[
     typer.Option("--show-cpr", help="Show CPR numbers instead of [skjult] (only for users entitled to see them)."),
 ]
 HomeOpt = Annotated[Path, typer.Option("--home", envvar="RAGCLI_HOME", help="Folder that holds the indexes.")]
+StoreOpt = Annotated[
+    Optional[str],
+    typer.Option(
+        "--store", envvar="RAGCLI_STORE", show_envvar=False,
+        help="PostgreSQL URL (postgresql://USER@HOST/DB) holding the indexes instead of --home.",
+    ),
+]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object to stdout and nothing else.")]
 ModeOpt = Annotated[str, typer.Option("--mode", help="Retrieval mode: dense, lexical or hybrid.")]
 DEFAULT_HOME = Path("indexes")
@@ -239,6 +246,7 @@ def ingest(
     prune: Annotated[bool, typer.Option("--prune/--no-prune", help="Drop documents that left the folder.")] = True,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress output.")] = False,
     as_json: JsonOpt = False,
+    store: StoreOpt = None,
 ) -> None:
     """Read documents, chunk and embed them, and store them in an index."""
     from ragcli.rendering import render_ingest
@@ -246,7 +254,8 @@ def ingest(
 
     with user_errors(interrupted="afbrudt (Ctrl-C); indekset er uændret"), _ingest_progress(quiet or as_json) as progress:
         report = ingest_into(
-            folder, index, home, embed_model, chunk_tokens, overlap_tokens, rebuild=rebuild, prune=prune, progress=progress
+            folder, index, home, embed_model, chunk_tokens, overlap_tokens, rebuild=rebuild, prune=prune, progress=progress,
+            store=store,
         )
     if as_json:
         emit_json(report.to_dict())
@@ -311,6 +320,7 @@ def ask(
     llm_chat: LlmChatOpt = True,
     show_cpr: ShowCprOpt = False,
     as_json: JsonOpt = False,
+    store: StoreOpt = None,
 ) -> None:
     """Answer a question from the indexed documents, with cited sources."""
     _check_mode(mode)
@@ -318,7 +328,7 @@ def ask(
     from ragcli import wire
     from ragcli.rendering import render_answer_check, render_decision, render_explain, render_sources
 
-    with user_errors(), Session.open(index, home, model, llm_url, llm_chat, n_ctx, seed, mode) as session:
+    with user_errors(), Session.open(index, home, model, llm_url, llm_chat, n_ctx, seed, mode, store=store) as session:
         session.load()  # a missing model is one line before anything is printed
         params = session.params(k=k, temperature=temperature, max_tokens=max_tokens, min_coverage=min_coverage, show_cpr=show_cpr)
         stream = None if as_json else _stream_to(out)
@@ -373,6 +383,7 @@ def search(
     mode: ModeOpt = "hybrid",
     show_cpr: ShowCprOpt = False,
     as_json: JsonOpt = False,
+    store: StoreOpt = None,
 ) -> None:
     """Show the passages retrieval finds for a query, with their scores (no generation)."""
     _check_mode(mode)
@@ -380,7 +391,7 @@ def search(
     from ragcli.privacy import mask_cpr
     from ragcli.rendering import render_hits
 
-    with user_errors(), Session.open(index, home, mode=mode) as session:
+    with user_errors(), Session.open(index, home, mode=mode, store=store) as session:
         session.load(generator=False)
         started = time.perf_counter()
         hits = session.search(query, k, mode, show_cpr=show_cpr)
@@ -393,18 +404,18 @@ def search(
 
 
 @app.command()
-def info(index: IndexOpt = "default", home: HomeOpt = DEFAULT_HOME, as_json: JsonOpt = False) -> None:
+def info(index: IndexOpt = "default", home: HomeOpt = DEFAULT_HOME, as_json: JsonOpt = False, store: StoreOpt = None) -> None:
     """Describe an index: models, chunking, counts and documents."""
     from dataclasses import asdict
 
     from ragcli.privacy import mask_cpr
     from ragcli.rendering import render_info
 
-    with user_errors(), Session.open(index, home) as session:
+    with user_errors(), Session.open(index, home, store=store) as session:
         idx = session.index
         idx.check()  # a damaged file is one line here, not a healthy-looking report
         data = {
-            "path": str(idx.folder.resolve()),
+            "path": idx.location,
             "manifest": idx.manifest,
             "documents": [{**asdict(d), "title": mask_cpr(d.title)} for d in idx.documents()],
         }
@@ -412,6 +423,33 @@ def info(index: IndexOpt = "default", home: HomeOpt = DEFAULT_HOME, as_json: Jso
         emit_json(data)
     else:
         render_info(out, data)
+
+
+@app.command("copy-index")
+def copy_index_command(
+    to: Annotated[str, typer.Option("--to", help="Where to: a postgresql:// URL, or 'local' for the folder under --home.")],
+    index: IndexOpt = "default",
+    home: HomeOpt = DEFAULT_HOME,
+    store: StoreOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Copy an index to another store (local folder ⇄ PostgreSQL) without embedding anything again."""
+    from ragcli.stores import copy_index, index_writer, open_index
+
+    target_store = None if to == "local" else to
+    if (target_store or None) == (store or None):
+        raise fail("--to er det samme lager som indekset ligger i; angiv et andet (postgresql://… eller local)", EXIT_USAGE)
+    with user_errors(), open_index(index, home, store) as source:
+        writer = index_writer(index, home, target_store)
+        try:
+            manifest = copy_index(source, writer)
+        finally:
+            writer.close()
+    if as_json:
+        emit_json({"index": index, "counts": manifest["counts"]})
+    else:
+        counts = manifest["counts"]
+        out.print(Text(printable(f"Kopierede {index!r}: {counts['documents']} dokumenter, {counts['chunks']} stykker")))
 
 
 @app.command()
@@ -429,13 +467,14 @@ def chat(
     llm_url: LlmUrlOpt = None,
     llm_chat: LlmChatOpt = True,
     show_cpr: ShowCprOpt = False,
+    store: StoreOpt = None,
 ) -> None:
     """Ask questions one after another in the terminal (/sources, /explain, /temperature, /quit)."""
     _check_mode(mode)
     from ragcli.chat import run_chat
     from ragcli.rendering import render_answer_check, render_decision, render_explain, render_sources
 
-    with user_errors(), Session.open(index, home, model, llm_url, llm_chat, n_ctx, seed, mode) as session:
+    with user_errors(), Session.open(index, home, model, llm_url, llm_chat, n_ctx, seed, mode, store=store) as session:
         session.load()
         params = session.params(k=k, temperature=temperature, max_tokens=max_tokens, min_coverage=min_coverage, show_cpr=show_cpr)
 
@@ -478,6 +517,7 @@ def batch(
     llm_chat: LlmChatOpt = True,
     show_cpr: ShowCprOpt = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q")] = False,
+    store: StoreOpt = None,
 ) -> None:
     """Answer many questions; one JSON (or CSV) record each. Re-run with the same --out to resume."""
     _check_mode(mode)
@@ -487,7 +527,7 @@ def batch(
         check_output(questions, output)
         rows = read_questions(questions)
         todo = list(pending(rows, output))
-        with Session.open(index, home, model, llm_url, llm_chat, seed=seed, mode=mode) as session:
+        with Session.open(index, home, model, llm_url, llm_chat, seed=seed, mode=mode, store=store) as session:
             session.load(generator=not retrieve_only and bool(todo))
             params = session.params(k=k, temperature=temperature, max_tokens=max_tokens, min_coverage=min_coverage, show_cpr=show_cpr)
             writer = RecordWriter(output)
@@ -530,6 +570,7 @@ def eval_command(
     llm_url: LlmUrlOpt = None,
     llm_chat: LlmChatOpt = True,
     as_json: JsonOpt = False,
+    store: StoreOpt = None,
 ) -> None:
     """Measure retrieval (hit@1/5/10, doc hit@5, MRR@10) or, with --answers, the answers themselves."""
     _check_mode(mode)
@@ -538,7 +579,7 @@ def eval_command(
 
     with user_errors():
         rows = load_questions(questions)
-        with Session.open(index, home, model, llm_url, llm_chat, mode=mode) as session:
+        with Session.open(index, home, model, llm_url, llm_chat, mode=mode, store=store) as session:
             session.load(generator=answers)
             if answers:
                 params = session.params(k=k or 5, min_coverage=min_coverage)

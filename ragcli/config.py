@@ -48,6 +48,17 @@ def _index_name(value: Any) -> bool:
     return isinstance(value, str) and re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}", value) is not None
 
 
+def _store_url(value: Any) -> bool:
+    return isinstance(value, str) and value.startswith(("postgresql://", "postgres://"))
+
+
+def hide_password(value: Any) -> Any:
+    """A connection URL as shown: postgresql://user:***@host/db (a password never reaches the screen)."""
+    import re
+
+    return re.sub(r"^(postgres(?:ql)?://[^:/@?]*:)[^@/?]*@", r"\1***@", value) if isinstance(value, str) else value
+
+
 @dataclass(frozen=True)
 class Setting:
     name: str
@@ -63,6 +74,7 @@ ALL = ("ingest", "ask", "search", "info", "batch", "eval", "chat")
 SETTINGS: tuple[Setting, ...] = (
     Setting("index", "RAGCLI_INDEX", "default", ALL, "index name under the index home", _index_name, "an index name (letters, digits, '.', '_', '-')"),
     Setting("home", "RAGCLI_HOME", "indexes", ALL, "folder holding the indexes"),
+    Setting("store", "RAGCLI_STORE", None, ALL, "PostgreSQL URL holding the indexes instead of the home folder", _store_url, "a postgresql:// URL"),
     Setting("embed_model", "RAGCLI_EMBED_MODEL", None, ("ingest",), "embedding model for new indexes"),
     Setting("model", "RAGCLI_MODEL", None, ("ask", "batch", "chat"), "GGUF file (default: Gemma-3-270M)"),
     Setting("llm_url", "RAGCLI_LLM_URL", None, ("ask", "batch", "chat"), "OpenAI-compatible server instead of a GGUF"),
@@ -125,5 +137,5 @@ def effective(settings: dict[str, Any], environ: dict[str, str] | None = None) -
             value, source = settings[s.name], "config"
         else:
             value, source = s.default, "default"
-        rows.append({"name": s.name, "value": value, "source": source, "help": s.help})
+        rows.append({"name": s.name, "value": hide_password(value), "source": source, "help": s.help})
     return rows

@@ -15,7 +15,9 @@ import time
 import types
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from functools import cached_property
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -23,9 +25,11 @@ from ragcli.chunking import ChunkingParams, chunk_document
 from ragcli.embedding import Embedder
 from ragcli.errors import DataError
 from ragcli.loading import DocumentError, load_document, scan_folder
-from ragcli.locking import IndexLock
 from ragcli.schema import Chunk
-from ragcli.store import MANIFEST, DocumentRecord, Index, read_manifest, write_generation
+from ragcli.store import DocumentRecord, LocalWriter
+
+if TYPE_CHECKING:
+    from ragcli.stores import IndexReader, IndexWriter
 
 
 class IngestError(DataError):
@@ -101,11 +105,33 @@ def file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-@dataclass
 class _Carried:
-    record: DocumentRecord
-    chunks: list[Chunk]
-    vectors: np.ndarray
+    """A document of the live index that the next one keeps, under `record` (perhaps renamed or moved).
+
+    Its chunks and vectors are read only when asked for: the local store rewrites them all,
+    PostgreSQL keeps them where they are and never needs them.
+    """
+
+    def __init__(self, record: DocumentRecord, load: Callable[[], tuple[list[Chunk], np.ndarray]]):
+        self.record = record
+        self._load = load
+
+    def moved(self, record: DocumentRecord) -> _Carried:
+        return _Carried(record, self._load)
+
+    @cached_property
+    def _data(self) -> tuple[list[Chunk], np.ndarray]:
+        chunks, vectors = self._load()
+        name = self.record.name
+        return [c if c.doc == name else replace(c, doc=name) for c in chunks], vectors
+
+    @property
+    def chunks(self) -> list[Chunk]:
+        return self._data[0]
+
+    @property
+    def vectors(self) -> np.ndarray:
+        return self._data[1]
 
 
 def _sha256_or_none(path: Path) -> str | None:
@@ -144,56 +170,57 @@ def _unique_names(
     kept_out = []
     for k in kept:
         if k.record.path in this_run:
-            record, chunks = _renamed(k.record, k.chunks, claim(k.record))
-            k = _Carried(record, chunks, k.vectors)
+            name = claim(k.record)
+            if name != k.record.name:
+                k = k.moved(replace(k.record, name=name))
         kept_out.append(k)
     new_out = [_renamed(record, chunks, claim(record)) for record, chunks in new_docs]
     return kept_out, new_out
 
 
-def _previous_documents(index_folder: Path, model_id: str, params: ChunkingParams) -> dict[str, _Carried]:
-    """Documents of the live generation whose chunks can be reused as they are (by path)."""
-    if not (index_folder / MANIFEST).exists():
-        return {}
-    index = Index(index_folder)
-    try:
-        if index.embedding_model != model_id:
-            raise IngestError(
-                f"index {index.name!r} uses embedding model {index.embedding_model!r}, not {model_id!r}; "
-                "pass --rebuild to start over with the new model"
-            )
-        chunking = {"max_tokens": params.max_tokens, "overlap_tokens": params.overlap_tokens}
-        if index.manifest.get("chunking") != chunking:
-            raise IngestError(
-                f"index {index.name!r} was chunked with {index.manifest.get('chunking')}, not {chunking}; "
-                "pass --rebuild to start over"
-            )
-        carried: dict[str, _Carried] = {}
-        ids_by_path = index.chunk_ids_by_path()
-        dim = int(index.manifest["embedding"]["dim"])
-        for record in index.documents():
-            ids = ids_by_path.get(record.path, [])
+def _previous_documents(index: IndexReader, model_id: str, params: ChunkingParams) -> dict[str, _Carried]:
+    """Documents of the live index whose chunks can be reused as they are (by path).
+
+    Their chunks and vectors are read from `index` when first asked for, so it stays open
+    until the run has committed.
+    """
+    if index.embedding_model != model_id:
+        raise IngestError(
+            f"index {index.name!r} uses embedding model {index.embedding_model!r}, not {model_id!r}; "
+            "pass --rebuild to start over with the new model"
+        )
+    chunking = {"max_tokens": params.max_tokens, "overlap_tokens": params.overlap_tokens}
+    if index.manifest.get("chunking") != chunking:
+        raise IngestError(
+            f"index {index.name!r} was chunked with {index.manifest.get('chunking')}, not {chunking}; "
+            "pass --rebuild to start over"
+        )
+    ids_by_path: dict[str, list[int]] = {}
+
+    def loader(path: str) -> Callable[[], tuple[list[Chunk], np.ndarray]]:
+        def load() -> tuple[list[Chunk], np.ndarray]:
+            if not ids_by_path:
+                ids_by_path.update(index.chunk_ids_by_path())
+            ids = ids_by_path.get(path, [])
             chunk_map = index.chunks(ids)
-            vectors = (
-                index.vectors.reconstruct_batch(np.asarray(ids, dtype=np.int64))
-                if ids
-                else np.zeros((0, dim), dtype=np.float32)
-            )
-            carried[record.path] = _Carried(record, [chunk_map[i] for i in ids], vectors)
-        return carried
-    finally:
-        index.close()
+            return [chunk_map[i] for i in ids], index.chunk_vectors(ids)
+
+        return load
+
+    return {record.path: _Carried(record, loader(record.path)) for record in index.documents()}
 
 
 def ingest_folder(
     folder: Path,
-    index_folder: Path,
+    index_folder: Path | IndexWriter,
     embedder: Embedder,
     params: ChunkingParams,
     prune: bool = True,
     rebuild: bool = False,
     progress: IngestProgress | None = None,
 ) -> IngestReport:
+    """Ingest `folder` into an index: a local index folder, or any store's IndexWriter (ragcli.stores)."""
+    writer = LocalWriter(index_folder) if isinstance(index_folder, Path) else index_folder
     progress = progress or IngestProgress()
     started = time.perf_counter()
     if not folder.exists():
@@ -203,156 +230,179 @@ def ingest_folder(
     if not paths and not refused:
         raise IngestError(f"no PDF, .txt or .md files in {folder}")
 
-    report = IngestReport(index=index_folder.name, folder=str(folder))
+    report = IngestReport(index=writer.name, folder=str(folder))
     report.skipped.extend(Skipped(path.relative_to(root).as_posix(), reason) for path, reason in refused)
-    with IndexLock(index_folder):
-        previous = {} if rebuild else _previous_documents(index_folder, embedder.model_id, params)
-        root_resolved = root.resolve()
-
-        kept: list[_Carried] = []
-        new_docs: list[tuple[DocumentRecord, list[Chunk]]] = []
-        seen_hashes: dict[str, str] = {}
-        seen_paths: set[str] = set()
-        # Content already in the index, by hash: a copy of an indexed file is not indexed
-        # twice, and a moved or renamed file keeps its vectors instead of being re-embedded.
-        indexed_by_hash = {old.record.sha256: old for old in reversed(previous.values())}
-        moved_from: set[str] = set()
-        # Files already in the index go first, so a copy of one is the duplicate, not it.
-        paths.sort(key=lambda p: str(p.resolve()) not in previous)
-        progress.on_parse_start(len(paths))
-        for path in paths:
-            name = path.relative_to(root).as_posix()
-            resolved = str(path.resolve())
-            seen_paths.add(resolved)
-            try:
-                digest = file_sha256(path)
-            except OSError as exc:
-                report.skipped.append(Skipped(name, f"cannot read file: {exc.strerror or exc}"))
-                progress.on_parsed(name)
-                continue
-            if digest in seen_hashes:
-                report.skipped.append(Skipped(name, f"duplicate of {seen_hashes[digest]}"))
-                progress.on_parsed(name)
-                continue
-            seen_hashes[digest] = name
-            old = previous.get(resolved)
-            if old is not None and old.record.sha256 == digest:
-                kept.append(old)
-                report.unchanged.append(name)
-                progress.on_parsed(name)
-                continue
-            same = indexed_by_hash.get(digest)
-            if same is not None and same.record.path != resolved:
-                other = Path(same.record.path)
-                if _sha256_or_none(other) == digest:
-                    report.skipped.append(Skipped(name, f"duplicate of {same.record.name} (already in the index)"))
-                else:
-                    # The content was indexed under another path that is gone or now holds
-                    # something else (a move, a rename, two files swapped): reuse its vectors.
-                    if not other.is_file():
-                        moved_from.add(same.record.path)
-                    record, chunks = _renamed(same.record, same.chunks, name)
-                    kept.append(_Carried(replace(record, path=resolved, size=path.stat().st_size), chunks, same.vectors))
-                    (report.updated if old is not None else report.added).append(name)
-                progress.on_parsed(name)
-                continue
-            try:
-                loaded = load_document(path, name)
-                chunks = chunk_document(loaded.pages, embedder.count_tokens, params)
-            except DocumentError as exc:
-                report.skipped.append(Skipped(name, str(exc)))
-                progress.on_parsed(name)
-                continue
-            except (Exception, RecursionError) as exc:  # noqa: BLE001 - one hostile file never sinks the run
-                report.skipped.append(Skipped(name, f"cannot read file ({type(exc).__name__}): {_one_line(exc)}"))
-                progress.on_parsed(name)
-                continue
-            if not chunks:
-                report.skipped.append(Skipped(name, "no text"))
-                progress.on_parsed(name)
-                continue
-            record = DocumentRecord(
-                name=name, path=resolved, title=loaded.title, sha256=digest,
-                size=path.stat().st_size, pages=len(loaded.pages), chunks=len(chunks),
+    with writer.lock():
+        reader = writer.open() if writer.exists() and not rebuild else None
+        try:
+            return _ingest_locked(
+                folder, root, paths, writer, reader, embedder, params, prune, rebuild, progress, report, started
             )
-            new_docs.append((record, chunks))
-            (report.updated if old is not None else report.added).append(name)
+        finally:
+            if reader is not None:
+                reader.close()
+
+
+def _ingest_locked(
+    folder: Path,
+    root: Path,
+    paths: list[Path],
+    writer: IndexWriter,
+    reader: IndexReader | None,
+    embedder: Embedder,
+    params: ChunkingParams,
+    prune: bool,
+    rebuild: bool,
+    progress: IngestProgress,
+    report: IngestReport,
+    started: float,
+) -> IngestReport:
+    previous = {} if reader is None else _previous_documents(reader, embedder.model_id, params)
+    root_resolved = root.resolve()
+
+    kept: list[_Carried] = []
+    new_docs: list[tuple[DocumentRecord, list[Chunk]]] = []
+    seen_hashes: dict[str, str] = {}
+    seen_paths: set[str] = set()
+    # Content already in the index, by hash: a copy of an indexed file is not indexed
+    # twice, and a moved or renamed file keeps its vectors instead of being re-embedded.
+    indexed_by_hash = {old.record.sha256: old for old in reversed(previous.values())}
+    moved_from: set[str] = set()
+    # Files already in the index go first, so a copy of one is the duplicate, not it.
+    paths.sort(key=lambda p: str(p.resolve()) not in previous)
+    progress.on_parse_start(len(paths))
+    for path in paths:
+        name = path.relative_to(root).as_posix()
+        resolved = str(path.resolve())
+        seen_paths.add(resolved)
+        try:
+            digest = file_sha256(path)
+        except OSError as exc:
+            report.skipped.append(Skipped(name, f"cannot read file: {exc.strerror or exc}"))
             progress.on_parsed(name)
-
-        # Documents from elsewhere stay; documents gone from this folder go (when pruning).
-        for old_path, old in previous.items():
-            if old_path in seen_paths:
-                continue
-            if old_path in moved_from:
-                report.removed.append(old.record.name)
-                continue
-            under_folder = Path(old_path).is_relative_to(root_resolved)
-            if under_folder and prune:
-                report.removed.append(old.record.name)
+            continue
+        if digest in seen_hashes:
+            report.skipped.append(Skipped(name, f"duplicate of {seen_hashes[digest]}"))
+            progress.on_parsed(name)
+            continue
+        seen_hashes[digest] = name
+        old = previous.get(resolved)
+        if old is not None and old.record.sha256 == digest:
+            kept.append(old)
+            report.unchanged.append(name)
+            progress.on_parsed(name)
+            continue
+        same = indexed_by_hash.get(digest)
+        if same is not None and same.record.path != resolved:
+            other = Path(same.record.path)
+            if _sha256_or_none(other) == digest:
+                report.skipped.append(Skipped(name, f"duplicate of {same.record.name} (already in the index)"))
             else:
-                kept.append(old)
-
-        kept, new_docs = _unique_names(kept, new_docs, seen_paths, root_resolved)
-        to_embed = [c for _, chunks in new_docs for c in chunks]
-        unchanged_index = not (report.added or report.updated or report.removed) and (index_folder / MANIFEST).exists() and not rebuild
-        if unchanged_index:
-            # Nothing to add, change or drop: the committed index already is the answer.
-            counts = read_manifest(index_folder)["counts"]
-            report.documents, report.pages, report.chunks = counts["documents"], counts["pages"], counts["chunks"]
-            report.seconds = time.perf_counter() - started
-            return report
-        progress.on_embed_start(len(to_embed))
-        embed_started = time.perf_counter()
-        pending = _PendingVectors(index_folder, embedder.model_id, params)
-        per_doc: list[np.ndarray] = []
-        embedded_docs: list[tuple[DocumentRecord, list[Chunk]]] = []
-        for record, chunks in new_docs:
-            vectors_for_doc = pending.load(record.sha256, len(chunks), embedder.dim)
-            if vectors_for_doc is None:
-                try:
-                    vectors_for_doc = embedder.embed_passages([c.text for c in chunks], progress=progress.on_embedded)
-                except (Exception, RecursionError) as exc:  # noqa: BLE001 - skip the document, keep the rest
-                    report.skipped.append(Skipped(record.name, f"cannot embed ({type(exc).__name__}): {_one_line(exc)}"))
-                    for names in (report.added, report.updated):
-                        if record.name in names:
-                            names.remove(record.name)
-                    continue
-                pending.save(record.sha256, vectors_for_doc)
-                report.embedded_chunks += len(chunks)
-            else:
-                progress.on_embedded(len(chunks))
-                report.resumed_chunks += len(chunks)
-            per_doc.append(vectors_for_doc.reshape(-1, embedder.dim))
-            embedded_docs.append((record, chunks))
-        new_docs = embedded_docs
-        to_embed = [c for _, chunks in new_docs for c in chunks]
-        new_vectors = np.vstack(per_doc) if per_doc else np.zeros((0, embedder.dim), dtype=np.float32)
-        report.embed_seconds = time.perf_counter() - embed_started
-
-        documents = [k.record for k in kept] + [r for r, _ in new_docs]
-        if not documents:
-            reasons = "; ".join(f"{s.doc}: {s.reason}" for s in report.skipped[:3])
-            raise IngestError(f"no readable documents in {folder} ({reasons})")
-        all_chunks = [c for k in kept for c in k.chunks] + to_embed
-        parts = [k.vectors for k in kept] + [new_vectors]
-        vectors = np.vstack([p.reshape(-1, embedder.dim) for p in parts])
-        manifest = write_generation(
-            index_folder,
-            documents,
-            all_chunks,
-            vectors,
-            {
-                "embedding": {
-                    "model": embedder.model_id,
-                    "dim": embedder.dim,
-                    "normalized": True,
-                    "metric": "inner_product",
-                    "max_tokens": embedder.max_tokens,
-                },
-                "chunking": {"max_tokens": params.max_tokens, "overlap_tokens": params.overlap_tokens},
-                "sources": sorted({*_sources(index_folder), str(root_resolved)}),
-            },
+                # The content was indexed under another path that is gone or now holds
+                # something else (a move, a rename, two files swapped): reuse its vectors.
+                if not other.is_file():
+                    moved_from.add(same.record.path)
+                kept.append(same.moved(replace(same.record, name=name, path=resolved, size=path.stat().st_size)))
+                (report.updated if old is not None else report.added).append(name)
+            progress.on_parsed(name)
+            continue
+        try:
+            loaded = load_document(path, name)
+            chunks = chunk_document(loaded.pages, embedder.count_tokens, params)
+        except DocumentError as exc:
+            report.skipped.append(Skipped(name, str(exc)))
+            progress.on_parsed(name)
+            continue
+        except (Exception, RecursionError) as exc:  # noqa: BLE001 - one hostile file never sinks the run
+            report.skipped.append(Skipped(name, f"cannot read file ({type(exc).__name__}): {_one_line(exc)}"))
+            progress.on_parsed(name)
+            continue
+        if not chunks:
+            report.skipped.append(Skipped(name, "no text"))
+            progress.on_parsed(name)
+            continue
+        record = DocumentRecord(
+            name=name, path=resolved, title=loaded.title, sha256=digest,
+            size=path.stat().st_size, pages=len(loaded.pages), chunks=len(chunks),
         )
+        new_docs.append((record, chunks))
+        (report.updated if old is not None else report.added).append(name)
+        progress.on_parsed(name)
+
+    # Documents from elsewhere stay; documents gone from this folder go (when pruning).
+    for old_path, old in previous.items():
+        if old_path in seen_paths:
+            continue
+        if old_path in moved_from:
+            report.removed.append(old.record.name)
+            continue
+        under_folder = Path(old_path).is_relative_to(root_resolved)
+        if under_folder and prune:
+            report.removed.append(old.record.name)
+        else:
+            kept.append(old)
+
+    kept, new_docs = _unique_names(kept, new_docs, seen_paths, root_resolved)
+    to_embed = [c for _, chunks in new_docs for c in chunks]
+    unchanged_index = not (report.added or report.updated or report.removed) and writer.exists() and not rebuild
+    if unchanged_index:
+        # Nothing to add, change or drop: the committed index already is the answer.
+        counts = writer.manifest()["counts"]
+        report.documents, report.pages, report.chunks = counts["documents"], counts["pages"], counts["chunks"]
+        report.seconds = time.perf_counter() - started
+        return report
+    progress.on_embed_start(len(to_embed))
+    embed_started = time.perf_counter()
+    pending = _PendingVectors(writer.pending_folder, embedder.model_id, params)
+    per_doc: list[np.ndarray] = []
+    embedded_docs: list[tuple[DocumentRecord, list[Chunk]]] = []
+    for record, chunks in new_docs:
+        vectors_for_doc = pending.load(record.sha256, len(chunks), embedder.dim)
+        if vectors_for_doc is None:
+            try:
+                vectors_for_doc = embedder.embed_passages([c.text for c in chunks], progress=progress.on_embedded)
+            except (Exception, RecursionError) as exc:  # noqa: BLE001 - skip the document, keep the rest
+                report.skipped.append(Skipped(record.name, f"cannot embed ({type(exc).__name__}): {_one_line(exc)}"))
+                for names in (report.added, report.updated):
+                    if record.name in names:
+                        names.remove(record.name)
+                continue
+            pending.save(record.sha256, vectors_for_doc)
+            report.embedded_chunks += len(chunks)
+        else:
+            progress.on_embedded(len(chunks))
+            report.resumed_chunks += len(chunks)
+        per_doc.append(vectors_for_doc.reshape(-1, embedder.dim))
+        embedded_docs.append((record, chunks))
+    new_docs = embedded_docs
+    report.embed_seconds = time.perf_counter() - embed_started
+
+    documents = [k.record for k in kept] + [r for r, _ in new_docs]
+    if not documents:
+        reasons = "; ".join(f"{s.doc}: {s.reason}" for s in report.skipped[:3])
+        raise IngestError(f"no readable documents in {folder} ({reasons})")
+
+    def chunks_of(i: int) -> tuple[list[Chunk], np.ndarray]:
+        if i < len(kept):
+            return kept[i].chunks, kept[i].vectors
+        return new_docs[i - len(kept)][1], per_doc[i - len(kept)]
+
+    manifest = writer.commit(
+        documents,
+        chunks_of,
+        {
+            "embedding": {
+                "model": embedder.model_id,
+                "dim": embedder.dim,
+                "normalized": True,
+                "metric": "inner_product",
+                "max_tokens": embedder.max_tokens,
+            },
+            "chunking": {"max_tokens": params.max_tokens, "overlap_tokens": params.overlap_tokens},
+            "sources": sorted({*writer.sources(), str(root_resolved)}),
+        },
+        rebuild=rebuild,
+    )
     pending.clear()
     report.documents = manifest["counts"]["documents"]
     report.pages = manifest["counts"]["pages"]
@@ -369,15 +419,17 @@ class _PendingVectors:
     chunking parameters (which together fix the chunk texts); removed after a commit.
     """
 
-    def __init__(self, index_folder: Path, model_id: str, params: ChunkingParams):
+    def __init__(self, folder: Path | None, model_id: str, params: ChunkingParams):
         key = hashlib.sha256(f"{model_id}|{params.max_tokens}|{params.overlap_tokens}".encode()).hexdigest()[:12]
-        self.folder = index_folder / ".pending"
+        self.folder = folder  # None: the store keeps no vectors between runs
         self.key = key
 
     def _path(self, sha256: str) -> Path:
         return self.folder / f"{sha256}-{self.key}.npy"
 
     def load(self, sha256: str, n_chunks: int, dim: int) -> np.ndarray | None:
+        if self.folder is None:
+            return None
         path = self._path(sha256)
         try:
             vectors = np.load(path)
@@ -386,6 +438,8 @@ class _PendingVectors:
         return vectors if vectors.shape == (n_chunks, dim) else None
 
     def save(self, sha256: str, vectors: np.ndarray) -> None:
+        if self.folder is None:
+            return
         self.folder.mkdir(parents=True, exist_ok=True)
         path = self._path(sha256)
         temporary = path.with_suffix(".tmp.npy")
@@ -395,16 +449,9 @@ class _PendingVectors:
     def clear(self) -> None:
         import shutil
 
+        if self.folder is None:
+            return
         shutil.rmtree(self.folder, ignore_errors=True)
-
-
-def _sources(index_folder: Path) -> list[str]:
-    import json
-
-    try:
-        return list(json.loads((index_folder / MANIFEST).read_text(encoding="utf-8")).get("sources", []))
-    except (OSError, ValueError):
-        return []
 
 
 def default_chunking(embedder: Embedder, max_tokens: int = 384, overlap_tokens: int = 64) -> ChunkingParams:

@@ -13,7 +13,8 @@ from typing import Literal
 
 from ragcli.embedding import Embedder
 from ragcli.schema import Hit
-from ragcli.store import Index, IndexProblem
+from ragcli.store import IndexProblem
+from ragcli.stores import IndexReader as Index  # either store: the local folder or PostgreSQL
 
 Mode = Literal["dense", "lexical", "hybrid"]
 MODES: tuple[str, ...] = ("dense", "lexical", "hybrid")

@@ -102,17 +102,19 @@ class Session:
         n_ctx: int = 4096,
         seed: int = 0,
         mode: str = "hybrid",
+        store: str | None = None,
     ) -> Session:
         """Open index `index` under `home`; models load on first use (or with `load()`).
 
         model: a GGUF file (default: the bundled Gemma-3-270M) or, with llm_url, the
         server's model name. llm_url: an OpenAI-compatible server instead of a local GGUF;
         llm_chat picks chat messages (instruction models) or a completion prompt (base models).
+        store: a postgresql:// URL to open the index there instead of under `home` (ragcli.pgstore).
         """
-        from ragcli.store import Index
+        from ragcli.stores import open_index
 
         _check_mode(mode)
-        return cls(Index.open(Path(home), index), model, llm_url, llm_chat, n_ctx, seed, mode)
+        return cls(open_index(index, home, store), model, llm_url, llm_chat, n_ctx, seed, mode)
 
     # ------------------------------------------------------------------ state
 
@@ -244,22 +246,33 @@ def ingest(
     rebuild: bool = False,
     prune: bool = True,
     progress: IngestProgress | None = None,
+    store: str | None = None,
 ) -> IngestReport:
-    """Read, chunk and embed the documents in `folder` into index `index` under `home`.
+    """Read, chunk and embed the documents in `folder` into index `index` under `home` (or in `store`).
 
     An existing index is updated with the embedding model and chunking it was built with,
     unless these are given (a different one then needs rebuild=True).
     """
-    from ragcli.embedding import load_embedder
-    from ragcli.ingest import IngestError, default_chunking, ingest_folder
-    from ragcli.registry import DEFAULT_EMBEDDING_MODEL
-    from ragcli.store import MANIFEST, index_dir, read_manifest
+    from ragcli.ingest import IngestError
+    from ragcli.stores import index_writer
 
     folder = Path(folder)
     if not folder.exists():
         raise IngestError(f"no such file or folder: {folder}")
-    target = index_dir(Path(home), index)
-    existing = read_manifest(target) if (target / MANIFEST).exists() and not rebuild else None
+    target = index_writer(index, home, store)
+    try:
+        return _ingest_into(folder, target, embed_model, chunk_tokens, overlap_tokens, rebuild, prune, progress)
+    finally:
+        target.close()
+
+
+def _ingest_into(folder, target, embed_model, chunk_tokens, overlap_tokens, rebuild, prune, progress) -> IngestReport:
+    """ingest() once the target store is open: the index's own model and chunking unless given."""
+    from ragcli.embedding import load_embedder
+    from ragcli.ingest import default_chunking, ingest_folder
+    from ragcli.registry import DEFAULT_EMBEDDING_MODEL
+
+    existing = target.manifest() if target.exists() and not rebuild else None
     if existing:
         embed_model = embed_model or existing["embedding"]["model"]
         chunk_tokens = chunk_tokens if chunk_tokens is not None else existing["chunking"]["max_tokens"]

@@ -359,6 +359,11 @@ class Index:
     def embedding_model(self) -> str:
         return self.manifest["embedding"]["model"]
 
+    @property
+    def location(self) -> str:
+        """Where the index lives, for `info` and messages."""
+        return str(self.folder.resolve())
+
     def close(self) -> None:
         self._db.close()
 
@@ -457,6 +462,12 @@ class Index:
             for row in rows
         }
 
+    def chunk_vectors(self, ids) -> np.ndarray:
+        """The stored vectors of chunks `ids`, in that order (ingest carries them into the next generation)."""
+        if len(ids) == 0:
+            return np.zeros((0, int(self.manifest["embedding"]["dim"])), dtype=np.float32)
+        return self.vectors.reconstruct_batch(np.asarray(ids, dtype=np.int64))
+
     def chunk_ids_by_path(self) -> dict[str, list[int]]:
         rows = self._query("SELECT d.path, c.id FROM chunks c JOIN documents d ON d.id = c.doc_id ORDER BY c.id")
         ids_by_path: dict[str, list[int]] = {}
@@ -467,3 +478,54 @@ class Index:
     def documents(self) -> list[DocumentRecord]:
         rows = self._query("SELECT name, path, title, sha256, size, pages, chunks FROM documents ORDER BY name")
         return [DocumentRecord(*row) for row in rows]
+
+
+class LocalWriter:
+    """Ingest's side of the local store: a lock file, and a new generation per run (see write_generation)."""
+
+    def __init__(self, folder: Path):
+        self.folder = folder
+
+    @property
+    def name(self) -> str:
+        return self.folder.name
+
+    @property
+    def pending_folder(self) -> Path:
+        return self.folder / ".pending"
+
+    def lock(self):
+        from ragcli.locking import IndexLock
+
+        return IndexLock(self.folder)
+
+    def exists(self) -> bool:
+        return (self.folder / MANIFEST).exists()
+
+    def manifest(self) -> dict:
+        return read_manifest(self.folder)
+
+    def open(self) -> Index:
+        return Index(self.folder)
+
+    def sources(self) -> list[str]:
+        """The folders ingested so far, as the manifest lists them (leniently: a rebuild may follow a damaged one)."""
+        try:
+            return list(json.loads((self.folder / MANIFEST).read_text(encoding="utf-8")).get("sources", []))
+        except (OSError, ValueError):
+            return []
+
+    def commit(self, documents: list[DocumentRecord], chunks_of, manifest_fields: dict, rebuild: bool = False) -> dict:
+        """Every document's chunks and vectors, in order, into one new generation (rebuild changes nothing here)."""
+        dim = int(manifest_fields["embedding"]["dim"])
+        all_chunks: list[Chunk] = []
+        parts = []
+        for i in range(len(documents)):
+            chunks, vectors = chunks_of(i)
+            all_chunks.extend(chunks)
+            parts.append(np.asarray(vectors).reshape(-1, dim))
+        vectors = np.vstack(parts) if parts else np.zeros((0, dim), dtype=np.float32)
+        return write_generation(self.folder, documents, all_chunks, vectors, manifest_fields)
+
+    def close(self) -> None:
+        pass
