@@ -581,19 +581,18 @@ class PgWriter:
     def _fill(self, documents: list[DocumentRecord], chunks_of, manifest_fields: dict, previous: dict | None, dim: int) -> dict:
         """Insert, update and delete rows so that the target schema holds `documents`; returns the manifest."""
         stored: dict[str, list[int]] = {}
-        for doc_id, sha256 in self._execute("SELECT id, sha256 FROM {documents} ORDER BY id").fetchall():
+        described: dict[int, tuple] = {}
+        for doc_id, sha256, *rest in self._execute("SELECT id, sha256, name, path, title, size FROM {documents} ORDER BY id"):
             stored.setdefault(sha256, []).append(int(doc_id))
-        kept: list[int] = []
+            described[int(doc_id)] = tuple(rest)
         new: list[int] = []
         for i, record in enumerate(documents):
             ids = stored.get(record.sha256)
             if ids:
                 doc_id = ids.pop(0)
-                kept.append(doc_id)
-                self._execute(
-                    "UPDATE {documents} SET name = %s, path = %s, title = %s, size = %s WHERE id = %s",
-                    (record.name, record.path, record.title, record.size, doc_id),
-                )
+                now = (record.name, record.path, record.title, record.size)
+                if described[doc_id] != now:  # renamed or moved: its rows stay, its description changes
+                    self._execute("UPDATE {documents} SET name = %s, path = %s, title = %s, size = %s WHERE id = %s", (*now, doc_id))
             else:
                 new.append(i)
         gone = [doc_id for ids in stored.values() for doc_id in ids]
