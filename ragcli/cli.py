@@ -64,7 +64,7 @@ StoreOpt = Annotated[
     Optional[str],
     typer.Option(
         "--store", envvar="RAGCLI_STORE", show_envvar=False,
-        help="PostgreSQL URL (postgresql://USER@HOST/DB) holding the indexes instead of --home.",
+        help="PostgreSQL URL (postgresql://USER@HOST/DB) holding the indexes instead of --home ('local': --home).",
     ),
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object to stdout and nothing else.")]
@@ -437,7 +437,7 @@ def copy_index_command(
     from ragcli.stores import copy_index, index_writer, open_index
 
     target_store = None if to == "local" else to
-    if (target_store or None) == (store or None):
+    if target_store == (None if store in (None, "", "local") else store):
         raise fail("--to er det samme lager som indekset ligger i; angiv et andet (postgresql://… eller local)", EXIT_USAGE)
     with user_errors(), open_index(index, home, store) as source:
         writer = index_writer(index, home, target_store)

@@ -49,7 +49,7 @@ def _index_name(value: Any) -> bool:
 
 
 def _store_url(value: Any) -> bool:
-    return isinstance(value, str) and value.startswith(("postgresql://", "postgres://"))
+    return isinstance(value, str) and (value == "local" or value.startswith(("postgresql://", "postgres://")))
 
 
 def hide_password(value: Any) -> Any:
@@ -74,7 +74,7 @@ ALL = ("ingest", "ask", "search", "info", "batch", "eval", "chat")
 SETTINGS: tuple[Setting, ...] = (
     Setting("index", "RAGCLI_INDEX", "default", ALL, "index name under the index home", _index_name, "an index name (letters, digits, '.', '_', '-')"),
     Setting("home", "RAGCLI_HOME", "indexes", ALL, "folder holding the indexes"),
-    Setting("store", "RAGCLI_STORE", None, ALL, "PostgreSQL URL holding the indexes instead of the home folder", _store_url, "a postgresql:// URL"),
+    Setting("store", "RAGCLI_STORE", None, ALL, "PostgreSQL URL holding the indexes instead of the home folder", _store_url, "a postgresql:// URL or local"),
     Setting("embed_model", "RAGCLI_EMBED_MODEL", None, ("ingest",), "embedding model for new indexes"),
     Setting("model", "RAGCLI_MODEL", None, ("ask", "batch", "chat"), "GGUF file (default: Gemma-3-270M)"),
     Setting("llm_url", "RAGCLI_LLM_URL", None, ("ask", "batch", "chat"), "OpenAI-compatible server instead of a GGUF"),

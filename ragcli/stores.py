@@ -5,7 +5,8 @@ default) and PostgreSQL (ragcli.pgstore: pgvector + Danish full-text, one index 
 organisation). Retrieval, answering and evaluation read through `IndexReader`; ingest writes
 through `IndexWriter`, so both stores get the same incremental-by-sha256 logic.
 
-`store` is None (or "") for the local folder under `home`, or a postgresql:// URL.
+`store` is None, "" or "local" for the local folder under `home` ("local" overrides a URL from
+the environment or the config file), or a postgresql:// URL.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from ragcli.schema import Chunk
 from ragcli.store import DocumentRecord
 
 PG_SCHEMES = ("postgresql://", "postgres://")
+LOCAL = "local"
 
 
 @runtime_checkable
@@ -106,7 +108,7 @@ def is_pg(store: str | None) -> bool:
 
 
 def _check_store(store: str | None) -> None:
-    if store and not is_pg(store):
+    if store and store != LOCAL and not is_pg(store):
         raise UsageError(f"--store skal være en postgresql://-adresse (eller udeladt for det lokale indeks), ikke {store[:40]!r}")
 
 

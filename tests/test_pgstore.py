@@ -69,6 +69,22 @@ def test_a_store_that_is_not_a_postgresql_url_is_a_usage_error():
     assert result.exit_code == 2 and "postgresql://" in result.output
 
 
+def test_store_local_overrides_a_url_from_the_environment(tmp_path):
+    result = CliRunner().invoke(
+        app, ["info", "--index", "demo", "--home", str(tmp_path), "--store", "local"], env={"RAGCLI_STORE": DEAD_URL}
+    )
+    assert result.exit_code == 1 and "no index at" in result.output  # the local folder, not the dead server
+
+
+def test_the_config_file_names_a_store_and_config_hides_its_password(tmp_path):
+    config = tmp_path / "config.toml"
+    config.write_text('store = "postgresql://ragcli:hemmeligt-kodeord@127.0.0.1:9/ragcli"\n', encoding="utf-8")
+    result = CliRunner().invoke(app, ["--config", str(config), "info", "--index", "demo"])
+    assert result.exit_code == 1 and "127.0.0.1" in result.output and "hemmeligt" not in result.output
+    shown = CliRunner().invoke(app, ["--config", str(config), "config", "--json"], env={"RAGCLI_STORE": ""})
+    assert shown.exit_code == 0 and "ragcli:***@127.0.0.1" in shown.output and "hemmeligt" not in shown.output
+
+
 # ----------------------------------------------------------------- a real PostgreSQL
 
 
