@@ -727,6 +727,7 @@ def serve(
     llm_url: LlmUrlOpt = None,
     llm_chat: LlmChatOpt = True,
     show_cpr: ShowCprOpt = False,
+    store: StoreOpt = None,
 ) -> None:
     """Answer other programs over HTTP: /v1/ask, /v1/search, OpenAI-compatible /v1/chat/completions, MCP at /mcp."""
     _check_mode(mode)
@@ -738,7 +739,7 @@ def serve(
             max_question=max_question, max_body=max_body, show_cpr=show_cpr,
         )
         run_server(
-            settings, names, lambda name: Session.open(name, home, model, llm_url, llm_chat, n_ctx, seed, mode),
+            settings, names, lambda name: Session.open(name, home, model, llm_url, llm_chat, n_ctx, seed, mode, store=store),
             on_ready=lambda url: err.print(f"ragcli serve: {', '.join(names)} på {url} (Ctrl-C stopper)", markup=False),
         )
 
@@ -756,6 +757,7 @@ def mcp(
     llm_url: LlmUrlOpt = None,
     llm_chat: LlmChatOpt = True,
     show_cpr: ShowCprOpt = False,
+    store: StoreOpt = None,
 ) -> None:
     """An MCP server over stdio (tools search_documents and ask_documents), for Claude Desktop and other agents."""
     _check_mode(mode)
@@ -763,7 +765,7 @@ def mcp(
 
     with user_errors():
         names, settings = _serve_settings(indexes, queue=queue, max_question=max_question, show_cpr=show_cpr, mcp=False)
-        run_stdio(settings, names, lambda name: Session.open(name, home, model, llm_url, llm_chat, n_ctx, seed, mode))
+        run_stdio(settings, names, lambda name: Session.open(name, home, model, llm_url, llm_chat, n_ctx, seed, mode, store=store))
 
 
 def run() -> None:
