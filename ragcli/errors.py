@@ -13,6 +13,7 @@
     │   └── evaluation.EvalError     the evaluation file cannot be used
     ├── ModelError              1    a model is missing, broken or its server unreachable
     │   └── registry.ModelNotAvailable
+    │       └── generation.LLMServerError  an OpenAI-compatible server refused, failed or is unreachable
     └── Interrupted             130  the user stopped the work (Ctrl-C)
 
 The module names beside the tree say where each concrete class lives; they keep their

@@ -25,6 +25,45 @@ from ragcli.registry import ModelNotAvailable
 COMPLETION_STOPS = ["Spørgsmål:", "Kilder:", "###"]
 
 
+class LLMServerError(ModelNotAvailable):
+    """An OpenAI-compatible LLM server refused, failed or could not be reached (one line, says which)."""
+
+    def __init__(self, message: str, status: int | None = None, retry_after: str | None = None):
+        super().__init__(message)
+        self.status = status
+        self.retry_after = retry_after
+
+    @classmethod
+    def from_status(cls, base: str, path: str, status: int, retry_after: str | None = None) -> LLMServerError:
+        if status in (401, 403):
+            why = f"refused the API key ({status}); set the key in RAGCLI_LLM_KEY"
+        elif status == 404:
+            why = f"has no {path} (404); is it an OpenAI-compatible server, and is the model name right?"
+        elif status == 429 or status == 503:
+            wait = f" in {retry_after} s" if retry_after else " later"
+            why = f"is busy ({status}); try again{wait}"
+        elif status >= 500:
+            why = f"failed with {status} on {path}; see the server's log"
+        else:
+            why = f"answered {status} on {path}"
+        return cls(f"LLM server {base} {why}", status, retry_after)
+
+    @classmethod
+    def unreachable(cls, base: str, exc: BaseException) -> LLMServerError:
+        import httpx
+
+        if isinstance(exc, httpx.TimeoutException):
+            return cls(f"LLM server {base} did not answer in time ({type(exc).__name__})")
+        if isinstance(exc, httpx.RemoteProtocolError | httpx.ReadError):
+            return cls(f"LLM server {base} broke the connection mid-answer")
+        return cls(f"cannot reach LLM server {base}: {str(exc) or type(exc).__name__}")
+
+
+def _error_text(error) -> str:
+    message = error.get("message") if isinstance(error, dict) else error
+    return " ".join(str(message).split())[:200]
+
+
 @dataclass(frozen=True)
 class GenerationParams:
     temperature: float = 0.0
@@ -210,41 +249,42 @@ class HttpBackend:
 
     def __init__(self, url: str, model: str | None = None, chat: bool = True, n_ctx: int = 4096,
                  api_key: str | None = None, timeout: float = 300.0):
+        import httpx
+
         self.base = url.rstrip("/").removesuffix("/v1")
         self.chat = chat
         self.n_ctx = n_ctx
-        self.timeout = timeout
-        self._headers = {"Content-Type": "application/json"}
-        if api_key:
-            self._headers["Authorization"] = f"Bearer {api_key}"
+        api_key = api_key or os.environ.get("RAGCLI_LLM_KEY")  # an environment variable: keys stay out of shell history
+        headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+        # Connecting should fail fast; reading a long answer may take minutes on a CPU.
+        self._client = httpx.Client(base_url=self.base, headers=headers, timeout=httpx.Timeout(timeout, connect=10.0))
         self._tokenize: str | None = None
         listed = self._request("GET", "/v1/models")
-        models = [m.get("id") for m in listed.get("data", []) if m.get("id")]
+        models = [m.get("id") for m in listed.get("data", []) if isinstance(m, dict) and m.get("id")]
         self.model = model or (models[0] if models else "default")
         self.name = Path(self.model).stem if "/" in self.model else self.model
         self._find_tokenizer()
 
     def _request(self, method: str, path: str, body: dict | None = None) -> dict:
-        import json
-        import urllib.error
-        import urllib.request
+        import httpx
 
-        data = None if body is None else json.dumps(body).encode("utf-8")
-        request = urllib.request.Request(self.base + path, data=data, headers=self._headers, method=method)
         try:
-            with urllib.request.urlopen(request, timeout=self.timeout) as response:
-                return json.loads(response.read().decode("utf-8") or "{}")
-        except urllib.error.HTTPError as exc:
-            raise ModelNotAvailable(f"LLM server {self.base} answered {exc.code} on {path}") from None
-        except (urllib.error.URLError, OSError, ValueError) as exc:
-            reason = getattr(exc, "reason", exc)
-            raise ModelNotAvailable(f"cannot reach LLM server {self.base}: {reason}") from None
+            response = self._client.request(method, path, json=body)
+        except httpx.HTTPError as exc:
+            raise LLMServerError.unreachable(self.base, exc) from None
+        if response.is_error:
+            raise LLMServerError.from_status(self.base, path, response.status_code, response.headers.get("retry-after"))
+        try:
+            reply = response.json() if response.content else {}
+        except ValueError:
+            raise LLMServerError(f"LLM server {self.base} answered {path} with something other than JSON") from None
+        return reply if isinstance(reply, dict) else {}
 
     def _find_tokenizer(self) -> None:
         for path, body in (("/extras/tokenize", {"input": "test"}), ("/tokenize", {"content": "test"})):
             try:
                 reply = self._request("POST", path, body)
-            except ModelNotAvailable:
+            except LLMServerError:
                 continue
             if isinstance(reply.get("tokens"), list):
                 self._tokenize = path
@@ -258,10 +298,6 @@ class HttpBackend:
         return len(text) // 3 + 1
 
     def stream(self, prompt: Prompt, params: GenerationParams) -> Iterator[str]:
-        import json
-        import urllib.error
-        import urllib.request
-
         body: dict = {
             "model": self.model, "max_tokens": params.max_tokens, "temperature": params.temperature,
             "top_p": params.top_p, "seed": params.seed, "stream": True,
@@ -273,29 +309,37 @@ class HttpBackend:
             path = "/v1/completions"
             body["prompt"] = prompt.text
             body["stop"] = COMPLETION_STOPS
-        request = urllib.request.Request(
-            self.base + path, data=json.dumps(body).encode("utf-8"), headers=self._headers, method="POST"
-        )
-        try:
-            response = urllib.request.urlopen(request, timeout=self.timeout)
-        except (urllib.error.URLError, OSError) as exc:
-            raise ModelNotAvailable(f"cannot reach LLM server {self.base}: {getattr(exc, 'reason', exc)}") from None
-        pieces = self._events(response)
+        pieces = self._events(path, body)
         yield from (pieces if path.endswith("chat/completions") else first_line(pieces))
 
-    @staticmethod
-    def _events(response) -> Iterator[str]:
+    def _events(self, path: str, body: dict) -> Iterator[str]:
+        """The text pieces of a server-sent event stream (OpenAI's `data: {...}` lines, ended by [DONE])."""
         import json
 
-        with response:
-            for raw in response:
-                line = raw.decode("utf-8").strip()
-                if not line.startswith("data:"):
-                    continue
-                payload = line[5:].strip()
-                if payload == "[DONE]":
-                    break
-                choice = (json.loads(payload).get("choices") or [{}])[0]
-                text = choice.get("text") if "text" in choice else (choice.get("delta") or {}).get("content")
-                if text:
-                    yield text
+        import httpx
+
+        try:
+            with self._client.stream("POST", path, json=body) as response:
+                if response.is_error:
+                    raise LLMServerError.from_status(self.base, path, response.status_code, response.headers.get("retry-after"))
+                for line in response.iter_lines():
+                    if not line.startswith("data:"):
+                        continue
+                    payload = line[5:].strip()
+                    if payload == "[DONE]":
+                        return
+                    try:
+                        event = json.loads(payload)
+                    except ValueError:
+                        raise LLMServerError(f"LLM server {self.base} sent a malformed event on {path}") from None
+                    if isinstance(event, dict) and event.get("error"):
+                        raise LLMServerError(f"LLM server {self.base} stopped with an error mid-answer: {_error_text(event['error'])}")
+                    choice = ((event.get("choices") if isinstance(event, dict) else None) or [{}])[0]
+                    text = choice.get("text") if "text" in choice else (choice.get("delta") or {}).get("content")
+                    if text:
+                        yield text
+        except httpx.HTTPError as exc:
+            raise LLMServerError.unreachable(self.base, exc) from None
+
+    def close(self) -> None:
+        self._client.close()
