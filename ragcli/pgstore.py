@@ -430,10 +430,14 @@ CREATE TABLE {chunks} (
     n_terms integer NOT NULL
 );
 CREATE INDEX ON {chunks} (doc_id);
+CREATE TABLE {terms} (lexeme text PRIMARY KEY, df integer NOT NULL);
+"""
+# Built once a new index's rows are in: faster than growing them row by row (pgvector's advice).
+_INDEXES = """
+SET LOCAL maintenance_work_mem = '256MB';
 CREATE INDEX ON {chunks} USING hnsw (embedding vector_ip_ops) WITH (m = {m}, ef_construction = {efc});
 CREATE INDEX ON {chunks} USING gin (tsv);
 CREATE INDEX ON {chunks} USING gin (terms);
-CREATE TABLE {terms} (lexeme text PRIMARY KEY, df integer NOT NULL);
 """
 
 
@@ -531,16 +535,21 @@ class PgWriter:
         self._conn.execute("CREATE EXTENSION IF NOT EXISTS vector")
         staging = _Tables(self.name, "ragcli__new_" + hashlib.sha256(self.tables.schema_text.encode()).hexdigest()[:20])
         self._conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(staging.schema))
-        for statement in _CREATE.split(";"):
+        self._run_script(_CREATE, staging, dim)
+        return staging
+
+    def _run_script(self, script: str, tables: _Tables, dim: int) -> None:
+        from psycopg import sql
+
+        for statement in script.split(";"):
             if statement.strip():
                 self._conn.execute(
                     sql.SQL(statement).format(
-                        schema=staging.schema, meta=staging.meta, documents=staging.documents,
-                        chunks=staging.chunks, terms=staging.terms, dim=sql.Literal(int(dim)),
+                        schema=tables.schema, meta=tables.meta, documents=tables.documents,
+                        chunks=tables.chunks, terms=tables.terms, dim=sql.Literal(int(dim)),
                         m=sql.Literal(HNSW_M), efc=sql.Literal(HNSW_EF_CONSTRUCTION),
                     )
                 )
-        return staging
 
     def _swap_in(self, staging: _Tables) -> None:
         from psycopg import sql
@@ -573,6 +582,7 @@ class PgWriter:
         try:
             manifest = self._fill(documents, chunks_of, manifest_fields, previous, dim)
             if fresh:
+                self._run_script(_INDEXES, self._target, dim)
                 self._swap_in(self._target)
             return manifest
         finally:
