@@ -30,6 +30,7 @@ from collections import Counter
 from collections.abc import Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
+from pathlib import Path
 
 import numpy as np
 
@@ -179,6 +180,16 @@ class _Tables:
         )
 
 
+def default_pending_folder(url: str, name: str) -> Path:
+    """The user's cache folder for one server's index: ~/.cache/ragcli/pending/<server and index>."""
+    import hashlib
+    import os
+
+    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    key = hashlib.sha256(f"{where(url)}|{schema_name(name)}".encode()).hexdigest()[:16]
+    return cache / "ragcli" / "pending" / key
+
+
 def _missing(name: str, url: str) -> IndexProblem:
     return IndexProblem(
         f"intet indeks {name!r} i {where(url)} (kør `ragcli ingest MAPPE --index {name} --store URL` først)"
@@ -203,8 +214,6 @@ def _read_manifest(conn, tables: _Tables, name: str, url: str) -> dict:
         raise IndexProblem(
             f"index {name!r} has schema version {version}, this ragcli reads {SCHEMA_VERSION}; re-ingest with --rebuild"
         )
-    from pathlib import Path
-
     _check_manifest(Path(name), manifest)
     return manifest
 
@@ -444,11 +453,12 @@ CREATE INDEX ON {chunks} USING gin (terms);
 class PgWriter:
     """Ingest's side of the PostgreSQL store: an advisory lock, and one transaction per run."""
 
-    def __init__(self, url: str, name: str):
+    def __init__(self, url: str, name: str, pending_folder: Path | None = None):
         self.url = url
         self.tables = _Tables(name)
         self._target = self.tables  # where a commit writes: the live schema, or a new one for a rebuild
         self._name = name
+        self._pending = pending_folder
         self._conn = connect(url)
 
     @property
@@ -456,8 +466,13 @@ class PgWriter:
         return self._name
 
     @property
-    def pending_folder(self) -> None:
-        return None  # embeddings of a killed run are not kept: the run's transaction held them
+    def pending_folder(self) -> Path | None:
+        """Where ingest keeps each document's vectors until the run commits (None: nowhere).
+
+        A killed run's transaction takes its inserted rows with it; vectors kept here on the
+        machine that embeds let the next run resume instead of embedding them again.
+        """
+        return self._pending
 
     @contextmanager
     def lock(self):

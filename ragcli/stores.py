@@ -127,9 +127,9 @@ def open_index(name: str, home: Path | str, store: str | None = None) -> IndexRe
 def index_writer(name: str, home: Path | str, store: str | None = None) -> IndexWriter:
     _check_store(store)
     if is_pg(store):
-        from ragcli.pgstore import PgWriter
+        from ragcli.pgstore import PgWriter, default_pending_folder
 
-        return PgWriter(str(store), name)
+        return PgWriter(str(store), name, pending_folder=default_pending_folder(str(store), name))
     from ragcli.store import LocalWriter, index_dir
 
     return LocalWriter(index_dir(Path(home), name))

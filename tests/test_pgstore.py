@@ -188,14 +188,17 @@ def test_a_failed_ingest_leaves_the_previous_index(demo_pg, minilm, tmp_path):
         (docs / "fjordby_barsel.pdf").unlink()
         for name, text in (("a.md", "Cykelparkering ved rådhuset."), ("b.md", "Hundeskov i Fjordby.")):
             (docs / name).write_text(text, encoding="utf-8")
+        pending = tmp_path / "pending"
         with pytest.raises(OSError, match="disken forsvandt"):
-            ingest_folder(docs, _FailingWriter(demo_pg, "fail"), minilm, chunking)
+            ingest_folder(docs, _FailingWriter(demo_pg, "fail", pending_folder=pending), minilm, chunking)
         assert not index.refresh()
         assert (index.manifest, index.documents(), index.chunk_ids_by_path()) == before
         assert not index.lexical.search("cykelparkering", 3)
-        # The lock went with the failed run: the next one commits.
-        report = ingest_folder(docs, PgWriter(demo_pg, "fail"), minilm, chunking)
+        # The lock went with the failed run: the next one commits, with the vectors the failed one embedded.
+        assert len(list(pending.glob("*.npy"))) == 2
+        report = ingest_folder(docs, PgWriter(demo_pg, "fail", pending_folder=pending), minilm, chunking)
         assert sorted(report.added) == ["a.md", "b.md"] and report.removed == ["fjordby_barsel.pdf"]
+        assert (report.resumed_chunks, report.embedded_chunks) == (2, 0) and not pending.exists()
         assert index.refresh() and index.lexical.search("cykelparkering", 3)
 
 
