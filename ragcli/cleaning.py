@@ -1,6 +1,6 @@
 """Danish-aware clean-up of text extracted from PDFs.
 
-pypdf gives us text with the layout's line breaks, words hyphenated across lines
+pypdf and pdfium give us text with the layout's line breaks, words hyphenated across lines
 ("kunstig intel-\\nligens"), typographic ligatures ("ﬁ", "ﬀ"), soft hyphens and odd
 spaces. Everything downstream (chunking, embedding, BM25, citations) wants plain,
 NFC-normalised running text, so this module is the one place that knows about PDF
@@ -67,6 +67,10 @@ def clean_text(raw: str) -> str:
     text = _NUL_LIGATURE.sub("fi", text)
     text = text.replace("\u00ad\n", "").replace("\u00ad", "")  # soft hyphens are invisible
     text = text.replace("\r\n", "\n").replace("\r", "\n")
+    # pdfium writes U+FFFE for a hyphen it found at a line end, and drops the line break:
+    # put both back so the rule below decides (join "budget-\nlægges", keep "LIB-\nSOAP")
+    # exactly as it does for pypdf's text.
+    text = text.replace("\ufffe", "-\n")
     text = _LINE_SEPARATORS.sub("\n", text)
     text = _FORMAT.sub("", text)
     text = _CONTROL.sub(" ", text)

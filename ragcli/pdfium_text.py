@@ -1,0 +1,102 @@
+"""Text of PDF pages through pdfium, in a child process that ragcli.loading starts.
+
+pdfium (C++) reads text ~25x faster than pypdf, but it has no decompression limits and a
+hostile file can make it allocate without bound; when an allocation fails it aborts the
+whole process (std::bad_alloc, SIGABRT), which in the ingest process would end the ingest.
+So it never runs there: loading.py starts this file as a script (``python -I
+pdfium_text.py MEMORY_BYTES``), which caps its own address space before reading anything,
+and sends it one request per line. Whatever goes wrong in here (MemoryError, an abort, a
+segfault, an endless page) ends this process only; loading.py starts a new one and reads
+that file with pypdf (which has decompression limits) or skips it.
+
+Protocol: stdin gets one JSON object a line, {"path": ..., "max_chars": N, "cpu": S};
+stdout answers each with one JSON line, {"pages": [text or null, ...]} or {"error": "..."}.
+null marks a page pdfium could not read (loading.py reads that page with pypdf). A page's
+text is cut at max_chars characters: millions of glyphs on a page are not prose worth
+indexing. S seconds of CPU time per file (RLIMIT_CPU, raised before each file), on top of
+the wall-clock limit the parent keeps.
+
+This file imports nothing from ragcli, so that starting it costs only Python and pdfium.
+"""
+
+from __future__ import annotations
+
+import json
+import resource
+import sys
+
+
+def _limit(kind: int, value: int) -> None:
+    try:
+        _, hard = resource.getrlimit(kind)
+        if hard != resource.RLIM_INFINITY:
+            value = min(value, hard)
+        resource.setrlimit(kind, (value, hard))
+    except (ValueError, OSError):  # a platform without the limit keeps the parent's timeout only
+        pass
+
+
+def _unmapped_as_nul(textpage, text: str) -> str:
+    """pdfium writes U+FFFE both for a hyphen at a line end (char code 2) and for a glyph
+    without a Unicode mapping (code 0; in Danish PDFs mostly the "fi" ligature:
+    "kon\ufffegurere"). Give the second back as U+0000, as pypdf does, so cleaning repairs
+    it the same way; U+FFFE stays for the hyphen (cleaning turns it into "-\n")."""
+    if "\ufffe" not in text:
+        return text
+    import pypdfium2.raw as pdfium_c
+
+    chars = list(text)
+    utf16 = 0  # pdfium counts UTF-16 units: a character past U+FFFF is two of them
+    for index, char in enumerate(chars):
+        if char == "\ufffe" and pdfium_c.FPDFText_GetUnicode(textpage, utf16) == 0:
+            chars[index] = "\x00"
+        utf16 += 2 if ord(char) > 0xFFFF else 1
+    return "".join(chars)
+
+
+def extract(path: str, max_chars: int) -> list[str | None]:
+    import pypdfium2 as pdfium
+
+    pages: list[str | None] = []
+    document = pdfium.PdfDocument(path)
+    try:
+        for index in range(len(document)):
+            try:
+                page = document[index]
+                textpage = page.get_textpage()
+                count = textpage.count_chars()
+                text = textpage.get_text_range(0, min(count, max_chars)) if count > 0 else ""
+                pages.append(_unmapped_as_nul(textpage, text))
+                textpage.close()
+                page.close()
+            except MemoryError:
+                raise
+            except Exception:  # noqa: BLE001 - one unreadable page is read by pypdf instead
+                pages.append(None)
+    finally:
+        document.close()
+    return pages
+
+
+def main(argv: list[str]) -> int:
+    _limit(resource.RLIMIT_AS, int(argv[0]))
+    _limit(resource.RLIMIT_CORE, 0)  # a crash must not write a core file the size of the limit
+    import pypdfium2  # noqa: F401 - loaded once, before the first request, not inside its time
+
+    for line in sys.stdin:
+        request = json.loads(line)
+        used = resource.getrusage(resource.RUSAGE_SELF)
+        _limit(resource.RLIMIT_CPU, int(used.ru_utime + used.ru_stime) + 1 + int(request["cpu"]))
+        try:
+            answer = {"pages": extract(request["path"], int(request["max_chars"]))}
+        except MemoryError:
+            answer = {"error": "memory limit"}
+        except Exception as exc:  # noqa: BLE001 - reported in one line, the parent falls back to pypdf
+            answer = {"error": f"{type(exc).__name__}: {str(exc)[:200]}"}
+        sys.stdout.write(json.dumps(answer, ensure_ascii=True) + "\n")
+        sys.stdout.flush()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
