@@ -77,11 +77,50 @@ class LexicalIndex:
         return len(self.ids)
 
     def search(self, query: str, k: int) -> list[tuple[int, float]]:
-        """Top-k (chunk id, BM25 score) pairs with a positive score."""
+        """Top-k (chunk id, BM25 score) pairs with a positive score.
+
+        Scores only the posting lists of the query's terms (bm25s keeps the precomputed
+        per-term scores column by column), in bm25s' order and float32, so every score is
+        bit-identical to ``bm25s.BM25.retrieve``; at 1M chunks ~3 ms against ~170 ms, since
+        retrieve starts a thread pool per call, uses np.add.at and partitions all 1M rows.
+        """
         vocab = self._retriever.vocab_dict
         terms = [t for t in analyze(query) if t in vocab]
-        if not terms or len(self.ids) == 0:
+        if not terms or len(self.ids) == 0 or k <= 0:
             return []
+        if self._retriever.nonoccurrence_array is not None:  # BM25 variants ragcli does not build
+            return self._search_bm25s(terms, k)
+        rows, scores = self._score_postings([vocab[t] for t in terms])
+        if len(rows) == 0:
+            return []
+        if len(rows) > k:
+            # Rows scoring at least the k-th best score (ties at the cut all stay in, so which
+            # of them make the top k is decided by the sort below, not by the partition).
+            kth = np.partition(scores, len(scores) - k)[len(scores) - k]
+            keep = scores >= kth
+            rows, scores = rows[keep], scores[keep]
+        # Best first; equal scores in row order (deterministic; bm25s leaves ties unordered).
+        order = np.lexsort((rows, -scores))[:k]
+        return [(int(self.ids[r]), float(scores[o])) for o, r in zip(order, rows[order]) if scores[o] > 0]
+
+    def _score_postings(self, term_ids: list[int]) -> tuple[np.ndarray, np.ndarray]:
+        """Rows with a positive score for the terms, and those scores (a repeated query term
+        counts again, as in bm25s)."""
+        matrix = self._retriever.scores
+        data, indices, indptr = matrix["data"], matrix["indices"], matrix["indptr"]
+        # A dense float32 accumulator (4 MB at 1M chunks) is faster than merging the posting
+        # lists (np.unique + searchsorted: 12 ms vs 3.5 ms for a 3-term query at 1M).
+        scores = np.zeros(len(self.ids), dtype=np.dtype(self._retriever.dtype))
+        for term in term_ids:
+            a, b = int(indptr[term]), int(indptr[term + 1])
+            # A column's rows are distinct, so fancy-index += adds each posting once, term
+            # after term as bm25s does: the same float32 sums, rounded the same way.
+            scores[indices[a:b]] += data[a:b]
+        rows = np.flatnonzero(scores > 0)
+        return rows, scores[rows]
+
+    def _search_bm25s(self, terms: list[str], k: int) -> list[tuple[int, float]]:
+        """The same search through bm25s' own retrieve (the reference the fast path matches)."""
         k = min(k, len(self.ids))
         rows, scores = self._retriever.retrieve([terms], k=k, show_progress=False, n_threads=1)
         return [
