@@ -38,7 +38,15 @@ from ragcli import __version__
 from ragcli.lexical import analyze
 from ragcli.locking import IndexLocked
 from ragcli.schema import Chunk
-from ragcli.store import SCHEMA_VERSION, DocumentRecord, IndexProblem, _check_manifest, validate_name
+from ragcli.store import (
+    SCHEMA_VERSION,
+    DocumentRecord,
+    IndexProblem,
+    _check_manifest,
+    analysis_settings,
+    check_analysis,
+    validate_name,
+)
 
 SCHEMA_PREFIX = "ragcli_"
 MAX_IDENTIFIER = 63  # PostgreSQL's NAMEDATALEN - 1
@@ -215,6 +223,7 @@ def _read_manifest(conn, tables: _Tables, name: str, url: str) -> dict:
             f"index {name!r} has schema version {version}, this ragcli reads {SCHEMA_VERSION}; re-ingest with --rebuild"
         )
     _check_manifest(Path(name), manifest)
+    check_analysis(manifest, name, f"ragcli ingest MAPPE --index {name} --store URL --rebuild")
     return manifest
 
 
@@ -672,6 +681,8 @@ class PgWriter:
             "store": "postgresql",
             "vector_index": f"hnsw (m={HNSW_M}, ef_construction={HNSW_EF_CONSTRUCTION}, ef_search={HNSW_EF_SEARCH}), inner product",
             "lexical": {"ranking": "bm25", "config": "danish", "avg_terms": round(float(avg_terms), 4)},
+            # The analysis the `terms` column was made with (checked on open, as the local store's).
+            "analysis": analysis_settings(),
             "counts": {"documents": int(n_docs), "pages": int(pages), "chunks": int(n_chunks), "tokens": int(tokens)},
         }
         from psycopg.types.json import Jsonb

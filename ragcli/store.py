@@ -15,6 +15,7 @@ after the switch.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -23,13 +24,14 @@ import sqlite3
 import tempfile
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
 
 from ragcli import __version__
 from ragcli.errors import DataError
-from ragcli.lexical import LexicalIndex
+from ragcli.lexical import LexicalIndex, analyze, danish_stopwords
 from ragcli.schema import Chunk
 
 SCHEMA_VERSION = 1
@@ -58,6 +60,76 @@ class DocumentRecord:
     size: int
     pages: int
     chunks: int
+
+
+# The lexical analyzer an index's BM25 terms were made with, recorded in its manifest (as bm25s
+# saves its tokenizer) and compared on open: terms stemmed or filtered another way than the
+# query's match the wrong chunks, or none, and nothing else would tell. Bump ANALYZER_VERSION
+# whenever ragcli.lexical.analyze changes on purpose; the probe below also catches changes
+# nobody announced (a new PyStemmer, another stop-word list, another token pattern).
+ANALYZER_VERSION = 1
+# Upper case, a decomposed "é", a stop word, digits and inflections the Danish stemmer folds.
+_ANALYSIS_PROBE = "Skoledagen STARTER kl. 8 og slutter 14.30; cafe\u0301ens æbler, Æblerne, fødselsdagene 2024"
+# What each recorded setting is called in the one-line message when it differs.
+_ANALYSIS_NAMES = {
+    "version": "analysens version",
+    "stemmer": "ordstammer",
+    "stopwords_sha256": "stopordslisten",
+    "lowercase": "små bogstaver",
+    "normalization": "unicode-normalisering",
+    "probe_sha256": "analysens resultat",
+}
+
+
+def _sha256(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def analysis_settings() -> dict:
+    """The lexical analysis settings of this ragcli, as an index's manifest records them.
+
+    Stop words are recorded by identity (sha256 of the sorted list), not spelled out; the
+    probe is the sha256 of analyze() over a fixed text, so any change in tokens, case
+    folding, normalisation or stems shows. Document text reaches the analyzer NFC-normalised
+    (ragcli.cleaning); analyze itself lower-cases.
+    """
+    return dict(_analysis_settings())
+
+
+@lru_cache(maxsize=1)
+def _analysis_settings() -> tuple[tuple[str, object], ...]:
+    # Computed once: the stop words come from bm25s, the probe runs the stemmer.
+    return tuple({
+        "analyzer": "ragcli.lexical.analyze",
+        "version": ANALYZER_VERSION,
+        "stemmer": "snowball:danish",
+        "stopwords": "bm25s.stopwords.STOPWORDS_DANISH",
+        "stopwords_sha256": _sha256("\n".join(sorted(danish_stopwords()))),
+        "lowercase": True,
+        "normalization": "NFC",
+        "probe_sha256": _sha256("\n".join(analyze(_ANALYSIS_PROBE))),
+    }.items())
+
+
+def check_analysis(manifest: dict, name: str, rebuild: str) -> None:
+    """Refuse an index whose BM25 terms were made by another analysis than this ragcli's.
+
+    `rebuild` is the command that fixes it. An index written before the settings were recorded
+    has no "analysis" key and was built with today's settings (analyze has not changed since).
+    """
+    recorded = manifest.get("analysis")
+    if recorded is None:
+        return
+    if not isinstance(recorded, dict):
+        raise IndexProblem(f"indekset {name!r} er beskadiget (tekstanalysen i manifestet er ikke et JSON-objekt); byg det igen med `{rebuild}`")
+    current = analysis_settings()
+    differing = [label for key, label in _ANALYSIS_NAMES.items() if recorded.get(key) != current[key]]
+    if differing:
+        raise IndexProblem(
+            f"indekset {name!r} er bygget med en anden tekstanalyse end denne ragcli bruger "
+            f"({', '.join(differing)} afviger), så de leksikale søgeresultater ville være forkerte; "
+            f"byg det igen med `{rebuild}`"
+        )
 
 
 def validate_name(name: str) -> str:
@@ -114,6 +186,7 @@ def read_manifest(folder: Path) -> dict:
             "re-ingest with --rebuild"
         )
     _check_manifest(folder, manifest)
+    check_analysis(manifest, folder.name, f"ragcli ingest MAPPE --index {folder.name} --rebuild")
     return manifest
 
 
@@ -287,6 +360,8 @@ def write_generation(
         "updated": now,
         "ragcli_version": __version__,
         **manifest_fields,
+        # The analysis the bm25/ terms above were made with (checked on open).
+        "analysis": analysis_settings(),
         "faiss_index": index_kind,
         "counts": {
             "documents": len(documents),
@@ -430,7 +505,11 @@ class Index:
         n_chunks = self._query("SELECT count(*) FROM chunks")[0][0]
         n_documents = self._query("SELECT count(*) FROM documents")[0][0]
         if (n_chunks, n_documents) != (counts["chunks"], counts["documents"]):
-            raise damaged(self.name, f"meta.sqlite holds {n_documents} documents and {n_chunks} chunks, the manifest says {counts['documents']} and {counts['chunks']}")
+            raise damaged(
+                self.name,
+                f"meta.sqlite holds {n_documents} documents and {n_chunks} chunks, "
+                f"the manifest says {counts['documents']} and {counts['chunks']}",
+            )
         if self.vectors.ntotal != counts["chunks"]:
             raise damaged(self.name, f"vectors.faiss holds {self.vectors.ntotal} vectors for {counts['chunks']} chunks")
         if len(self.lexical) != counts["chunks"]:

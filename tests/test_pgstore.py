@@ -350,3 +350,37 @@ def test_copy_index_moves_an_index_between_stores_without_embedding(demo_pg, tmp
         ]
     same = runner.invoke(app, ["copy-index", "--index", "demo", "--store", demo_pg, "--to", demo_pg])
     assert same.exit_code == 2
+
+
+@pytest.mark.slow
+def test_a_postgres_index_records_its_analysis_and_refuses_another(pg_url):
+    """meta holds the lexical analysis the `terms` column was made with, checked on open like manifest.json."""
+    from psycopg.types.json import Jsonb
+
+    from ragcli.pgstore import connect
+    from ragcli.store import analysis_settings
+    from tests.test_store import _docs_and_chunks, _fields
+
+    docs, chunks, vectors = _docs_and_chunks(["Skoledagen starter kl. 8.", "Affald sorteres i ti fraktioner."])
+    writer = PgWriter(pg_url, "analyse")
+    try:
+        manifest = writer.commit(docs, lambda i: (chunks, vectors), _fields())
+    finally:
+        writer.close()
+    assert manifest["analysis"] == analysis_settings()
+
+    def set_meta(change) -> None:
+        with connect(pg_url) as conn:
+            meta = conn.execute('SELECT manifest FROM "ragcli_analyse".meta').fetchone()[0]
+            change(meta)
+            conn.execute('UPDATE "ragcli_analyse".meta SET manifest = %s', (Jsonb(meta),))
+
+    set_meta(lambda m: m["analysis"].__setitem__("stopwords_sha256", "0" * 64))
+    with pytest.raises(IndexProblem) as caught:
+        PgIndex(pg_url, "analyse")
+    assert "anden tekstanalyse" in str(caught.value) and "\n" not in str(caught.value)
+    assert str(caught.value).endswith("`ragcli ingest MAPPE --index analyse --store URL --rebuild`")
+
+    set_meta(lambda m: m.pop("analysis"))  # an index from before the settings were recorded
+    with PgIndex(pg_url, "analyse") as index:
+        assert index.lexical.search("affaldet", k=1)[0][1] > 0
