@@ -2,15 +2,18 @@
 
     RagcliError                 exit_code 1
     ├── UsageError              2    the command was used wrongly (bad setting, too small a context)
-    │   ├── config.ConfigError
-    │   └── prompting.ContextTooSmall  --max-tokens leaves no room in --n-ctx for the prompt
+    │   ├── config.ConfigError       the settings file or a setting in it cannot be used
+    │   ├── prompting.ContextTooSmall  --max-tokens leaves no room in --n-ctx for the prompt (also a ValueError)
+    │   └── server.UnknownIndex      a request names an index the server does not serve (HTTP 404)
     ├── DataError               1    an index, a document or a question file cannot be used
-    │   ├── store.IndexProblem       missing, damaged or mismatched index
+    │   ├── store.IndexProblem       missing, damaged or mismatched index (model, analysis, schema)
+    │   │   └── pgstore.PgStoreError   the PostgreSQL server cannot be reached or used (rights, pgvector)
     │   ├── ingest.IngestError       nothing to ingest, model or chunking mismatch
     │   ├── locking.IndexLocked      another process is writing the index
     │   ├── loading.DocumentError    one document cannot be read (ingest skips it)
     │   ├── batch.BatchError         the questions or results file cannot be used
-    │   └── evaluation.EvalError     the evaluation file cannot be used
+    │   ├── evaluation.EvalError     the evaluation file cannot be used
+    │   └── record.RecordError       a record cannot be written, or a file is not a readable record
     ├── ModelError              1    a model is missing, broken or its server unreachable
     │   └── registry.ModelNotAvailable
     │       └── generation.LLMServerError  an OpenAI-compatible server refused, failed or is unreachable
@@ -18,7 +21,19 @@
 
 The module names beside the tree say where each concrete class lives; they keep their
 names, so `except IndexProblem` still works. This module imports nothing from ragcli:
-it is the bottom layer every other module may import.
+it is the bottom layer every other module may import. tests/test_error_tree.py checks
+that this drawing names every RagcliError in ragcli under its real base class.
+
+Deliberately outside the tree, because none of them reaches the user as an error:
+
+    cli.Terminated (BaseException)  SIGTERM raised where the program is, so `finally` blocks
+                                    run as for Ctrl-C; user_errors turns it into one line, exit 143
+    loading._PdfiumTimeout          the pdfium child ran out of time; loading turns it into a
+                                    DocumentError and stops the child
+    ocr.OcrUnavailable              no Tesseract or no Danish model; loading turns it into a
+                                    DocumentError with the install hint, annotate reads without OCR
+    server.Busy                     the answer queue is full: HTTP 503 with Retry-After, a state
+                                    of the server, not a failure of the request
 """
 
 from __future__ import annotations
