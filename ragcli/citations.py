@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping, Sequence
 
+from ragcli import wire
 from ragcli.cleaning import flatten
 from ragcli.danish import is_refusal, names_in, new_terms, numbers_in, prefix_match, split_sentences
 from ragcli.lexical import analyze
@@ -146,7 +147,7 @@ def make_citations(hits: Sequence[Hit], sentences: Sequence[Sentence], snippet_c
     return citations
 
 
-def best_evidence(answer: str, hits: Sequence[Hit], sentences: Sequence[Sentence], limit: int = 2) -> list[dict]:
+def best_evidence(answer: str, hits: Sequence[Hit], sentences: Sequence[Sentence], limit: int = 2) -> list[wire.EvidenceDict]:
     """The source sentences that best back the answer, for the user to check at a glance."""
     numbers = sorted({n for s in sentences for n in (*s.cites, *s.attached) if 0 < n <= len(hits)})
     if not numbers:
@@ -164,10 +165,4 @@ def best_evidence(answer: str, hits: Sequence[Hit], sentences: Sequence[Sentence
             if overlap > 0:
                 candidates.append((overlap, n, sentence))
     candidates.sort(key=lambda c: -c[0])
-    evidence = []
-    for overlap, n, sentence in candidates[:limit]:
-        chunk = hits[n - 1].chunk
-        evidence.append(
-            {"source": n, "doc": chunk.doc, "pages": chunk.pages, "quote": sentence, "overlap": round(overlap, 3)}
-        )
-    return evidence
+    return [wire.evidence(n, hits[n - 1].chunk, sentence, overlap) for overlap, n, sentence in candidates[:limit]]

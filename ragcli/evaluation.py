@@ -19,6 +19,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ragcli import wire
 from ragcli.embedding import Embedder
 from ragcli.errors import DataError
 from ragcli.retrieval import RetrievalParams, retrieve
@@ -66,7 +67,7 @@ class QuestionResult:
     top_dense: float | None
     top_lexical: float | None
     seconds: float
-    retrieved: list[dict] = field(default_factory=list)
+    retrieved: list[wire.RankedDict] = field(default_factory=list)
 
 
 def load_questions(path: Path) -> list[EvalQuestion]:
@@ -129,7 +130,7 @@ def evaluate_question(index: Index, embedder: Embedder | None, question: EvalQue
         id=question.id, kind=question.kind, question=question.question, rank=rank, doc_rank=doc_rank,
         all_hops_rank=all_hops, hops=len(question.targets), top_score=hits[0].score if hits else None,
         top_dense=max(dense, default=None), top_lexical=max(lexical, default=None), seconds=seconds,
-        retrieved=[{"doc": h.chunk.doc, "pages": h.chunk.pages, "score": round(h.score, 6)} for h in hits],
+        retrieved=[wire.ranked(h) for h in hits],
     )
 
 

@@ -4,7 +4,7 @@ A record holds the question, the answer and ragcli's decision; for every cited s
 document, the sha256 of its file, the page, the character span into the document's
 cleaned text, the quote and the verification score; the retrieval list; the exact
 prompt; the model file and its sha256; the embedding model; the ragcli version, the
-settings and the time. `record_json` is the one place that defines its shape; the
+settings and the time. Its JSON shape is wire.RecordDict, built by `record_json` alone; the
 Markdown form is drawn from that JSON, so the two never disagree.
 
 `verify_record` re-reads a JSON record later and says, one line each, which sources no
@@ -22,11 +22,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from ragcli import __version__
+from ragcli import __version__, wire
 from ragcli.errors import DataError, UsageError
 from ragcli.schema import Answer, Chunk
 
-RECORD_FORMAT = "ragcli-record/1"
+# The shape's name lives with the shape (wire.RecordDict); kept here under its old name too.
+RECORD_FORMAT = wire.RECORD_FORMAT
 RECORD_SUFFIXES = (".json", ".md")
 MASK = "[skjult]"
 # Office formats have no pages: their "page" is a section (docx/odt) or a part of a mail.
@@ -246,7 +247,7 @@ def raw_chunks_from(index) -> Callable[[Chunk], str]:
 
 def build_record(
     answer: Answer, facts: RecordFacts, raw_chunk: Callable[[Chunk], str] | None = None, now: datetime | None = None
-) -> dict:
+) -> wire.RecordDict:
     """The record of an answer (see record_json for its shape)."""
     documents = facts.documents
     cache: dict[str, tuple[list[int], list[int], dict[int, str]] | None] = {}
@@ -283,73 +284,36 @@ def build_record(
 
 def record_json(
     answer: Answer, spans: list[CitedSpan], facts: RecordFacts, now: datetime, locations: dict[tuple[str, int], str] | None = None
-) -> dict:
-    """The one definition of the record's JSON shape (RECORD_FORMAT; add fields, never rename)."""
+) -> wire.RecordDict:
+    """The record's JSON: what goes in it, masked where the settings say; its shape is wire.RecordDict."""
     from ragcli.citations import strip_markers
     from ragcli.privacy import mask_cpr
 
     def shown(text: str) -> str:
         return text if facts.show_cpr else mask_cpr(text)
 
-    def source(doc: str) -> dict:
+    def source(doc: str) -> wire.RecordSourceDict:
         record = facts.documents.get(doc)
-        return {
-            "doc": doc,
-            "path": getattr(record, "path", None),
-            "sha256": getattr(record, "sha256", None),
-            "size": getattr(record, "size", None),
-            "title": shown(getattr(record, "title", "") or ""),
-        }
+        return wire.record_source(doc, record, shown(getattr(record, "title", "") or ""))
+
+    def location(span: CitedSpan) -> str:
+        return shown((locations or {}).get((span.doc, span.page)) or location_label(span.doc, span.page))
 
     cited_docs = list(dict.fromkeys(s.doc for s in spans))
     cited_numbers = {c.number for c in answer.citations if c.cited}
-    return {
-        "format": RECORD_FORMAT,
-        "created": now.isoformat(timespec="seconds"),
-        "ragcli_version": __version__,
-        "question": answer.question,
-        "answer": answer.text,
-        "decision": answer.decision,
-        "sentences": [
-            {
-                "text": strip_markers(s.text), "cites": s.cites, "attached": s.attached,
-                "supported": s.supported, "score": s.support, "missing": s.missing,
-            }
-            for s in answer.sentences
-        ],
-        "spans": [
-            {
-                "sentence": s.sentence, "answer_sentence": s.answer_sentence, "source": s.source,
-                "doc": s.doc, "sha256": source(s.doc)["sha256"], "path": source(s.doc)["path"],
-                "page": s.page, "location": shown((locations or {}).get((s.doc, s.page)) or location_label(s.doc, s.page)),
-                "passage_pages": [s.page_start, s.page_end],
-                "char_start": s.char_start, "char_end": s.char_end, "quote": shown(s.quote),
-                "score": s.score, "quote_support": s.quote_support, "supported": s.supported,
-            }
-            for s in spans
-        ],
-        "sources": [source(doc) for doc in cited_docs],
-        "retrieval": [
-            {
-                "source": n, "doc": hit.chunk.doc, "pages": hit.chunk.pages, "chunk_id": hit.chunk.chunk_id,
-                "char_start": hit.chunk.char_start, "char_end": hit.chunk.char_end,
-                "score": round(hit.score, 6),
-                "dense_score": None if hit.dense_score is None else round(hit.dense_score, 6),
-                "lexical_score": None if hit.lexical_score is None else round(hit.lexical_score, 6),
-                "cited": n in cited_numbers,
-            }
-            for n, hit in enumerate(answer.hits, start=1)
-        ],
-        "prompt": answer.prompt,
-        "prompt_tokens": answer.prompt_tokens,
-        "raw_answer": answer.raw_answer,
-        "model": {"name": answer.model, "file": facts.model_file, "sha256": facts.model_sha256, "url": facts.model_url},
-        "embedding_model": facts.embedding_model,
-        "index": facts.index,
-        "settings": facts.settings,
-        "flags": answer.flags,
-        "timings": answer.timings,
-    }
+    return wire.answer_record(
+        answer,
+        created=now.isoformat(timespec="seconds"),
+        ragcli_version=__version__,
+        sentences=[wire.record_sentence(s, strip_markers(s.text)) for s in answer.sentences],
+        spans=[wire.record_span(s, source(s.doc), location(s), shown(s.quote)) for s in spans],
+        sources=[source(doc) for doc in cited_docs],
+        retrieval=[wire.record_hit(n, hit, n in cited_numbers) for n, hit in enumerate(answer.hits, start=1)],
+        model=wire.RecordModelDict(name=answer.model, file=facts.model_file, sha256=facts.model_sha256, url=facts.model_url),
+        embedding_model=facts.embedding_model,
+        index=facts.index,
+        settings=facts.settings,
+    )
 
 
 # ---------------------------------------------------------------- writing

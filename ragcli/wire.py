@@ -3,7 +3,9 @@
 Every machine-readable output is built here: `ask --json` and `POST /v1/ask` (answer),
 `search --json` and `POST /v1/search` (search), the `batch` records (batch_answer,
 batch_retrieval), the MCP tools' structured content (tool_answer, tool_search) and the
-citation lines of an OpenAI-compatible chat answer (chat_text). Each shape is a TypedDict
+citation lines of an OpenAI-compatible chat answer (chat_text), the evidence quotes of an
+answer (evidence), an evaluation's ranked passages (ranked) and the answer record filed with
+`ask --record` (answer_record and its parts). Each shape is a TypedDict
 whose keys are the contract: the functions build exactly those keys (tests/test_wire.py
 checks it, and checks the README's examples against them), so a shape cannot drift
 between the command line, the batch files and the server.
@@ -22,7 +24,8 @@ from typing import TYPE_CHECKING, Any
 from typing_extensions import TypedDict
 
 if TYPE_CHECKING:
-    from ragcli.schema import Answer, Citation, Hit, Sentence
+    from ragcli.record import CitedSpan
+    from ragcli.schema import Answer, Chunk, Citation, Hit, Sentence
 
 
 def _round(value: float | None) -> float | None:
@@ -115,6 +118,19 @@ def sentence(s: Sentence) -> SentenceDict:
     return asdict(s)  # type: ignore[return-value] - Sentence's fields are SentenceDict's keys (tested)
 
 
+class EvidenceDict(TypedDict):
+    source: int  # the source's number in the prompt
+    doc: str
+    pages: str
+    quote: str  # the source sentence that best backs the answer
+    overlap: float  # share of the answer's terms the quote holds
+
+
+def evidence(source: int, chunk: Chunk, quote: str, overlap: float) -> EvidenceDict:
+    """A source sentence that backs the answer (citations.best_evidence), for the user to check."""
+    return {"source": source, "doc": chunk.doc, "pages": chunk.pages, "quote": quote, "overlap": round(overlap, 3)}
+
+
 # ---------------------------------------------------------------- ask and search
 
 
@@ -132,7 +148,7 @@ class AnswerDict(TypedDict):
     index: str
     citations: list[CitationDict]
     sentences: list[SentenceDict]
-    evidence: list[dict]  # {"source", "doc", "pages", "quote", "overlap"}
+    evidence: list[EvidenceDict]
     retrieval: RetrievalDict
     raw_answer: str
     grounding: dict
@@ -317,6 +333,179 @@ def chat_text(a: Answer) -> str:
     """An OpenAI-compatible chat answer: the verified answer, then its sources, one a line."""
     lines = citation_lines(a)
     return a.text + ("\n\nKilder:\n" + "\n".join(lines) if lines else "")
+
+
+# ---------------------------------------------------------------- evaluation
+
+
+class RankedDict(TypedDict):
+    """A passage an evaluation retrieved, in short: enough to see why a question missed."""
+
+    doc: str
+    pages: str
+    score: float
+
+
+def ranked(h: Hit) -> RankedDict:
+    return {"doc": h.chunk.doc, "pages": h.chunk.pages, "score": round(h.score, 6)}
+
+
+# ---------------------------------------------------------------- answer records (ask --record)
+# ragcli.record decides what goes in (spans, masking, locations); the keys are defined here.
+# RECORD_FORMAT names this shape: add fields, never rename them.
+
+RECORD_FORMAT = "ragcli-record/1"
+
+
+class RecordSentenceDict(TypedDict):
+    text: str  # without source markers
+    cites: list[int]
+    attached: list[int]
+    supported: bool
+    score: float
+    missing: list[str]
+
+
+def record_sentence(s: Sentence, text: str) -> RecordSentenceDict:
+    return {"text": text, "cites": s.cites, "attached": s.attached, "supported": s.supported, "score": s.support, "missing": s.missing}
+
+
+class RecordSourceDict(TypedDict):
+    doc: str
+    path: str | None
+    sha256: str | None
+    size: int | None
+    title: str
+
+
+def record_source(doc: str, document: Any, title: str) -> RecordSourceDict:
+    """A cited document as the index knows it (`document`: a store.DocumentRecord, None if unknown)."""
+    return {
+        "doc": doc,
+        "path": getattr(document, "path", None),
+        "sha256": getattr(document, "sha256", None),
+        "size": getattr(document, "size", None),
+        "title": title,
+    }
+
+
+class RecordSpanDict(TypedDict):
+    sentence: int
+    answer_sentence: str
+    source: int
+    doc: str
+    sha256: str | None
+    path: str | None
+    page: int
+    location: str  # "s. 3", "afsnit 2 (Takster)"
+    passage_pages: list[int]  # [first, last] page of the cited passage
+    char_start: int
+    char_end: int
+    quote: str
+    score: float
+    quote_support: float
+    supported: bool
+
+
+def record_span(s: CitedSpan, source: RecordSourceDict, location: str, quote: str) -> RecordSpanDict:
+    return {
+        "sentence": s.sentence, "answer_sentence": s.answer_sentence, "source": s.source,
+        "doc": s.doc, "sha256": source["sha256"], "path": source["path"],
+        "page": s.page, "location": location,
+        "passage_pages": [s.page_start, s.page_end],
+        "char_start": s.char_start, "char_end": s.char_end, "quote": quote,
+        "score": s.score, "quote_support": s.quote_support, "supported": s.supported,
+    }
+
+
+class RecordHitDict(TypedDict):
+    source: int
+    doc: str
+    pages: str
+    chunk_id: int
+    char_start: int
+    char_end: int
+    score: float
+    dense_score: float | None
+    lexical_score: float | None
+    cited: bool
+
+
+def record_hit(number: int, h: Hit, cited: bool) -> RecordHitDict:
+    c = h.chunk
+    return {
+        "source": number, "doc": c.doc, "pages": c.pages, "chunk_id": c.chunk_id,
+        "char_start": c.char_start, "char_end": c.char_end,
+        "score": round(h.score, 6), "dense_score": _round(h.dense_score), "lexical_score": _round(h.lexical_score),
+        "cited": cited,
+    }
+
+
+class RecordModelDict(TypedDict):
+    name: str
+    file: str | None
+    sha256: str | None
+    url: str | None
+
+
+class RecordDict(TypedDict):
+    format: str
+    created: str
+    ragcli_version: str
+    question: str
+    answer: str
+    decision: str
+    sentences: list[RecordSentenceDict]
+    spans: list[RecordSpanDict]
+    sources: list[RecordSourceDict]
+    retrieval: list[RecordHitDict]
+    prompt: str
+    prompt_tokens: int
+    raw_answer: str
+    model: RecordModelDict
+    embedding_model: str
+    index: str
+    settings: dict
+    flags: list[dict]
+    timings: dict[str, float]
+
+
+def answer_record(
+    a: Answer,
+    *,
+    created: str,
+    ragcli_version: str,
+    sentences: list[RecordSentenceDict],
+    spans: list[RecordSpanDict],
+    sources: list[RecordSourceDict],
+    retrieval: list[RecordHitDict],
+    model: RecordModelDict,
+    embedding_model: str,
+    index: str,
+    settings: dict,
+) -> RecordDict:
+    """`ask --record FILE.json`: the answer and everything it rests on (ragcli.record fills the parts)."""
+    return {
+        "format": RECORD_FORMAT,
+        "created": created,
+        "ragcli_version": ragcli_version,
+        "question": a.question,
+        "answer": a.text,
+        "decision": a.decision,
+        "sentences": sentences,
+        "spans": spans,
+        "sources": sources,
+        "retrieval": retrieval,
+        "prompt": a.prompt,
+        "prompt_tokens": a.prompt_tokens,
+        "raw_answer": a.raw_answer,
+        "model": model,
+        "embedding_model": embedding_model,
+        "index": index,
+        "settings": settings,
+        "flags": a.flags,
+        "timings": a.timings,
+    }
 
 
 def keys(shape: Any) -> tuple[str, ...]:
