@@ -270,28 +270,25 @@ def _ingest_locked(
     moved_from: set[str] = set()
     # Files already in the index go first, so a copy of one is the duplicate, not it.
     paths.sort(key=lambda p: str(p.resolve()) not in previous)
-    progress.on_parse_start(len(paths))
-    for path in paths:
-        name = path.relative_to(root).as_posix()
+
+    def sort_file(path: Path, name: str) -> None:
+        """Put one file where it belongs: kept as it is, moved, new, or skipped with its reason."""
         resolved = str(path.resolve())
         seen_paths.add(resolved)
         try:
             digest = file_sha256(path)
         except OSError as exc:
             report.skipped.append(Skipped(name, f"cannot read file: {exc.strerror or exc}"))
-            progress.on_parsed(name)
-            continue
+            return
         if digest in seen_hashes:
             report.skipped.append(Skipped(name, f"duplicate of {seen_hashes[digest]}"))
-            progress.on_parsed(name)
-            continue
+            return
         seen_hashes[digest] = name
         old = previous.get(resolved)
         if old is not None and old.record.sha256 == digest:
             kept.append(old)
             report.unchanged.append(name)
-            progress.on_parsed(name)
-            continue
+            return
         same = indexed_by_hash.get(digest)
         if same is not None and same.record.path != resolved:
             other = Path(same.record.path)
@@ -304,30 +301,31 @@ def _ingest_locked(
                     moved_from.add(same.record.path)
                 kept.append(same.moved(replace(same.record, name=name, path=resolved, size=path.stat().st_size)))
                 (report.updated if old is not None else report.added).append(name)
-            progress.on_parsed(name)
-            continue
+            return
         try:
             loaded = load_document(path, name)
             chunks = chunk_document(loaded.pages, embedder.count_tokens, params)
         except DocumentError as exc:
             report.skipped.append(Skipped(name, str(exc)))
-            progress.on_parsed(name)
-            continue
+            return
         except (Exception, RecursionError) as exc:  # noqa: BLE001 - one hostile file never sinks the run
             report.skipped.append(Skipped(name, f"cannot read file ({type(exc).__name__}): {_one_line(exc)}"))
-            progress.on_parsed(name)
-            continue
+            return
         if not chunks:
             report.skipped.append(Skipped(name, "no text"))
-            progress.on_parsed(name)
-            continue
+            return
         record = DocumentRecord(
             name=name, path=resolved, title=loaded.title, sha256=digest,
             size=path.stat().st_size, pages=len(loaded.pages), chunks=len(chunks),
         )
         new_docs.append((record, chunks))
         (report.updated if old is not None else report.added).append(name)
-        progress.on_parsed(name)
+
+    progress.on_parse_start(len(paths))
+    for path in paths:
+        name = path.relative_to(root).as_posix()
+        sort_file(path, name)
+        progress.on_parsed(name)  # once per file, whatever became of it
 
     # Documents from elsewhere stay; documents gone from this folder go (when pruning).
     for old_path, old in previous.items():
