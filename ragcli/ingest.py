@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from ragcli import wire
 from ragcli.chunking import ChunkingParams, chunk_document
 from ragcli.embedding import Embedder
 from ragcli.errors import DataError
@@ -63,23 +64,8 @@ class IngestReport:
     def chunks_per_second(self) -> float:
         return self.embedded_chunks / self.embed_seconds if self.embed_seconds > 0 else 0.0
 
-    def to_dict(self) -> dict:
-        return {
-            "index": self.index,
-            "folder": self.folder,
-            "documents": self.documents,
-            "pages": self.pages,
-            "chunks": self.chunks,
-            "added": self.added,
-            "updated": self.updated,
-            "unchanged": self.unchanged,
-            "removed": self.removed,
-            "skipped": [{"doc": s.doc, "reason": s.reason} for s in self.skipped],
-            "embedded_chunks": self.embedded_chunks,
-            "resumed_chunks": self.resumed_chunks,
-            "seconds": round(self.seconds, 3),
-            "embed_chunks_per_second": round(self.chunks_per_second, 2),
-        }
+    def to_dict(self) -> wire.IngestDict:
+        return wire.ingest_report(self)
 
 
 @dataclass

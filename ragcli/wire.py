@@ -5,7 +5,7 @@ Every machine-readable output is built here: `ask --json` and `POST /v1/ask` (an
 batch_retrieval), the MCP tools' structured content (tool_answer, tool_search) and the
 citation lines of an OpenAI-compatible chat answer (chat_text), the evidence quotes of an
 answer (evidence), an evaluation's ranked passages (ranked) and the answer record filed with
-`ask --record` (answer_record and its parts). Each shape is a TypedDict
+`ask --record` (answer_record and its parts), and `ingest --json` (ingest_report). Each shape is a TypedDict
 whose keys are the contract: the functions build exactly those keys (tests/test_wire.py
 checks it, and checks the README's examples against them), so a shape cannot drift
 between the command line, the batch files and the server.
@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 from typing_extensions import TypedDict
 
 if TYPE_CHECKING:
+    from ragcli.ingest import IngestReport
     from ragcli.record import CitedSpan
     from ragcli.schema import Answer, Chunk, Citation, Hit, Sentence
 
@@ -505,6 +506,51 @@ def answer_record(
         "settings": settings,
         "flags": a.flags,
         "timings": a.timings,
+    }
+
+
+# ---------------------------------------------------------------- ingest
+
+
+class SkippedDict(TypedDict):
+    doc: str
+    reason: str  # one line: why the file is not in the index
+
+
+class IngestDict(TypedDict):
+    index: str
+    folder: str
+    documents: int  # in the index after the run
+    pages: int
+    chunks: int
+    added: list[str]
+    updated: list[str]
+    unchanged: list[str]
+    removed: list[str]
+    skipped: list[SkippedDict]
+    embedded_chunks: int
+    resumed_chunks: int  # vectors taken from an interrupted earlier run instead of embedded again
+    seconds: float
+    embed_chunks_per_second: float
+
+
+def ingest_report(r: IngestReport) -> IngestDict:
+    """`ingest --json`: what the run added, changed, kept, removed and skipped, and how fast it embedded."""
+    return {
+        "index": r.index,
+        "folder": r.folder,
+        "documents": r.documents,
+        "pages": r.pages,
+        "chunks": r.chunks,
+        "added": r.added,
+        "updated": r.updated,
+        "unchanged": r.unchanged,
+        "removed": r.removed,
+        "skipped": [{"doc": s.doc, "reason": s.reason} for s in r.skipped],
+        "embedded_chunks": r.embedded_chunks,
+        "resumed_chunks": r.resumed_chunks,
+        "seconds": round(r.seconds, 3),
+        "embed_chunks_per_second": round(r.chunks_per_second, 2),
     }
 
 
