@@ -10,8 +10,10 @@ The decision to answer or refuse rests on evidence, not on the model's say-so:
    as "answered" only if it is verified *and* adds the asked-for information (a number
    for "hvor mange", a time for "hvornår", a name for "hvem", and something the question
    did not already say).
-3. If not, a source sentence that passes the same tests may be quoted ("extracted");
-   sentences from a passage flagged as prompt injection are never quoted.
+3. If not, a source sentence that passes the same tests may be quoted ("extracted") when
+   the extraction model (evidence.py: question coverage, embedding similarity, position)
+   finds it likely enough to hold the answer; sentences from a passage flagged as prompt
+   injection are never quoted. The model's own answer must agree with that sentence.
 4. Otherwise the answer is an honest refusal, and the closest passages are shown.
 """
 
@@ -24,7 +26,7 @@ from dataclasses import dataclass, field, replace
 from ragcli.citations import best_evidence, check_answer, make_citations, strip_markers
 from ragcli.danish import REFUSAL, answer_type, fits_type, is_refusal, new_terms, numbers_in, prefix_match, strip_controls
 from ragcli.embedding import Embedder
-from ragcli.evidence import Extract, extract_answer, select_windows
+from ragcli.evidence import SIMILARITY_MODELS, Extract, extract_answer, select_windows
 from ragcli.generation import GenerationParams, Generator
 from ragcli.grounding import DEFAULT_MIN_COVERAGE, Grounding, measure_grounding, question_weights
 from ragcli.guardrails import DEFAULT_RULES, OutputFilter, Rule, blocked, check_input, check_output, check_passages
@@ -37,8 +39,6 @@ from ragcli.store import Index
 
 # What the model is shown of each passage, in characters (about 3.5 a token in Danish).
 DEFAULT_WINDOW_CHARS = 360
-# A quoted source sentence must cover at least this share of the question's weighted terms.
-DEFAULT_MIN_EXTRACT_COVERAGE = 0.3
 # A term in at most this share of the index's chunks (or in at most 2) is rare: an answer
 # that names it must find it in the source it cites.
 RARE_SHARE = 0.01
@@ -52,9 +52,8 @@ class AskParams:
     require_names: bool = False  # refuse when no passage holds the names and codes the question asks about
     window_chars: int = DEFAULT_WINDOW_CHARS  # evidence shown per passage; 0 shows whole chunks
     extract_fallback: bool = True  # quote a qualifying source sentence when the model's answer fails
-    min_extract_coverage: float = DEFAULT_MIN_EXTRACT_COVERAGE
-    extract_sources: int = 2  # quote only from the best this many passages
-    extract_context: float = 0.0  # weight of a sentence's neighbourhood in its score
+    min_extract_confidence: float | None = None  # the extraction model's probability to quote or confirm (None: its own)
+    extract_sources: int = 3  # quote only from the best this many passages
     model_must_agree: bool = True  # the model's answer counts only if the best source sentence says the same
     rules: tuple[Rule, ...] = DEFAULT_RULES
     show_cpr: bool = False  # users entitled to see CPR numbers unmasked
@@ -83,9 +82,19 @@ class _Outcome:
     sentences: list[Sentence]
 
 
+def similarity_to(question: str, embedder: Embedder | None) -> Callable[[list[str]], list[float]] | None:
+    """Cosine similarity of texts to the question with the index's embedding model, where the
+    extraction model knows that model's scale (else None: extraction goes by words alone)."""
+    if embedder is None or embedder.model_id not in SIMILARITY_MODELS:
+        return None
+    query = embedder.embed_query(question)
+    return lambda texts: [float(v) for v in embedder.embed_passages(texts) @ query] if texts else []
+
+
 def _decide(
     question: str, raw: str, hits: list[Hit], passages: list[str], grounding: Grounding,
     params: AskParams, is_rare: Callable[[str], bool], tainted: set[int],
+    similarity: Callable[[list[str]], list[float]] | None = None,
 ) -> _Outcome:
     # A passage flagged as prompt injection backs nothing: what the model took from it is data.
     shown = {n: passages[n - 1] for n in range(1, len(passages) + 1) if n not in tainted}
@@ -93,8 +102,8 @@ def _decide(
     found = None
     if params.extract_fallback or params.model_must_agree:
         found = extract_answer(
-            question, answer_type(question), hits, grounding.weights, params.min_extract_coverage, tainted,
-            max_sources=params.extract_sources, context_weight=params.extract_context,
+            question, answer_type(question), hits, grounding.weights, params.min_extract_confidence, tainted,
+            max_sources=params.extract_sources, coverage=grounding.coverage, similarity=similarity,
         )
     if verified(sentences, question) and (not params.model_must_agree or agrees(raw, found, question)):
         return _Outcome(raw, "answered", sentences)
@@ -181,7 +190,10 @@ def answer_question(
             on_token(shown.flush())
         raw = "".join(pieces).strip()
         timings["generate_s"] = time.perf_counter() - generate_started
-        outcome = _decide(question, raw, hits, prompt.passages, grounding, params, rarity_test(index), tainted)
+        outcome = _decide(
+            question, raw, hits, prompt.passages, grounding, params, rarity_test(index), tainted,
+            similarity_to(question, embedder),
+        )
     else:
         if on_token:
             on_token(REFUSAL)

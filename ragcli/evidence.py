@@ -15,9 +15,10 @@ that holds what the question asks for (a number for "hvor mange", a time for
 
 from __future__ import annotations
 
+import math
 import re
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
 from functools import lru_cache
 
 from ragcli.chunking import sentence_spans
@@ -138,12 +139,69 @@ def select_windows(hits: Sequence[Hit], weights: dict[str, float], budget_chars:
 
 
 @dataclass(frozen=True)
+class Candidate:
+    """A unit that could answer the question, with what the extraction model weighs."""
+
+    source: int  # 1-based source number
+    text: str
+    start: int  # offsets into the chunk's text
+    end: int
+    own: float  # the unit's weighted coverage of the question's terms
+    context: float  # coverage of the unit with the two units before and the one after it
+    similarity: float | None = None  # embedding similarity to the question (None: no embedder)
+
+
+@dataclass(frozen=True)
 class Extract:
     source: int
     text: str
     start: int  # offsets into the chunk's text
     end: int
-    coverage: float
+    confidence: float  # the extraction model's probability that the quote answers the question
+
+
+@dataclass(frozen=True)
+class ExtractionModel:
+    """Logistic weights over a candidate's features, and the probability needed to quote it."""
+
+    weights: dict[str, float]
+    bias: float
+    min_confidence: float
+
+
+# Which candidate answers the question, and whether any does: logistic models over a
+# handful of features, fitted by scripts/fit_extraction.py on the "tune" halves of
+# eval/questions.jsonl and eval/questions_more.jsonl (about 5,000 candidates of 177
+# questions; label: the unit holds at least half of the gold answer's terms), with the
+# quoting threshold chosen there too; the "test" halves and ../shared/eval/dev.jsonl are only
+# reported on. Lexical coverage alone picked a good unit for 46 % of the tune questions;
+# with the embedding similarity to the question, 56 %.
+WITH_SIMILARITY = ExtractionModel(
+    weights={
+        "own": 0.7496,  # the unit's own coverage of the question
+        "context": 2.4663,  # coverage of its neighbourhood: the answer seldom repeats the whole question
+        "similarity": 2.3044,  # (cosine - 0.85) * 10 with multilingual-e5-small
+        "most_similar": 0.5164,  # the most similar candidate of all
+        "source_1": 0.2376,
+        "source_2": 0.2446,
+        "length": 0.6633,  # characters / 400, at most 1
+        "has_number": 0.6034,
+        "coverage": -0.3014,  # the best passage's coverage (grounding): near misses cover the question well too
+    },
+    bias=-4.2579,
+    min_confidence=0.35,
+)
+# Lexical search, or an embedding model whose cosine scale the model above does not know.
+WORDS_ONLY = ExtractionModel(
+    weights={"own": 3.3244, "context": 2.65, "source_1": 0.4303, "source_2": 0.3575, "length": 1.0952,
+             "has_number": 0.5441, "coverage": -0.6487},
+    bias=-4.937,
+    min_confidence=0.25,
+)
+# The similarity feature is centred on multilingual-e5-small's scale; other embedders' cosines
+# mean something else, so they get the neutral value.
+SIMILARITY_MODELS = ("intfloat/multilingual-e5-small",)
+_DIGIT = re.compile(r"\d")
 
 
 def _introduces(text: str) -> bool:
@@ -152,29 +210,19 @@ def _introduces(text: str) -> bool:
     return stripped.endswith(":") or (len(stripped) > 40 and stripped[-1].isalpha() and stripped[-1].islower())
 
 
-def extract_answer(
+def candidates(
     question: str,
     kind: AnswerType,
     hits: Sequence[Hit],
     weights: dict[str, float],
-    min_coverage: float,
     tainted: set[int] | frozenset[int] = frozenset(),
     max_sources: int = 3,
-    context_weight: float = 0.5,
-) -> Extract | None:
-    """The unit that best covers the question *and* holds what it asks for, or None.
-
-    A unit's score mixes its own coverage of the question's weighted terms with that of
-    its neighbourhood (the two units before it and the one after): the sentence that
-    holds an answer seldom repeats the whole question — "Der er derfor altid mindst 500
-    ledige pladser" follows the sentences that name the parties and the car parks.
-    A unit qualifies only if it adds something the question does not say (new terms or
-    numbers), carries the asked-for kind of answer, scores at least `min_coverage`, and
-    does not come from a `tainted` source (1-based numbers of passages flagged as prompt
-    injection: their text is data, never an answer, and the payload often sits in the
-    sentence after the flagged one).
-    """
-    best: tuple[float, int, int, Unit] | None = None
+) -> list[Candidate]:
+    """The units of the best passages that could answer: they add something the question does
+    not say (new terms or numbers) and carry the asked-for kind of answer. Units from a
+    `tainted` source (1-based numbers of passages flagged as prompt injection) are data,
+    never an answer — and the payload often sits in the sentence after the flagged one."""
+    found_all: list[Candidate] = []
     for number, hit in enumerate(hits[:max_sources], start=1):
         if number in tainted:
             continue
@@ -190,13 +238,55 @@ def extract_answer(
             if not new_terms(unit.text, question) or not fits_type(unit.text, kind, question):
                 continue
             around = " ".join(u.text for u in found[max(0, i - 2) : i + 2])
-            score = (1 - context_weight) * own[i] + context_weight * unit_coverage(around, weights)
-            if score < min_coverage:
-                continue
-            candidate = (score, -number, -len(unit.text), unit)
-            if best is None or candidate[:3] > best[:3]:
-                best = candidate
-    if best is None:
+            found_all.append(Candidate(number, unit.text, unit.start, unit.end, own[i], unit_coverage(around, weights)))
+    return found_all
+
+
+def features(candidate: Candidate, top_similarity: float | None, coverage: float) -> dict[str, float]:
+    similar = candidate.similarity is not None and top_similarity is not None
+    return {
+        "own": candidate.own,
+        "context": candidate.context,
+        "similarity": (candidate.similarity - 0.85) * 10 if similar else 0.0,
+        "most_similar": float(candidate.similarity == top_similarity) if similar else 0.5,
+        "source_1": float(candidate.source == 1),
+        "source_2": float(candidate.source == 2),
+        "length": min(len(candidate.text), 400) / 400,
+        "has_number": float(bool(_DIGIT.search(candidate.text))),
+        "coverage": coverage,
+    }
+
+
+def confidence(values: dict[str, float], model: ExtractionModel = WITH_SIMILARITY) -> float:
+    z = model.bias + sum(weight * values[name] for name, weight in model.weights.items())
+    return 1 / (1 + math.exp(-z))
+
+
+def extract_answer(
+    question: str,
+    kind: AnswerType,
+    hits: Sequence[Hit],
+    weights: dict[str, float],
+    min_confidence: float | None = None,
+    tainted: set[int] | frozenset[int] = frozenset(),
+    max_sources: int = 3,
+    coverage: float = 0.0,
+    similarity: Callable[[list[str]], list[float]] | None = None,
+) -> Extract | None:
+    """The candidate unit most likely to answer the question, if the extraction model gives it
+    at least `min_confidence` (default: the model's own threshold); else None. `similarity`
+    scores texts against the question (the index's embedding model; None: words only);
+    `coverage` is the best passage's (grounding)."""
+    found = candidates(question, kind, hits, weights, tainted, max_sources)
+    if not found:
         return None
-    score, negative_source, _, unit = best
-    return Extract(-negative_source, unit.text, unit.start, unit.end, score)
+    if similarity is not None:
+        found = [replace(c, similarity=s) for c, s in zip(found, similarity([c.text for c in found]))]
+    model = WORDS_ONLY if similarity is None else WITH_SIMILARITY
+    top = max((c.similarity for c in found if c.similarity is not None), default=None)
+    scored = [(confidence(features(c, top, coverage), model), -c.source, -len(c.text), c) for c in found]
+    best = max(scored, key=lambda s: s[:3])
+    if best[0] < (model.min_confidence if min_confidence is None else min_confidence):
+        return None
+    c = best[3]
+    return Extract(c.source, c.text, c.start, c.end, best[0])

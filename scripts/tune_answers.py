@@ -137,22 +137,24 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--index", default="shared")
     parser.add_argument("--home", type=Path, default=Path("indexes"))
-    parser.add_argument("--questions", type=Path, default=Path("eval/questions.jsonl"))
+    parser.add_argument("--questions", type=Path, action="append", default=[],
+                        help="question sets whose tune halves are pooled (default: eval/questions.jsonl and eval/questions_more.jsonl)")
     parser.add_argument("--report", type=Path, action="append", default=[])
     parser.add_argument("--cache", type=Path, default=Path("bench/answer_cache.json"))
     parser.add_argument("--windows", default="0,240,360,520")
     parser.add_argument("--ks", default="3,5")
-    parser.add_argument("--coverages", default="0.3,0.36,0.4,0.44,0.48,0.52")
-    parser.add_argument("--extract", default="0.2,0.3,0.4,0.5,1.01")
-    parser.add_argument("--contexts", default="0.5")
+    parser.add_argument("--coverages", default="0,0.2,0.3,0.46")
+    parser.add_argument("--extract", default="0.25,0.3,0.35,0.4,1.01", help="extraction model confidences to try (above 1: no extraction)")
     parser.add_argument("--names", default="0", help="require question names in a passage: 1, 0 or 0,1")
     parser.add_argument("--agree", default="1", help="the model must agree with the best source sentence: 1, 0 or 0,1")
     parser.add_argument("--sources", default="3")
     parser.add_argument("--extract-only", action="store_true", help="no model: tune extraction and refusal alone")
+    parser.add_argument("--defaults", action="store_true", help="no tuning: measure the shipped defaults on every half and --report set")
     parser.add_argument("--out", type=Path, default=Path("bench/tune_answers.json"))
     args = parser.parse_args()
 
-    rows = load_questions(args.questions)
+    sets = {str(path): load_questions(path) for path in args.questions or [Path("eval/questions.jsonl"), Path("eval/questions_more.jsonl")]}
+    rows = [r for set_rows in sets.values() for r in set_rows]
     tune = [r for r in rows if split_of(r.id) == "tune"]
     test = [r for r in rows if split_of(r.id) == "test"]
     index = Index.open(args.home, args.index)
@@ -160,25 +162,36 @@ def main() -> int:
     args.cache.parent.mkdir(parents=True, exist_ok=True)
     backend = ExtractOnly() if args.extract_only else CachingBackend(LlamaBackend(default_llm_path(), n_ctx=4096), args.cache)
     print(f"{len(tune)} tune rows, {len(test)} test rows", file=sys.stderr)
+    if args.defaults:
+        report = {}
+        for name, set_rows in sets.items():
+            for half in ("tune", "test"):
+                report[f"{name} {half}"] = evaluate([r for r in set_rows if split_of(r.id) == half], index, embedder, backend, AskParams())
+        for extra in args.report:
+            report[str(extra)] = evaluate(load_questions(extra), index, embedder, backend, AskParams())
+        backend.save()
+        args.out.write_text(json.dumps(report, ensure_ascii=False, indent=1))
+        print(json.dumps({k: v["summary"] for k, v in report.items()}, indent=1))
+        return 0
 
     results = []
     try:
         for window, k in itertools.product([int(x) for x in args.windows.split(",")], [int(x) for x in args.ks.split(",")]):
             base = AskParams(retrieval=RetrievalParams(k=k), window_chars=window, min_coverage=0.0)
             evaluate(tune, index, embedder, backend, base)  # generate once with no refusal gate
-            for coverage, extract, context, sources, names, agree in itertools.product(
+            for coverage, extract, sources, names, agree in itertools.product(
                 [float(x) for x in args.coverages.split(",")], [float(x) for x in args.extract.split(",")],
-                [float(x) for x in args.contexts.split(",")], [int(x) for x in args.sources.split(",")],
+                [int(x) for x in args.sources.split(",")],
                 [bool(int(x)) for x in args.names.split(",")], [bool(int(x)) for x in args.agree.split(",")],
             ):
                 params = replace(
-                    base, min_coverage=coverage, min_extract_coverage=extract, extract_fallback=extract <= 1,
-                    extract_context=context, extract_sources=sources, require_names=names,
+                    base, min_coverage=coverage, min_extract_confidence=extract, extract_fallback=extract <= 1,
+                    extract_sources=sources, require_names=names,
                     model_must_agree=agree,
                 )
                 summary = evaluate(tune, index, embedder, backend, params)["summary"]
-                setting = {"window_chars": window, "k": k, "min_coverage": coverage, "min_extract_coverage": extract,
-                           "extract_context": context, "extract_sources": sources, "require_names": names,
+                setting = {"window_chars": window, "k": k, "min_coverage": coverage, "min_extract_confidence": extract,
+                           "extract_sources": sources, "require_names": names,
                            "model_must_agree": agree}
                 results.append({"setting": setting, "score": round(score(summary), 4), "summary": summary})
                 print(json.dumps({"setting": setting, "score": results[-1]["score"], "recall": summary["token_recall"],
@@ -192,8 +205,8 @@ def main() -> int:
     s = best["setting"]
     params = AskParams(
         retrieval=RetrievalParams(k=s["k"]), window_chars=s["window_chars"], min_coverage=s["min_coverage"],
-        min_extract_coverage=s["min_extract_coverage"], extract_fallback=s["min_extract_coverage"] <= 1,
-        extract_context=s["extract_context"], extract_sources=s["extract_sources"], require_names=s["require_names"],
+        min_extract_confidence=s["min_extract_confidence"], extract_fallback=s["min_extract_confidence"] <= 1,
+        extract_sources=s["extract_sources"], require_names=s["require_names"],
         model_must_agree=s["model_must_agree"],
     )
     report = {"best": best, "test": evaluate(test, index, embedder, backend, params)}

@@ -29,8 +29,11 @@ def test_refusal_threshold_decides(small_index, minilm, backend):
     home, name = small_index
     question = "Hvilken værdi skal Server.ehealth.mode have i produktion?"
     with Index.open(home, name) as index:
-        strict = answer_question(question, index, minilm, backend, AskParams(min_coverage=1.01))
-        normal = answer_question(question, index, minilm, backend, AskParams())
+        # This test is about the coverage gate. With the MiniLM test embedder extraction goes by
+        # words alone (evidence.WORDS_ONLY), which quotes "Server.ehealth.mode=PRODUCTION" with
+        # probability 0.19 here, under its default 0.25: the bar is lowered for both runs.
+        strict = answer_question(question, index, minilm, backend, AskParams(min_coverage=1.01, min_extract_confidence=0.15))
+        normal = answer_question(question, index, minilm, backend, AskParams(min_extract_confidence=0.15))
     assert strict.refused
     assert not normal.refused and normal.decision in ("answered", "extracted", "unsupported")
     # Whatever the model wrote, every citation points at a retrieved passage.

@@ -5,7 +5,7 @@ from __future__ import annotations
 from ragcli.answering import verified
 from ragcli.citations import check_answer
 from ragcli.danish import answer_type, fits_type, names_in, new_terms, strip_controls
-from ragcli.evidence import SEPARATOR, extract_answer, select_window, units
+from ragcli.evidence import SEPARATOR, Candidate, candidates, confidence, extract_answer, features, select_window, units
 from ragcli.grounding import measure_grounding
 from ragcli.schema import Chunk, Hit
 
@@ -95,7 +95,7 @@ def test_extraction_never_quotes_a_passage_flagged_as_injection():
     honest = _hit("En plads i SFO koster 1.850 kr. om måneden.")
     question = "Hvor meget skal man betale for en plads i SFO?"
     weights = _weights(question, [injected, honest])
-    found = extract_answer(question, answer_type(question), [injected, honest], weights, 0.3, tainted={1})
+    found = extract_answer(question, answer_type(question), [injected, honest], weights, 0.0, tainted={1})
     assert found is not None and found.source == 2 and "1.850" in found.text
 
 
@@ -117,6 +117,38 @@ def test_strip_controls_removes_escape_sequences_and_invisible_characters():
 def test_an_introducing_sentence_is_quoted_with_the_list_that_follows():
     hit = _hit("GovDev\nSIT tilbyder en samling integrerede værktøjer til applikationsudvikling:\nJira, Confluence, Git, Jenkins og Soap UI.\n")
     question = "Hvilke værktøjer indgår i GovDev-samlingen til applikationsudvikling?"
-    found = extract_answer(question, answer_type(question), [hit], _weights(question, [hit]), 0.3)
+    found = extract_answer(question, answer_type(question), [hit], _weights(question, [hit]), 0.0)
     assert found is not None and found.text.endswith("Jira, Confluence, Git, Jenkins og Soap UI.")
     assert hit.chunk.text[found.start : found.end].split() == found.text.split()
+
+
+def test_the_extraction_model_prefers_the_sentence_that_is_about_the_question():
+    # Two sentences with a number; the one about sibling discounts is the answer, and the
+    # embedding similarity (scripted here: the texts' share of the question's words) and the
+    # question coverage must both lift it above the other.
+    hit = _hit("Åbningstiden er fra kl. 6.30 til 17.00 på hverdage. Søskende får 50 procent rabat på den billigste plads.")
+    question = "Hvor stor rabat får søskende?"
+    words = set(question.lower().rstrip("?").split())
+
+    def similarity(texts):
+        return [0.8 + 0.1 * len(words & set(t.lower().split())) / len(words) for t in texts]
+
+    found = extract_answer(question, answer_type(question), [hit], _weights(question, [hit]), 0.0, similarity=similarity)
+    assert found is not None and "50 procent" in found.text
+    others = candidates(question, answer_type(question), [hit], _weights(question, [hit]))
+    assert len(others) == 2  # both sentences qualify by kind; the model chose between them
+
+
+def test_a_low_confidence_quote_is_refused():
+    hit = _hit("Åbningstiden er fra kl. 6.30 til 17.00 på hverdage.")
+    question = "Hvor stor rabat får søskende?"
+    weights = _weights(question, [hit])
+    assert extract_answer(question, answer_type(question), [hit], weights, 0.0) is not None  # a candidate exists
+    assert extract_answer(question, answer_type(question), [hit], weights) is None  # but not at the default confidence
+
+
+def test_confidence_rises_with_coverage_and_similarity():
+    base = Candidate(1, "Søskende får 50 procent rabat.", 0, 30, own=0.2, context=0.2, similarity=0.84)
+    better = Candidate(1, "Søskende får 50 procent rabat.", 0, 30, own=0.8, context=0.8, similarity=0.90)
+    assert confidence(features(better, 0.90, 0.5)) > confidence(features(base, 0.90, 0.5))
+    assert 0.0 < confidence(features(base, 0.90, 0.5)) < confidence(features(better, 0.90, 0.5)) < 1.0
