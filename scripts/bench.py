@@ -88,10 +88,40 @@ def bench_parse_chunk_embed(results: dict, rows: list) -> None:
             except DocumentError:
                 pass
 
+    # Each extractor's raw text, back to back on the same files: pypdf (what ragcli used
+    # before issue 21; slow, so one run) and pdfium in-process, then what load_document does
+    # now (pdfium in its limited child process, pypdf for empty pages, cleaning).
+    extractors = {}
+    import logging
+
+    import pypdf
+    import pypdfium2
+
+    logging.getLogger("pypdf").setLevel(logging.ERROR)  # its recoverable-structure warnings, as in loading.py
+
+    def pypdf_text():
+        return sum(len(page.extract_text() or "") for p in pdfs for page in pypdf.PdfReader(str(p)).pages)
+
+    def pdfium_text():
+        total = 0
+        for p in pdfs:
+            document = pypdfium2.PdfDocument(str(p))
+            total += sum(len(document[i].get_textpage().get_text_range()) for i in range(len(document)))
+            document.close()
+        return total
+
+    for name, extract, repeat in (("pypdf", pypdf_text, 1), ("pdfium", pdfium_text, 3)):
+        chars = extract()
+        seconds = median_time(extract, repeat=repeat)
+        extractors[name] = {"seconds": round(seconds, 3), "characters": chars, "runs": repeat}
     seconds = median_time(parse)
     pages = sum(len(d.pages) for d in loaded)
-    results["parse"] = {"pages": pages, "seconds": round(seconds, 3), "pages_per_s": round(pages / seconds, 1)}
-    rows.append(("PDF parse (pypdf + cleaning)", f"{pages / seconds:.1f} pages/s", f"{pages} pages"))
+    for name, entry in extractors.items():
+        entry["pages_per_s"] = round(pages / entry["seconds"], 1)
+        runs = "1 run" if entry["runs"] == 1 else f"median of {entry['runs']}"
+        rows.append((f"PDF text, {name} raw", f"{entry['pages_per_s']:.1f} pages/s", f"{pages} pages, {entry['characters']:,} characters ({runs})"))
+    results["parse"] = {"pages": pages, "seconds": round(seconds, 3), "pages_per_s": round(pages / seconds, 1), "extractors": extractors}
+    rows.append(("PDF parse (pdfium child + cleaning)", f"{pages / seconds:.1f} pages/s", f"{pages} pages"))
 
     embedder = load_embedder(DEFAULT_EMBEDDING_MODEL)
     params = default_chunking(embedder)
@@ -107,17 +137,61 @@ def bench_parse_chunk_embed(results: dict, rows: list) -> None:
     rows.append(("Chunking (token-counted)", f"{len(chunks) / seconds:.1f} chunks/s", f"{len(chunks)} chunks"))
 
     sample = [c.text for c in chunks[:48]]
-    tokens = sum(embedder.count_tokens(sample))
+    counts = embedder.count_tokens(sample)
+    tokens = sum(counts)
     seconds = median_time(lambda: embedder.embed_passages(sample))
+    flops = sum(encoder_flops(n) for n in counts)
+    ceiling, how = cpu_flop_ceiling()
+    achieved = flops / seconds / 1e9
     results["embedding"] = {
         "model": embedder.model_id, "chunks": len(sample), "tokens": tokens,
         "chunks_per_s": round(len(sample) / seconds, 2), "tokens_per_s": round(tokens / seconds, 1),
+        "gflop_per_chunk": round(flops / len(sample) / 1e9, 2), "gflop_per_s": round(achieved, 1),
+        "cpu_ceiling_gflop_per_s": round(ceiling, 1), "ceiling_from": how,
     }
     rows.append((f"Embedding ({embedder.model_id})", f"{len(sample) / seconds:.2f} chunks/s", f"{tokens / seconds:.0f} tokens/s"))
+    rows.append((
+        "Embedding vs CPU FLOP ceiling", f"{achieved:.0f} of {ceiling:.0f} GFLOP/s ({100 * achieved / ceiling:.0f} %)",
+        f"{flops / len(sample) / 1e9:.1f} GFLOP/chunk; ceiling = {how}; ≤ {ceiling * 1e9 * len(sample) / flops:.1f} chunks/s",
+    ))
     query_s = median_time(lambda: embedder.embed_query("Hvornår starter skoledagen i Aarhus?"), repeat=9)
     results["query_embedding_ms"] = round(query_s * 1000, 1)
     rows.append(("Query embedding", f"{query_s * 1000:.1f} ms", "one question"))
     results["_corpus_texts"] = [c.text for c in chunks]
+
+
+def encoder_flops(tokens: int, hidden: int = 384, ffn: int = 1536, layers: int = 12) -> float:
+    """Multiply-adds ×2 of one e5-small (XLM-R small) forward over `tokens` tokens: Q, K, V and
+    output projections (4·h²), the two FFN matrices (2·h·ffn), and attention (2·n²·h for
+    scores and for the weighted sum), per token per layer."""
+    return layers * (2 * tokens * (4 * hidden * hidden + 2 * hidden * ffn) + 4 * tokens * tokens * hidden)
+
+
+def cpu_flop_ceiling() -> tuple[float, str]:
+    """Peak GFLOP/s of this CPU's cores for the matmuls (an estimate: cores × clock × FMA width),
+    and how it was computed. bfloat16 dot products (AVX512-BF16/AMX) double it, and ragcli
+    uses them where the CPU has them (e5_torch)."""
+    from ragcli.doctor import cpu_flags
+
+    flags = cpu_flags()
+    try:
+        cpuinfo = Path("/proc/cpuinfo").read_text()
+        mhz = max(float(line.split(":")[1]) for line in cpuinfo.splitlines() if line.startswith("cpu MHz"))
+    except (OSError, ValueError):
+        cpuinfo, mhz = "", 2500.0  # no /proc/cpuinfo: a guess, and the note says which clock was used
+    # fp32 FLOP per cycle per core: two FMA pipes of 8 lanes (AVX2), AVX-512 on two 512-bit
+    # pipes on Intel, on 256-bit pipes on AMD Zen 4 (double-pumped).
+    if "avx512f" in flags:
+        per_cycle = 32 if "AuthenticAMD" in cpuinfo else 64
+    elif "avx2" in flags:
+        per_cycle = 32
+    else:
+        per_cycle = 16
+    bf16 = "avx512_bf16" in flags or "amx_bf16" in flags
+    cores = os.cpu_count() or 1
+    ceiling = cores * mhz / 1000 * per_cycle * (2 if bf16 else 1)
+    how = f"{cores} cores × {mhz / 1000:.2f} GHz × {per_cycle} fp32 FLOP/cycle" + (" × 2 (bf16)" if bf16 else "")
+    return ceiling, how
 
 
 def bench_ingest(results: dict, rows: list, home: Path) -> None:
@@ -211,6 +285,26 @@ def bench_retrieval(results: dict, rows: list, sizes: list[int], vocabulary: lis
             note = f"open + first searches {open_s * 1000:.0f} ms (memory-mapped)"
             rows.append((f"Synthetic index, {n:,} chunks: {kind}", f"build {build_s:.0f} s", note))
             embedder = FixedQueryEmbedder("synthetic", 384)
+            # bm25s' own retrieve, which lexical search used before issue 21, back to back with
+            # the posting-list search (same scores; LexicalIndex.search is what retrieval calls).
+            lex = index.lexical
+            if hasattr(lex, "_search_bm25s"):
+                from ragcli.lexical import analyze
+
+                def bm25s_retrieve(question: str, lex=lex) -> None:
+                    terms = [t for t in analyze(question) if t in lex._retriever.vocab_dict]
+                    if terms:
+                        lex._search_bm25s(terms, 50)
+
+                bm25s_retrieve(questions[0])
+                latencies = []
+                for i in range(60):
+                    started = time.perf_counter()
+                    bm25s_retrieve(questions[i % len(questions)])
+                    latencies.append((time.perf_counter() - started) * 1000)
+                latencies.sort()
+                entry["lexical_bm25s_retrieve"] = {"p50": round(latencies[30], 2), "p95": round(latencies[57], 2)}
+                rows.append((f"BM25 via bm25s retrieve (before), {n:,} chunks", f"p50 {latencies[30]:.1f} ms", f"p95 {latencies[57]:.1f} ms"))
             for mode in ("dense", "lexical", "hybrid"):
                 params = RetrievalParams(mode=mode, k=5)
                 retrieve(index, questions[0], params, embedder)  # warm

@@ -7,7 +7,6 @@ import time
 from pathlib import Path
 
 import numpy as np
-import pytest
 
 from ragcli.lexical import LexicalIndex, analyze
 
