@@ -86,7 +86,6 @@ def test_ingest_json_has_exactly_the_wire_keys():
     assert (built["seconds"], built["embed_chunks_per_second"], built["resumed_chunks"]) == (1.235, 8.0, 2)
 
 
-@pytest.mark.xfail(strict=True, reason="README's `ingest --json` line lacks resumed_chunks (README is not this change's file)")
 def test_readme_ingest_json_lists_exactly_the_wire_keys():
     import re
 
