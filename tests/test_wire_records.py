@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 
-import pytest
 from test_store import _docs_and_chunks, _fields
 from test_wire import _answer
 
