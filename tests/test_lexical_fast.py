@@ -68,14 +68,22 @@ def test_scores_match_bm25s_on_a_synthetic_index_with_many_ties(tmp_path):
 
 
 def test_search_scores_only_the_query_terms_postings():
-    # 200k rows, one rare term: the search must not cost a pass of bm25s' retrieve.
-    n = 200_000
+    # One rare term among 50k rows: the search must cost far less than bm25s' retrieve,
+    # which partitions every row (best of 10 each, so a busy machine does not decide it).
+    n = 50_000
     texts = ["fjordby"] * n
     texts[12345] = "fjordby affaldssortering"
     index = LexicalIndex.build(texts, list(range(n)))
-    started = time.perf_counter()
-    for _ in range(20):
-        hits = index.search("affaldssortering", 5)
-    per_query = (time.perf_counter() - started) / 20
-    assert [i for i, _ in hits] == [12345]
-    assert per_query < 0.05, per_query  # ~1 ms here; bm25s' retrieve takes ~30 ms at this size
+
+    def best(search) -> float:
+        times = []
+        for _ in range(10):
+            started = time.perf_counter()
+            hits = search()
+            times.append(time.perf_counter() - started)
+        assert [i for i, _ in hits] == [12345]
+        return min(times)
+
+    fast = best(lambda: index.search("affaldssortering", 5))
+    reference = best(lambda: _reference(index, "affaldssortering", 5))
+    assert fast * 3 < reference, (fast, reference)  # ~0.1 ms against ~3 ms here
