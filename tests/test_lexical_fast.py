@@ -86,4 +86,4 @@ def test_search_scores_only_the_query_terms_postings():
 
     fast = best(lambda: index.search("affaldssortering", 5))
     reference = best(lambda: _reference(index, "affaldssortering", 5))
-    assert fast * 3 < reference, (fast, reference)  # ~0.1 ms against ~3 ms here
+    assert fast * 3 < reference, (fast, reference)  # ~0.03 ms against ~25 ms (its thread pool) here
