@@ -26,6 +26,7 @@ from ragcli.chunking import ChunkingParams, chunk_document
 from ragcli.embedding import Embedder
 from ragcli.errors import DataError
 from ragcli.loading import DocumentError, load_document, scan_folder
+from ragcli.registry import sha256_file
 from ragcli.schema import Chunk
 from ragcli.store import DocumentRecord, LocalWriter
 
@@ -83,14 +84,6 @@ def _one_line(exc: BaseException) -> str:
     return text.splitlines()[0][:200] if text else type(exc).__name__
 
 
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 class _Carried:
     """A document of the live index that the next one keeps, under `record` (perhaps renamed or moved).
 
@@ -122,7 +115,7 @@ class _Carried:
 
 def _sha256_or_none(path: Path) -> str | None:
     try:
-        return file_sha256(path) if path.is_file() else None
+        return sha256_file(path) if path.is_file() else None
     except OSError:
         return None
 
@@ -262,7 +255,7 @@ def _ingest_locked(
         resolved = str(path.resolve())
         seen_paths.add(resolved)
         try:
-            digest = file_sha256(path)
+            digest = sha256_file(path)
         except OSError as exc:
             report.skipped.append(Skipped(name, f"cannot read file: {exc.strerror or exc}"))
             return

@@ -156,18 +156,25 @@ def docx_blocks(data: bytes) -> tuple[list[tuple[bool, str]], str]:
     return blocks, title
 
 
-def load_docx(path: Path, doc_name: str) -> LoadedDocument:
-    data = _read_bounded(path, "DOCX")
-    _checked_zip(data, "DOCX", "word/document.xml")
+def _load_zipped(path: Path, doc_name: str, kind: str, text_member: str, read_blocks) -> LoadedDocument:
+    """A .docx or .odt: bounded read and zip checks, then `read_blocks(data)` → (blocks, title)."""
+    data = _read_bounded(path, kind)
+    _checked_zip(data, kind, text_member)
     try:
-        blocks, title = docx_blocks(data)
+        blocks, title = read_blocks(data)
     except DocumentError:
         raise
     except MemoryError:
-        raise DocumentError("DOCX too large to read (out of memory)") from None
-    except Exception as exc:  # noqa: BLE001 - whatever a hostile file makes python-docx/lxml raise is this file's problem
-        raise DocumentError(f"corrupt DOCX ({type(exc).__name__}): {_first_line(exc)}") from None
-    return _document(path, doc_name, _sections(blocks), title, "DOCX")
+        raise DocumentError(f"{kind} too large to read (out of memory)") from None
+    except RecursionError:
+        raise DocumentError(f"corrupt {kind}: text nested too deeply") from None
+    except Exception as exc:  # noqa: BLE001 - whatever a hostile file makes python-docx/lxml/odfpy raise is this file's problem
+        raise DocumentError(f"corrupt {kind} ({type(exc).__name__}): {_first_line(exc)}") from None
+    return _document(path, doc_name, _sections(blocks), title, kind)
+
+
+def load_docx(path: Path, doc_name: str) -> LoadedDocument:
+    return _load_zipped(path, doc_name, "DOCX", "word/document.xml", docx_blocks)
 
 
 # ---------------------------------------------------------------- .odt
@@ -205,19 +212,7 @@ def odt_blocks(data: bytes) -> tuple[list[tuple[bool, str]], str]:
 
 
 def load_odt(path: Path, doc_name: str) -> LoadedDocument:
-    data = _read_bounded(path, "ODT")
-    _checked_zip(data, "ODT", "content.xml")
-    try:
-        blocks, title = odt_blocks(data)
-    except DocumentError:
-        raise
-    except MemoryError:
-        raise DocumentError("ODT too large to read (out of memory)") from None
-    except RecursionError:
-        raise DocumentError("corrupt ODT: text nested too deeply") from None
-    except Exception as exc:  # noqa: BLE001 - whatever a hostile file makes odfpy raise is this file's problem
-        raise DocumentError(f"corrupt ODT ({type(exc).__name__}): {_first_line(exc)}") from None
-    return _document(path, doc_name, _sections(blocks), title, "ODT")
+    return _load_zipped(path, doc_name, "ODT", "content.xml", odt_blocks)
 
 
 # ---------------------------------------------------------------- .eml

@@ -278,19 +278,21 @@ def _error_body(message: str, kind: str, code: int) -> dict:
     return {"error": {"message": message, "type": kind, "code": code}}
 
 
+# The HTTP status and error type of each failure, first match wins (UnknownIndex before its base).
+_STATUSES: tuple[tuple[type[BaseException], int, str], ...] = (
+    (Busy, 503, "server_busy"),
+    (UnknownIndex, 404, "not_found"),
+    (UsageError, 400, "invalid_request_error"),
+    (ModelError, 503, "model_unavailable"),
+    (Interrupted, 499, "client_closed"),
+    (DataError, 500, "index_error"),
+)
+
+
 def _status(exc: BaseException) -> tuple[int, str]:
-    if isinstance(exc, Busy):
-        return 503, "server_busy"
-    if isinstance(exc, UnknownIndex):
-        return 404, "not_found"
-    if isinstance(exc, UsageError):
-        return 400, "invalid_request_error"
-    if isinstance(exc, ModelError):
-        return 503, "model_unavailable"
-    if isinstance(exc, Interrupted):
-        return 499, "client_closed"
-    if isinstance(exc, DataError):
-        return 500, "index_error"
+    for kind, code, error_type in _STATUSES:
+        if isinstance(exc, kind):
+            return code, error_type
     return 500, "server_error"
 
 

@@ -73,7 +73,7 @@ class Session:
 
     def __init__(
         self,
-        index: Index,
+        index: Index | None,
         model: Path | str | None = None,
         llm_url: str | None = None,
         llm_chat: bool = True,
@@ -92,29 +92,21 @@ class Session:
         self._generator: Generator | None = None
 
     @classmethod
-    def open(
-        cls,
-        index: str,
-        home: Path | str = DEFAULT_HOME,
-        model: Path | str | None = None,
-        llm_url: str | None = None,
-        llm_chat: bool = True,
-        n_ctx: int = 4096,
-        seed: int = 0,
-        mode: str = "hybrid",
-        store: str | None = None,
-    ) -> Session:
+    def open(cls, index: str, home: Path | str = DEFAULT_HOME, *settings, store: str | None = None, **named_settings) -> Session:
         """Open index `index` under `home`; models load on first use (or with `load()`).
 
-        model: a GGUF file (default: the bundled Gemma-3-270M) or, with llm_url, the
-        server's model name. llm_url: an OpenAI-compatible server instead of a local GGUF;
-        llm_chat picks chat messages (instruction models) or a completion prompt (base models).
+        After `home` come the settings of Session() itself, by position or by name (declared
+        once, there): model, llm_url, llm_chat, n_ctx, seed, mode. model: a GGUF file
+        (default: the bundled Gemma-3-270M) or, with llm_url, the server's model name.
+        llm_url: an OpenAI-compatible server instead of a local GGUF; llm_chat picks chat
+        messages (instruction models) or a completion prompt (base models).
         store: a postgresql:// URL to open the index there instead of under `home` (ragcli.pgstore).
         """
         from ragcli.stores import open_index
 
-        _check_mode(mode)
-        return cls(open_index(index, home, store), model, llm_url, llm_chat, n_ctx, seed, mode)
+        session = cls(None, *settings, **named_settings)  # a bad setting fails before the index (or a database) opens
+        session._index = open_index(index, home, store)
+        return session
 
     # ------------------------------------------------------------------ state
 

@@ -93,16 +93,7 @@ def supported_sources(answer: Answer) -> set[int]:
 
 
 def citation(c: Citation) -> CitationDict:
-    return {
-        "number": c.number,
-        "doc": c.doc,
-        "pages": c.pages,
-        "page_start": c.page_start,
-        "page_end": c.page_end,
-        "score": round(c.score, 6),
-        "snippet": c.snippet,
-        "cited": c.cited,
-    }
+    return _from_attributes(c, CitationDict, score=round(c.score, 6))
 
 
 class SentenceDict(TypedDict):
@@ -536,24 +527,20 @@ class IngestDict(TypedDict):
 
 def ingest_report(r: IngestReport) -> IngestDict:
     """`ingest --json`: what the run added, changed, kept, removed and skipped, and how fast it embedded."""
-    return {
-        "index": r.index,
-        "folder": r.folder,
-        "documents": r.documents,
-        "pages": r.pages,
-        "chunks": r.chunks,
-        "added": r.added,
-        "updated": r.updated,
-        "unchanged": r.unchanged,
-        "removed": r.removed,
-        "skipped": [{"doc": s.doc, "reason": s.reason} for s in r.skipped],
-        "embedded_chunks": r.embedded_chunks,
-        "resumed_chunks": r.resumed_chunks,
-        "seconds": round(r.seconds, 3),
-        "embed_chunks_per_second": round(r.chunks_per_second, 2),
-    }
+    return _from_attributes(
+        r,
+        IngestDict,
+        skipped=[{"doc": s.doc, "reason": s.reason} for s in r.skipped],
+        seconds=round(r.seconds, 3),
+        embed_chunks_per_second=round(r.chunks_per_second, 2),
+    )
 
 
 def keys(shape: Any) -> tuple[str, ...]:
     """The keys of a shape (a TypedDict above), in order."""
     return tuple(shape.__annotations__)
+
+
+def _from_attributes(record: Any, shape: Any, **computed: Any) -> Any:
+    """A shape whose keys are the record's attributes of the same names; `computed` gives the rest (rounded, renamed)."""
+    return {key: computed[key] if key in computed else getattr(record, key) for key in keys(shape)}
