@@ -150,7 +150,7 @@ def main() -> int:
     parser.add_argument("--sources", default="3")
     parser.add_argument("--extract-only", action="store_true", help="no model: tune extraction and refusal alone")
     parser.add_argument("--defaults", action="store_true", help="no tuning: measure the shipped defaults on every half and --report set")
-    parser.add_argument("--halves", default="tune,test", help="with --defaults: which halves to measure")
+    parser.add_argument("--halves", default="tune,test", help="with --defaults: which halves to measure (tune, test, all)")
     parser.add_argument("--out", type=Path, default=Path("bench/tune_answers.json"))
     args = parser.parse_args()
 
@@ -167,7 +167,9 @@ def main() -> int:
         report = {}
         for name, set_rows in sets.items():
             for half in args.halves.split(","):
-                report[f"{name} {half}"] = evaluate([r for r in set_rows if split_of(r.id) == half], index, embedder, backend, AskParams())
+                report[f"{name} {half}"] = evaluate(
+                    [r for r in set_rows if half == "all" or split_of(r.id) == half], index, embedder, backend, AskParams()
+                )
         for extra in args.report:
             report[str(extra)] = evaluate(load_questions(extra), index, embedder, backend, AskParams())
         backend.save()
