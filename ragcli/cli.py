@@ -13,6 +13,7 @@ import signal
 import sys
 import time
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -87,6 +88,72 @@ LlmUrlOpt = Annotated[
 LlmChatOpt = Annotated[
     bool, typer.Option("--llm-chat/--llm-completion", help="With --llm-url: chat messages (instruction models) or a few-shot completion prompt (base models).")
 ]
+
+
+def option_groups(command):
+    """Let a command take options that several commands share as one parameter, a group.
+
+    A group is a frozen dataclass whose fields are typer options. Typer is shown the group's
+    fields in the parameter's place and in their order, so the options and --help read as if
+    the command listed each one; the command is called with one instance of the group.
+    """
+    import dataclasses
+    import functools
+    import inspect
+    from typing import get_type_hints
+
+    hints = get_type_hints(command, include_extras=True)
+    groups = {name: hint for name, hint in hints.items() if dataclasses.is_dataclass(hint)}
+    parameters = []
+    for parameter in inspect.signature(command).parameters.values():
+        group = groups.get(parameter.name)
+        if group is None:
+            parameters.append(parameter.replace(annotation=hints.get(parameter.name, parameter.annotation)))
+            continue
+        field_hints = get_type_hints(group, include_extras=True)
+        parameters += [
+            inspect.Parameter(field.name, parameter.kind, default=field.default, annotation=field_hints[field.name])
+            for field in dataclasses.fields(group)
+        ]
+
+    @functools.wraps(command)
+    def run(**options):
+        for name, group in groups.items():
+            options[name] = group(**{field.name: options.pop(field.name) for field in dataclasses.fields(group)})
+        return command(**options)
+
+    run.__signature__ = inspect.Signature(parameters, return_annotation=hints.get("return"))  # type: ignore[attr-defined]
+    run.__annotations__ = {parameter.name: parameter.annotation for parameter in parameters}
+    return run
+
+
+@dataclass(frozen=True)
+class AnswerOptions:
+    """The model and the answer settings that ask, chat and batch share (an option_groups group)."""
+
+    model: ModelOpt = None
+    k: AskKOpt = 5
+    mode: ModeOpt = "hybrid"
+    temperature: TemperatureOpt = 0.0
+    seed: int = 0
+    max_tokens: MaxTokensOpt = 160
+
+
+@dataclass(frozen=True)
+class ServedOptions:
+    """How serve and mcp open each index they serve, and whether they show CPR numbers (an option_groups group)."""
+
+    model: ModelOpt = None
+    mode: ModeOpt = "hybrid"
+    seed: int = 0
+    n_ctx: NCtxOpt = 4096
+    llm_url: LlmUrlOpt = None
+    llm_chat: LlmChatOpt = True
+    show_cpr: ShowCprOpt = False
+    store: StoreOpt = None
+
+    def open(self, index: str, home: Path) -> Session:
+        return Session.open(index, home, self.model, self.llm_url, self.llm_chat, self.n_ctx, self.seed, self.mode, store=self.store)
 
 
 def _masked(answer, show_cpr: bool):
@@ -295,16 +362,12 @@ def _ingest_progress(quiet: bool):
 
 
 @app.command()
+@option_groups
 def ask(
     question: Annotated[str, typer.Argument(help="The question, in Danish or English.", callback=_non_empty)],
     index: IndexOpt = "default",
     home: HomeOpt = DEFAULT_HOME,
-    model: ModelOpt = None,
-    k: AskKOpt = 5,
-    mode: ModeOpt = "hybrid",
-    temperature: TemperatureOpt = 0.0,
-    seed: int = 0,
-    max_tokens: MaxTokensOpt = 160,
+    answer_options: AnswerOptions = AnswerOptions(),
     n_ctx: NCtxOpt = 4096,
     min_coverage: MinCoverageOpt = DEFAULT_MIN_COVERAGE,
     explain: Annotated[bool, typer.Option("--explain", help="Show every RAG step: passages, scores, prompt, raw answer, checks.")] = False,
@@ -323,14 +386,15 @@ def ask(
     store: StoreOpt = None,
 ) -> None:
     """Answer a question from the indexed documents, with cited sources."""
-    _check_mode(mode)
+    o = answer_options
+    mode = _check_mode(o.mode)
     _check_evidence_options(annotate, png, open_pages, record)
     from ragcli import wire
     from ragcli.rendering import render_answer_check, render_decision, render_explain, render_sources
 
-    with user_errors(), Session.open(index, home, model, llm_url, llm_chat, n_ctx, seed, mode, store=store) as session:
+    with user_errors(), Session.open(index, home, o.model, llm_url, llm_chat, n_ctx, o.seed, mode, store=store) as session:
         session.load()  # a missing model is one line before anything is printed
-        params = session.params(k=k, temperature=temperature, max_tokens=max_tokens, min_coverage=min_coverage, show_cpr=show_cpr)
+        params = session.params(k=o.k, temperature=o.temperature, max_tokens=o.max_tokens, min_coverage=min_coverage, show_cpr=show_cpr)
         stream = None if as_json else _stream_to(out)
         answer = _masked(session.ask(question, params, on_token=stream), show_cpr)
         from ragcli.annotate import export_evidence
@@ -453,15 +517,11 @@ def copy_index_command(
 
 
 @app.command()
+@option_groups
 def chat(
     index: IndexOpt = "default",
     home: HomeOpt = DEFAULT_HOME,
-    model: ModelOpt = None,
-    k: AskKOpt = 5,
-    mode: ModeOpt = "hybrid",
-    temperature: TemperatureOpt = 0.0,
-    seed: int = 0,
-    max_tokens: MaxTokensOpt = 160,
+    answer_options: AnswerOptions = AnswerOptions(),
     n_ctx: NCtxOpt = 4096,
     min_coverage: MinCoverageOpt = DEFAULT_MIN_COVERAGE,
     llm_url: LlmUrlOpt = None,
@@ -470,13 +530,14 @@ def chat(
     store: StoreOpt = None,
 ) -> None:
     """Ask questions one after another in the terminal (/sources, /explain, /temperature, /quit)."""
-    _check_mode(mode)
+    o = answer_options
+    _check_mode(o.mode)
     from ragcli.chat import run_chat
     from ragcli.rendering import render_answer_check, render_decision, render_explain, render_sources
 
-    with user_errors(), Session.open(index, home, model, llm_url, llm_chat, n_ctx, seed, mode, store=store) as session:
+    with user_errors(), Session.open(index, home, o.model, llm_url, llm_chat, n_ctx, o.seed, o.mode, store=store) as session:
         session.load()
-        params = session.params(k=k, temperature=temperature, max_tokens=max_tokens, min_coverage=min_coverage, show_cpr=show_cpr)
+        params = session.params(k=o.k, temperature=o.temperature, max_tokens=o.max_tokens, min_coverage=min_coverage, show_cpr=show_cpr)
 
         def after(answer) -> None:
             render_decision(out, answer)
@@ -500,17 +561,13 @@ def _chat_export(session, answer, params, command: str, argument: str) -> list[s
 
 
 @app.command()
+@option_groups
 def batch(
     questions: Annotated[str, typer.Argument(help="Questions: .txt (a line each), .jsonl, .csv, or - for stdin.")],
     index: IndexOpt = "default",
     home: HomeOpt = DEFAULT_HOME,
     output: Annotated[str, typer.Option("--out", "-o", help="Results: .jsonl, .csv, or - for stdout.")] = "-",
-    model: ModelOpt = None,
-    k: AskKOpt = 5,
-    mode: ModeOpt = "hybrid",
-    temperature: TemperatureOpt = 0.0,
-    seed: int = 0,
-    max_tokens: MaxTokensOpt = 160,
+    answer_options: AnswerOptions = AnswerOptions(),
     min_coverage: MinCoverageOpt = DEFAULT_MIN_COVERAGE,
     retrieve_only: Annotated[bool, typer.Option("--retrieve-only", help="Write the passages only; no generation.")] = False,
     llm_url: LlmUrlOpt = None,
@@ -520,16 +577,17 @@ def batch(
     store: StoreOpt = None,
 ) -> None:
     """Answer many questions; one JSON (or CSV) record each. Re-run with the same --out to resume."""
-    _check_mode(mode)
+    o = answer_options
+    _check_mode(o.mode)
     from ragcli.batch import RecordWriter, check_output, pending, read_questions, run_batch
 
     with user_errors():
         check_output(questions, output)
         rows = read_questions(questions)
         todo = list(pending(rows, output))
-        with Session.open(index, home, model, llm_url, llm_chat, seed=seed, mode=mode, store=store) as session:
+        with Session.open(index, home, o.model, llm_url, llm_chat, seed=o.seed, mode=o.mode, store=store) as session:
             session.load(generator=not retrieve_only and bool(todo))
-            params = session.params(k=k, temperature=temperature, max_tokens=max_tokens, min_coverage=min_coverage, show_cpr=show_cpr)
+            params = session.params(k=o.k, temperature=o.temperature, max_tokens=o.max_tokens, min_coverage=min_coverage, show_cpr=show_cpr)
             writer = RecordWriter(output)
             try:
                 with _batch_progress(quiet, len(rows), len(rows) - len(todo)) as advance:
@@ -710,6 +768,7 @@ def _serve_settings(indexes: Optional[list[str]], **settings):
 
 
 @app.command()
+@option_groups
 def serve(
     indexes: IndexesOpt = None,
     home: HomeOpt = DEFAULT_HOME,
@@ -720,52 +779,39 @@ def serve(
     queue: QueueOpt = 4,
     max_question: MaxQuestionOpt = 2000,
     max_body: Annotated[int, typer.Option("--max-body", min=1024, help="Largest request body, in bytes.")] = 65536,
-    model: ModelOpt = None,
-    mode: ModeOpt = "hybrid",
-    seed: int = 0,
-    n_ctx: NCtxOpt = 4096,
-    llm_url: LlmUrlOpt = None,
-    llm_chat: LlmChatOpt = True,
-    show_cpr: ShowCprOpt = False,
-    store: StoreOpt = None,
+    served: ServedOptions = ServedOptions(),
 ) -> None:
     """Answer other programs over HTTP: /v1/ask, /v1/search, OpenAI-compatible /v1/chat/completions, MCP at /mcp."""
-    _check_mode(mode)
+    _check_mode(served.mode)
     from ragcli.server import serve as run_server
 
     with user_errors():
         names, settings = _serve_settings(
             indexes, host=host, port=port, token=token, cors_origins=cors_origin or [], queue=queue,
-            max_question=max_question, max_body=max_body, show_cpr=show_cpr,
+            max_question=max_question, max_body=max_body, show_cpr=served.show_cpr,
         )
         run_server(
-            settings, names, lambda name: Session.open(name, home, model, llm_url, llm_chat, n_ctx, seed, mode, store=store),
+            settings, names, lambda name: served.open(name, home),
             on_ready=lambda url: err.print(f"ragcli serve: {', '.join(names)} på {url} (Ctrl-C stopper)", markup=False),
         )
 
 
 @app.command()
+@option_groups
 def mcp(
     indexes: IndexesOpt = None,
     home: HomeOpt = DEFAULT_HOME,
     queue: QueueOpt = 4,
     max_question: MaxQuestionOpt = 2000,
-    model: ModelOpt = None,
-    mode: ModeOpt = "hybrid",
-    seed: int = 0,
-    n_ctx: NCtxOpt = 4096,
-    llm_url: LlmUrlOpt = None,
-    llm_chat: LlmChatOpt = True,
-    show_cpr: ShowCprOpt = False,
-    store: StoreOpt = None,
+    served: ServedOptions = ServedOptions(),
 ) -> None:
     """An MCP server over stdio (tools search_documents and ask_documents), for Claude Desktop and other agents."""
-    _check_mode(mode)
+    _check_mode(served.mode)
     from ragcli.mcp_server import run_stdio
 
     with user_errors():
-        names, settings = _serve_settings(indexes, queue=queue, max_question=max_question, show_cpr=show_cpr, mcp=False)
-        run_stdio(settings, names, lambda name: Session.open(name, home, model, llm_url, llm_chat, n_ctx, seed, mode, store=store))
+        names, settings = _serve_settings(indexes, queue=queue, max_question=max_question, show_cpr=served.show_cpr, mcp=False)
+        run_stdio(settings, names, lambda name: served.open(name, home))
 
 
 def run() -> None:
