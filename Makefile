@@ -47,8 +47,10 @@ eval: install
 eval-paraphrase: install
 	$(BIN)/python scripts/eval_paraphrase.py
 
+# BENCH_ARGS picks sections, e.g. make bench BENCH_ARGS="--only serve,pg-add" (see scripts/bench.py --help).
+BENCH_ARGS ?=
 bench: install
-	$(BIN)/python scripts/bench.py
+	$(BIN)/python scripts/bench.py $(BENCH_ARGS)
 
 corpus: install
 	$(BIN)/python scripts/make_corpus.py corpus

