@@ -23,6 +23,7 @@ import argparse
 import json
 import os
 import platform
+import shutil
 import statistics
 import subprocess
 import sys
@@ -649,6 +650,7 @@ def bench_pg_add(results: dict, rows: list, n: int, vocabulary: list[str], work:
         entry["postgresql"]["adds"] = timed_adds(lambda: PgWriter(url, "big"), pg_runs)
     finally:
         server.cleanup()
+        shutil.rmtree(pg_root, ignore_errors=True)
     entry["load_avg_after"] = list(os.getloadavg())
 
     for store, label in (("local", "local store"), ("postgresql", "PostgreSQL")):
