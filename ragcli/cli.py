@@ -138,6 +138,10 @@ class AnswerOptions:
     seed: int = 0
     max_tokens: MaxTokensOpt = 160
 
+    def params(self, session: Session, min_coverage: float, show_cpr: bool):
+        """The session's ask parameters from these settings and the command's own."""
+        return session.params(k=self.k, temperature=self.temperature, max_tokens=self.max_tokens, min_coverage=min_coverage, show_cpr=show_cpr)
+
 
 @dataclass(frozen=True)
 class ServedOptions:
@@ -367,7 +371,7 @@ def ask(
     question: Annotated[str, typer.Argument(help="The question, in Danish or English.", callback=_non_empty)],
     index: IndexOpt = "default",
     home: HomeOpt = DEFAULT_HOME,
-    answer_options: AnswerOptions = AnswerOptions(),
+    answering: AnswerOptions = AnswerOptions(),
     n_ctx: NCtxOpt = 4096,
     min_coverage: MinCoverageOpt = DEFAULT_MIN_COVERAGE,
     explain: Annotated[bool, typer.Option("--explain", help="Show every RAG step: passages, scores, prompt, raw answer, checks.")] = False,
@@ -386,15 +390,14 @@ def ask(
     store: StoreOpt = None,
 ) -> None:
     """Answer a question from the indexed documents, with cited sources."""
-    o = answer_options
-    mode = _check_mode(o.mode)
+    mode = _check_mode(answering.mode)
     _check_evidence_options(annotate, png, open_pages, record)
     from ragcli import wire
     from ragcli.rendering import render_answer_check, render_decision, render_explain, render_sources
 
-    with user_errors(), Session.open(index, home, o.model, llm_url, llm_chat, n_ctx, o.seed, mode, store=store) as session:
+    with user_errors(), Session.open(index, home, answering.model, llm_url, llm_chat, n_ctx, answering.seed, mode, store=store) as session:
         session.load()  # a missing model is one line before anything is printed
-        params = session.params(k=o.k, temperature=o.temperature, max_tokens=o.max_tokens, min_coverage=min_coverage, show_cpr=show_cpr)
+        params = answering.params(session, min_coverage, show_cpr)
         stream = None if as_json else _stream_to(out)
         answer = _masked(session.ask(question, params, on_token=stream), show_cpr)
         from ragcli.annotate import export_evidence
@@ -521,7 +524,7 @@ def copy_index_command(
 def chat(
     index: IndexOpt = "default",
     home: HomeOpt = DEFAULT_HOME,
-    answer_options: AnswerOptions = AnswerOptions(),
+    answering: AnswerOptions = AnswerOptions(),
     n_ctx: NCtxOpt = 4096,
     min_coverage: MinCoverageOpt = DEFAULT_MIN_COVERAGE,
     llm_url: LlmUrlOpt = None,
@@ -530,14 +533,13 @@ def chat(
     store: StoreOpt = None,
 ) -> None:
     """Ask questions one after another in the terminal (/sources, /explain, /temperature, /quit)."""
-    o = answer_options
-    _check_mode(o.mode)
+    _check_mode(answering.mode)
     from ragcli.chat import run_chat
     from ragcli.rendering import render_answer_check, render_decision, render_explain, render_sources
 
-    with user_errors(), Session.open(index, home, o.model, llm_url, llm_chat, n_ctx, o.seed, o.mode, store=store) as session:
+    with user_errors(), Session.open(index, home, answering.model, llm_url, llm_chat, n_ctx, answering.seed, answering.mode, store=store) as session:
         session.load()
-        params = session.params(k=o.k, temperature=o.temperature, max_tokens=o.max_tokens, min_coverage=min_coverage, show_cpr=show_cpr)
+        params = answering.params(session, min_coverage, show_cpr)
 
         def after(answer) -> None:
             render_decision(out, answer)
@@ -567,7 +569,7 @@ def batch(
     index: IndexOpt = "default",
     home: HomeOpt = DEFAULT_HOME,
     output: Annotated[str, typer.Option("--out", "-o", help="Results: .jsonl, .csv, or - for stdout.")] = "-",
-    answer_options: AnswerOptions = AnswerOptions(),
+    answering: AnswerOptions = AnswerOptions(),
     min_coverage: MinCoverageOpt = DEFAULT_MIN_COVERAGE,
     retrieve_only: Annotated[bool, typer.Option("--retrieve-only", help="Write the passages only; no generation.")] = False,
     llm_url: LlmUrlOpt = None,
@@ -577,17 +579,16 @@ def batch(
     store: StoreOpt = None,
 ) -> None:
     """Answer many questions; one JSON (or CSV) record each. Re-run with the same --out to resume."""
-    o = answer_options
-    _check_mode(o.mode)
+    _check_mode(answering.mode)
     from ragcli.batch import RecordWriter, check_output, pending, read_questions, run_batch
 
     with user_errors():
         check_output(questions, output)
         rows = read_questions(questions)
         todo = list(pending(rows, output))
-        with Session.open(index, home, o.model, llm_url, llm_chat, seed=o.seed, mode=o.mode, store=store) as session:
+        with Session.open(index, home, answering.model, llm_url, llm_chat, seed=answering.seed, mode=answering.mode, store=store) as session:
             session.load(generator=not retrieve_only and bool(todo))
-            params = session.params(k=o.k, temperature=o.temperature, max_tokens=o.max_tokens, min_coverage=min_coverage, show_cpr=show_cpr)
+            params = answering.params(session, min_coverage, show_cpr)
             writer = RecordWriter(output)
             try:
                 with _batch_progress(quiet, len(rows), len(rows) - len(todo)) as advance:
