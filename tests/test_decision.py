@@ -9,6 +9,7 @@ down on known input.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import replace
 
 import pytest
 
@@ -94,7 +95,13 @@ def test_a_wrong_organisation_is_not_answered_but_the_source_sentence_is_quoted(
 
 
 def test_a_restated_question_is_not_an_answer(index):
-    answer, _ = ask(index, "Hvem lavede proof of concept'et for GovCloud i 2018?", "Proof of concept'et for GovCloud blev lavet i 2018 af: [1]")
+    question, restated = "Hvem lavede proof of concept'et for GovCloud i 2018?", "Proof of concept'et for GovCloud blev lavet i 2018 af: [1]"
+    # The words-only extraction model is unsure of the DMI sentence here (a tiny archive):
+    # at its default bar the restatement gives way to an honest refusal ...
+    answer, _ = ask(index, question, restated)
+    assert answer.decision == "refused" and answer.raw_answer == restated.rstrip()
+    # ... and with a lower bar the sentence that names the organisations is quoted instead.
+    answer, _ = ask(index, question, restated, replace(LEXICAL, min_extract_confidence=0.1))
     assert answer.decision == "extracted"
     assert "DMI" in answer.text
 
