@@ -243,8 +243,8 @@ def candidates(
     return found_all
 
 
-def features(candidate: Candidate, top_similarity: float | None, coverage: float) -> dict[str, float]:
-    similar = candidate.similarity is not None and top_similarity is not None
+def features(candidate: Candidate, coverage: float) -> dict[str, float]:
+    similar = candidate.similarity is not None
     return {
         "own": candidate.own,
         "context": candidate.context,
@@ -283,8 +283,7 @@ def extract_answer(
     if similarity is not None:
         found = [replace(c, similarity=s) for c, s in zip(found, similarity([c.text for c in found]))]
     model = WORDS_ONLY if similarity is None else WITH_SIMILARITY
-    top = max((c.similarity for c in found if c.similarity is not None), default=None)
-    scored = [(confidence(features(c, top, coverage), model), -c.source, -len(c.text), c) for c in found]
+    scored = [(confidence(features(c, coverage), model), -c.source, -len(c.text), c) for c in found]
     best = max(scored, key=lambda s: s[:3])
     if best[0] < (model.min_confidence if min_confidence is None else min_confidence):
         return None

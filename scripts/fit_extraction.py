@@ -48,11 +48,10 @@ def collect(rows, index, embedder) -> list[dict]:
         similarity = similarity_to(row.question, embedder)
         if similarity and found:
             found = [replace(c, similarity=s) for c, s in zip(found, similarity([c.text for c in found]))]
-        top = max((c.similarity for c in found if c.similarity is not None), default=None)
         questions.append({
             "answerable": row.answerable,
-            "x": [features(c, top, grounding.coverage) for c in found],
-            "x_words": [features(replace(c, similarity=None), None, grounding.coverage) for c in found],
+            "x": [features(c, grounding.coverage) for c in found],
+            "x_words": [features(replace(c, similarity=None), grounding.coverage) for c in found],
             "good": [bool(row.answer) and token_recall(c.text, row.answer) >= 0.5 for c in found],
             "recall": [token_recall(c.text, row.answer) if row.answer else 0.0 for c in found],
         })

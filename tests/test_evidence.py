@@ -150,5 +150,5 @@ def test_a_low_confidence_quote_is_refused():
 def test_confidence_rises_with_coverage_and_similarity():
     base = Candidate(1, "Søskende får 50 procent rabat.", 0, 30, own=0.2, context=0.2, similarity=0.84)
     better = Candidate(1, "Søskende får 50 procent rabat.", 0, 30, own=0.8, context=0.8, similarity=0.90)
-    assert confidence(features(better, 0.90, 0.5)) > confidence(features(base, 0.90, 0.5))
-    assert 0.0 < confidence(features(base, 0.90, 0.5)) < confidence(features(better, 0.90, 0.5)) < 1.0
+    assert confidence(features(better, 0.5)) > confidence(features(base, 0.5))
+    assert 0.0 < confidence(features(base, 0.5)) < confidence(features(better, 0.5)) < 1.0
