@@ -169,13 +169,13 @@ class E5TorchEncoder:
 
     batch_size = 16
 
-    def __init__(self, path: Path):
+    def __init__(self, path: Path, tokenizer: E5Tokenizer | None = None):
         import torch
 
         self._torch = torch
         model = E5File.read(path)
         self.model = model
-        self.tokenizer = E5Tokenizer(model)
+        self.tokenizer = tokenizer or E5Tokenizer(model)
         h = model.hidden
         self._word_rows = model.q4_rows("emb.word", h)  # 250k rows: dequantised per batch, not up front
 

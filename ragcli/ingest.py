@@ -13,6 +13,7 @@ import hashlib
 import sys
 import time
 import types
+from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from functools import cached_property
@@ -25,7 +26,7 @@ from ragcli import wire
 from ragcli.chunking import ChunkingParams, chunk_document
 from ragcli.embedding import Embedder
 from ragcli.errors import DataError
-from ragcli.loading import DocumentError, load_document, scan_folder
+from ragcli.loading import DocumentError, LoadedDocument, load_document, scan_folder
 from ragcli.registry import sha256_file
 from ragcli.schema import Chunk
 from ragcli.store import DocumentRecord, LocalWriter
@@ -222,6 +223,17 @@ def ingest_folder(
                 reader.close()
 
 
+READER_THREADS = 2
+
+
+def _read_and_chunk(
+    path: Path, name: str, count_tokens: Callable[[list[str]], list[int]], params: ChunkingParams
+) -> tuple[LoadedDocument, list[Chunk]]:
+    """Read one file and cut it into chunks (on a reader thread)."""
+    loaded = load_document(path, name)
+    return loaded, chunk_document(loaded.pages, count_tokens, params)
+
+
 def _ingest_locked(
     folder: Path,
     root: Path,
@@ -250,24 +262,27 @@ def _ingest_locked(
     # Files already in the index go first, so a copy of one is the duplicate, not it.
     paths.sort(key=lambda p: str(p.resolve()) not in previous)
 
-    def sort_file(path: Path, name: str) -> None:
-        """Put one file where it belongs: kept as it is, moved, new, or skipped with its reason."""
+    def sort_file(path: Path, name: str, loader: ThreadPoolExecutor) -> Callable[[], None] | None:
+        """Put one file where it belongs: kept as it is, moved, new, or skipped with its reason.
+
+        A file that must be read is handed to `loader`; the returned step files it once read
+        (steps run in path order, so the report lists files in the same order every run)."""
         resolved = str(path.resolve())
         seen_paths.add(resolved)
         try:
             digest = sha256_file(path)
         except OSError as exc:
             report.skipped.append(Skipped(name, f"cannot read file: {exc.strerror or exc}"))
-            return
+            return None
         if digest in seen_hashes:
             report.skipped.append(Skipped(name, f"duplicate of {seen_hashes[digest]}"))
-            return
+            return None
         seen_hashes[digest] = name
         old = previous.get(resolved)
         if old is not None and old.record.sha256 == digest:
             kept.append(old)
             report.unchanged.append(name)
-            return
+            return None
         same = indexed_by_hash.get(digest)
         if same is not None and same.record.path != resolved:
             other = Path(same.record.path)
@@ -280,31 +295,44 @@ def _ingest_locked(
                     moved_from.add(same.record.path)
                 kept.append(same.moved(replace(same.record, name=name, path=resolved, size=path.stat().st_size)))
                 (report.updated if old is not None else report.added).append(name)
-            return
-        try:
-            loaded = load_document(path, name)
-            chunks = chunk_document(loaded.pages, embedder.count_tokens, params)
-        except DocumentError as exc:
-            report.skipped.append(Skipped(name, str(exc)))
-            return
-        except (Exception, RecursionError) as exc:  # noqa: BLE001 - one hostile file never sinks the run
-            report.skipped.append(Skipped(name, f"cannot read file ({type(exc).__name__}): {_one_line(exc)}"))
-            return
-        if not chunks:
-            report.skipped.append(Skipped(name, "no text"))
-            return
-        record = DocumentRecord(
-            name=name, path=resolved, title=loaded.title, sha256=digest,
-            size=path.stat().st_size, pages=len(loaded.pages), chunks=len(chunks),
-        )
-        new_docs.append((record, chunks))
-        (report.updated if old is not None else report.added).append(name)
+            return None
+        reading = loader.submit(_read_and_chunk, path, name, embedder.count_tokens, params)
+
+        def file_it() -> None:
+            try:
+                loaded, chunks = reading.result()
+            except DocumentError as exc:
+                report.skipped.append(Skipped(name, str(exc)))
+                return
+            except (Exception, RecursionError) as exc:  # noqa: BLE001 - one hostile file never sinks the run
+                report.skipped.append(Skipped(name, f"cannot read file ({type(exc).__name__}): {_one_line(exc)}"))
+                return
+            if not chunks:
+                report.skipped.append(Skipped(name, "no text"))
+                return
+            record = DocumentRecord(
+                name=name, path=resolved, title=loaded.title, sha256=digest,
+                size=path.stat().st_size, pages=len(loaded.pages), chunks=len(chunks),
+            )
+            new_docs.append((record, chunks))
+            (report.updated if old is not None else report.added).append(name)
+
+        return file_it
 
     progress.on_parse_start(len(paths))
-    for path in paths:
-        name = path.relative_to(root).as_posix()
-        sort_file(path, name)
-        progress.on_parsed(name)  # once per file, whatever became of it
+    # Files are read two at a time: most of a slow file's time is spent outside this process
+    # (pdfium's child, Tesseract), so a second reader keeps the other core busy. Cleaning and
+    # chunking keep no shared state; in-process pdfium calls (OCR rendering) take a lock.
+    loader = ThreadPoolExecutor(max_workers=READER_THREADS, thread_name_prefix="ragcli-read")
+    try:
+        steps = [(p.relative_to(root).as_posix(), p) for p in paths]
+        steps = [(name, sort_file(path, name, loader)) for name, path in steps]
+        for name, file_it in steps:
+            if file_it is not None:
+                file_it()
+            progress.on_parsed(name)  # once per file, whatever became of it
+    finally:
+        loader.shutdown(wait=True, cancel_futures=True)
 
     # Documents from elsewhere stay; documents gone from this folder go (when pruning).
     for old_path, old in previous.items():

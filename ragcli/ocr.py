@@ -9,11 +9,15 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+import threading
 from functools import lru_cache
+from io import BytesIO
 from pathlib import Path
 
 INSTALL_HINT = "install Tesseract for OCR: apt-get install tesseract-ocr tesseract-ocr-dan"
 RENDER_SCALE = 300 / 72  # 300 dpi: Tesseract's sweet spot for printed text
+# PDFium is not thread-safe and ingest reads two files at a time: every in-process call holds this.
+PDFIUM_LOCK = threading.Lock()
 
 
 class OcrUnavailable(Exception):
@@ -48,21 +52,23 @@ def ocr_pdf_pages(path: Path, page_numbers: list[int], timeout_per_page: float =
 
     language = ocr_language()
     texts: dict[int, str] = {}
-    pdf = pdfium.PdfDocument(str(path))
+    with PDFIUM_LOCK:
+        pdf = pdfium.PdfDocument(str(path))
     try:
         for number in page_numbers:
-            page = pdf[number - 1]
-            image = page.render(scale=RENDER_SCALE, grayscale=True).to_pil()
-            from io import BytesIO
-
+            with PDFIUM_LOCK:
+                page = pdf[number - 1]
+                image = page.render(scale=RENDER_SCALE, grayscale=True).to_pil()
+                page.close()
             buffer = BytesIO()
             image.save(buffer, format="PNG")
+            # Tesseract runs outside the lock: another reader thread may render meanwhile.
             result = subprocess.run(
                 ["tesseract", "stdin", "stdout", "-l", language, "--psm", "3"],
                 input=buffer.getvalue(), capture_output=True, timeout=timeout_per_page,
             )
             texts[number] = result.stdout.decode("utf-8", errors="replace")
-            page.close()
     finally:
-        pdf.close()
+        with PDFIUM_LOCK:
+            pdf.close()
     return texts
