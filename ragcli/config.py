@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from ragcli.errors import UsageError
+from ragcli.grounding import DEFAULT_MIN_COVERAGE
 
 
 class ConfigError(UsageError):
@@ -79,11 +80,17 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("model", "RAGCLI_MODEL", None, ("ask", "batch", "chat"), "GGUF file (default: Gemma-3-270M)"),
     Setting("llm_url", "RAGCLI_LLM_URL", None, ("ask", "batch", "chat"), "OpenAI-compatible server instead of a GGUF"),
     Setting("k", None, 5, ("ask", "search", "batch", "chat"), "passages to retrieve", _number(1, 50, integer=True), "a whole number from 1 to 50"),
-    Setting("mode", None, "hybrid", ("ask", "search", "batch", "eval", "chat"), "dense, lexical or hybrid", lambda v: v in ("dense", "lexical", "hybrid"), "dense, lexical or hybrid"),
+    Setting(
+        "mode", None, "hybrid", ("ask", "search", "batch", "eval", "chat"), "dense, lexical or hybrid",
+        lambda v: v in ("dense", "lexical", "hybrid"), "dense, lexical or hybrid",
+    ),
     Setting("temperature", None, 0.0, ("ask", "batch", "chat"), "sampling temperature", _number(0.0, 2.0), "a number from 0 to 2"),
     Setting("max_tokens", None, 160, ("ask", "batch", "chat"), "longest answer, in tokens", _number(1, 4096, integer=True), "a whole number from 1 to 4096"),
-    Setting("min_coverage", None, 0.44, ("ask", "batch", "chat"), "refuse below this question coverage", _number(0.0, 1.0), "a number from 0 to 1"),
-    Setting("show_cpr", None, False, ("ask", "search", "batch", "chat"), "show CPR numbers instead of [skjult] (entitled users only)", lambda v: isinstance(v, bool), "true or false"),
+    Setting("min_coverage", None, DEFAULT_MIN_COVERAGE, ("ask", "batch", "chat"), "refuse below this question coverage", _number(0.0, 1.0), "a number from 0 to 1"),
+    Setting(
+        "show_cpr", None, False, ("ask", "search", "batch", "chat"), "show CPR numbers instead of [skjult] (entitled users only)",
+        lambda v: isinstance(v, bool), "true or false",
+    ),
 )
 BY_NAME = {s.name: s for s in SETTINGS}
 

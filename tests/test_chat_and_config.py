@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -67,3 +68,22 @@ def test_precedence_default_config_env_flag(small_index, tmp_path):
     config.write_text('indeks = "x"\n')
     bad = _cli("--config", str(config), "info")
     assert bad.returncode == 2 and "unknown setting" in bad.stderr
+
+
+def test_config_shows_the_defaults_the_commands_use():
+    """`ragcli config` lists each setting's default; it must be the one the commands really apply."""
+    import typer
+
+    from ragcli.cli import app
+    from ragcli.config import SETTINGS
+
+    commands = typer.main.get_command(app).commands
+    checked = 0
+    for setting in SETTINGS:
+        for command in setting.commands:
+            params = {p.name: p for p in commands[command].params}
+            if setting.name in params and setting.default is not None:
+                default = params[setting.name].default
+                assert (str(default) if isinstance(default, Path) else default) == setting.default, (setting.name, command)
+                checked += 1
+    assert checked > 10

@@ -141,7 +141,10 @@ def _answer_full_of_cpr() -> Answer:
         decision="extracted",
         raw_answer=f"CPR {CPR}",
         grounding={"terms": ["cpr"], "missing": [CPR]},
-        flags=[{"rule": "cpr-number", "where": "output", "action": "mask", "message": "svaret indeholdt et CPR-nummer; det er skjult", "match": CPR, "source": None}],
+        flags=[{
+            "rule": "cpr-number", "where": "output", "action": "mask",
+            "message": "svaret indeholdt et CPR-nummer; det er skjult", "match": CPR, "source": None,
+        }],
     )
 
 
