@@ -86,7 +86,10 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting("temperature", None, 0.0, ("ask", "batch", "chat"), "sampling temperature", _number(0.0, 2.0), "a number from 0 to 2"),
     Setting("max_tokens", None, 160, ("ask", "batch", "chat"), "longest answer, in tokens", _number(1, 4096, integer=True), "a whole number from 1 to 4096"),
-    Setting("min_coverage", None, DEFAULT_MIN_COVERAGE, ("ask", "batch", "chat"), "refuse below this question coverage", _number(0.0, 1.0), "a number from 0 to 1"),
+    Setting(
+        "min_coverage", None, DEFAULT_MIN_COVERAGE, ("ask", "batch", "chat"), "refuse below this question coverage",
+        _number(0.0, 1.0), "a number from 0 to 1",
+    ),
     Setting(
         "show_cpr", None, False, ("ask", "search", "batch", "chat"), "show CPR numbers instead of [skjult] (entitled users only)",
         lambda v: isinstance(v, bool), "true or false",
