@@ -15,8 +15,9 @@ from pathlib import Path
 from rich.console import Console
 
 from ragcli.answering import AskParams
+from ragcli.rendering import DraftStream
 from ragcli.schema import Answer
-from ragcli.terminal import plain, printable
+from ragcli.terminal import plain
 
 PROMPT = "spørgsmål> "
 HELP = (
@@ -124,13 +125,12 @@ def run_chat(
                 else:
                     console.print(plain(f"Ukendt kommando {command}; /help viser kommandoerne."))
                 continue
-            console.print("[bold]Svar:[/] ", end="")
             try:
-                last = ask(line, params, lambda piece: console.print(printable(piece), end="", markup=False, highlight=False))
+                with DraftStream(console) as draft:
+                    last = ask(line, params, draft)
             except KeyboardInterrupt:
-                console.print("\n(afbrudt)")
+                console.print("(afbrudt)")
                 continue
-            console.print()
             render_after(last)
     finally:
         save_history()

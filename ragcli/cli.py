@@ -167,24 +167,6 @@ def _masked(answer, show_cpr: bool):
     return mask_answer(answer, show_cpr=show_cpr)
 
 
-def _stream_to(console, label: str = "[bold]Svar:[/] "):
-    """Streamed model tokens, escaped like everything else shown (they may copy a document).
-
-    The label goes out with the first piece, so an error before the answer starts (a
-    prompt that does not fit --n-ctx) leaves stdout empty, one line on stderr.
-    """
-    started = False
-
-    def show(piece: str) -> None:
-        nonlocal started
-        if not started:
-            console.print(label, end="")
-            started = True
-        console.print(printable(piece), end="", markup=False, highlight=False)
-
-    return show
-
-
 def emit_json(data: dict) -> None:
     """One JSON object on stdout, unstyled, so that pipes get exactly that."""
     sys.stdout.write(json.dumps(data, ensure_ascii=False) + "\n")
@@ -393,13 +375,16 @@ def ask(
     mode = _check_mode(answering.mode)
     _check_evidence_options(annotate, png, open_pages, record)
     from ragcli import wire
-    from ragcli.rendering import render_answer_check, render_decision, render_explain, render_sources
+    from ragcli.rendering import DraftStream, render_answer_check, render_decision, render_explain, render_sources
 
     with user_errors(), Session.open(index, home, answering.model, llm_url, llm_chat, n_ctx, answering.seed, mode, store=store) as session:
         session.load()  # a missing model is one line before anything is printed
         params = answering.params(session, min_coverage, show_cpr)
-        stream = None if as_json else _stream_to(out)
-        answer = _masked(session.ask(question, params, on_token=stream), show_cpr)
+        if as_json:
+            answer = _masked(session.ask(question, params), show_cpr)
+        else:
+            with DraftStream(out) as draft:
+                answer = _masked(session.ask(question, params, on_token=draft), show_cpr)
         from ragcli.annotate import export_evidence
 
         exported = export_evidence(session, answer, params, record, annotate, png, open_pages)
@@ -411,7 +396,6 @@ def ask(
         emit_json(data)
         _print_lines(err, exported)
         return
-    out.print()
     render_decision(out, answer)
     render_answer_check(out, answer)
     render_sources(out, answer)

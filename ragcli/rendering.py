@@ -7,12 +7,13 @@ from __future__ import annotations
 
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from ragcli import wire
 from ragcli.cleaning import flatten
 from ragcli.ingest import IngestReport
 from ragcli.schema import Answer, Hit
-from ragcli.terminal import plain
+from ragcli.terminal import plain, printable
 
 
 def _snippet(text: str, limit: int = 110) -> str:
@@ -44,18 +45,59 @@ def render_sources(console: Console, answer: Answer) -> None:
     console.print(table)
 
 
+class DraftStream:
+    """The model's words as they come, shown as a draft that gives way to the checked answer.
+
+    On a terminal the draft streams in a transient region (the first token shows the model is
+    at work) and disappears when the answer is decided; render_decision then prints what
+    ragcli stands behind. A small model's draft is often wrong or copies the prompt's worked
+    example ("… lørdag kl. 10-14"), so it is never left on screen as if it were the answer.
+    Piped output gets no draft at all, only the decided answer.
+    """
+
+    def __init__(self, console: Console):
+        self._console = console
+        self._live = None
+        self._text = Text("Modellen skriver: ", style="dim")
+
+    def __enter__(self) -> DraftStream:
+        return self
+
+    def __call__(self, piece: str) -> None:
+        if not piece or not self._console.is_terminal:
+            return
+        if self._live is None:  # from the first token on: retrieval time shows no draft
+            from rich.live import Live
+
+            self._live = Live(self._text, console=self._console, transient=True, refresh_per_second=12)
+            self._live.__enter__()
+        self._text.append(printable(piece), style="dim")
+        self._live.update(self._text)
+
+    def __exit__(self, *exc) -> None:
+        if self._live is not None:
+            self._live.__exit__(*exc)
+            self._live = None
+
+
 def render_decision(console: Console, answer: Answer) -> None:
-    """After the streamed model output: what ragcli decided, when it differs from the stream."""
+    """The answer ragcli stands behind, and, when it is not the model's own, why not."""
+    console.print(Text.assemble(("Svar: ", "bold"), plain(answer.text)))
+    refusal = not answer.raw_answer or "fremgår ikke" in answer.raw_answer.lower()
     if answer.decision == "extracted":
-        if answer.raw_answer and "fremgår ikke" in answer.raw_answer.lower():
-            console.print(plain("⚠ Modellen fandt ikke svaret, men kilderne dækker spørgsmålet. Kilderne siger:", style="yellow"))
-        elif answer.raw_answer:
-            console.print(plain("⚠ Modellens svar kunne ikke underbygges af kilderne. Kilderne siger:", style="yellow"))
-        console.print(plain(answer.text, style="bold"))
+        if refusal:
+            console.print(plain("(Modellen fandt ikke svaret; sætningen ovenfor er kildens egen og svarer på spørgsmålet.)", style="dim"))
+        else:
+            console.print(plain(
+                "(Modellens eget svar kunne ikke underbygges af kilderne; sætningen ovenfor er kildens egen. "
+                "--explain viser modellens udkast.)", style="dim",
+            ))
     elif answer.decision == "refused" and answer.hits:
-        if answer.raw_answer and "fremgår ikke" not in answer.raw_answer.lower():
-            console.print(plain("⚠ Modellens svar kunne ikke underbygges af kilderne, og ingen kildesætning svarer på spørgsmålet:", style="yellow"))
-            console.print(plain(answer.text, style="bold"))
+        if not refusal:
+            console.print(plain(
+                "(Modellens svar kunne ikke underbygges af kilderne, og ingen kildesætning svarer på spørgsmålet. "
+                "--explain viser modellens udkast.)", style="dim",
+            ))
         best = answer.grounding.get("source") or 1
         order = [best] + [n for n in range(1, len(answer.hits) + 1) if n != best]
         console.print(plain("Nærmeste passager:", style="dim"))
