@@ -37,11 +37,26 @@ MONTHS = (
     "jan feb mar apr jun jul aug sep sept okt nov dec"
 ).split()
 WEEKDAYS = "mandag tirsdag onsdag torsdag fredag lørdag søndag".split()
-_TIME_WORD = re.compile(
-    r"\b(" + "|".join(MONTHS + WEEKDAYS) + r"|kl\.?|klokken|uge|dag|dage|måned|måneder|år|timer?|minutter|frist|senest|inden"
-    r"|dagligt?|ugentlig[et]?|månedlig[et]?|årlig[et]?|kvartalsvis|løbende|hver)\b",
+# A time: a year, a date, a month or weekday, a clock time, a duration (a number and a unit
+# of time), or a frequency. A bare number is not one: "Hvornår afholdes …?" is not answered
+# by "… webinars: https://…/90316096" (a near miss the looser rule, any number, let through).
+_TIME_EXPRESSION = re.compile(
+    r"\b(?:den\s+)?\d{1,2}\.\s*(?:" + "|".join(MONTHS) + r")\b"
+    r"|\b(?:1[89]\d\d|20\d\d)\b"
+    r"|\b\d{1,2}[./-]\d{1,2}(?:[./-]\d{2,4})?\b"
+    r"|\b(?:" + "|".join(MONTHS + WEEKDAYS) + r")\b"
+    r"|\bkl\.?\s*\d|\bklokken\s*\d|\bden\s+\d{1,2}\."
+    r"|\b\d+(?:[,.]\d+)?\s*(?:sekunder|sek|minutter|min|timer|time|dage|dag|døgn|uger|uge|måneder|måned|mdr|års?"
+    r"|hours?|days?|weeks?|months?|years?)\b"
+    r"|\b(?:dagligt?|ugentlig[et]?|månedlig[et]?|årlig[et]?|kvartalsvis|løbende|hver\s+(?:dag|uge|måned|år|morgen|aften)"
+    r"|uger|måneder|døgnet|timer|minutter)\b",
     re.IGNORECASE,
 )
+_YEAR = re.compile(r"(?:19|20)\d\d")
+_VERSION_QUESTION = re.compile(r"\bversion", re.IGNORECASE)
+# "Hvornår på dagen …", "hvilket klokkeslæt …": only a clock time answers.
+_CLOCK_QUESTION = re.compile(r"\b(?:på dagen|klokkeslæt|hvad tid)\b", re.IGNORECASE)
+_CLOCK_TIME = re.compile(r"\b(?:kl\.?|klokken)\s*\d|\b\d{1,2}[.:]\d{2}\b", re.IGNORECASE)
 
 # A word that names something: capitalised inside a sentence, an acronym, or a code.
 _NAME = re.compile(r"(?<![\w.])(?:[A-ZÆØÅ][\w-]*[A-ZÆØÅ0-9][\w-]*|[A-ZÆØÅ]-\w[\w-]*|[A-ZÆØÅ][a-zæøåéü][\w-]*)")
@@ -241,8 +256,9 @@ def _quantities(body: str, question: str) -> bool:
     counted = _COUNTED.search(question)
     if not counted:
         # "Hvor meget/stor/lang …", "hvad koster …": any number the question does not hold
-        # (an amount's unit varies too much to list: kr., kW, bits, liter/min …).
-        return bool(numbers_in(body) - numbers_in(question))
+        # (an amount's unit varies too much to list: kr., kW, bits, liter/min …), but not a
+        # bare year: "… budgetforlig 2024 …" says when, not how much.
+        return any(not _YEAR.fullmatch(n) for n in numbers_in(body) - numbers_in(question))
     asked = set(analyze(counted.group(0))) - QUESTION_TERMS
     units: frozenset[str] = frozenset(analyze("stk styk procent")) | {"%"}
     words = re.findall(r"\w+", body.lower())
@@ -272,12 +288,18 @@ def fits_type(claim: str, kind: AnswerType, question: str = "") -> bool:
     if kind == "quantity":
         return _quantities(body, question)
     if kind == "number":
+        if _VERSION_QUESTION.search(question):
+            return bool(numbers)  # a version is numbered: "Docker, Kubernetes og KrakenD" is not one
         # A code or a value: "80", "6100-6199", or a literal such as PRODUCTION or XMLDSig.
         asked = {w.lower() for w in names_in(question)}
         return bool(numbers) or any(_is_code(n) and n.lower() not in asked for n in names_in(body))
     if kind == "time":
-        asked_words = {m.group(0).lower() for m in _TIME_WORD.finditer(question)}
-        return bool(numbers) or any(m.group(0).lower() not in asked_words for m in _TIME_WORD.finditer(body))
+        pattern = _CLOCK_TIME if _CLOCK_QUESTION.search(question) else _TIME_EXPRESSION
+
+        def said(text: str) -> set[str]:  # the words and numbers of its times: "den 12. okt." = "12. okt."
+            return {w for m in pattern.finditer(text) for w in re.findall(r"\w+", m.group(0).lower())} - {"den", "kl", "klokken"}
+
+        return bool(said(body) - said(question))
     if kind == "name":
         asked = {w.lower() for w in names_in(question)} | {w.lower() for w in question.split()}
         return any(n.lower() not in asked for n in names_in(body))

@@ -152,3 +152,32 @@ def test_confidence_rises_with_coverage_and_similarity():
     better = Candidate(1, "Søskende får 50 procent rabat.", 0, 30, own=0.8, context=0.8, similarity=0.90)
     assert confidence(features(better, 0.5)) > confidence(features(base, 0.5))
     assert 0.0 < confidence(features(base, 0.5)) < confidence(features(better, 0.5)) < 1.0
+
+
+def test_a_time_question_wants_a_time_not_any_number():
+    """"Hvornår …?" is answered by a date, a clock time, a duration or a frequency; a bare number
+    (a URL's digits, a page or item number) is a near miss, not a time."""
+    asked = "Hvornår afholder portalen sine webinarer?"
+    assert not fits_type("Portalen afholder webinarer, se https://survey.example.eu/s3/90316096/info", "time", asked)
+    assert not fits_type("3 C 1 C-brandhanen er beregnet til 800 liter/min.", "time", asked)
+    assert fits_type("Webinarerne holdes 12. oktober 2022.", "time", asked)
+    assert fits_type("Fristen er 11-03-2023.", "time", asked)
+    assert fits_type("Tidsfristen er til og med den 10. i måneden.", "time", asked)
+    assert fits_type("Sagen gælder med 1 års gyldighed.", "time", asked)
+    assert fits_type("Der foretages en fælles månedlig rapportering.", "time", asked)
+    assert fits_type("Svar senest inden for 30 dage.", "time", asked)
+    # A time the question already holds adds nothing.
+    assert not fits_type("Mødet den 12. oktober 2022 handlede om stranden.", "time", "Hvad skete der 12. oktober 2022?")
+    # "… på dagen": only a clock time will do; the meeting's date is not when in the day it began.
+    of_day = "Hvornår på dagen startede byrådsmødet den 27. august?"
+    assert not fits_type("Magistraten behandlede sagen i mødet den 19. august.", "time", of_day)
+    assert fits_type("Mødet startede kl. 16.00.", "time", of_day)
+
+
+def test_an_amount_is_not_a_year_and_a_version_has_a_number():
+    cost = "Hvad forventes cykelbroen at koste?"
+    assert not fits_type("Som en del af budgetforlig 2024 skulle mulighederne for en cykelbro undersøges.", "quantity", cost)
+    assert fits_type("Broen forventes at koste 120 mio. kr.", "quantity", cost)
+    version = "Hvilken version af Kubernetes kører platformen på?"
+    assert not fits_type("Platformens middleware består af MapR, Docker, Kubernetes og KrakenD.", "number", version)
+    assert fits_type("Platformen kører Kubernetes 1.29.", "number", version)
