@@ -308,25 +308,13 @@ def bench_retrieval(results: dict, rows: list, sizes: list[int], vocabulary: lis
                     if terms:
                         lex._search_bm25s(terms, 50)
 
-                bm25s_retrieve(questions[0])
-                latencies = []
-                for i in range(60):
-                    started = time.perf_counter()
-                    bm25s_retrieve(questions[i % len(questions)])
-                    latencies.append((time.perf_counter() - started) * 1000)
-                latencies.sort()
-                entry["lexical_bm25s_retrieve"] = {"p50": round(latencies[30], 2), "p95": round(latencies[57], 2)}
-                rows.append((f"BM25 via bm25s retrieve (before), {n:,} chunks", f"p50 {latencies[30]:.1f} ms", f"p95 {latencies[57]:.1f} ms"))
+                p50, p95 = _latency_ms(bm25s_retrieve, questions, 60)
+                entry["lexical_bm25s_retrieve"] = {"p50": round(p50, 2), "p95": round(p95, 2)}
+                rows.append((f"BM25 via bm25s retrieve (before), {n:,} chunks", f"p50 {p50:.1f} ms", f"p95 {p95:.1f} ms"))
             for mode in ("dense", "lexical", "hybrid"):
                 params = RetrievalParams(mode=mode, k=5)
-                retrieve(index, questions[0], params, embedder)  # warm
-                latencies = []
-                for i in range(60):
-                    started = time.perf_counter()
-                    retrieve(index, questions[i % len(questions)], params, embedder)
-                    latencies.append((time.perf_counter() - started) * 1000)
-                latencies.sort()
-                entry[mode] = {"p50": round(latencies[len(latencies) // 2], 2), "p95": round(latencies[int(0.95 * len(latencies))], 2)}
+                p50, p95 = _latency_ms(lambda q, params=params, embedder=embedder: retrieve(index, q, params, embedder), questions, 60)
+                entry[mode] = {"p50": round(p50, 2), "p95": round(p95, 2)}
                 rows.append((f"Retrieval {mode}, {n:,} chunks", f"p50 {entry[mode]['p50']:.1f} ms", f"p95 {entry[mode]['p95']:.1f} ms"))
             if kind != "IDMap2,Flat":  # approximate search: measure what it misses
                 _recall_against_exact(index, vectors, entry, rows, n)
@@ -396,6 +384,18 @@ SERVE_QUESTIONS = [
 def _percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
+def _latency_ms(call, questions: list[str], runs: int) -> tuple[float, float]:
+    """p50 and p95 in milliseconds of `call(question)` over `runs` calls cycling through
+    `questions`, after one untimed warm-up call."""
+    call(questions[0])
+    times = []
+    for i in range(runs):
+        started = time.perf_counter()
+        call(questions[i % len(questions)])
+        times.append((time.perf_counter() - started) * 1000)
+    return _percentile(times, 0.5), _percentile(times, 0.95)
 
 
 def _free_port() -> int:
@@ -613,13 +613,8 @@ def bench_pg_add(results: dict, rows: list, n: int, vocabulary: list[str], work:
         out = {}
         for mode in ("dense", "lexical", "hybrid"):
             p = RetrievalParams(mode=mode, k=5)
-            retrieve(index, questions[0], p, query)  # warm
-            times = []
-            for i in range(20):
-                t = time.perf_counter()
-                retrieve(index, questions[i % len(questions)], p, query)
-                times.append((time.perf_counter() - t) * 1000)
-            out[mode] = {"p50_ms": round(_percentile(times, 0.5), 1), "p95_ms": round(_percentile(times, 0.95), 1)}
+            p50, p95 = _latency_ms(lambda q, p=p: retrieve(index, q, p, query), questions, 20)
+            out[mode] = {"p50_ms": round(p50, 1), "p95_ms": round(p95, 1)}
         return out
 
     # The local store.

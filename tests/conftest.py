@@ -3,6 +3,12 @@
 from __future__ import annotations
 
 import os
+import socket
+import subprocess
+import time
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -28,6 +34,44 @@ def shared_pdf(name: str) -> Path:
     if not path.exists():
         pytest.skip(f"shared corpus not found at {SHARED_CORPUS} (set RAGCLI_SHARED)")
     return path
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextmanager
+def http_server(command: list[str], port: int, ready_path: str, seconds: float, **popen) -> Iterator[str]:
+    """A real server process, its URL yielded once GET `ready_path` answers 200; stopped afterwards.
+
+    A process that exits while starting fails the test with its stderr (when piped)."""
+    process = subprocess.Popen(command, text=True, **popen)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + seconds
+    try:
+        while True:
+            if process.poll() is not None:
+                stderr = process.stderr.read() if process.stderr else ""
+                pytest.fail(f"{command[2] if len(command) > 2 else command[0]} exited {process.returncode} at start-up: {stderr}")
+            try:
+                with urllib.request.urlopen(url + ready_path, timeout=2) as response:
+                    if response.status == 200:
+                        break
+            except OSError:
+                pass
+            if time.monotonic() > deadline:
+                pytest.fail(f"{' '.join(command[:3])} did not come up in {seconds:.0f} s")
+            time.sleep(0.5)
+        yield url
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
 
 
 @pytest.fixture(scope="session")

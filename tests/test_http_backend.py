@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
-import time
-import urllib.request
 
 import pytest
+from conftest import free_port, http_server
 
 from ragcli.generation import GenerationParams, HttpBackend, LlamaBackend
 from ragcli.prompting import build_prompt
@@ -18,37 +16,14 @@ from ragcli.registry import ModelNotAvailable
 from ragcli.schema import Chunk, Hit
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def server(llm_path):
     pytest.importorskip("fastapi", reason="llama-cpp-python's server needs fastapi (pip install -e '.[dev]')")
-    port = _free_port()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "ragcli.llama_server", "--model", str(llm_path), "--host", "127.0.0.1",
-         "--port", str(port), "--n_ctx", "4096", "--verbose", "False"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        try:
-            urllib.request.urlopen(url + "/v1/models", timeout=2).read()
-            break
-        except OSError:
-            if process.poll() is not None:
-                pytest.fail("ragcli.llama_server exited at start-up")
-            time.sleep(0.5)
-    else:
-        process.kill()
-        pytest.fail("ragcli.llama_server did not start in 120 s")
-    yield url
-    process.terminate()
-    process.wait(timeout=30)
+    port = free_port()
+    command = [sys.executable, "-m", "ragcli.llama_server", "--model", str(llm_path), "--host", "127.0.0.1",
+               "--port", str(port), "--n_ctx", "4096", "--verbose", "False"]
+    with http_server(command, port, "/v1/models", 120, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) as url:
+        yield url
 
 
 def test_server_counts_tokens_like_the_local_model(server, llm_path):
@@ -83,4 +58,4 @@ def test_ask_with_llm_url_through_the_cli(server, small_index):
 
 def test_unreachable_server_is_a_clear_error():
     with pytest.raises(ModelNotAvailable, match="cannot reach LLM server"):
-        HttpBackend(f"http://127.0.0.1:{_free_port()}")
+        HttpBackend(f"http://127.0.0.1:{free_port()}")

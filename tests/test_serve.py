@@ -17,7 +17,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from conftest import REPO, TEST_EMBED_MODEL
+from conftest import REPO, TEST_EMBED_MODEL, free_port, http_server
 
 from ragcli import wire
 from ragcli.errors import UsageError
@@ -122,12 +122,6 @@ def test_chat_question_and_streamed_parts():
 # ---------------------------------------------------------------- a real server
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def demo_home(tmp_path_factory, minilm) -> Path:
     from ragcli.session import ingest
@@ -140,31 +134,12 @@ def demo_home(tmp_path_factory, minilm) -> Path:
 
 @pytest.fixture(scope="module")
 def server(demo_home):
-    port = _free_port()
+    port = free_port()
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "RAGCLI_TOKEN": TOKEN}
-    process = subprocess.Popen(
-        [sys.executable, "-m", "ragcli.cli", "serve", "--index", "demo", "--home", str(demo_home), "--port", str(port), "--queue", str(QUEUE)],
-        cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 300
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            pytest.fail(f"ragcli serve exited {process.returncode}: {process.stderr.read()}")
-        try:
-            if httpx.get(f"{url}/healthz", timeout=2).status_code == 200:
-                break
-        except httpx.TransportError:
-            time.sleep(0.5)
-    else:
-        process.kill()
-        pytest.fail("ragcli serve did not come up in 300 s")
-    yield url
-    process.terminate()
-    try:
-        process.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        process.kill()
+    command = [sys.executable, "-m", "ragcli.cli", "serve", "--index", "demo", "--home", str(demo_home),
+               "--port", str(port), "--queue", str(QUEUE)]
+    with http_server(command, port, "/healthz", 300, cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
