@@ -205,6 +205,11 @@ PDFIUM_CPU_SECONDS = 120
 PDFIUM_WALL_SECONDS = 60.0
 PDFIUM_WALL_SECONDS_PER_PAGE = 1.0
 PDFIUM_MAX_PAGE_CHARS = 200_000
+# Scanned pages for OCR are drawn at the scale OCR asks for, but never over 60 million
+# pixels a page (A4 at 300 dpi is 8.7 million; a page a mile wide is drawn smaller, not
+# refused), with 20 s of wall-clock time per page.
+OCR_MAX_PIXELS = 60_000_000
+OCR_RENDER_WALL_SECONDS_PER_PAGE = 20.0
 
 
 class _PdfiumTimeout(Exception):
@@ -238,24 +243,43 @@ class _PdfiumWorker:
 
     def pages(self, path: Path, n_pages: int) -> list[str | None] | None:
         """pdfium's text of each page (None: a page it could not read); None: pdfium failed."""
+        request = {"path": str(path), "max_chars": PDFIUM_MAX_PAGE_CHARS, "cpu": PDFIUM_CPU_SECONDS}
+        answer = self._ask(request, PDFIUM_WALL_SECONDS + PDFIUM_WALL_SECONDS_PER_PAGE * n_pages)
+        return None if answer is None else answer["pages"]
+
+    def render(self, path: Path, pages: list[int], scale: float, out_dir: Path) -> dict[int, Path]:
+        """Grayscale PNGs of the given 1-based pages, for OCR, rendered in the child: a hostile
+        scan (a page a mile wide, an image bomb) meets the child's memory limit, not ingest's.
+        Raises OSError when the child could not render them."""
+        request = {
+            "render": str(path), "pages": pages, "scale": scale, "max_pixels": OCR_MAX_PIXELS,
+            "dir": str(out_dir), "cpu": PDFIUM_CPU_SECONDS,
+        }
+        answer = self._ask(request, PDFIUM_WALL_SECONDS + OCR_RENDER_WALL_SECONDS_PER_PAGE * len(pages))
+        if answer is None:
+            raise OSError("the page images could not be rendered within pdfium's memory limit")
+        return {int(number): Path(file) for number, file in answer["files"].items()}
+
+    def _ask(self, request: dict, seconds: float) -> dict | None:
+        """One request to the child and its answer; None when the child failed (it is restarted
+        for the next request). Raises _PdfiumTimeout past `seconds`."""
         with self._lock:
             try:
                 process = self._start()
-                request = {"path": str(path), "max_chars": PDFIUM_MAX_PAGE_CHARS, "cpu": PDFIUM_CPU_SECONDS}
                 process.stdin.write((json.dumps(request) + "\n").encode())
                 process.stdin.flush()
-                line = self._read_line(process, PDFIUM_WALL_SECONDS + PDFIUM_WALL_SECONDS_PER_PAGE * n_pages)
+                line = self._read_line(process, seconds)
             except _PdfiumTimeout:
                 self.stop()
                 raise
-            except (OSError, ValueError):  # the child died (abort on a bomb, segfault): pypdf reads the file
+            except (OSError, ValueError):  # the child died (abort on a bomb, segfault)
                 self.stop()
                 return None
             answer = json.loads(line) if line else {}
-            if "pages" not in answer:
+            if "error" in answer or not answer:
                 self.stop()  # a MemoryError may leave the child's heap in pieces; start afresh
                 return None
-            return answer["pages"]
+            return answer
 
     def _read_line(self, process: subprocess.Popen, seconds: float) -> bytes:
         deadline = time.monotonic() + seconds
@@ -362,7 +386,7 @@ def _load_pdf(path: Path, doc_name: str) -> LoadedDocument:
         from ragcli.ocr import OcrUnavailable, ocr_pdf_pages
 
         try:
-            for number, text in ocr_pdf_pages(path, image_pages).items():
+            for number, text in ocr_pdf_pages(path, image_pages, _PDFIUM.render).items():
                 pages_text[number - 1] = clean_text(text)
             ocr_used = True
         except OcrUnavailable as exc:

@@ -9,15 +9,13 @@ from __future__ import annotations
 
 import shutil
 import subprocess
-import threading
+import tempfile
+from collections.abc import Callable
 from functools import lru_cache
-from io import BytesIO
 from pathlib import Path
 
 INSTALL_HINT = "install Tesseract for OCR: apt-get install tesseract-ocr tesseract-ocr-dan"
 RENDER_SCALE = 300 / 72  # 300 dpi: Tesseract's sweet spot for printed text
-# PDFium is not thread-safe and ingest reads two files at a time: every in-process call holds this.
-PDFIUM_LOCK = threading.Lock()
 
 
 class OcrUnavailable(Exception):
@@ -46,29 +44,23 @@ def ocr_language() -> str:
     return "dan+eng" if "eng" in langs else "dan"
 
 
-def ocr_pdf_pages(path: Path, page_numbers: list[int], timeout_per_page: float = 120.0) -> dict[int, str]:
-    """OCR the given 1-based pages of a PDF; returns page → raw text."""
-    import pypdfium2 as pdfium
+def ocr_pdf_pages(
+    path: Path, page_numbers: list[int], render: Callable[[Path, list[int], float, Path], dict[int, Path]],
+    timeout_per_page: float = 120.0,
+) -> dict[int, str]:
+    """OCR the given 1-based pages of a PDF; returns page → raw text.
 
+    `render(path, pages, scale, folder)` draws the pages as PNG files in `folder` (ingest passes
+    the pdfium child's renderer, so a hostile scan cannot exhaust ingest's own memory)."""
     language = ocr_language()
     texts: dict[int, str] = {}
-    with PDFIUM_LOCK:
-        pdf = pdfium.PdfDocument(str(path))
-    try:
-        for number in page_numbers:
-            with PDFIUM_LOCK:
-                page = pdf[number - 1]
-                image = page.render(scale=RENDER_SCALE, grayscale=True).to_pil()
-                page.close()
-            buffer = BytesIO()
-            image.save(buffer, format="PNG")
-            # Tesseract runs outside the lock: another reader thread may render meanwhile.
-            result = subprocess.run(
-                ["tesseract", "stdin", "stdout", "-l", language, "--psm", "3"],
-                input=buffer.getvalue(), capture_output=True, timeout=timeout_per_page,
-            )
-            texts[number] = result.stdout.decode("utf-8", errors="replace")
-    finally:
-        with PDFIUM_LOCK:
-            pdf.close()
+    with tempfile.TemporaryDirectory(prefix="ragcli-ocr-") as folder:
+        for number in page_numbers:  # one page at a time: its image is on disk only while read
+            for drawn, image in render(path, [number], RENDER_SCALE, Path(folder)).items():
+                result = subprocess.run(
+                    ["tesseract", str(image), "stdout", "-l", language, "--psm", "3"],
+                    capture_output=True, timeout=timeout_per_page,
+                )
+                texts[drawn] = result.stdout.decode("utf-8", errors="replace")
+                image.unlink(missing_ok=True)
     return texts

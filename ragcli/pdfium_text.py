@@ -11,6 +11,8 @@ that file with pypdf (which has decompression limits) or skips it.
 
 Protocol: stdin gets one JSON object a line, {"path": ..., "max_chars": N, "cpu": S};
 stdout answers each with one JSON line, {"pages": [text or null, ...]} or {"error": "..."}.
+For OCR, {"render": path, "pages": [n, ...], "scale": X, "max_pixels": P, "dir": D, "cpu": S}
+draws those pages as grayscale PNGs in D and answers {"files": {"n": path, ...}}.
 null marks a page pdfium could not read (loading.py reads that page with pypdf). A page's
 text is cut at max_chars characters: millions of glyphs on a page are not prose worth
 indexing. S seconds of CPU time per file (RLIMIT_CPU, raised before each file), on top of
@@ -78,6 +80,31 @@ def extract(path: str, max_chars: int) -> list[str | None]:
     return pages
 
 
+def render(path: str, numbers: list[int], scale: float, max_pixels: int, folder: str) -> dict[str, str]:
+    """Grayscale PNGs of the 1-based pages, for OCR: page number → file in `folder`. A page is
+    drawn smaller than `scale` when it would exceed `max_pixels` (a hostile MediaBox)."""
+    import math
+    import os
+
+    import pypdfium2 as pdfium
+
+    files: dict[str, str] = {}
+    document = pdfium.PdfDocument(path)
+    try:
+        for number in numbers:
+            page = document[number - 1]
+            width, height = page.get_size()
+            fitted = min(scale, 0.999 * math.sqrt(max_pixels / max(width * height, 1.0)))  # pdfium rounds up
+            image = page.render(scale=fitted, grayscale=True).to_pil()
+            page.close()
+            out = os.path.join(folder, f"page-{number}.png")
+            image.save(out, format="PNG")
+            files[str(number)] = out
+    finally:
+        document.close()
+    return files
+
+
 def main(argv: list[str]) -> int:
     _limit(resource.RLIMIT_AS, int(argv[0]))
     _limit(resource.RLIMIT_CORE, 0)  # a crash must not write a core file the size of the limit
@@ -88,7 +115,11 @@ def main(argv: list[str]) -> int:
         used = resource.getrusage(resource.RUSAGE_SELF)
         _limit(resource.RLIMIT_CPU, int(used.ru_utime + used.ru_stime) + 1 + int(request["cpu"]))
         try:
-            answer = {"pages": extract(request["path"], int(request["max_chars"]))}
+            if "render" in request:
+                files = render(request["render"], request["pages"], float(request["scale"]), int(request["max_pixels"]), request["dir"])
+                answer = {"files": files}
+            else:
+                answer = {"pages": extract(request["path"], int(request["max_chars"]))}
         except MemoryError:
             answer = {"error": "memory limit"}
         except Exception as exc:  # noqa: BLE001 - reported in one line, the parent falls back to pypdf

@@ -378,3 +378,48 @@ def test_no_cpr_number_and_no_control_character_reaches_any_output(tmp_path):
     # --show-cpr is the way for users entitled to see the numbers.
     shown = ragcli("search", "CPR ægtefællen", "--index", "cpr", "--mode", "lexical", "--show-cpr", home=tmp_path)
     assert "311299-9999" in shown.stdout
+
+
+def _mile_wide_scan(tmp_path) -> Path:
+    """One scanned page 200 inches square: 3.7 billion pixels at OCR's 300 dpi."""
+    from fpdf import FPDF
+    from PIL import Image
+
+    pdf = FPDF(unit="pt", format=(14400, 14400))
+    pdf.add_page()
+    pdf.image(Image.new("L", (200, 100), color=200), x=10, y=10, w=1000)
+    return hostile.write(tmp_path, "kaempe_scan.pdf", bytes(pdf.output()))
+
+
+def test_a_huge_scanned_page_is_drawn_for_ocr_in_the_child_within_the_pixel_cap(tmp_path):
+    import resource
+
+    from PIL import Image
+
+    from ragcli.loading import _PDFIUM, OCR_MAX_PIXELS
+    from ragcli.ocr import RENDER_SCALE
+
+    path = _mile_wide_scan(tmp_path)
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    files = _PDFIUM.render(path, [1], RENDER_SCALE, tmp_path)
+    with Image.open(files[1]) as drawn:
+        width, height = drawn.size
+    assert 5000 < width and width * height <= OCR_MAX_PIXELS  # drawn smaller, not refused
+    # The 60-megapixel image was drawn by the pdfium child, not in this process.
+    assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before < 50_000  # KiB
+
+
+def test_a_scan_pdfium_cannot_draw_within_its_memory_limit_is_skipped_and_ingest_goes_on(tmp_path, monkeypatch, minilm):
+    from ragcli import loading
+    from ragcli.ocr import tesseract_languages
+
+    if "dan" not in tesseract_languages():
+        pytest.skip("Tesseract with Danish is not installed")
+    monkeypatch.setattr(loading, "OCR_MAX_PIXELS", 10**10)  # no cap: 3.7 GB of pixels against the child's 1 GiB
+    folder = tmp_path / "docs"
+    _mile_wide_scan(folder)
+    hostile.write(folder, "notat.txt", "Borgeren har søgt om tilskud til briller hos kommunen.")
+    report = ingest_folder(folder, tmp_path / "idx", minilm, default_chunking(minilm))
+    assert report.added == ["notat.txt"]
+    [skipped] = report.skipped
+    assert skipped.doc == "kaempe_scan.pdf" and "OCR failed" in skipped.reason and "memory" in skipped.reason
