@@ -53,6 +53,11 @@ _TIME_EXPRESSION = re.compile(
     re.IGNORECASE,
 )
 _YEAR = re.compile(r"(?:19|20)\d\d")
+_BODY_OR_ROLE = re.compile(
+    r"\b\w*(?:bestyrelsen|rådet|udvalget|styrelsen|ministeriet|myndigheden|kommunen|regionen|forvaltningen"
+    r"|sekretariatet|leverandøren|afdelingen|direktøren|chefen|behandleren|lederen|borgeren|ansøgeren)\b",
+    re.IGNORECASE,
+)
 _VERSION_QUESTION = re.compile(r"\bversion", re.IGNORECASE)
 # "Hvornår på dagen …", "hvilket klokkeslæt …": only a clock time answers.
 _CLOCK_QUESTION = re.compile(r"\b(?:på dagen|klokkeslæt|hvad tid)\b", re.IGNORECASE)
@@ -244,7 +249,8 @@ NUMBER_WORDS = frozenset(
     "tredive fyrre halvtreds tres halvfjerds firs halvfems hundrede tusind million millioner milliard milliarder "
     "dobbelt halvdelen halvt".split()
 )
-_COUNTED = re.compile(r"\bhvor mange\s+(?:\w+\s+){0,1}?(\w+)", re.IGNORECASE)
+# What "hvor mange" counts: the two words after it ("hvor mange grundlæggende principper").
+_COUNTED = re.compile(r"\bhvor mange\s+\w+(?:\s+\w+)?", re.IGNORECASE)
 
 
 def _quantities(body: str, question: str) -> bool:
@@ -302,5 +308,9 @@ def fits_type(claim: str, kind: AnswerType, question: str = "") -> bool:
         return bool(said(body) - said(question))
     if kind == "name":
         asked = {w.lower() for w in names_in(question)} | {w.lower() for w in question.split()}
-        return any(n.lower() not in asked for n in names_in(body))
+        if any(n.lower() not in asked for n in names_in(body)):
+            return True
+        # Danish writes bodies and roles in lower case ("kommunalbestyrelsen", "sagsbehandleren"),
+        # and capitalised only first in a sentence: a body or role the question does not name answers too.
+        return any(m.group(0).lower() not in asked for m in _BODY_OR_ROLE.finditer(body))
     return True

