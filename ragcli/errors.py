@@ -32,6 +32,8 @@ Deliberately outside the tree, because none of them reaches the user as an error
                                     DocumentError and stops the child
     ocr.OcrUnavailable              no Tesseract or no Danish model; loading turns it into a
                                     DocumentError with the install hint, annotate reads without OCR
+    ocr.OcrStopped                  an interrupted ingest abandoned a file's OCR; the interruption
+                                    itself is what the user is told about
     server.Busy                     the answer queue is full: HTTP 503 with Retry-After, a state
                                     of the server, not a failure of the request
 """

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import sys
+import threading
 import time
 import types
 from collections.abc import Callable
@@ -22,7 +23,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ragcli import wire
+from ragcli import loading, wire
 from ragcli.chunking import ChunkingParams, chunk_document
 from ragcli.embedding import Embedder
 from ragcli.errors import DataError
@@ -227,10 +228,11 @@ READER_THREADS = 2
 
 
 def _read_and_chunk(
-    path: Path, name: str, count_tokens: Callable[[list[str]], list[int]], params: ChunkingParams
+    path: Path, name: str, count_tokens: Callable[[list[str]], list[int]], params: ChunkingParams,
+    stop: threading.Event,
 ) -> tuple[LoadedDocument, list[Chunk]]:
     """Read one file and cut it into chunks (on a reader thread)."""
-    loaded = load_document(path, name)
+    loaded = load_document(path, name, stop)
     return loaded, chunk_document(loaded.pages, count_tokens, params)
 
 
@@ -296,7 +298,7 @@ def _ingest_locked(
                 kept.append(same.moved(replace(same.record, name=name, path=resolved, size=path.stat().st_size)))
                 (report.updated if old is not None else report.added).append(name)
             return None
-        reading = loader.submit(_read_and_chunk, path, name, embedder.count_tokens, params)
+        reading = loader.submit(_read_and_chunk, path, name, embedder.count_tokens, params, stop_reading)
 
         def file_it() -> None:
             try:
@@ -324,6 +326,7 @@ def _ingest_locked(
     # (pdfium's child, Tesseract), so a second reader keeps the other core busy. Cleaning and
     # chunking keep no shared state; in-process pdfium calls (OCR rendering) take a lock.
     loader = ThreadPoolExecutor(max_workers=READER_THREADS, thread_name_prefix="ragcli-read")
+    stop_reading = threading.Event()
     try:
         steps = [(p.relative_to(root).as_posix(), p) for p in paths]
         steps = [(name, sort_file(path, name, loader)) for name, path in steps]
@@ -331,6 +334,12 @@ def _ingest_locked(
             if file_it is not None:
                 file_it()
             progress.on_parsed(name)  # once per file, whatever became of it
+    except BaseException:
+        # Interrupted (Ctrl-C, SIGTERM, an error): the reader threads' files are not wanted any
+        # more. End their pdfium child and Tesseract now rather than wait for a long scan.
+        stop_reading.set()
+        loading.stop_reading()
+        raise
     finally:
         loader.shutdown(wait=True, cancel_futures=True)
 

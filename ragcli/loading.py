@@ -88,10 +88,12 @@ def find_documents(folder: Path) -> list[Path]:
     return scan_folder(folder)[0]
 
 
-def load_document(path: Path, doc_name: str) -> LoadedDocument:
+def load_document(path: Path, doc_name: str, stop: threading.Event | None = None) -> LoadedDocument:
+    """Read one file into cleaned pages. `stop`, once set, abandons a long OCR between pages
+    (ingest sets it when it is interrupted while other files are still being read)."""
     suffix = path.suffix.lower()
     if suffix == ".pdf":
-        return _load_pdf(path, doc_name)
+        return _load_pdf(path, doc_name, stop)
     if suffix in (".txt", ".md"):
         return _load_text(path, doc_name)
     if suffix in (".html", ".htm"):
@@ -303,6 +305,11 @@ _PDFIUM = _PdfiumWorker()
 atexit.register(_PDFIUM.stop)
 
 
+def stop_reading() -> None:
+    """End the pdfium child now (a read in progress fails at once; the next one starts a new child)."""
+    _PDFIUM.stop()
+
+
 def _pdf_text(path: Path, reader, n_pages: int) -> list[str]:
     """Cleaned text of each page: pdfium's, pypdf's where pdfium gives none or next to none.
 
@@ -329,7 +336,7 @@ def _pdf_text(path: Path, reader, n_pages: int) -> list[str]:
     return texts
 
 
-def _load_pdf(path: Path, doc_name: str) -> LoadedDocument:
+def _load_pdf(path: Path, doc_name: str, stop: threading.Event | None = None) -> LoadedDocument:
     import pypdf
     from pypdf.errors import LimitReachedError, PdfReadError
 
@@ -386,7 +393,7 @@ def _load_pdf(path: Path, doc_name: str) -> LoadedDocument:
         from ragcli.ocr import OcrUnavailable, ocr_pdf_pages
 
         try:
-            for number, text in ocr_pdf_pages(path, image_pages, _PDFIUM.render).items():
+            for number, text in ocr_pdf_pages(path, image_pages, _PDFIUM.render, stop=stop).items():
                 pages_text[number - 1] = clean_text(text)
             ocr_used = True
         except OcrUnavailable as exc:

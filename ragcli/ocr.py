@@ -10,6 +10,8 @@ from __future__ import annotations
 import shutil
 import subprocess
 import tempfile
+import threading
+import time
 from collections.abc import Callable
 from functools import lru_cache
 from pathlib import Path
@@ -46,21 +48,47 @@ def ocr_language() -> str:
 
 def ocr_pdf_pages(
     path: Path, page_numbers: list[int], render: Callable[[Path, list[int], float, Path], dict[int, Path]],
-    timeout_per_page: float = 120.0,
+    timeout_per_page: float = 120.0, stop: threading.Event | None = None,
 ) -> dict[int, str]:
     """OCR the given 1-based pages of a PDF; returns page → raw text.
 
     `render(path, pages, scale, folder)` draws the pages as PNG files in `folder` (ingest passes
-    the pdfium child's renderer, so a hostile scan cannot exhaust ingest's own memory)."""
+    the pdfium child's renderer, so a hostile scan cannot exhaust ingest's own memory). Once
+    `stop` is set, Tesseract is ended and OcrStopped raised: a 300-page scan must not hold up an
+    interrupted ingest."""
     language = ocr_language()
     texts: dict[int, str] = {}
     with tempfile.TemporaryDirectory(prefix="ragcli-ocr-") as folder:
         for number in page_numbers:  # one page at a time: its image is on disk only while read
+            if stop is not None and stop.is_set():
+                raise OcrStopped("stopped")
             for drawn, image in render(path, [number], RENDER_SCALE, Path(folder)).items():
-                result = subprocess.run(
-                    ["tesseract", str(image), "stdout", "-l", language, "--psm", "3"],
-                    capture_output=True, timeout=timeout_per_page,
-                )
-                texts[drawn] = result.stdout.decode("utf-8", errors="replace")
+                texts[drawn] = _tesseract(image, language, timeout_per_page, stop)
                 image.unlink(missing_ok=True)
     return texts
+
+
+class OcrStopped(Exception):
+    """OCR was abandoned because the ingest that asked for it is stopping."""
+
+
+def _tesseract(image: Path, language: str, seconds: float, stop: threading.Event | None) -> str:
+    process = subprocess.Popen(
+        ["tesseract", str(image), "stdout", "-l", language, "--psm", "3"],
+        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + seconds
+    try:
+        while True:
+            try:
+                out, _ = process.communicate(timeout=0.2)
+                return out.decode("utf-8", errors="replace")
+            except subprocess.TimeoutExpired:
+                if stop is not None and stop.is_set():
+                    raise OcrStopped("stopped") from None
+                if time.monotonic() > deadline:
+                    raise
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()

@@ -72,10 +72,10 @@ def test_any_exception_while_loading_a_file_is_a_skip_not_an_abort(tmp_path, min
     hostile.write(folder, "ond.txt", "Denne fil får læseren til at fejle på en uventet måde.")
     real = ingest_module.load_document
 
-    def flaky(path, name):
+    def flaky(path, name, stop=None):
         if name == "ond.txt":
             raise AssertionError("pypdf internal assertion")
-        return real(path, name)
+        return real(path, name, stop)
 
     monkeypatch.setattr(ingest_module, "load_document", flaky)
     report = ingest_folder(folder, tmp_path / "idx", minilm, default_chunking(minilm))

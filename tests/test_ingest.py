@@ -225,3 +225,31 @@ def test_scanned_pdf_is_read_with_danish_ocr(tmp_path, minilm):
     with Index(tmp_path / "idx") as index:
         hits = index.lexical.search("jordflytning", 3)
         assert hits, "a Danish word printed on the scan is found"
+
+
+@pytest.mark.slow
+def test_sigterm_during_a_long_ocr_stops_the_ingest_at_once(tmp_path):
+    """Files are read on two threads; a stopped ingest must not wait for a 40-page scan's OCR."""
+    import hostile
+
+    if "dan" not in tesseract_languages():
+        pytest.skip("Tesseract with Danish is not installed")
+    docs = tmp_path / "docs"
+    hostile.write(docs, "skannet.pdf", hostile.image_pdf(40))
+    hostile.write(docs, "notat.txt", "Borgeren har søgt om tilskud til briller hos kommunen.")
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "RAGCLI_EMBED_MODEL": TEST_EMBED_MODEL}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "ragcli.cli", "ingest", str(docs), "--index", "i", "--home", str(tmp_path / "idx")],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, start_new_session=True,
+    )
+    deadline = time.monotonic() + 120
+    while subprocess.run(["pgrep", "-s", str(process.pid), "tesseract"], capture_output=True).returncode != 0:
+        assert process.poll() is None and time.monotonic() < deadline, "OCR never started"
+        time.sleep(0.1)
+    process.send_signal(signal.SIGTERM)  # to ragcli alone, as a service manager does
+    sent = time.monotonic()
+    _, err = process.communicate(timeout=60)
+    assert process.returncode == 143 and "SIGTERM" in err
+    assert time.monotonic() - sent < 10  # the remaining ~40 pages of OCR were abandoned, not waited for
+    assert subprocess.run(["pgrep", "-s", str(process.pid)], capture_output=True).returncode != 0  # no child left
+    assert not (tmp_path / "idx" / "i" / "manifest.json").exists()
