@@ -323,13 +323,15 @@ def _ingest_locked(
 
     progress.on_parse_start(len(paths))
     # Files are read two at a time: most of a slow file's time is spent outside this process
-    # (pdfium's child, Tesseract), so a second reader keeps the other core busy. Cleaning and
-    # chunking keep no shared state; in-process pdfium calls (OCR rendering) take a lock.
+    # (pdfium's child, which also draws OCR's page images, and Tesseract), so a second reader
+    # keeps the other core busy. Cleaning and chunking keep no shared state.
     loader = ThreadPoolExecutor(max_workers=READER_THREADS, thread_name_prefix="ragcli-read")
     stop_reading = threading.Event()
     try:
-        steps = [(p.relative_to(root).as_posix(), p) for p in paths]
-        steps = [(name, sort_file(path, name, loader)) for name, path in steps]
+        steps = []
+        for path in paths:
+            name = path.relative_to(root).as_posix()
+            steps.append((name, sort_file(path, name, loader)))
         for name, file_it in steps:
             if file_it is not None:
                 file_it()

@@ -11,6 +11,7 @@ from rich.text import Text
 
 from ragcli import wire
 from ragcli.cleaning import flatten
+from ragcli.danish import is_refusal
 from ragcli.ingest import IngestReport
 from ragcli.schema import Answer, Hit
 from ragcli.terminal import plain, printable
@@ -83,7 +84,7 @@ class DraftStream:
 def render_decision(console: Console, answer: Answer) -> None:
     """The answer ragcli stands behind, and, when it is not the model's own, why not."""
     console.print(Text.assemble(("Svar: ", "bold"), plain(answer.text)))
-    refusal = not answer.raw_answer or "fremgår ikke" in answer.raw_answer.lower()
+    refusal = not answer.raw_answer or is_refusal(answer.raw_answer)
     if answer.decision == "extracted":
         if refusal:
             console.print(plain("(Modellen fandt ikke svaret; sætningen ovenfor er kildens egen og svarer på spørgsmålet.)", style="dim"))
