@@ -28,7 +28,8 @@ _LINE = re.compile(r"[^\n]*\n?")
 _HEADING_MAX_CHARS = 60
 # Abbreviations that end with a period but rarely end a Danish sentence, and list numbers.
 _ABBREVIATIONS = re.compile(
-    r"\b(?:kl|nr|ca|jf|pkt|stk|tlf|mht|evt|inkl|ekskl|bl\.a|f\.eks|dvs|mv|osv|s|fx|ift|iht|dr|hr|fru)\.$",
+    r"\b(?:kl|nr|ca|jf|pkt|stk|tlf|mht|evt|inkl|ekskl|bl\.a|f\.eks|dvs|mv|osv|s|fx|ift|iht|dr|hr|fru"
+    r"|maks|max|mio|mia|pga|vedr|iflg|ifm|ang|afd|m\.fl|o\.l|m\.m)\.$",
     re.IGNORECASE,
 )
 _LIST_NUMBER = re.compile(r"\s*\d{1,3}\.$")

@@ -43,7 +43,8 @@ WEEKDAYS = "mandag tirsdag onsdag torsdag fredag lørdag søndag".split()
 _TIME_EXPRESSION = re.compile(
     r"\b(?:den\s+)?\d{1,2}\.\s*(?:" + "|".join(MONTHS) + r")\b"
     r"|\b(?:1[89]\d\d|20\d\d)\b"
-    r"|\b\d{1,2}[./-]\d{1,2}(?:[./-]\d{2,4})?\b"
+    # "10/7", "10.7.2025", "10-07-2025"; not "10.7" without a year, which is a section number.
+    r"|\b\d{1,2}/\d{1,2}(?:/\d{2,4})?\b|\b\d{1,2}[.-]\d{1,2}[.-]\d{2,4}\b"
     r"|\b(?:" + "|".join(MONTHS + WEEKDAYS) + r")\b"
     r"|\bkl\.?\s*\d|\bklokken\s*\d|\bden\s+\d{1,2}\."
     r"|\b\d+(?:[,.]\d+)?\s*(?:sekunder|sek|minutter|min|timer|time|dage|dag|døgn|uger|uge|måneder|måned|mdr|års?"
@@ -65,7 +66,14 @@ _CLOCK_TIME = re.compile(r"\b(?:kl\.?|klokken)\s*\d|\b\d{1,2}[.:]\d{2}\b", re.IG
 
 # A word that names something: capitalised inside a sentence, an acronym, or a code.
 _NAME = re.compile(r"(?<![\w.])(?:[A-ZÆØÅ][\w-]*[A-ZÆØÅ0-9][\w-]*|[A-ZÆØÅ]-\w[\w-]*|[A-ZÆØÅ][a-zæøåéü][\w-]*)")
-_PAGE_LABEL = re.compile(r"\b(?:side|page|s\.)\s*\d+\s*(?:af|of|/)\s*\d+\b", re.IGNORECASE)
+# A page label, with the date a layout prints beside it in the header ("14. september 2022
+# Side 15 af 16"): that date is when the document was printed, never an answer to "hvornår".
+_HEADER_DATE = (
+    r"(?:\d{1,2}\.\s*(?:" + "|".join(MONTHS) + r")\.?\s+\d{4,5}|\d{1,2}[./-]\d{1,2}[./-]\d{2,4}|\d{4}-\d{2}-\d{2})"
+)
+_PAGE_LABEL = re.compile(
+    r"(?:\b" + _HEADER_DATE + r"\s+)?\b(?:side|page|s\.)\s*\d+\s*(?:af|of|/)\s*\d+\b", re.IGNORECASE
+)
 
 AnswerType = Literal["quantity", "number", "time", "name", "any"]
 

@@ -61,3 +61,7 @@ def test_danish_sentence_splitting_respects_abbreviations_and_dates():
         "Overskrift",
         "Næste afsnit begynder her.",
     ]
+    # "maks." does not end a sentence: cutting there once quoted "Fratræk 50% af egenbetalingsbeløb (maks."
+    text = "Fratræk 50% af egenbetalingsbeløb (maks. 100 kr.) pr. behandling. Send fakturaen."
+    parts = [text[s.start : s.end] for s in sentence_spans(text)]
+    assert parts == ["Fratræk 50% af egenbetalingsbeløb (maks. 100 kr.) pr. behandling.", "Send fakturaen."]

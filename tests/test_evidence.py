@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from ragcli.answering import verified
 from ragcli.citations import check_answer
-from ragcli.danish import answer_type, fits_type, names_in, new_terms, strip_controls
+from ragcli.danish import answer_type, fits_type, is_furniture, names_in, new_terms, strip_controls
 from ragcli.evidence import SEPARATOR, Candidate, candidates, confidence, extract_answer, features, select_window, units
 from ragcli.grounding import measure_grounding
 from ragcli.schema import Chunk, Hit
@@ -172,6 +172,19 @@ def test_a_time_question_wants_a_time_not_any_number():
     of_day = "Hvornår på dagen startede byrådsmødet den 27. august?"
     assert not fits_type("Magistraten behandlede sagen i mødet den 19. august.", "time", of_day)
     assert fits_type("Mødet startede kl. 16.00.", "time", of_day)
+
+
+def test_a_header_date_and_a_section_number_are_not_times():
+    """The date a layout prints beside "Side 15 af 16" is when the document was printed, and
+    "10.7" before a heading is its section number: neither answers "hvilken frist …?"."""
+    asked = "Hvilken betalingsfrist bruger robotten, når den betaler lægeregninger?"
+    header = "14. september 2022 Side 15 af 16 10.7 Kontroller betaling i OPUS SAP"
+    assert not fits_type(header, "time", asked)
+    assert is_furniture(header)
+    assert fits_type("Betalingsdato 14 dage efter registreringsdato", "time", asked)
+    # The same date in running text is a date.
+    assert fits_type("Betalingen skete 14. september 2022.", "time", asked)
+    assert fits_type("Fristen er 10.7.2025.", "time", asked) and fits_type("Fristen er 10/7.", "time", asked)
 
 
 def test_an_amount_is_not_a_year_and_a_version_has_a_number():
