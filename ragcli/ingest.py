@@ -15,7 +15,7 @@ import threading
 import time
 import types
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from functools import cached_property
 from pathlib import Path
@@ -227,6 +227,72 @@ def ingest_folder(
 READER_THREADS = 2
 
 
+class _Stopped(Exception):
+    """The ingest was interrupted: the embedding thread drops its document."""
+
+
+class _EmbedAhead:
+    """Embeds each new document on one background thread as soon as it has been read.
+
+    Reading is mostly waiting on other processes (pdfium's child, Tesseract) and embedding
+    keeps both cores busy, so embedding the first documents while the next ones are read
+    shortens the run. Documents are embedded one at a time, in the order they were filed;
+    each one's vectors are saved to `.pending/` as soon as they exist, as before. Progress
+    ticks are held until the embedding bar exists (its total is known only once every file
+    has been read) and then passed on as they come, from this thread.
+    """
+
+    def __init__(self, embedder: Embedder, pending: _PendingVectors, progress: IngestProgress):
+        self._embedder = embedder
+        self._pending = pending
+        self._progress = progress
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ragcli-embed")
+        self._futures: dict[str, Future[tuple[np.ndarray, bool, float]]] = {}
+        self._lock = threading.Lock()
+        self._held = 0  # chunks embedded before the bar was started
+        self._live = False
+        self.stop = threading.Event()
+
+    def submit(self, sha256: str, chunks: list[Chunk]) -> None:
+        self._futures[sha256] = self._pool.submit(self._vectors, sha256, [c.text for c in chunks])
+
+    def _tick(self, n: int) -> None:
+        if self.stop.is_set():
+            raise _Stopped
+        with self._lock:
+            if not self._live:
+                self._held += n
+                return
+        self._progress.on_embedded(n)
+
+    def _vectors(self, sha256: str, texts: list[str]) -> tuple[np.ndarray, bool, float]:
+        """(vectors, resumed from an interrupted earlier run, seconds spent embedding)."""
+        resumed = self._pending.load(sha256, len(texts), self._embedder.dim)
+        if resumed is not None:
+            self._tick(len(texts))
+            return resumed, True, 0.0
+        started = time.perf_counter()
+        vectors = self._embedder.embed_passages(texts, progress=self._tick)
+        seconds = time.perf_counter() - started
+        self._pending.save(sha256, vectors)
+        return vectors, False, seconds
+
+    def start_bar(self) -> None:
+        """The embedding bar exists now: pass on what was embedded before it, and all that follows."""
+        with self._lock:
+            self._live, held, self._held = True, self._held, 0
+        if held:
+            self._progress.on_embedded(held)
+
+    def result(self, sha256: str) -> tuple[np.ndarray, bool, float]:
+        return self._futures.pop(sha256).result()
+
+    def close(self, interrupted: bool) -> None:
+        if interrupted:
+            self.stop.set()  # the running document stops at its next batch; queued ones never start
+        self._pool.shutdown(wait=True, cancel_futures=interrupted)
+
+
 def _read_and_chunk(
     path: Path, name: str, count_tokens: Callable[[list[str]], list[int]], params: ChunkingParams,
     stop: threading.Event,
@@ -317,81 +383,88 @@ def _ingest_locked(
                 size=path.stat().st_size, pages=len(loaded.pages), chunks=len(chunks),
             )
             new_docs.append((record, chunks))
+            ahead.submit(digest, chunks)
             (report.updated if old is not None else report.added).append(name)
 
         return file_it
 
-    progress.on_parse_start(len(paths))
-    # Files are read two at a time: most of a slow file's time is spent outside this process
-    # (pdfium's child, which also draws OCR's page images, and Tesseract), so a second reader
-    # keeps the other core busy. Cleaning and chunking keep no shared state.
-    loader = ThreadPoolExecutor(max_workers=READER_THREADS, thread_name_prefix="ragcli-read")
-    stop_reading = threading.Event()
-    try:
-        steps = []
-        for path in paths:
-            name = path.relative_to(root).as_posix()
-            steps.append((name, sort_file(path, name, loader)))
-        for name, file_it in steps:
-            if file_it is not None:
-                file_it()
-            progress.on_parsed(name)  # once per file, whatever became of it
-    except BaseException:
-        # Interrupted (Ctrl-C, SIGTERM, an error): the reader threads' files are not wanted any
-        # more. End their pdfium child and Tesseract now rather than wait for a long scan.
-        stop_reading.set()
-        loading.stop_reading()
-        raise
-    finally:
-        loader.shutdown(wait=True, cancel_futures=True)
-
-    # Documents from elsewhere stay; documents gone from this folder go (when pruning).
-    for old_path, old in previous.items():
-        if old_path in seen_paths:
-            continue
-        if old_path in moved_from:
-            report.removed.append(old.record.name)
-            continue
-        under_folder = Path(old_path).is_relative_to(root_resolved)
-        if under_folder and prune:
-            report.removed.append(old.record.name)
-        else:
-            kept.append(old)
-
-    kept, new_docs = _unique_names(kept, new_docs, seen_paths, root_resolved)
-    to_embed = [c for _, chunks in new_docs for c in chunks]
-    unchanged_index = not (report.added or report.updated or report.removed) and writer.exists() and not rebuild
-    if unchanged_index:
-        # Nothing to add, change or drop: the committed index already is the answer.
-        counts = writer.manifest()["counts"]
-        report.documents, report.pages, report.chunks = counts["documents"], counts["pages"], counts["chunks"]
-        report.seconds = time.perf_counter() - started
-        return report
-    progress.on_embed_start(len(to_embed))
-    embed_started = time.perf_counter()
     pending = _PendingVectors(writer.pending_folder, embedder.model_id, params)
-    per_doc: list[np.ndarray] = []
-    embedded_docs: list[tuple[DocumentRecord, list[Chunk]]] = []
-    for record, chunks in new_docs:
-        vectors_for_doc = pending.load(record.sha256, len(chunks), embedder.dim)
-        if vectors_for_doc is None:
+    ahead = _EmbedAhead(embedder, pending, progress)
+    finished = False
+    try:
+        progress.on_parse_start(len(paths))
+        # Files are read two at a time: most of a slow file's time is spent outside this process
+        # (pdfium's child, which also draws OCR's page images, and Tesseract), so a second reader
+        # keeps the other core busy. Cleaning and chunking keep no shared state. Each file read
+        # is embedded at once on a third thread (`_EmbedAhead`).
+        loader = ThreadPoolExecutor(max_workers=READER_THREADS, thread_name_prefix="ragcli-read")
+        stop_reading = threading.Event()
+        try:
+            steps = []
+            for path in paths:
+                name = path.relative_to(root).as_posix()
+                steps.append((name, sort_file(path, name, loader)))
+            for name, file_it in steps:
+                if file_it is not None:
+                    file_it()
+                progress.on_parsed(name)  # once per file, whatever became of it
+        except BaseException:
+            # Interrupted (Ctrl-C, SIGTERM, an error): the reader threads' files are not wanted any
+            # more. End their pdfium child and Tesseract now rather than wait for a long scan.
+            stop_reading.set()
+            loading.stop_reading()
+            raise
+        finally:
+            loader.shutdown(wait=True, cancel_futures=True)
+
+        # Documents from elsewhere stay; documents gone from this folder go (when pruning).
+        for old_path, old in previous.items():
+            if old_path in seen_paths:
+                continue
+            if old_path in moved_from:
+                report.removed.append(old.record.name)
+                continue
+            under_folder = Path(old_path).is_relative_to(root_resolved)
+            if under_folder and prune:
+                report.removed.append(old.record.name)
+            else:
+                kept.append(old)
+
+        kept, new_docs = _unique_names(kept, new_docs, seen_paths, root_resolved)
+        to_embed = [c for _, chunks in new_docs for c in chunks]
+        unchanged_index = not (report.added or report.updated or report.removed) and writer.exists() and not rebuild
+        if unchanged_index:
+            # Nothing to add, change or drop: the committed index already is the answer.
+            counts = writer.manifest()["counts"]
+            report.documents, report.pages, report.chunks = counts["documents"], counts["pages"], counts["chunks"]
+            report.seconds = time.perf_counter() - started
+            finished = True
+            return report
+        progress.on_embed_start(len(to_embed))
+        ahead.start_bar()
+        per_doc: list[np.ndarray] = []
+        embedded_docs: list[tuple[DocumentRecord, list[Chunk]]] = []
+        for record, chunks in new_docs:
             try:
-                vectors_for_doc = embedder.embed_passages([c.text for c in chunks], progress=progress.on_embedded)
+                vectors_for_doc, resumed, seconds = ahead.result(record.sha256)
             except (Exception, RecursionError) as exc:  # noqa: BLE001 - skip the document, keep the rest
                 report.skipped.append(Skipped(record.name, f"cannot embed ({type(exc).__name__}): {_one_line(exc)}"))
                 for names in (report.added, report.updated):
                     if record.name in names:
                         names.remove(record.name)
                 continue
-            pending.save(record.sha256, vectors_for_doc)
-            report.embedded_chunks += len(chunks)
-        else:
-            progress.on_embedded(len(chunks))
-            report.resumed_chunks += len(chunks)
-        per_doc.append(vectors_for_doc.reshape(-1, embedder.dim))
-        embedded_docs.append((record, chunks))
-    new_docs = embedded_docs
-    report.embed_seconds = time.perf_counter() - embed_started
+            if resumed:
+                report.resumed_chunks += len(chunks)
+            else:
+                report.embedded_chunks += len(chunks)
+            # Time spent embedding, not waiting for it: chunks/s stays the embedder's own speed.
+            report.embed_seconds += seconds
+            per_doc.append(vectors_for_doc.reshape(-1, embedder.dim))
+            embedded_docs.append((record, chunks))
+        new_docs = embedded_docs
+        finished = True
+    finally:
+        ahead.close(interrupted=not finished)
 
     documents = [k.record for k in kept] + [r for r, _ in new_docs]
     if not documents:
