@@ -34,6 +34,8 @@ Deliberately outside the tree, because none of them reaches the user as an error
                                     DocumentError with the install hint, annotate reads without OCR
     ocr.OcrStopped                  an interrupted ingest abandoned a file's OCR; the interruption
                                     itself is what the user is told about
+    ingest._Stopped                 an interrupted ingest stopped embedding a document on the
+                                    background thread; the interruption is what the user is told about
     server.Busy                     the answer queue is full: HTTP 503 with Retry-After, a state
                                     of the server, not a failure of the request
 """
