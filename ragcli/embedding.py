@@ -8,6 +8,7 @@ always L2-normalised float32 so that inner product is cosine similarity.
 
 from __future__ import annotations
 
+import copy
 import os
 import threading
 from collections.abc import Callable, Sequence
@@ -68,11 +69,15 @@ class SentenceTransformerEmbedder:
         self.max_tokens = int(self._model.max_seq_length)
         self.query_prefix = query_prefix
         self.passage_prefix = passage_prefix
+        # Counting gets its own tokenizer: ingest counts on its reader threads while another
+        # thread embeds, and each call sets truncation/padding on the shared Rust object —
+        # "Already borrowed", or one thread's padding in the other's counts.
+        self._counting_tokenizer = copy.deepcopy(self._model.tokenizer)
 
     def count_tokens(self, texts: Sequence[str]) -> list[int]:
         if not texts:
             return []
-        encoded = self._model.tokenizer(
+        encoded = self._counting_tokenizer(
             [self.passage_prefix + t for t in texts], add_special_tokens=True, truncation=False
         )["input_ids"]
         return [len(ids) for ids in encoded]

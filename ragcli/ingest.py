@@ -73,7 +73,10 @@ class IngestReport:
 
 @dataclass
 class IngestProgress:
-    """Callbacks the CLI uses to draw progress bars; all optional."""
+    """Callbacks the CLI uses to draw progress bars; all optional.
+
+    `on_embedded` is called from ingest's embedding thread, not the caller's: the callback
+    must be thread-safe (rich's Progress is)."""
 
     on_parse_start: Callable[[int], None] = lambda total: None
     on_parsed: Callable[[str], None] = lambda doc: None
@@ -274,7 +277,10 @@ class _EmbedAhead:
         started = time.perf_counter()
         vectors = self._embedder.embed_passages(texts, progress=self._tick)
         seconds = time.perf_counter() - started
-        self._pending.save(sha256, vectors)
+        try:
+            self._pending.save(sha256, vectors)
+        except OSError:
+            pass  # the resume cache is a convenience: a full disk must not cost the document
         return vectors, False, seconds
 
     def start_bar(self) -> None:
@@ -327,6 +333,7 @@ def _ingest_locked(
     # twice, and a moved or renamed file keeps its vectors instead of being re-embedded.
     indexed_by_hash = {old.record.sha256: old for old in reversed(previous.values())}
     moved_from: set[str] = set()
+    filed_names: dict[str, str] = {}  # content hash -> the name a new document was filed under
     # Files already in the index go first, so a copy of one is the duplicate, not it.
     paths.sort(key=lambda p: str(p.resolve()) not in previous)
 
@@ -383,6 +390,7 @@ def _ingest_locked(
                 size=path.stat().st_size, pages=len(loaded.pages), chunks=len(chunks),
             )
             new_docs.append((record, chunks))
+            filed_names[digest] = name
             ahead.submit(digest, chunks)
             (report.updated if old is not None else report.added).append(name)
 
@@ -412,6 +420,7 @@ def _ingest_locked(
             # Interrupted (Ctrl-C, SIGTERM, an error): the reader threads' files are not wanted any
             # more. End their pdfium child and Tesseract now rather than wait for a long scan.
             stop_reading.set()
+            ahead.stop.set()
             loading.stop_reading()
             raise
         finally:
@@ -448,10 +457,11 @@ def _ingest_locked(
             try:
                 vectors_for_doc, resumed, seconds = ahead.result(record.sha256)
             except (Exception, RecursionError) as exc:  # noqa: BLE001 - skip the document, keep the rest
-                report.skipped.append(Skipped(record.name, f"cannot embed ({type(exc).__name__}): {_one_line(exc)}"))
+                filed_as = filed_names[record.sha256]  # before _unique_names: the name in added/updated
+                report.skipped.append(Skipped(filed_as, f"cannot embed ({type(exc).__name__}): {_one_line(exc)}"))
                 for names in (report.added, report.updated):
-                    if record.name in names:
-                        names.remove(record.name)
+                    if filed_as in names:
+                        names.remove(filed_as)
                 continue
             if resumed:
                 report.resumed_chunks += len(chunks)

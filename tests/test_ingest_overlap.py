@@ -23,18 +23,20 @@ PARAMS = ChunkingParams(max_tokens=32, overlap_tokens=4)
 
 
 class TimedEmbedder(HashEmbedder):
-    """Embeds one text per batch, reporting each, after `delay` seconds; remembers when it started."""
+    """Embeds one text per batch, reporting each, after `delay` seconds; remembers what it did."""
 
     def __init__(self, delay: float = 0.0):
         self.delay = delay
-        self.starts: list[tuple[float, str]] = []
+        self.started = threading.Event()  # set when the first document's embedding begins
+        self.embedded = 0
 
     def embed_passages(self, texts, progress=None):
-        self.starts.append((time.monotonic(), texts[0]))
+        self.started.set()
         rows = []
         for text in texts:
             time.sleep(self.delay)
             rows.append(self._vector(text))
+            self.embedded += 1
             if progress:
                 progress(1)
         return np.vstack(rows).reshape(-1, self.dim)
@@ -52,27 +54,25 @@ def _folder(tmp_path: Path, n: int, sentences: int = 3) -> Path:
 def test_the_first_document_is_embedded_while_the_last_is_still_being_read(tmp_path, monkeypatch):
     folder = _folder(tmp_path, 4)
     read = ingest_module._read_and_chunk
-    last_read_done: list[float] = []
+    embedder = TimedEmbedder()
+    embedding_began_during_the_read: list[bool] = []
 
-    def slow_last(path, *args):
-        result = read(path, *args)
+    def last_waits_for_embedding(path, *args):
         if path.name == "d3.txt":
-            time.sleep(1.0)
-            last_read_done.append(time.monotonic())
-        return result
+            # Reading d3 does not end until the embedder has begun: without the overlap it never would.
+            embedding_began_during_the_read.append(embedder.started.wait(timeout=10))
+        return read(path, *args)
 
-    monkeypatch.setattr(ingest_module, "_read_and_chunk", slow_last)
+    monkeypatch.setattr(ingest_module, "_read_and_chunk", last_waits_for_embedding)
     events: list[tuple[str, int]] = []
     progress = IngestProgress(
         on_embed_start=lambda total: events.append(("start", total)),
         on_embedded=lambda n: events.append(("embedded", n)),
     )
-    embedder = TimedEmbedder()
     report = ingest_folder(folder, tmp_path / "idx", embedder, PARAMS, progress=progress)
 
+    assert embedding_began_during_the_read == [True]
     assert report.documents == 4 and report.embedded_chunks == report.chunks
-    first_embedded = min(t for t, text in embedder.starts if "Dokument 0" in text)
-    assert first_embedded < last_read_done[0] - 0.5  # embedded during the slow read, not after it
     # The bar's total comes first, then exactly that many chunks, however early they were embedded.
     assert events[0] == ("start", report.chunks)
     assert sum(n for kind, n in events if kind == "embedded") == report.chunks
@@ -87,18 +87,47 @@ def test_the_first_document_is_embedded_while_the_last_is_still_being_read(tmp_p
 
 
 def test_an_interrupted_ingest_stops_the_embedding_thread_at_once(tmp_path):
-    folder = _folder(tmp_path, 3, sentences=40)
-    parsed: list[str] = []
+    folder = _folder(tmp_path, 3, sentences=400)  # ~130 chunks a document, 0.05 s each: ~7 s apiece
+    embedder = TimedEmbedder(delay=0.05)
+    interrupted_at: list[float] = []
 
-    def interrupt_after_two(name: str) -> None:
-        parsed.append(name)
-        if len(parsed) == 2:
+    def interrupt_once_embedding_runs(name: str) -> None:
+        if name == "d1.txt":
+            while embedder.embedded < 5:  # well inside the first document
+                time.sleep(0.01)
+            interrupted_at.append(time.monotonic())
             raise KeyboardInterrupt
 
-    embedder = TimedEmbedder(delay=0.05)  # ~6 s of embedding for the first document alone
-    started = time.monotonic()
     with pytest.raises(KeyboardInterrupt):
-        ingest_folder(folder, tmp_path / "idx", embedder, PARAMS, progress=IngestProgress(on_parsed=interrupt_after_two))
-    assert time.monotonic() - started < 2.0
+        ingest_folder(folder, tmp_path / "idx", embedder, PARAMS, progress=IngestProgress(on_parsed=interrupt_once_embedding_runs))
+    assert time.monotonic() - interrupted_at[0] < 1.5
+    assert embedder.embedded < 40  # stopped in the first document, not after it
     assert not [t for t in threading.enumerate() if t.name.startswith("ragcli-embed")]
     assert not (tmp_path / "idx" / "manifest.json").exists()  # nothing committed
+
+
+@pytest.mark.slow
+def test_token_counts_stay_exact_while_another_thread_embeds(minilm):
+    """Ingest counts tokens on its reader threads while the embedding thread encodes: the
+    sentence-transformers tokenizer must not hand one thread's padding to the other's counts."""
+    texts = [f"Sætning nummer {i} om affaldssortering i kommunen. " * (1 + i % 7) for i in range(64)]
+    expected = minilm.count_tokens(texts)
+    failures: list[BaseException] = []
+    done = threading.Event()
+
+    def embed_repeatedly() -> None:
+        try:
+            while not done.is_set():
+                minilm.embed_passages(texts[:8])
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            failures.append(exc)
+
+    worker = threading.Thread(target=embed_repeatedly)
+    worker.start()
+    try:
+        for _ in range(400):  # 40 rounds never met the race; 400 met it on the first run without the fix
+            assert minilm.count_tokens(texts) == expected
+    finally:
+        done.set()
+        worker.join()
+    assert not failures
