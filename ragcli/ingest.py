@@ -61,7 +61,7 @@ class IngestReport:
     embedded_chunks: int = 0
     resumed_chunks: int = 0  # vectors taken from an interrupted earlier run instead of embedded again
     seconds: float = 0.0
-    embed_seconds: float = 0.0
+    embed_seconds: float = 0.0  # time inside the embedder, summed per document (it overlaps reading)
 
     @property
     def chunks_per_second(self) -> float:
