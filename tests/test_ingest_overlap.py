@@ -106,6 +106,21 @@ def test_an_interrupted_ingest_stops_the_embedding_thread_at_once(tmp_path):
     assert not (tmp_path / "idx" / "manifest.json").exists()  # nothing committed
 
 
+
+class FailsOnOneDocument(HashEmbedder):
+    def embed_passages(self, texts, progress=None):
+        if any("Dokument 1 " in t for t in texts):
+            raise RuntimeError("tensor explosion\nsecond line that must not be shown")
+        return super().embed_passages(texts, progress)
+
+
+def test_a_document_that_cannot_be_embedded_is_skipped_in_one_line_and_the_rest_indexed(tmp_path):
+    folder = _folder(tmp_path, 3)
+    report = ingest_folder(folder, tmp_path / "idx", FailsOnOneDocument(), PARAMS)
+    assert [(s.doc, s.reason) for s in report.skipped] == [("d1.txt", "cannot embed (RuntimeError): tensor explosion")]
+    assert report.added == ["d0.txt", "d2.txt"] and report.documents == 2
+    assert sorted(d.name for d in Index.open(tmp_path, "idx").documents()) == ["d0.txt", "d2.txt"]
+
 @pytest.mark.slow
 def test_token_counts_stay_exact_while_another_thread_embeds(minilm):
     """Ingest counts tokens on its reader threads while the embedding thread encodes: the
