@@ -76,15 +76,7 @@ def main() -> int:
             return (x * keep).sum(1) / keep.sum(1)
 
     def layer_input(sequences):
-        batch, length = len(sequences), max(map(len, sequences))
-        ids_ = torch.full((batch, length), m.pad, dtype=torch.long)
-        mask = torch.zeros((batch, length), dtype=torch.bool)
-        for i, s in enumerate(sequences):
-            ids_[i, : len(s)] = torch.tensor(s)
-            mask[i, : len(s)] = True
-        with torch.inference_mode():
-            x = encoder._embed_words(ids_) + encoder._positions[:length] + encoder._token_type
-            x = F.layer_norm(x, (hidden,), *encoder._embedding_norm, m.eps)
+        x, mask = encoder._embedded(sequences)  # the word embeddings exactly as ragcli computes them
         return x.float().numpy(), mask.numpy()
 
     sequences = sorted(([m.bos, *t[: m.max_positions - 2], m.eos] for t in encoder.tokenizer.encode(texts)), key=len, reverse=True)
