@@ -37,6 +37,11 @@ MONTHS = (
     "jan feb mar apr jun jul aug sep sept okt nov dec"
 ).split()
 WEEKDAYS = "mandag tirsdag onsdag torsdag fredag lørdag søndag".split()
+# Counts that make a unit of time a duration when written as a word: "to uger", "en måned", "one hour".
+_DURATION_COUNTS = (
+    "en et én to tre fire fem seks syv otte ni ti elleve tolv fjorten tyve tredive halvanden "
+    "one two three four five six seven eight nine ten twelve twenty thirty"
+).split()
 # A time: a year, a date, a month or weekday, a clock time, a duration (a number and a unit
 # of time), or a frequency. A bare number is not one: "Hvornår afholdes …?" is not answered
 # by "… webinars: https://…/90316096" (a near miss the looser rule, any number, let through).
@@ -47,8 +52,10 @@ _TIME_EXPRESSION = re.compile(
     r"|\b\d{1,2}/\d{1,2}(?:/\d{2,4})?\b|\b\d{1,2}[.-]\d{1,2}[.-]\d{2,4}\b"
     r"|\b(?:" + "|".join(MONTHS + WEEKDAYS) + r")\b"
     r"|\bkl\.?\s*\d|\bklokken\s*\d|\bden\s+\d{1,2}\."
-    r"|\b\d+(?:[,.]\d+)?\s*(?:sekunder|sek|minutter|min|timer|time|dage|dag|døgn|uger|uge|måneder|måned|mdr|års?"
-    r"|hours?|days?|weeks?|months?|years?)\b"
+    # a duration: "72 timer(s)", "4-dages", "to uger", "en måned", "one hour"
+    r"|(?:\b\d+(?:[,.]\d+)?\s*-?\s*|\b(?:" + "|".join(_DURATION_COUNTS) + r")\s+)"
+    r"(?:sekunder|sek|minutter|min|timer|time|dage|dag|døgn|uger|uge|måneder|måned|mdr|år"
+    r"|seconds?|minutes?|hours?|days?|weeks?|months?|years?)s?\b"
     r"|\b(?:dagligt?|ugentlig[et]?|månedlig[et]?|årlig[et]?|kvartalsvis|løbende|hver\s+(?:dag|uge|måned|år|morgen|aften)"
     r"|uger|måneder|døgnet|timer|minutter)\b",
     re.IGNORECASE,
@@ -56,7 +63,11 @@ _TIME_EXPRESSION = re.compile(
 _YEAR = re.compile(r"(?:19|20)\d\d")
 _BODY_OR_ROLE = re.compile(
     r"\b\w*(?:bestyrelsen|rådet|udvalget|styrelsen|ministeriet|myndigheden|kommunen|regionen|forvaltningen"
-    r"|sekretariatet|leverandøren|afdelingen|direktøren|chefen|behandleren|lederen|borgeren|ansøgeren)\b",
+    r"|sekretariatet|leverandøren|afdelingen|direktøren|chefen|behandleren|lederen|borgeren|ansøgeren"
+    # a role in the indefinite or plural too: "hos den lokale indsatsleder", "kunden", "driftsansvarlige"
+    r"|leder|ledere|chef|direktør|behandler|ansvarlig|ansvarlige|medarbejder|medarbejderen|medarbejdere"
+    r"|koordinator|koordinatoren|konsulent|konsulenten|kunde|kunden|kunder|udbyder|udbyderen|leverandør"
+    r"|administrator|administratoren|ejer|ejeren)\b",
     re.IGNORECASE,
 )
 _VERSION_QUESTION = re.compile(r"\bversion", re.IGNORECASE)
@@ -200,11 +211,27 @@ def names_in(sentence: str) -> list[str]:
     return names
 
 
+# The question's own question word. Context may come first ("Den organisation, der … Hvem …?")
+# and a clause may hold another ("Hvilken artikel … stiller kravene til, hvornår en signatur er
+# avanceret?" asks for an article, not a time): only the first one says what is asked.
+_INTERROGATIVE = re.compile(r"\b(?:hvad|hvem|hvilke[nt]?|hvornår|hvor|hvordan|hvorfor|hvorledes|hvorhen|hvorfra)\b", re.IGNORECASE)
+# A cue may follow the question word by a few words ("hvad er taksten", "hvad koster"), not
+# a whole clause ("Hvad sker der med bevillingen, hvis formuen er over beløbsgrænsen?").
+_CUE_REACH = re.compile(r"\W*(?:\w+\W+){0,3}")
+
+
 def answer_type(question: str) -> AnswerType:
-    """What kind of answer the question asks for, from its Danish question words."""
+    """What kind of answer the question asks for, from its Danish question word."""
+    first = _INTERROGATIVE.search(question)
+    if first is None:  # "Antal elever i 0. klasse?": a cue anywhere will do
+        return next((kind for kind, cue in _TYPE_CUES if cue.search(question)), "any")
+    reach = first.end() + len(_CUE_REACH.match(question, first.end()).group(0))
     for kind, cue in _TYPE_CUES:
-        if cue.search(question):
-            return kind
+        found = cue.search(question, first.start())
+        while found is not None and found.start() < reach:
+            if found.start() == first.start() or found.start() >= first.end():
+                return kind
+            found = cue.search(question, found.start() + 1)
     return "any"
 
 
@@ -248,7 +275,7 @@ _UNITS = frozenset(analyze(
     "kr kroner dkk euro eur procent pct timer time dage dag uger uge måneder måned år minutter sekunder "
     "km meter kvadratmeter hektar ha gb mb tb stk styk personer borgere ansatte elever børn pladser sager"
 )) | {"%", "m", "m2", "m²", "km²", "km2"}
-_QUANTITY = re.compile(r"(\d+(?:[.,:]\d+)*)\s*((?:%|[^\W\d_]+\.?)(?:\s+[^\W\d_]+){0,2})")
+_QUANTITY = re.compile(r"(\d+(?:[.,:]\d+)*)\s*-?\s*((?:%|[^\W\d_]+\.?)(?:\s+[^\W\d_]+){0,2})")  # "500 pladser", "4-dages uge"
 
 
 # Danish number words: "otte principper" answers "hvor mange" as well as "8 principper".
@@ -277,7 +304,10 @@ def _quantities(body: str, question: str) -> bool:
     units: frozenset[str] = frozenset(analyze("stk styk procent")) | {"%"}
     words = re.findall(r"\w+", body.lower())
     for i, word in enumerate(words):
-        if word in NUMBER_WORDS and any(_asked(t, asked) for t in analyze(" ".join(words[i + 1 : i + 4]))):
+        # the counted noun after the number word, or a word of the question just before it
+        # ("grundlæggende to metoder" answers "hvor mange grundlæggende måder")
+        near = words[max(0, i - 2) : i] + words[i + 1 : i + 4]
+        if word in NUMBER_WORDS and any(_asked(t, asked) for t in analyze(" ".join(near))):
             return True
     for match in _QUANTITY.finditer(body):
         if match.group(1).replace(",", ".").rstrip(".") in numbers_in(question):

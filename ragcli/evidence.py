@@ -236,6 +236,8 @@ def candidates(
                 # "… værktøjer til applikationsudvikling:" — the answer is the list that follows.
                 after = found[i + 1]
                 unit = Unit(unit.start, after.end, f"{unit.text} {after.text}")
+            if unit.text.rstrip().endswith("?"):
+                continue  # a question (a flowchart's "Overstiger formuen beløbsgrænsen?") answers nothing
             if not new_terms(unit.text, question) or not fits_type(unit.text, kind, question):
                 continue
             around = " ".join(u.text for u in found[max(0, i - 2) : i + 2])

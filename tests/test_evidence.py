@@ -61,6 +61,39 @@ def test_answer_types_from_danish_question_words():
     assert fits_type("Certificeringen er udstedt af Det Norske Veritas.", "name", "Hvem har udstedt certificeringen?")
 
 
+def test_the_first_question_word_says_what_is_asked():
+    # a later "hvornår" in a clause, or a price word far from the question word, asks nothing
+    assert answer_type("Hvilken artikel i forordningen stiller kravene til, hvornår en signatur er avanceret?") == "any"
+    assert answer_type("Hvad sker der med bevillingen, hvis formuen ligger over beløbsgrænsen?") == "any"
+    assert answer_type("Hvad gør robotten med regningen, hvis taksten ikke er opdateret?") == "any"
+    # context before the question word, and a cue a few words after it, still count
+    assert answer_type("Platformen er ISO 27001-certificeret. Hvem har udstedt certificeringen?") == "name"
+    assert answer_type("Hvad er taksten for en attest?") == "quantity"
+    assert answer_type("Hvad koster en plads i SFO?") == "quantity"
+    assert answer_type("Antal elever i 0. klasse?") == "quantity"
+
+
+def test_durations_counts_and_roles_fit_their_questions():
+    how_long = "Hvor længe efter udskrivelsen skal der være lægeligt behandlingsansvar?"
+    assert fits_type("Udmøntning af 72 timers lægeligt behandlingsansvar efter udskrivelse.", "time", how_long)
+    assert fits_type("Svar gives inden for to uger.", "time", "Hvor lang tid går der, før man får svar?")
+    assert fits_type("The token will expire in one hour.", "time", "Hvor længe kan klienten bruge det?")
+    assert not fits_type("Lægen skal have behandlingsansvar.", "time", how_long)
+    assert fits_type("Forslag om afprøvning af 4-dages arbejdsuge.", "quantity", "Hvor mange arbejdsdage om ugen?")
+    assert fits_type("Der findes grundlæggende to metoder: regler og maskinlæring.", "quantity",
+                     "Hvor mange grundlæggende måder findes der?")
+    assert not fits_type("Der findes metoder til maskinlæring.", "quantity", "Hvor mange grundlæggende måder findes der?")
+    assert fits_type("Papirkort kan fås hos den lokale indsatsleder.", "name", "Hvem kan kommunen få kortene fra?")
+
+
+def test_a_question_in_the_source_is_not_an_answer():
+    text = "Overstiger borgerens formue beløbsgrænsen? Ja: tilbagetræk fodplejebevillingen straks."
+    question = "Hvad sker der med fodplejebevillingen, hvis formuen ligger over beløbsgrænsen?"
+    hit = _hit(text)
+    found = candidates(question, answer_type(question), [hit], _weights(question, [hit]))
+    assert [c.text for c in found] == ["Ja: tilbagetræk fodplejebevillingen straks."]
+
+
 def test_names_skip_the_capitalised_first_word_but_keep_acronyms():
     assert names_in("Platformen drives af Statens IT.") == ["Statens", "IT"]
     assert names_in("DMI og SIT stod bag.") == ["DMI", "SIT"]
