@@ -121,7 +121,7 @@ def main() -> int:
     index = Index.open(args.home, args.index)
     embedder = load_embedder(index.embedding_model)
     parts: dict[str, list[dict]] = {}
-    for path in args.questions or [Path("eval/questions.jsonl"), Path("eval/questions_more.jsonl")]:
+    for path in args.questions or [Path("eval/questions.jsonl"), Path("eval/questions_more.jsonl"), Path("eval/questions_real.jsonl")]:
         rows = load_questions(path)
         for half in ("tune", "test"):
             parts[f"{path} {half}"] = collect([r for r in rows if split_of(r.id) == half], index, embedder)
