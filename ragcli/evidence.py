@@ -20,9 +20,10 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from functools import lru_cache
+from pathlib import Path
 
 from ragcli.chunking import sentence_spans
-from ragcli.danish import AnswerType, fits_type, is_furniture, new_terms, weighted_coverage
+from ragcli.danish import AnswerType, fits_type, is_furniture, new_terms, prefix_match, weighted_coverage
 from ragcli.lexical import analyze
 from ragcli.schema import Hit
 
@@ -149,6 +150,10 @@ class Candidate:
     own: float  # the unit's weighted coverage of the question's terms
     context: float  # coverage of the unit with the two units before and the one after it
     similarity: float | None = None  # embedding similarity to the question (None: no embedder)
+    # Coverage without the question's terms that the document's title or file name holds: a
+    # real question names its document ("i Dataetisk Råds tekst …"), the answer need not.
+    own_untitled: float = 0.0
+    passage: float = 0.0  # coverage of the whole passage the unit comes from
 
 
 @dataclass(frozen=True)
@@ -181,26 +186,29 @@ class ExtractionModel:
 # questions; with the embedding similarity to the question, 56 %.
 WITH_SIMILARITY = ExtractionModel(
     weights={
-        "own": 1.1724,  # the unit's own coverage of the question
-        "context": 2.1184,  # coverage of its neighbourhood: the answer seldom repeats the whole question
-        "similarity": 2.5999,  # (cosine - 0.85) * 10 with multilingual-e5-small
-        "source_1": 0.2484,
-        "source_2": 0.0412,
-        "length": 0.4509,  # characters / 400, at most 1
-        "has_number": 0.5271,
-        "coverage": -0.8491,  # the best passage's coverage (grounding): near misses cover the question well too
+        "own": 0.1573,  # the unit's own coverage of the question
+        "own_untitled": 1.6108,  # the same without the document title's terms: what the answer itself must say
+        "context": 1.5006,  # coverage of its neighbourhood: the answer seldom repeats the whole question
+        "passage": 1.0323,  # coverage of its whole passage
+        "similarity": 2.4885,  # (cosine - 0.85) * 10 with multilingual-e5-small
+        "source_1": 0.0653,
+        "source_2": -0.0108,
+        "length": 0.3295,  # characters / 400, at most 1
+        "has_number": 0.5278,
+        "coverage": -1.5502,  # the best passage's coverage (grounding): near misses cover the question well too
     },
-    bias=-3.4089,
+    bias=-3.2864,
     # A "most similar of all candidates" flag was tried and dropped: it came closer to the
     # targets on the tune halves without it, and a cosine lead of 0.002 used to flip the choice.
-    min_confidence=0.3,
+    min_confidence=0.225,
 )
 # Lexical search, or an embedding model whose cosine scale the model above does not know.
 WORDS_ONLY = ExtractionModel(
-    weights={"own": 3.6732, "context": 2.3067, "source_1": 0.3814, "source_2": 0.1416, "length": 1.0762,
-             "has_number": 0.4289, "coverage": -1.2179},
-    bias=-4.0992,
-    min_confidence=0.2,
+    weights={"own": 1.9406, "own_untitled": 2.3577, "context": 1.6883, "passage": 0.769,
+             "source_1": 0.2323, "source_2": 0.101, "length": 0.8529, "has_number": 0.4223,
+             "coverage": -1.7815},
+    bias=-3.9086,
+    min_confidence=0.25,
 )
 # The similarity feature is centred on multilingual-e5-small's scale; other embedders' cosines
 # mean something else, so they get the neutral value.
@@ -232,6 +240,8 @@ def candidates(
             continue
         found = [u for u in units(hit.chunk.text) if not is_furniture(u.text)]
         own = [unit_coverage(u.text, weights) for u in found]
+        untitled = _without_title(weights, hit)
+        passage = unit_coverage(hit.chunk.text, weights)
         for i, unit in enumerate(found):
             if len(unit.text) < 12:
                 continue
@@ -244,8 +254,19 @@ def candidates(
             if not new_terms(unit.text, question) or not fits_type(unit.text, kind, question):
                 continue
             around = " ".join(u.text for u in found[max(0, i - 2) : i + 2])
-            found_all.append(Candidate(number, unit.text, unit.start, unit.end, own[i], unit_coverage(around, weights)))
+            found_all.append(Candidate(
+                number, unit.text, unit.start, unit.end, own[i], unit_coverage(around, weights),
+                own_untitled=unit_coverage(unit.text, untitled) if untitled else 0.0, passage=passage,
+            ))
     return found_all
+
+
+def _without_title(weights: dict[str, float], hit: Hit) -> dict[str, float]:
+    """The question's term weights less the terms the passage's document title or file name
+    holds; empty when nothing is left."""
+    named = _terms(f"{hit.chunk.title} {Path(hit.chunk.doc).stem.replace('_', ' ')}")
+    left = {t: (0.0 if prefix_match(t, named) else w) for t, w in weights.items()}
+    return left if sum(left.values()) > 0 else {}
 
 
 def features(candidate: Candidate, coverage: float) -> dict[str, float]:
@@ -259,6 +280,8 @@ def features(candidate: Candidate, coverage: float) -> dict[str, float]:
         "length": min(len(candidate.text), 400) / 400,
         "has_number": float(bool(_DIGIT.search(candidate.text))),
         "coverage": coverage,
+        "own_untitled": candidate.own_untitled,
+        "passage": candidate.passage,
     }
 
 

@@ -244,3 +244,20 @@ def test_how_many_counts_the_noun_not_its_adjective():
     asked = "Hvor mange grundlæggende principper for beskyttelse af privatlivet har OECD opstillet?"
     assert fits_type("OECD har defineret otte basale principper for privatlivsbeskyttelse.", "quantity", asked)
     assert not fits_type("OECD har defineret otte kapitler om handel.", "quantity", asked)
+
+
+def test_coverage_beyond_the_document_title_and_of_the_whole_passage():
+    text = (
+        "Dataetisk Råd skriver om sprogmodeller i denne tekst. "
+        "En stor sprogmodel er en matematisk model af, hvordan ord statistisk hænger sammen."
+    )
+    question = "Hvordan forklarer Dataetisk Råd, hvad en stor sprogmodel er?"
+    hit = _hit(text, doc="dataetisk_raad_generativ_ai.pdf")
+    found = {c.text[:12]: c for c in candidates(question, answer_type(question), [hit], _weights(question, [hit]))}
+    council, model = found["Dataetisk Rå"], found["En stor spro"]
+    # the file name names the council: echoing it says nothing the answer needs
+    assert council.own > 0 and council.own_untitled < council.own
+    assert model.own_untitled >= model.own > 0
+    # both come from the same passage, which covers the question more than either sentence
+    assert council.passage == model.passage >= max(council.own, model.own)
+    assert features(model, 0.5)["own_untitled"] == model.own_untitled
