@@ -97,7 +97,7 @@ _TYPE_CUES: tuple[tuple[AnswerType, re.Pattern[str]], ...] = tuple(
                   "hvilken periode", "hvilket interval")),
         ("quantity", ("hvor mange", "hvor meget", "hvor stor", "hvor store", "hvor høj", "hvor lang", "hvad koster",
                       "hvilket beløb", "hvilken pris", "antal", r"\w*takst\w*", r"\w*pris(?:en)?", r"\w*beløb\w*",
-                      r"\w*gebyr\w*", "koste", "kostede")),
+                      r"\w*gebyr\w*", "koste", "kostede", "betaler", "betale", "betales", "betalte")),
         ("number", ("hvilken kode", "hvilket nummer", "hvilket tal", "hvilken værdi", "hvilket versionsnummer",
                     r"hvilke[nt]? \w*(?:kode|nummer|numre|interval)\w*", "hvilken version")),
         ("name", ("hvem", "hvilken myndighed", "hvilken organisation", "hvilke organisationer", "hvilken kommune",
@@ -120,6 +120,17 @@ def strip_controls(text: str) -> str:
 def numbers_in(text: str) -> set[str]:
     """The numbers in a text, normalised ("1.850,5" and "1.850.5" compare equal; no trailing dot)."""
     return {n.replace(",", ".").rstrip(".") for n in _NUMBER.findall(text)}
+
+
+_YEAR_WORD = re.compile(r"\b(?:19|20)\d\d\b")
+
+
+def other_year(claim: str, question: str) -> bool:
+    """The claim names years, but none the question asks about: it is about another year
+    ("Danmarkskort … 2023 … Vedtaget" does not say when the 2024 one was adopted)."""
+    asked = set(_YEAR_WORD.findall(question))
+    said = set(_YEAR_WORD.findall(claim))
+    return bool(asked and said and not asked & said)
 
 
 def split_sentences(text: str) -> list[str]:
@@ -225,13 +236,14 @@ def answer_type(question: str) -> AnswerType:
     first = _INTERROGATIVE.search(question)
     if first is None:  # "Antal elever i 0. klasse?": a cue anywhere will do
         return next((kind for kind, cue in _TYPE_CUES if cue.search(question)), "any")
+    for kind, cue in _TYPE_CUES:  # "hvem …", "hvor mange …", "hvilken dato …"
+        if cue.match(question, first.start()):
+            return kind
     reach = first.end() + len(_CUE_REACH.match(question, first.end()).group(0))
-    for kind, cue in _TYPE_CUES:
-        found = cue.search(question, first.start())
-        while found is not None and found.start() < reach:
-            if found.start() == first.start() or found.start() >= first.end():
-                return kind
-            found = cue.search(question, found.start() + 1)
+    for kind, cue in _TYPE_CUES:  # "hvad koster …", "hvad er taksten …"
+        found = cue.search(question, first.end())
+        if found is not None and found.start() < reach:
+            return kind
     return "any"
 
 

@@ -71,6 +71,9 @@ def test_the_first_question_word_says_what_is_asked():
     assert answer_type("Hvad er taksten for en attest?") == "quantity"
     assert answer_type("Hvad koster en plads i SFO?") == "quantity"
     assert answer_type("Antal elever i 0. klasse?") == "quantity"
+    # a question word that is itself a cue wins over a noun a few words on
+    assert answer_type("Hvem fastsætter taksten for kørsel?") == "name"
+    assert answer_type("Hvad betaler kommunen leverandøren for robotten?") == "quantity"
 
 
 def test_durations_counts_and_roles_fit_their_questions():
@@ -261,3 +264,18 @@ def test_coverage_beyond_the_document_title_and_of_the_whole_passage():
     # both come from the same passage, which covers the question more than either sentence
     assert council.passage == model.passage >= max(council.own, model.own)
     assert features(model, 0.5)["own_untitled"] == model.own_untitled
+
+
+def test_a_sentence_about_another_year_is_not_an_answer():
+    text = (
+        "Ankestyrelsens Danmarkskort på det sociale område 2023 blev vedtaget i byrådet 12. marts. "
+        "Danmarkskortet for 2025 behandles i byrådet 3. september 2025."
+    )
+    question = "Hvornår vedtog byrådet Ankestyrelsens Danmarkskort for 2024?"
+    hit = _hit(text)
+    assert candidates(question, answer_type(question), [hit], _weights(question, [hit])) == []
+    asked_2025 = "Hvornår behandles Danmarkskortet for 2025?"
+    found = candidates(asked_2025, answer_type(asked_2025), [hit], _weights(asked_2025, [hit]))
+    assert [c.text for c in found] == ["Danmarkskortet for 2025 behandles i byrådet 3. september 2025."]
+    # a question that names no year leaves every year in play
+    assert len(candidates("Hvornår blev Danmarkskortet vedtaget?", "time", [hit], _weights(question, [hit]))) == 2
