@@ -101,7 +101,8 @@ _TYPE_CUES: tuple[tuple[AnswerType, re.Pattern[str]], ...] = tuple(
         ("number", ("hvilken kode", "hvilket nummer", "hvilket tal", "hvilken værdi", "hvilket versionsnummer",
                     r"hvilke[nt]? \w*(?:kode|nummer|numre|interval)\w*", "hvilken version")),
         ("name", ("hvem", "hvilken myndighed", "hvilken organisation", "hvilke organisationer", "hvilken kommune",
-                  "hvilken virksomhed", "hvilken leverandør", "hvilket firma", "hvilken styrelse")),
+                  "hvilken virksomhed", "hvilken leverandør", "hvilket firma", "hvilken styrelse",
+                  "hvilket parti", "hvilke partier", "hvilken person", "hvilke personer")),
     )
 )
 

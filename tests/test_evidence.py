@@ -74,6 +74,7 @@ def test_the_first_question_word_says_what_is_asked():
     # a question word that is itself a cue wins over a noun a few words on
     assert answer_type("Hvem fastsætter taksten for kørsel?") == "name"
     assert answer_type("Hvad betaler kommunen leverandøren for robotten?") == "quantity"
+    assert answer_type("Hvilke partier sagde nej til indstillingen, da byrådet behandlede KF og M's forslag?") == "name"
 
 
 def test_durations_counts_and_roles_fit_their_questions():
