@@ -37,10 +37,11 @@ MONTHS = (
     "jan feb mar apr jun jul aug sep sept okt nov dec"
 ).split()
 WEEKDAYS = "mandag tirsdag onsdag torsdag fredag lørdag søndag".split()
-# Counts that make a unit of time a duration when written as a word: "to uger", "en måned", "one hour".
+# Counts that make units of time a duration when written as a word: "to uger", "tre måneder",
+# "two hours" ("én time", "one hour" are matched on their own: "en time" is also an appointment).
 _DURATION_COUNTS = (
-    "en et én to tre fire fem seks syv otte ni ti elleve tolv fjorten tyve tredive halvanden "
-    "one two three four five six seven eight nine ten twelve twenty thirty"
+    "to tre fire fem seks syv otte ni ti elleve tolv fjorten tyve tredive halvanden "
+    "two three four five six seven eight nine ten twelve twenty thirty"
 ).split()
 # A time: a year, a date, a month or weekday, a clock time, a duration (a number and a unit
 # of time), or a frequency. A bare number is not one: "Hvornår afholdes …?" is not answered
@@ -53,9 +54,11 @@ _TIME_EXPRESSION = re.compile(
     r"|\b(?:" + "|".join(MONTHS + WEEKDAYS) + r")\b"
     r"|\bkl\.?\s*\d|\bklokken\s*\d|\bden\s+\d{1,2}\."
     # a duration: "72 timer(s)", "4-dages", "to uger", "en måned", "one hour"
-    r"|(?:\b\d+(?:[,.]\d+)?\s*-?\s*|\b(?:" + "|".join(_DURATION_COUNTS) + r")\s+)"
-    r"(?:sekunder|sek|minutter|min|timer|time|dage|dag|døgn|uger|uge|måneder|måned|mdr|år"
+    r"|\b\d+(?:[,.]\d+)?\s*-?\s*(?:sekunder|sek|minutter|min|timer|time|dage|dag|døgn|uger|uge|måneder|måned|mdr|år"
     r"|seconds?|minutes?|hours?|days?|weeks?|months?|years?)s?\b"
+    r"|\b(?:én|one)\s+(?:sekund|minut|time|dag|døgn|uge|måned|år|second|minute|hour|day|week|month|year)\b"
+    r"|\b(?:" + "|".join(_DURATION_COUNTS) + r")\s+(?:sekunder|minutter|timer|dage|døgn|uger|måneder|år"
+    r"|seconds|minutes|hours|days|weeks|months|years)\b"
     r"|\b(?:dagligt?|ugentlig[et]?|månedlig[et]?|årlig[et]?|kvartalsvis|løbende|hver\s+(?:dag|uge|måned|år|morgen|aften)"
     r"|uger|måneder|døgnet|timer|minutter)\b",
     re.IGNORECASE,
@@ -65,9 +68,10 @@ _BODY_OR_ROLE = re.compile(
     r"\b\w*(?:bestyrelsen|rådet|udvalget|styrelsen|ministeriet|myndigheden|kommunen|regionen|forvaltningen"
     r"|sekretariatet|leverandøren|afdelingen|direktøren|chefen|behandleren|lederen|borgeren|ansøgeren"
     # a role in the indefinite or plural too: "hos den lokale indsatsleder", "kunden", "driftsansvarlige"
-    r"|leder|ledere|chef|direktør|behandler|ansvarlig|ansvarlige|medarbejder|medarbejderen|medarbejdere"
-    r"|koordinator|koordinatoren|konsulent|konsulenten|kunde|kunden|kunder|udbyder|udbyderen|leverandør"
-    r"|administrator|administratoren|ejer|ejeren)\b",
+    r"|chef|direktør|medarbejder|medarbejderen|medarbejdere|koordinator|koordinatoren|konsulent|konsulenten"
+    r"|kunde|kunden|kunder|udbyderen|leverandør|administrator|administratoren|ejeren)\b"
+    # "leder", "behandler", "ansvarlig" are verbs and adjectives too: as roles only in a compound
+    r"|\b\w{3,}(?:leder|ledere|behandler|ansvarlig|ansvarlige)\b",
     re.IGNORECASE,
 )
 _VERSION_QUESTION = re.compile(r"\bversion", re.IGNORECASE)
@@ -123,14 +127,29 @@ def numbers_in(text: str) -> set[str]:
     return {n.replace(",", ".").rstrip(".") for n in _NUMBER.findall(text)}
 
 
-_YEAR_WORD = re.compile(r"\b(?:19|20)\d\d\b")
+# A year as a year: not inside a case number, a law or standard number, an amount or a
+# code ("EMN-2025-003928", "910/2014", "27001:2022", "2050 kr."). A span ("2020-2024") and a
+# school year ("2024/25") stand for every year they cover.
+_YEAR_SPAN = re.compile(r"(?<![\w/:.-])((?:19|20)\d\d)\s*(?:-|–|/)\s*((?:19|20)?\d\d)(?![\w/:-]|[.,]\d)")
+_YEAR_WORD = re.compile(
+    r"(?<![\w/:.-])(?:19|20)\d\d(?![\w/:-]|[.,]\d|\s*(?:kr\b|kroner|dkk|euro|%|procent|pct))", re.IGNORECASE
+)
+
+
+def years_in(text: str) -> set[int]:
+    years: set[int] = set()
+    for first, last in _YEAR_SPAN.findall(text):
+        start, end = int(first), int(last if len(last) == 4 else first[:2] + last)
+        if start <= end <= start + 50:
+            years.update(range(start, end + 1))
+    years.update(int(y) for y in _YEAR_WORD.findall(_YEAR_SPAN.sub(" ", text)))
+    return years
 
 
 def other_year(claim: str, question: str) -> bool:
     """The claim names years, but none the question asks about: it is about another year
     ("Danmarkskort … 2023 … Vedtaget" does not say when the 2024 one was adopted)."""
-    asked = set(_YEAR_WORD.findall(question))
-    said = set(_YEAR_WORD.findall(claim))
+    asked, said = years_in(question), years_in(claim)
     return bool(asked and said and not asked & said)
 
 
@@ -223,26 +242,40 @@ def names_in(sentence: str) -> list[str]:
     return names
 
 
-# The question's own question word. Context may come first ("Den organisation, der … Hvem …?")
-# and a clause may hold another ("Hvilken artikel … stiller kravene til, hvornår en signatur er
-# avanceret?" asks for an article, not a time): only the first one says what is asked.
+# The question's own question word: the first one in the sentence that asks (the last one
+# ending in "?", else the last one). Context may come first ("Jeg ved ikke, hvem jeg skal
+# ringe til. Hvornår …?"), a clause may hold another ("Hvilken artikel … stiller kravene
+# til, hvornår en signatur er avanceret?" asks for an article, not a time), and a quoted
+# title is a name, not a question ("I guiden 'Hvem gør hvad': hvornår …?").
 _INTERROGATIVE = re.compile(r"\b(?:hvad|hvem|hvilke[nt]?|hvornår|hvor|hvordan|hvorfor|hvorledes|hvorhen|hvorfra)\b", re.IGNORECASE)
-# A cue may follow the question word by a few words ("hvad er taksten", "hvad koster"), not
-# a whole clause ("Hvad sker der med bevillingen, hvis formuen er over beløbsgrænsen?").
-_CUE_REACH = re.compile(r"\W*(?:\w+\W+){0,3}")
+_QUOTED = re.compile(r"\"[^\"]*\"|“[^”]*”|”[^”]*”|„[^“”]*[“”]|«[^»]*»|'[^']*'|‘[^’]*’|’[^’]*’")
+# After "hvad"/"hvilken" a cue may come a few words on ("hvad er taksten", "hvad skal man
+# betale"), not a whole clause on ("Hvad sker der med bevillingen, hvis formuen er over
+# beløbsgrænsen?"); after "hvordan"/"hvorfor"/"hvor" it never does ("Hvordan betaler jeg?").
+_CUE_REACH = re.compile(r"\W*(?:\w+\W*){0,3}")
+_OPEN_QUESTION_WORD = re.compile(r"hvad|hvilke[nt]?", re.IGNORECASE)
+
+
+def _asking_sentence(question: str) -> str:
+    sentences = split_sentences(question) or [question]
+    asking = [s for s in sentences if s.rstrip().endswith("?")]
+    return (asking or sentences)[-1]
 
 
 def answer_type(question: str) -> AnswerType:
     """What kind of answer the question asks for, from its Danish question word."""
-    first = _INTERROGATIVE.search(question)
+    sentence = _QUOTED.sub(lambda m: " " * len(m.group(0)), _asking_sentence(question))
+    first = _INTERROGATIVE.search(sentence)
     if first is None:  # "Antal elever i 0. klasse?": a cue anywhere will do
-        return next((kind for kind, cue in _TYPE_CUES if cue.search(question)), "any")
+        return next((kind for kind, cue in _TYPE_CUES if cue.search(sentence)), "any")
     for kind, cue in _TYPE_CUES:  # "hvem …", "hvor mange …", "hvilken dato …"
-        if cue.match(question, first.start()):
+        if cue.match(sentence, first.start()):
             return kind
-    reach = first.end() + len(_CUE_REACH.match(question, first.end()).group(0))
+    if not _OPEN_QUESTION_WORD.fullmatch(first.group(0)):
+        return "any"
+    reach = first.end() + len(_CUE_REACH.match(sentence, first.end()).group(0))
     for kind, cue in _TYPE_CUES:  # "hvad koster …", "hvad er taksten …"
-        found = cue.search(question, first.end())
+        found = cue.search(sentence, first.end())
         if found is not None and found.start() < reach:
             return kind
     return "any"

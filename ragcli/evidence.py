@@ -258,7 +258,8 @@ def candidates(
             around = " ".join(u.text for u in found[max(0, i - 2) : i + 2])
             found_all.append(Candidate(
                 number, unit.text, unit.start, unit.end, own[i], unit_coverage(around, weights),
-                own_untitled=unit_coverage(unit.text, untitled) if untitled else 0.0, passage=passage,
+                # a title that holds every question term tells nothing: then the plain coverage counts
+                own_untitled=unit_coverage(unit.text, untitled) if untitled else own[i], passage=passage,
             ))
     return found_all
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from ragcli.answering import verified
 from ragcli.citations import check_answer
-from ragcli.danish import answer_type, fits_type, is_furniture, names_in, new_terms, strip_controls
+from ragcli.danish import answer_type, fits_type, is_furniture, names_in, new_terms, other_year, strip_controls
 from ragcli.evidence import SEPARATOR, Candidate, candidates, confidence, extract_answer, features, select_window, units
 from ragcli.grounding import measure_grounding
 from ragcli.schema import Chunk, Hit
@@ -280,3 +280,36 @@ def test_a_sentence_about_another_year_is_not_an_answer():
     assert [c.text for c in found] == ["Danmarkskortet for 2025 behandles i byrådet 3. september 2025."]
     # a question that names no year leaves every year in play
     assert len(candidates("Hvornår blev Danmarkskortet vedtaget?", "time", [hit], _weights(question, [hit]))) == 2
+
+
+def test_context_quotes_and_how_questions_do_not_set_the_answer_kind():
+    # the sentence that asks decides, not a question word in the context before it
+    assert answer_type("Jeg ved ikke, hvem jeg skal ringe til. Hvornår har borgerservice åbent?") == "time"
+    assert answer_type("Vi har en regning, hvor mange poster er forkerte. Hvem skal vi klage til?") == "name"
+    assert answer_type('I guiden "Hvem gør hvad": hvornår skal ansøgningen sendes?') == "time"
+    # paying is asked about, but not an amount
+    assert answer_type("Hvordan betaler jeg regningen?") == "any"
+    assert answer_type("Hvorfor skal jeg betale gebyret?") == "any"
+    # a cue as the last word, with no question mark
+    assert answer_type("Hvad er taksten") == "quantity"
+
+
+def test_years_inside_numbers_spans_and_amounts_are_read_as_such():
+    assert not other_year("I 2022 var der 500 sager.", "Hvor mange sager var der i perioden 2020-2024?")
+    assert not other_year("Den gælder fra 1. juli 2016.", "Hvornår trådte forordning 910/2014 i kraft?")
+    assert not other_year("Sagen blev oprettet 3. marts 2024.", "Hvad skete der i sag EMN-2025-003928?")
+    assert not other_year("Taksten er 2050 kr. pr. time.", "Hvad er taksten i 2025?")
+    assert not other_year("ISO/IEC 27001:2022 gælder.", "Hvilken standard gælder i 2024?")
+    assert not other_year("Skoleåret 2024/25 starter 11. august.", "Hvornår starter skolen i 2025?")
+    assert other_year("Skoleåret 2022/23 starter 8. august.", "Hvornår starter skolen i 2025?")
+
+
+def test_everyday_words_are_not_durations_or_roles():
+    when = "Hvornår skal man gøre det?"
+    assert not fits_type("Du kan bestille en time hos lægen.", "time", when)
+    assert not fits_type("Hvis du en dag flytter, skal du melde det.", "time", when)
+    assert fits_type("Du får svar inden for én uge.", "time", when)
+    who = "Hvem tager sig af det?"
+    assert not fits_type("Systemet leder brugeren videre.", "name", who)
+    assert not fits_type("Du er selv ansvarlig for det.", "name", who)
+    assert fits_type("Kontakt din sagsbehandler.", "name", who)
