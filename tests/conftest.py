@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import subprocess
 import time
@@ -27,6 +28,13 @@ SMALL_DOCS = (
     "digst_govcloud_paas_startarkitektur.pdf",
     "sds_ehdsi_driftshaandbog.pdf",
 )
+
+
+def interruptible() -> None:
+    """Popen preexec_fn: let the child take Ctrl-C. A test run started in the background of a
+    script (`make test &`) ignores SIGINT, children inherit that, and an interrupt test would
+    then see a command that cannot be interrupted; a user's terminal delivers it."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def shared_pdf(name: str) -> Path:

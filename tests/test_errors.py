@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 import typer
-from conftest import REPO, TEST_EMBED_MODEL
+from conftest import REPO, TEST_EMBED_MODEL, interruptible
 from test_cli import _one_line_error, ragcli
 
 from ragcli.errors import DataError, Interrupted, ModelError, RagcliError, UsageError
@@ -95,6 +95,7 @@ def test_each_kind_through_the_real_command_line(tmp_path):
     process = subprocess.Popen(
         [sys.executable, "-m", "ragcli.cli", "batch", "-", "--index", "x"],
         stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+        preexec_fn=interruptible,
     )
     time.sleep(3)
     process.send_signal(signal.SIGINT)

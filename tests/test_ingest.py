@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pypdf
 import pytest
-from conftest import TEST_EMBED_MODEL, shared_pdf
+from conftest import TEST_EMBED_MODEL, interruptible, shared_pdf
 
 from ragcli.ingest import default_chunking, ingest_folder
 from ragcli.ocr import tesseract_languages
@@ -186,7 +186,9 @@ def test_killed_ingest_leaves_the_last_index_intact_and_the_next_run_resumes(tmp
     # Stop it at several points: killed while starting up, Ctrl-C once a document is
     # embedded, killed later still.
     for wait_for_pending_files, how in ((0, signal.SIGKILL), (1, signal.SIGINT), (2, signal.SIGKILL)):
-        process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        process = subprocess.Popen(
+            command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, preexec_fn=interruptible
+        )
         deadline = time.monotonic() + 300
         while time.monotonic() < deadline and process.poll() is None:
             if len(list(pending.glob("*.npy"))) >= wait_for_pending_files and (wait_for_pending_files or time.monotonic() > deadline - 299):
