@@ -4,7 +4,6 @@ import subprocess
 import sys
 
 import pytest
-
 from conftest import REPO, SHARED, SHARED_CORPUS
 
 SETS = ["eval/questions.jsonl", "eval/questions_more.jsonl", "eval/questions_real.jsonl"]

@@ -19,6 +19,10 @@ def _weights(question: str, hits: list[Hit]) -> dict[str, float]:
     return measure_grounding(question, hits, lambda term: 1, 100).weights
 
 
+def _candidate_texts(question: str, hit: Hit) -> list[str]:
+    return [c.text for c in candidates(question, answer_type(question), [hit], _weights(question, [hit]))]
+
+
 SFO = (
     "Takster for skolefritidsordninger 2025\n"
     "Forældrebetalingen fastsættes af byrådet hvert år i december.\n"
@@ -61,7 +65,7 @@ def test_answer_types_from_danish_question_words():
     assert fits_type("Certificeringen er udstedt af Det Norske Veritas.", "name", "Hvem har udstedt certificeringen?")
 
 
-def test_the_first_question_word_says_what_is_asked():
+def test_the_asking_sentences_first_question_word_says_what_is_asked():
     # a later "hvornår" in a clause, or a price word far from the question word, asks nothing
     assert answer_type("Hvilken artikel i forordningen stiller kravene til, hvornår en signatur er avanceret?") == "any"
     assert answer_type("Hvad sker der med bevillingen, hvis formuen ligger over beløbsgrænsen?") == "any"
@@ -75,6 +79,15 @@ def test_the_first_question_word_says_what_is_asked():
     assert answer_type("Hvem fastsætter taksten for kørsel?") == "name"
     assert answer_type("Hvad betaler kommunen leverandøren for robotten?") == "quantity"
     assert answer_type("Hvilke partier sagde nej til indstillingen, da byrådet behandlede KF og M's forslag?") == "name"
+    # the sentence that asks decides, not a question word in the context before it
+    assert answer_type("Jeg ved ikke, hvem jeg skal ringe til. Hvornår har borgerservice åbent?") == "time"
+    assert answer_type("Vi har en regning, hvor mange poster er forkerte. Hvem skal vi klage til?") == "name"
+    assert answer_type('I guiden "Hvem gør hvad": hvornår skal ansøgningen sendes?') == "time"
+    # paying is asked about, but not an amount
+    assert answer_type("Hvordan betaler jeg regningen?") == "any"
+    assert answer_type("Hvorfor skal jeg betale gebyret?") == "any"
+    # a cue as the last word, with no question mark
+    assert answer_type("Hvad er taksten") == "quantity"
 
 
 def test_durations_counts_and_roles_fit_their_questions():
@@ -93,9 +106,7 @@ def test_durations_counts_and_roles_fit_their_questions():
 def test_a_question_in_the_source_is_not_an_answer():
     text = "Overstiger borgerens formue beløbsgrænsen? Ja: tilbagetræk fodplejebevillingen straks."
     question = "Hvad sker der med fodplejebevillingen, hvis formuen ligger over beløbsgrænsen?"
-    hit = _hit(text)
-    found = candidates(question, answer_type(question), [hit], _weights(question, [hit]))
-    assert [c.text for c in found] == ["Ja: tilbagetræk fodplejebevillingen straks."]
+    assert _candidate_texts(question, _hit(text)) == ["Ja: tilbagetræk fodplejebevillingen straks."]
 
 
 def test_names_skip_the_capitalised_first_word_but_keep_acronyms():
@@ -274,24 +285,11 @@ def test_a_sentence_about_another_year_is_not_an_answer():
     )
     question = "Hvornår vedtog byrådet Ankestyrelsens Danmarkskort for 2024?"
     hit = _hit(text)
-    assert candidates(question, answer_type(question), [hit], _weights(question, [hit])) == []
+    assert _candidate_texts(question, hit) == []
     asked_2025 = "Hvornår behandles Danmarkskortet for 2025?"
-    found = candidates(asked_2025, answer_type(asked_2025), [hit], _weights(asked_2025, [hit]))
-    assert [c.text for c in found] == ["Danmarkskortet for 2025 behandles i byrådet 3. september 2025."]
+    assert _candidate_texts(asked_2025, hit) == ["Danmarkskortet for 2025 behandles i byrådet 3. september 2025."]
     # a question that names no year leaves every year in play
     assert len(candidates("Hvornår blev Danmarkskortet vedtaget?", "time", [hit], _weights(question, [hit]))) == 2
-
-
-def test_context_quotes_and_how_questions_do_not_set_the_answer_kind():
-    # the sentence that asks decides, not a question word in the context before it
-    assert answer_type("Jeg ved ikke, hvem jeg skal ringe til. Hvornår har borgerservice åbent?") == "time"
-    assert answer_type("Vi har en regning, hvor mange poster er forkerte. Hvem skal vi klage til?") == "name"
-    assert answer_type('I guiden "Hvem gør hvad": hvornår skal ansøgningen sendes?') == "time"
-    # paying is asked about, but not an amount
-    assert answer_type("Hvordan betaler jeg regningen?") == "any"
-    assert answer_type("Hvorfor skal jeg betale gebyret?") == "any"
-    # a cue as the last word, with no question mark
-    assert answer_type("Hvad er taksten") == "quantity"
 
 
 def test_years_inside_numbers_spans_and_amounts_are_read_as_such():
