@@ -84,3 +84,61 @@ def clean_text(raw: str) -> str:
 def flatten(text: str) -> str:
     """Join lines into running text (for snippets and prompts)."""
     return re.sub(r"\s+", " ", text).strip()
+
+
+# A line a layout prints at the top or bottom of most pages — "Side 3 af 17", "14. september
+# 2022 Side 3 af 17", "Driftshaandbog.md 2025-06-02", "Digital Identity ApS 4 / 9" — is the
+# document's furniture, not its content. Left in, it lands in chunks, prompts and quotes:
+# "Driftshaandbog.md 2025-06-02 / git clone …" was once quoted as *when* a backup is taken.
+RUNNING_LINE_EDGE = 2  # lines looked at at each end of a page
+RUNNING_LINE_SHARE = 0.5  # on at least this share of the pages (and on at least 3)
+_DIGITS = re.compile(r"\d+")
+
+
+# What may change from page to page in a running line: its page number. "Afsnit 1" …
+# "Afsnit 4" at the top of four pages are headings, not a header.
+_PAGE_NUMBERING = re.compile(r"\b(?:side|page|s\.)\s*\d+|\d+\s*(?:/|af|of)\s*\d+|^\W*\d+\W*$", re.IGNORECASE)
+
+
+def _running_key(line: str) -> str:
+    """A line as a running header compares: its numbers do not count."""
+    return _DIGITS.sub("#", " ".join(line.split()).lower())
+
+
+def drop_running_lines(pages: list[str]) -> list[str]:
+    """Each page's text without the headers and footers the document repeats on most pages.
+
+    Only the first and last RUNNING_LINE_EDGE lines of a page are candidates, so a heading
+    or a table header that recurs in the body stays; documents under 3 pages are left alone.
+    """
+    if len(pages) < 3:
+        return pages
+
+    def edges(text: str) -> list[str]:
+        lines = [line for line in text.split("\n") if line.strip()]
+        # a page of one line has no header: its line is the content ("Side 041 ok" in a form)
+        return lines[:RUNNING_LINE_EDGE] + lines[-RUNNING_LINE_EDGE:] if len(lines) > 1 else []
+
+    counts: dict[str, int] = {}
+    variants: dict[str, set[str]] = {}
+    for text in pages:
+        for line in edges(text):
+            variants.setdefault(_running_key(line), set()).add(" ".join(line.split()))
+        for key in {_running_key(line) for line in edges(text)}:
+            counts[key] = counts.get(key, 0) + 1
+    need = max(3, RUNNING_LINE_SHARE * len(pages))
+    running = {
+        key for key, count in counts.items()
+        if count >= need and (len(variants[key]) == 1 or all(_PAGE_NUMBERING.search(v) for v in variants[key]))
+    }
+    if not running:
+        return pages
+    cleaned = []
+    for text in pages:
+        lines = text.split("\n")
+        filled = [i for i, line in enumerate(lines) if line.strip()]
+        edge = set(filled[:RUNNING_LINE_EDGE] + filled[-RUNNING_LINE_EDGE:])
+        kept = [line for i, line in enumerate(lines) if i not in edge or _running_key(line) not in running]
+        left = _MANY_NEWLINES.sub("\n\n", "\n".join(kept)).strip()
+        cleaned.append(left if len(filled) > 1 else text)
+    return cleaned

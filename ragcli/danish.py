@@ -74,6 +74,7 @@ _BODY_OR_ROLE = re.compile(
     r"|\b\w{3,}(?:leder|ledere|behandler|ansvarlig|ansvarlige)\b",
     re.IGNORECASE,
 )
+_CALLED_QUESTION = re.compile(r"\b(?:hvad hedder|hvad hed|hvilket navn|hvad er navnet)\b", re.IGNORECASE)
 _VERSION_QUESTION = re.compile(r"\bversion", re.IGNORECASE)
 # "Hvornår på dagen …", "hvilket klokkeslæt …": only a clock time answers.
 _CLOCK_QUESTION = re.compile(r"\b(?:på dagen|klokkeslæt|hvad tid)\b", re.IGNORECASE)
@@ -98,15 +99,18 @@ _TYPE_CUES: tuple[tuple[AnswerType, re.Pattern[str]], ...] = tuple(
     for kind, cues in (
         ("time", ("hvornår", "hvilken dato", "hvilket år", "hvilket tidspunkt", "hvilken dag", "hvilket klokkeslæt",
                   "hvor længe", "hvor lang tid", "hvilken frist", "hvilken betalingsfrist", "tidsfrist", "hvor ofte",
-                  "hvilken periode", "hvilket interval")),
-        ("quantity", ("hvor mange", "hvor meget", "hvor stor", "hvor store", "hvor høj", "hvor lang", "hvad koster",
+                  "hvilken periode", "hvilket interval", r"\w*ugedag\w*", "tidspunkter")),
+        ("quantity", ("hvor mange", "hvor meget", "hvor stor", "hvor stort", "hvor store", "hvor høj", "hvor lang",
+                      "hvad koster", "procent", "procentdel",
                       "hvilket beløb", "hvilken pris", "antal", r"\w*takst\w*", r"\w*pris(?:en)?", r"\w*beløb\w*",
                       r"\w*gebyr\w*", "koste", "kostede", "betaler", "betale", "betales", "betalte")),
         ("number", ("hvilken kode", "hvilket nummer", "hvilket tal", "hvilken værdi", "hvilket versionsnummer",
                     r"hvilke[nt]? \w*(?:kode|nummer|numre|interval)\w*", "hvilken version")),
         ("name", ("hvem", "hvilken myndighed", "hvilken organisation", "hvilke organisationer", "hvilken kommune",
                   "hvilken virksomhed", "hvilken leverandør", "hvilket firma", "hvilken styrelse",
-                  "hvilket parti", "hvilke partier", "hvilken person", "hvilke personer")),
+                  "hvilket parti", "hvilke partier", "hvilken person", "hvilke personer",
+                  # a thing that is called something has a name: "Hvad hedder samarbejdsværktøjet?"
+                  "hvad hedder", "hvad hed", "hvilket navn", "hvad er navnet")),
     )
 )
 
@@ -394,6 +398,11 @@ def fits_type(claim: str, kind: AnswerType, question: str = "") -> bool:
         asked = {w.lower() for w in names_in(question)} | {w.lower() for w in question.split()}
         if any(n.lower() not in asked for n in names_in(body)):
             return True
+        # a name in quotes may be lower case: "en undermappe der hedder ”behandlet”"
+        if any(m.group(0).strip("\"“”„«»'‘’ ").lower() not in asked for m in _QUOTED.finditer(body)):
+            return True
+        if _CALLED_QUESTION.search(question):
+            return False  # what a thing is called is a name, not a role ("kunder")
         # Danish writes bodies and roles in lower case ("kommunalbestyrelsen", "sagsbehandleren"),
         # and capitalised only first in a sentence: a body or role the question does not name answers too.
         return any(m.group(0).lower() not in asked for m in _BODY_OR_ROLE.finditer(body))

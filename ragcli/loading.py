@@ -21,7 +21,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from ragcli.cleaning import clean_text, flatten
+from ragcli.cleaning import clean_text, drop_running_lines, flatten
 from ragcli.errors import DataError
 from ragcli.schema import Page
 
@@ -406,6 +406,7 @@ def _load_pdf(path: Path, doc_name: str, stop: threading.Event | None = None) ->
         raise DocumentError("no text layer (scanned PDF?)" if image_pages else "no text (the PDF's pages hold no text)")
     first_line = next((ln for t in pages_text for ln in t.splitlines() if len(ln) > 3), "")
     title = clean_title(meta_title) or clean_title(first_line[:120]) or path.stem
+    pages_text = drop_running_lines(pages_text)  # after the title: a running header often names the document
     resolved = str(path.resolve())
     pages = [
         Page(doc=doc_name, path=resolved, page=i + 1, text=text, title=title)

@@ -6,7 +6,8 @@ import pypdf
 import pytest
 from conftest import SHARED, shared_pdf
 
-from ragcli.cleaning import clean_text, flatten
+from ragcli.cleaning import clean_text, drop_running_lines, flatten
+from ragcli.loading import load_document
 
 
 def raw_page(name: str, page: int) -> str:
@@ -39,6 +40,37 @@ def test_line_break_hyphenation_joined_in_dataetisk_pdf():
     # "stick-\nfigure" is an English compound with a real hyphen in the source, but a
     # lower-case continuation cannot be told apart from a break; it is joined.
     assert "GenAI" in text
+
+
+def test_running_headers_and_footers_leave_real_pdfs():
+    # The eHDSI handbook's printout repeats "Driftshaandbog.md <date>" and "/" on every page;
+    # Randers' process description a "14. september 2022 Side N af 17" footer. Once quoted as
+    # an answer to "how often is a backup taken?".
+    handbook = load_document(shared_pdf("sds_ehdsi_driftshaandbog.pdf"), "sds_ehdsi_driftshaandbog.pdf")
+    assert handbook.title.startswith("Driftshaandbog.md")  # the title is read before the header goes
+    assert not any("Driftshaandbog.md" in page.text for page in handbook.pages)
+    assert "Konfigurer NCP Mappen" in handbook.pages[1].text  # the content stays
+    process = load_document(shared_pdf("randers_procesbeskrivelse_laegeregninger.pdf"), "p.pdf")
+    assert not any("Side 3 af 17" in page.text or "af 17" in page.text.splitlines()[-1] for page in process.pages if page.text)
+    assert sum(len(page.text) for page in process.pages) > 10_000
+
+
+def test_running_lines_are_only_page_edges_on_most_pages():
+    pages = [f"Rapport 2024\nAfsnit {n}\nTekst om emne {n}.\nTabel\nSide {n} af 5" for n in range(1, 6)]
+    pages[2] = "Rapport 2024\nIndledning\nTabel\nmidt i siden\nSlut\nSide 3 af 5"  # "Tabel" inside stays
+    cleaned = drop_running_lines(pages)
+    # "Tabel" is within two lines of the end of every page: a running line there. "Afsnit 1"
+    # … "Afsnit 5" differ by more than a page number: headings, kept.
+    assert cleaned[0] == "Afsnit 1\nTekst om emne 1."
+    assert cleaned[2] == "Indledning\nTabel\nmidt i siden\nSlut"
+    # numbers do not make a line different: "Side 1 af 5" and "Side 4 af 5" are one footer
+    assert not any("Side" in page for page in cleaned)
+    # two pages are too few to tell a header from content; a one-line page is all content
+    assert drop_running_lines(pages[:2]) == pages[:2]
+    forms = [f"Side {n:03d} ok" for n in range(6)]
+    assert drop_running_lines(forms) == forms
+    # a page that is only header and footer is empty afterwards, not furniture
+    assert drop_running_lines(pages[:4] + ["Rapport 2024\nSide 5 af 5"])[4] == ""
 
 
 def test_seed_text_hyphenation():

@@ -103,6 +103,21 @@ def test_durations_counts_and_roles_fit_their_questions():
     assert fits_type("Papirkort kan fås hos den lokale indsatsleder.", "name", "Hvem kan kommunen få kortene fra?")
 
 
+def test_what_a_thing_is_called_its_size_and_its_weekdays_are_asked_for():
+    called = "Hvad hedder det samarbejdsværktøj, som SIT sætter op under servicenedbrud?"
+    assert answer_type(called) == "name"
+    # a role is no name of a tool; a name, or a lower-case name in quotes, is
+    assert not fits_type("Til samarbejde etablerer SIT et samarbejdsværktøj mellem SIT og kunder.", "name", called)
+    assert fits_type("SIT etablerer et Teams-rum til kommunikation.", "name", called)
+    folder = "Hvad hedder den Outlook-undermappe, som behandlede mails lægges i?"
+    assert fits_type("E-mail med timeseddel ligges over i Outlook undermappe der hedder ”behandlet”.", "name", folder)
+    assert answer_type("Hvor stort et areal skal naturnationalparken dække?") == "quantity"
+    assert answer_type("Hvilken oppetid i procent garanterer driftsleverandøren?") == "quantity"
+    assert not fits_type("Driftsleverandøren sikrer høj oppetid.", "quantity",
+                         "Hvilken oppetid i procent garanterer driftsleverandøren?")
+    assert answer_type("På hvilke ugedage og tidspunkter ligger servicevinduerne?") == "time"
+
+
 def test_a_question_in_the_source_is_not_an_answer():
     text = "Overstiger borgerens formue beløbsgrænsen? Ja: tilbagetræk fodplejebevillingen straks."
     question = "Hvad sker der med fodplejebevillingen, hvis formuen ligger over beløbsgrænsen?"
