@@ -110,6 +110,8 @@ def drop_running_lines(pages: list[str]) -> list[str]:
 
     Only the first and last RUNNING_LINE_EDGE lines of a page are candidates, so a heading
     or a table header that recurs in the body stays; documents under 3 pages are left alone.
+    A running line is kept where it first appears: a header often holds the document's date
+    or its author ("Digital Identity ApS"), which a question may ask about.
     """
     if len(pages) < 3:
         return pages
@@ -134,11 +136,19 @@ def drop_running_lines(pages: list[str]) -> list[str]:
     if not running:
         return pages
     cleaned = []
+    said: set[str] = set()  # each running line stays where it first appears: the document says it once
     for text in pages:
         lines = text.split("\n")
         filled = [i for i, line in enumerate(lines) if line.strip()]
         edge = set(filled[:RUNNING_LINE_EDGE] + filled[-RUNNING_LINE_EDGE:])
-        kept = [line for i, line in enumerate(lines) if i not in edge or _running_key(line) not in running]
+        kept = []
+        for i, line in enumerate(lines):
+            key = _running_key(line)
+            if i in edge and key in running:
+                if key in said:
+                    continue
+                said.add(key)
+            kept.append(line)
         left = _MANY_NEWLINES.sub("\n\n", "\n".join(kept)).strip()
         cleaned.append(left if len(filled) > 1 else text)
     return cleaned

@@ -257,6 +257,7 @@ _QUOTED = re.compile(r"\"[^\"]*\"|“[^”]*”|”[^”]*”|„[^“”]*[“�
 # betale"), not a whole clause on ("Hvad sker der med bevillingen, hvis formuen er over
 # beløbsgrænsen?"); after "hvordan"/"hvorfor"/"hvor" it never does ("Hvordan betaler jeg?").
 _CUE_REACH = re.compile(r"\W*(?:\w+\W*){0,3}")
+_FINAL_COST = re.compile(r"\b(?:koste|kostede|koster|betale|betales)\W*$", re.IGNORECASE)
 _OPEN_QUESTION_WORD = re.compile(r"hvad|hvilke[nt]?", re.IGNORECASE)
 
 
@@ -282,6 +283,8 @@ def answer_type(question: str) -> AnswerType:
         found = cue.search(sentence, first.end())
         if found is not None and found.start() < reach:
             return kind
+    if _FINAL_COST.search(sentence):  # "Hvad forventes broen mellem Dokk1 og Balticagade at koste?"
+        return "quantity"
     return "any"
 
 
@@ -338,12 +341,33 @@ NUMBER_WORDS = frozenset(
 _COUNTED = re.compile(r"\bhvor mange\s+\w+(?:\s+\w+)?", re.IGNORECASE)
 
 
+# What something costs is answered in money: "Hvad kostede Supercykelstien?" is not answered
+# by "LP 854 … Supercykelsti", nor "Hvad er taksten for en LÆ125-attest?" by a list of codes.
+_COST_QUESTION = re.compile(
+    r"\b(?:koste|koster|kostede|kostet|\w*pris(?:en|er)?|\w*takst\w*|\w*gebyr\w*|betaler|betale|betales|betalte)\b",
+    re.IGNORECASE,
+)
+_MONEY = re.compile(
+    r"(?<![\w.,])(\d[\d.,]*)\s*(?:kr\b|kroner|dkk\b|mio\b|mia\b|millioner|milliarder|mill\b|euro|€|\$|procent|%)"
+    r"|(?:\bkr\.?|\bdkk|€|\$)\s*(\d[\d.,]*)",
+    re.IGNORECASE,
+)
+
+
+def _money(body: str, question: str) -> bool:
+    """An amount of money (or a share of one: "50 procent rabat") the question does not state itself."""
+    asked = numbers_in(question)
+    return any((m.group(1) or m.group(2)).replace(",", ".").rstrip(".") not in asked for m in _MONEY.finditer(body))
+
+
 def _quantities(body: str, question: str) -> bool:
     """A number followed within three words by a unit or by what the question counts.
 
     "Hvor mange biler …" wants a number of cars: "en 40 km/t-zone" has a unit but counts
     something else, so for "hvor mange" only the counted noun (or "stk.") will do.
     """
+    if _COST_QUESTION.search(_asking_sentence(question)) and not _COUNTED.search(question):
+        return _money(body, question)
     counted = _COUNTED.search(question)
     if not counted:
         # "Hvor meget/stor/lang …", "hvad koster …": any number the question does not hold

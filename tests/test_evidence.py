@@ -118,6 +118,22 @@ def test_what_a_thing_is_called_its_size_and_its_weekdays_are_asked_for():
     assert answer_type("På hvilke ugedage og tidspunkter ligger servicevinduerne?") == "time"
 
 
+def test_what_a_thing_costs_is_answered_in_money():
+    assert answer_type("Hvad forventes gang- og cykelbroen mellem Dokk1 og Balticagade at koste?") == "quantity"
+    assert not fits_type("Som en del af budgetforlig 2024 blev det vedtaget, at en gang- og cykelbro skulle undersøges.",
+                         "quantity", "Hvad forventes gang- og cykelbroen mellem Dokk1 og Balticagade at koste?")
+    cost = "Hvad kostede Supercykelstien i Tilst?"
+    assert not fits_type("LP 854, Solbjerg, byggemodning og salg, boliger Supercykelsti – Tilst", "quantity", cost)
+    assert fits_type("Supercykelstien kostede 12,5 mio. kr.", "quantity", cost)
+    rate = "Hvad er taksten for en LÆ125-attest?"
+    assert not fits_type("Der håndteres følgende attester: - LÆ115 - LÆ125 - LÆ145 (uden tolk)", "quantity", rate)
+    assert fits_type("Taksten for LÆ125 er kr. 410,00.", "quantity", rate)
+    assert fits_type("Søskende får 50 procent rabat på den billigste plads.", "quantity", "Hvad betaler søskende for en plads?")
+    # an amount the question already states is no answer; counting questions keep their own rule
+    assert not fits_type("Robotten betaler op til 2.500 kr.", "quantity", "Betaler robotten regninger over 2.500 kr.?")
+    assert fits_type("Der er mindst 500 ledige pladser.", "quantity", "Hvor mange ledige pladser er der?")
+
+
 def test_a_question_in_the_source_is_not_an_answer():
     text = "Overstiger borgerens formue beløbsgrænsen? Ja: tilbagetræk fodplejebevillingen straks."
     question = "Hvad sker der med fodplejebevillingen, hvis formuen ligger over beløbsgrænsen?"
