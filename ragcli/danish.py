@@ -22,7 +22,7 @@ _NUMBER = re.compile(r"\d+(?:[.,:]\d+)*")
 # Words that shape a question but carry no content to look for in a passage.
 _QUESTION_WORDS = (
     "hvilken hvilket hvilke hvor hvornår hvordan hvorfor hvem hvad mange meget "
-    "ifølge står fremgår nævnt nævnes beskrives beskrevet dokument dokumentet dokumenterne"
+    "ifølge står fremgår nævnt nævnes beskrives beskrevet opregner omtaler dokument dokumentet dokumenterne"
 )
 QUESTION_TERMS: frozenset[str] = frozenset(analyze(_QUESTION_WORDS))
 # Light verbs and fillers: a sentence whose only new words are these says nothing new.
@@ -105,7 +105,8 @@ _TYPE_CUES: tuple[tuple[AnswerType, re.Pattern[str]], ...] = tuple(
                       "hvilket beløb", "hvilken pris", "antal", r"\w*takst\w*", r"\w*pris(?:en)?", r"\w*beløb\w*",
                       r"\w*gebyr\w*", "koste", "kostede", "betaler", "betale", "betales", "betalte")),
         ("number", ("hvilken kode", "hvilket nummer", "hvilket tal", "hvilken værdi", "hvilket versionsnummer",
-                    r"hvilke[nt]? \w*(?:kode|nummer|numre|interval)\w*", "hvilken version")),
+                    r"hvilke[nt]? \w*(?:kode|nummer|numre|interval)\w*", "hvilken version",
+                    r"[\w.]+-version\w*")),
         ("name", ("hvem", "hvilken myndighed", "hvilken organisation", "hvilke organisationer", "hvilken kommune",
                   "hvilken virksomhed", "hvilken leverandør", "hvilket firma", "hvilken styrelse",
                   "hvilket parti", "hvilke partier", "hvilken person", "hvilke personer",

@@ -116,6 +116,12 @@ def test_what_a_thing_is_called_its_size_and_its_weekdays_are_asked_for():
     assert not fits_type("Driftsleverandøren sikrer høj oppetid.", "quantity",
                          "Hvilken oppetid i procent garanterer driftsleverandøren?")
     assert answer_type("På hvilke ugedage og tidspunkter ligger servicevinduerne?") == "time"
+    # a hyphenated version asks for a version number, as "hvilken version" does
+    docker = "Hvilken Docker-version kræver Sundhedsdatastyrelsens NCP-løsning?"
+    assert answer_type(docker) == "number"
+    assert answer_type("Hvilken Windows Server-version er den tredje udgave lavet til?") == "number"
+    assert not fits_type("Log ind på Docker gennem GitHub Container Registry: docker login ghcr.io", "number", docker)
+    assert fits_type("NCP kræver Docker 24.0 eller nyere.", "number", docker)
 
 
 def test_what_a_thing_costs_is_answered_in_money():
