@@ -92,17 +92,48 @@ def flatten(text: str) -> str:
 # "Driftshaandbog.md 2025-06-02 / git clone …" was once quoted as *when* a backup is taken.
 RUNNING_LINE_EDGE = 2  # lines looked at at each end of a page
 RUNNING_LINE_SHARE = 0.5  # on at least this share of the pages (and on at least 3)
+RUNNING_LINE_MAX_CHARS = 200  # a longer line is content (and long lines cost regex time)
 _DIGITS = re.compile(r"\d+")
-
-
-# What may change from page to page in a running line: its page number. "Afsnit 1" …
-# "Afsnit 4" at the top of four pages are headings, not a header.
-_PAGE_NUMBERING = re.compile(r"\b(?:side|page|s\.)\s*\d+|\d+\s*(?:/|af|of)\s*\d+|^\W*\d+\W*$", re.IGNORECASE)
+# A page number as layouts print it, with "#" where the page number was: "#", "- # -",
+# "Side #", "Side # af 17", "# / 9", "#/49".
+_PAGE_LABEL = re.compile(r"^\W*#\W*$|\b(?:side|page|s\.)\s*#|#\s*(?:/|af|of)\s*\d", re.IGNORECASE)
 
 
 def _running_key(line: str) -> str:
     """A line as a running header compares: its numbers do not count."""
-    return _DIGITS.sub("#", " ".join(line.split()).lower())
+    return _DIGITS.sub("#", line.lower())
+
+
+def _edges(text: str) -> list[str]:
+    """The first and last RUNNING_LINE_EDGE lines of a page, whitespace normalised."""
+    lines = [" ".join(line.split()) for line in text.split("\n") if line.strip()]
+    # a page of one line has no header: its line is the content ("Side 041 ok" in a form)
+    return lines[:RUNNING_LINE_EDGE] + lines[-RUNNING_LINE_EDGE:] if len(lines) > 1 else []
+
+
+def _running_forms(found: dict[int, set[str]], need: float) -> set[str]:
+    """The forms of one line (same but for its numbers) that run through the document, given
+    its forms on each page (by 0-based page index): a form that is the same on at least
+    `need` pages; and forms that differ only by a page number — a number that counts the
+    pages, printed as one ("Side 3 af 17" on page 3, "Side 4 af 17" on page 4) — on at least
+    `need` pages. Numbers that change otherwise (prices) and numbered headings ("Afsnit 1" …
+    "Afsnit 4") are content."""
+    same: dict[str, set[int]] = {}
+    counted: dict[tuple[int, str], set[int]] = {}  # (page number - page index, rest of the line) -> pages
+    forms_of: dict[tuple[int, str], set[str]] = {}
+    for index, lines in found.items():
+        for line in lines:
+            same.setdefault(line, set()).add(index)
+            for match in _DIGITS.finditer(line):
+                if len(match.group(0)) <= 5:
+                    key = (int(match.group(0)) - index, line[: match.start()] + "#" + line[match.end() :])
+                    counted.setdefault(key, set()).add(index)
+                    forms_of.setdefault(key, set()).add(line)
+    forms = {line for line, on in same.items() if len(on) >= need}
+    for key, on in counted.items():
+        if len(on) >= need and _PAGE_LABEL.search(key[1]):
+            forms |= forms_of[key]
+    return forms
 
 
 def drop_running_lines(pages: list[str]) -> list[str]:
@@ -115,24 +146,16 @@ def drop_running_lines(pages: list[str]) -> list[str]:
     """
     if len(pages) < 3:
         return pages
-
-    def edges(text: str) -> list[str]:
-        lines = [line for line in text.split("\n") if line.strip()]
-        # a page of one line has no header: its line is the content ("Side 041 ok" in a form)
-        return lines[:RUNNING_LINE_EDGE] + lines[-RUNNING_LINE_EDGE:] if len(lines) > 1 else []
-
-    counts: dict[str, int] = {}
-    variants: dict[str, set[str]] = {}
-    for text in pages:
-        for line in edges(text):
-            variants.setdefault(_running_key(line), set()).add(" ".join(line.split()))
-        for key in {_running_key(line) for line in edges(text)}:
-            counts[key] = counts.get(key, 0) + 1
     need = max(3, RUNNING_LINE_SHARE * len(pages))
-    running = {
-        key for key, count in counts.items()
-        if count >= need and (len(variants[key]) == 1 or all(_PAGE_NUMBERING.search(v) for v in variants[key]))
-    }
+    by_key: dict[str, dict[int, set[str]]] = {}
+    for index, text in enumerate(pages):
+        for line in _edges(text):
+            if len(line) <= RUNNING_LINE_MAX_CHARS:
+                by_key.setdefault(_running_key(line), {}).setdefault(index, set()).add(line)
+    running: set[str] = set()
+    for found in by_key.values():
+        if len(found) >= need:
+            running |= _running_forms(found, need)
     if not running:
         return pages
     cleaned = []
@@ -140,15 +163,15 @@ def drop_running_lines(pages: list[str]) -> list[str]:
     for text in pages:
         lines = text.split("\n")
         filled = [i for i, line in enumerate(lines) if line.strip()]
-        edge = set(filled[:RUNNING_LINE_EDGE] + filled[-RUNNING_LINE_EDGE:])
+        edge = set(filled[:RUNNING_LINE_EDGE] + filled[-RUNNING_LINE_EDGE:]) if len(filled) > 1 else set()
         kept = []
         for i, line in enumerate(lines):
-            key = _running_key(line)
-            if i in edge and key in running:
+            form = " ".join(line.split())
+            if i in edge and form in running:
+                key = _running_key(form)
                 if key in said:
                     continue
                 said.add(key)
             kept.append(line)
-        left = _MANY_NEWLINES.sub("\n\n", "\n".join(kept)).strip()
-        cleaned.append(left if len(filled) > 1 else text)
+        cleaned.append(_MANY_NEWLINES.sub("\n\n", "\n".join(kept)).strip())
     return cleaned

@@ -13,7 +13,7 @@ from typing import Literal
 
 from ragcli.chunking import sentence_spans
 from ragcli.cleaning import FORMAT_CHARACTERS, flatten
-from ragcli.lexical import analyze
+from ragcli.lexical import analyze, danish_stopwords
 
 REFUSAL = "Det fremgår ikke af dokumenterne."
 
@@ -52,6 +52,8 @@ _TIME_EXPRESSION = re.compile(
     # "10/7", "10.7.2025", "10-07-2025"; not "10.7" without a year, which is a section number.
     r"|\b\d{1,2}/\d{1,2}(?:/\d{2,4})?\b|\b\d{1,2}[.-]\d{1,2}[.-]\d{2,4}\b"
     r"|\b(?:" + "|".join(MONTHS + WEEKDAYS) + r")\b"
+    # "om mandagen", "mandage og onsdage", "på hverdage", "i weekenden"
+    r"|\b(?:man|tirs|ons|tors|fre|lør|søn)dag(?:en|e|ene)\b|\bhverdag\w*|\bweekend\w*"
     r"|\bkl\.?\s*\d|\bklokken\s*\d|\bden\s+\d{1,2}\."
     # a duration: "72 timer(s)", "4-dages", "to uger", "en måned", "one hour"
     r"|\b\d+(?:[,.]\d+)?\s*-?\s*(?:sekunder|sek|minutter|min|timer|time|dage|dag|døgn|uger|uge|måneder|måned|mdr|år"
@@ -60,7 +62,7 @@ _TIME_EXPRESSION = re.compile(
     r"|\b(?:" + "|".join(_DURATION_COUNTS) + r")\s+(?:sekunder|minutter|timer|dage|døgn|uger|måneder|år"
     r"|seconds|minutes|hours|days|weeks|months|years)\b"
     r"|\b(?:dagligt?|ugentlig[et]?|månedlig[et]?|årlig[et]?|kvartalsvis|løbende|hver\s+(?:dag|uge|måned|år|morgen|aften)"
-    r"|uger|måneder|døgnet|timer|minutter)\b",
+    r"|uger|måneder|døgnet|timer|minutter|ugers|måneders|døgns|timers)\b",  # "med ugers turnaround"
     re.IGNORECASE,
 )
 _YEAR = re.compile(r"(?:19|20)\d\d")
@@ -69,11 +71,25 @@ _BODY_OR_ROLE = re.compile(
     r"|sekretariatet|leverandøren|afdelingen|direktøren|chefen|behandleren|lederen|borgeren|ansøgeren"
     # a role in the indefinite or plural too: "hos den lokale indsatsleder", "kunden", "driftsansvarlige"
     r"|chef|direktør|medarbejder|medarbejderen|medarbejdere|koordinator|koordinatoren|konsulent|konsulenten"
-    r"|kunde|kunden|kunder|udbyderen|leverandør|administrator|administratoren|ejeren)\b"
+    r"|kunde|kunden|kunder|udbyderen|leverandør|administrator|administratoren|ejeren"
+    # a council's own bodies, first in an agenda line: "Magistraten 17. juni"
+    r"|magistraten|borgmesteren|borgmester|rådmanden|rådmand|direktionen|ledelsen)\b"
     # "leder", "behandler", "ansvarlig" are verbs and adjectives too: as roles only in a compound
     r"|\b\w{3,}(?:leder|ledere|behandler|ansvarlig|ansvarlige)\b",
     re.IGNORECASE,
 )
+# Words that open a Danish sentence without naming anything, beyond the stop words.
+_SENTENCE_OPENERS = frozenset(
+    "herefter derefter desuden endvidere derudover herudover bemærk således samtidig eksempelvis typisk "
+    "dette denne disse det den der her hvis når når".split()
+)
+
+
+def _common_word(word: str) -> bool:
+    return word.lower() in _SENTENCE_OPENERS or word.lower() in danish_stopwords()
+
+
+_WEB_NAME = re.compile(r"\b[\w-]+(?:\.[\w-]+)*\.(?:dk|com|org|net|eu|io)\b", re.IGNORECASE)
 _CALLED_QUESTION = re.compile(r"\b(?:hvad hedder|hvad hed|hvilket navn|hvad er navnet)\b", re.IGNORECASE)
 _VERSION_QUESTION = re.compile(r"\bversion", re.IGNORECASE)
 # "Hvornår på dagen …", "hvilket klokkeslæt …": only a clock time answers.
@@ -258,7 +274,9 @@ _QUOTED = re.compile(r"\"[^\"]*\"|“[^”]*”|”[^”]*”|„[^“”]*[“�
 # betale"), not a whole clause on ("Hvad sker der med bevillingen, hvis formuen er over
 # beløbsgrænsen?"); after "hvordan"/"hvorfor"/"hvor" it never does ("Hvordan betaler jeg?").
 _CUE_REACH = re.compile(r"\W*(?:\w+\W*){0,3}")
-_FINAL_COST = re.compile(r"\b(?:koste|kostede|koster|betale|betales)\W*$", re.IGNORECASE)
+# "… at koste?" as the asking sentence's last word, with no clause before it ("Hvad gør jeg,
+# hvis jeg ikke kan betale?" asks what to do, not an amount).
+_FINAL_COST = re.compile(r"^[^,]*\b(?:koste|kostede|koster|kostet)\W*$", re.IGNORECASE)
 _OPEN_QUESTION_WORD = re.compile(r"hvad|hvilke[nt]?", re.IGNORECASE)
 
 
@@ -268,25 +286,44 @@ def _asking_sentence(question: str) -> str:
     return (asking or sentences)[-1]
 
 
-def answer_type(question: str) -> AnswerType:
-    """What kind of answer the question asks for, from its Danish question word."""
+def _typing_cue(question: str) -> tuple[AnswerType, str]:
+    """The kind of answer the question asks for, and the words that say so ("" for "any")."""
     sentence = _QUOTED.sub(lambda m: " " * len(m.group(0)), _asking_sentence(question))
     first = _INTERROGATIVE.search(sentence)
     if first is None:  # "Antal elever i 0. klasse?": a cue anywhere will do
-        return next((kind for kind, cue in _TYPE_CUES if cue.search(sentence)), "any")
+        for kind, cue in _TYPE_CUES:
+            found = cue.search(sentence)
+            if found is not None:
+                return kind, found.group(0)
+        return "any", ""
     for kind, cue in _TYPE_CUES:  # "hvem …", "hvor mange …", "hvilken dato …"
-        if cue.match(sentence, first.start()):
-            return kind
+        found = cue.match(sentence, first.start())
+        if found is not None:  # with the few words after it: "hvor meget koster …"
+            return kind, sentence[first.start() : found.end() + len(_CUE_REACH.match(sentence, found.end()).group(0))]
     if not _OPEN_QUESTION_WORD.fullmatch(first.group(0)):
-        return "any"
+        return "any", ""
     reach = first.end() + len(_CUE_REACH.match(sentence, first.end()).group(0))
     for kind, cue in _TYPE_CUES:  # "hvad koster …", "hvad er taksten …"
         found = cue.search(sentence, first.end())
         if found is not None and found.start() < reach:
-            return kind
-    if _FINAL_COST.search(sentence):  # "Hvad forventes broen mellem Dokk1 og Balticagade at koste?"
-        return "quantity"
-    return "any"
+            return kind, sentence[first.start() : found.end()]
+    final = _FINAL_COST.search(sentence)  # "Hvad forventes broen mellem Dokk1 og Balticagade at koste?"
+    if final is not None:
+        return "quantity", final.group(0)
+    return "any", ""
+
+
+def answer_type(question: str) -> AnswerType:
+    """What kind of answer the question asks for, from its Danish question word."""
+    return _typing_cue(question)[0]
+
+
+def asks_cost(question: str) -> bool:
+    """Does the question ask what something costs? Only when the words that make it ask for an
+    amount are about money ("Hvad koster …", "Hvad er taksten …", "… at koste?"), not when
+    paying comes up elsewhere ("Hvor lang er ventetiden, før man skal betale?")."""
+    kind, cue = _typing_cue(question)
+    return kind == "quantity" and _COST_QUESTION.search(cue) is not None
 
 
 def strip_page_labels(text: str) -> str:
@@ -348,9 +385,11 @@ _COST_QUESTION = re.compile(
     r"\b(?:koste|koster|kostede|kostet|\w*pris(?:en|er)?|\w*takst\w*|\w*gebyr\w*|betaler|betale|betales|betalte)\b",
     re.IGNORECASE,
 )
+_AMOUNT = r"(?<![\w.,])(\d[\d.,]*)(?:,-)?"
 _MONEY = re.compile(
-    r"(?<![\w.,])(\d[\d.,]*)\s*(?:kr\b|kroner|dkk\b|mio\b|mia\b|millioner|milliarder|mill\b|euro|€|\$|procent|%)"
-    r"|(?:\bkr\.?|\bdkk|€|\$)\s*(\d[\d.,]*)",
+    _AMOUNT + r"\s*(?:kr\b|kroner|dkk\b|øre\b|t\.?\s?kr\b|eur\b|euro|€|\$|procent|%"
+    r"|(?:mio|mia|mill)\.?\s*(?:kr\b|kroner|dkk\b|eur\b|euro)|millioner\s+(?:kr\b|kroner)|milliarder\s+(?:kr\b|kroner))"
+    r"|(?:\bkr\.?|\bdkk|\beur|€|\$)\s*(\d[\d.,]*)",
     re.IGNORECASE,
 )
 
@@ -358,7 +397,7 @@ _MONEY = re.compile(
 def _money(body: str, question: str) -> bool:
     """An amount of money (or a share of one: "50 procent rabat") the question does not state itself."""
     asked = numbers_in(question)
-    return any((m.group(1) or m.group(2)).replace(",", ".").rstrip(".") not in asked for m in _MONEY.finditer(body))
+    return any((m.group(1) or m.group(2)).replace(",", ".").rstrip(".-") not in asked for m in _MONEY.finditer(body))
 
 
 def _quantities(body: str, question: str) -> bool:
@@ -367,7 +406,7 @@ def _quantities(body: str, question: str) -> bool:
     "Hvor mange biler …" wants a number of cars: "en 40 km/t-zone" has a unit but counts
     something else, so for "hvor mange" only the counted noun (or "stk.") will do.
     """
-    if _COST_QUESTION.search(_asking_sentence(question)) and not _COUNTED.search(question):
+    if asks_cost(question):
         return _money(body, question)
     counted = _COUNTED.search(question)
     if not counted:
@@ -423,11 +462,19 @@ def fits_type(claim: str, kind: AnswerType, question: str = "") -> bool:
         asked = {w.lower() for w in names_in(question)} | {w.lower() for w in question.split()}
         if any(n.lower() not in asked for n in names_in(body)):
             return True
-        # a name in quotes may be lower case: "en undermappe der hedder ”behandlet”"
-        if any(m.group(0).strip("\"“”„«»'‘’ ").lower() not in asked for m in _QUOTED.finditer(body)):
+        # a name in quotes may be lower case: "en undermappe der hedder ”behandlet”" (a quoted
+        # sentence is a quote, not a name)
+        quoted = [m.group(0).strip("\"“”„«»'‘’ ").lower() for m in _QUOTED.finditer(body)]
+        if any(q and len(q.split()) <= 3 and q not in asked for q in quoted):
             return True
         if _CALLED_QUESTION.search(question):
-            return False  # what a thing is called is a name, not a role ("kunder")
+            # What a thing is called is a name, not a role ("kunder"): a capitalised word the
+            # question does not hold, first in the sentence too ("Sundhedsdatastyrelsen står
+            # for …"), unless it is a common word ("Til at …"), or a web address ("borger.dk").
+            first = re.match(r"\W*([A-ZÆØÅ][\w-]+)", body)
+            if first and first.group(1).lower() not in asked and not _common_word(first.group(1)):
+                return True
+            return any(w.lower() not in asked for w in _WEB_NAME.findall(body))
         # Danish writes bodies and roles in lower case ("kommunalbestyrelsen", "sagsbehandleren"),
         # and capitalised only first in a sentence: a body or role the question does not name answers too.
         return any(m.group(0).lower() not in asked for m in _BODY_OR_ROLE.finditer(body))

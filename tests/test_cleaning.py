@@ -57,14 +57,13 @@ def test_running_headers_and_footers_leave_real_pdfs():
 
 
 def test_running_lines_are_only_page_edges_on_most_pages():
-    pages = [f"Rapport 2024\nAfsnit {n}\nTekst om emne {n}.\nTabel\nSide {n} af 5" for n in range(1, 6)]
-    pages[2] = "Rapport 2024\nIndledning\nTabel\nmidt i siden\nSlut\nSide 3 af 5"  # "Tabel" inside stays
+    pages = [f"Rapport 2024\nAfsnit {n}\nTekst om emne {n}.\nFjordby Kommune\nSide {n} af 5" for n in range(1, 6)]
+    pages[2] = "Rapport 2024\nIndledning\nFjordby Kommune\nmidt i siden\nSlut\nSide 3 af 5"  # not at an edge: stays
     cleaned = drop_running_lines(pages)
     assert cleaned[0] == pages[0]  # where the running lines first appear, they stay
-    # "Tabel" is within two lines of the end of every page: a running line there. "Afsnit 2"
-    # … "Afsnit 5" differ by more than a page number: headings, kept.
+    # "Afsnit 2" … "Afsnit 5" count like the pages but are not printed as page numbers: headings
     assert cleaned[1] == "Afsnit 2\nTekst om emne 2."
-    assert cleaned[2] == "Indledning\nTabel\nmidt i siden\nSlut"
+    assert cleaned[2] == "Indledning\nFjordby Kommune\nmidt i siden\nSlut"
     # numbers do not make a line different: "Side 1 af 5" and "Side 4 af 5" are one footer
     assert not any("Side" in page or "Rapport" in page for page in cleaned[1:])
     # two pages are too few to tell a header from content; a one-line page is all content
@@ -73,7 +72,21 @@ def test_running_lines_are_only_page_edges_on_most_pages():
     assert drop_running_lines(forms) == forms
     # a page that is only header and footer is empty afterwards, not furniture
     assert drop_running_lines(pages[:4] + ["Rapport 2024\nSide 5 af 5"])[4] == ""
-    assert drop_running_lines(pages[:2]) == pages[:2] and len(drop_running_lines(pages[:3])[2]) < len(pages[2])
+
+
+def test_numbers_that_change_but_do_not_count_pages_are_content():
+    # a price list whose last line before the page number is a price: the prices stay
+    prices = [f"Takster\nLÆ1{n}5\n{price}\n{n}" for n, price in enumerate((410, 650, 890, 760), start=1)]
+    cleaned = drop_running_lines(prices)
+    assert [page.splitlines()[-1] for page in cleaned] == ["1", "650", "890", "760"]  # page numbers go, once kept
+    assert all(str(price) in page for page, price in zip(cleaned, (410, 650, 890, 760)))
+    # a bare page number printed with a different offset ("- 12 -" on the first page) still counts
+    offset = [f"- {n + 11} -\nIndhold {n}: om emnet.\nEmne {n * 7} beskrives her." for n in range(1, 5)]
+    assert [page.splitlines()[0] for page in drop_running_lines(offset)] == [
+        "- 12 -", "Indhold 2: om emnet.", "Indhold 3: om emnet.", "Indhold 4: om emnet."]
+    # a hostile 200 KB line of digits at a page edge is content, and cheap to look at
+    huge = ["1" * 200_000 + f"x\nTekst {n}." for n in range(1, 4)]
+    assert drop_running_lines(huge) == huge
 
 
 def test_seed_text_hyphenation():

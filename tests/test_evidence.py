@@ -101,6 +101,9 @@ def test_durations_counts_and_roles_fit_their_questions():
                      "Hvor mange grundlæggende måder findes der?")
     assert not fits_type("Der findes metoder til maskinlæring.", "quantity", "Hvor mange grundlæggende måder findes der?")
     assert fits_type("Papirkort kan fås hos den lokale indsatsleder.", "name", "Hvem kan kommunen få kortene fra?")
+    assert fits_type("Magistraten 17. juni", "name", "Hvem godkendte værtskabet for DM-ugen 2027, og hvornår?")
+    assert fits_type("Adgang til Testa (Bemærk: tidskrævende med ugers turnaround)", "time",
+                     "Hvor lang tid skal man regne med, at det tager at få adgang til Testa-nettet?")
 
 
 def test_what_a_thing_is_called_its_size_and_its_weekdays_are_asked_for():
@@ -138,6 +141,34 @@ def test_what_a_thing_costs_is_answered_in_money():
     # an amount the question already states is no answer; counting questions keep their own rule
     assert not fits_type("Robotten betaler op til 2.500 kr.", "quantity", "Betaler robotten regninger over 2.500 kr.?")
     assert fits_type("Der er mindst 500 ledige pladser.", "quantity", "Hvor mange ledige pladser er der?")
+
+
+def test_paying_mentioned_is_not_a_cost_question_and_money_comes_in_many_forms():
+    # paying in a clause, or after the words that ask, asks for no amount of money
+    assert answer_type("Hvad gør jeg, hvis jeg ikke kan betale?") == "any"
+    assert answer_type("Hvilke regler gælder, når man skal betale?") == "any"
+    assert fits_type("Ventetiden er 14 dage.", "quantity", "Hvor lang er ventetiden, før man skal betale?")
+    assert fits_type("Grunden er på 2.500 m2.", "quantity", "Hvor stort er det areal, som man betaler ejendomsskat af?")
+    # amounts as Danish documents write them
+    cost = "Hvad koster abonnementet?"
+    for amount in ("40 øre", "1.250 t.kr.", "1.250 tkr.", "400,- kr.", "500 EUR", "EUR 500", "kr. 1.850", "9,3 mio. kr."):
+        assert fits_type(f"Abonnementet koster {amount} om måneden.", "quantity", cost), amount
+    assert fits_type("Elprisen steg 40 øre.", "quantity", "Hvor meget steg elprisen?")
+    assert not fits_type("Byen har 2 mio. indbyggere.", "quantity", cost)
+
+
+def test_a_name_first_in_the_sentence_or_a_web_address_is_what_a_thing_is_called():
+    assert fits_type("Sundhedsdatastyrelsen står for driften af løsningen.", "name",
+                     "Hvad hedder den myndighed, der står for driften?")
+    assert fits_type("Portalen hedder borger.dk.", "name", "Hvad hedder portalen?")
+    # a sentence that opens with a common word, or a quoted sentence, names nothing
+    assert not fits_type("Til at understøtte samarbejde etablerer SIT et samarbejdsværktøj.", "name",
+                         "Hvad hedder det samarbejdsværktøj, som SIT sætter op?")
+    assert not fits_type("Han sagde 'det er ikke mit bord' og gik.", "name", "Hvad hedder værktøjet?")
+    days = "Hvilke ugedage har genbrugspladsen åbent?"
+    for answer in ("Der er åbent på hverdage.", "Der er åbent i weekenden.", "Åbent mandage og onsdage.",
+                   "Pladsen er lukket om mandagen."):
+        assert fits_type(answer, "time", days), answer
 
 
 def test_a_question_in_the_source_is_not_an_answer():
