@@ -104,11 +104,13 @@ def _running_key(line: str) -> str:
     return _DIGITS.sub("#", line.lower())
 
 
-def _edges(text: str) -> list[str]:
-    """The first and last RUNNING_LINE_EDGE lines of a page, whitespace normalised."""
-    lines = [" ".join(line.split()) for line in text.split("\n") if line.strip()]
-    # a page of one line has no header: its line is the content ("Side 041 ok" in a form)
-    return lines[:RUNNING_LINE_EDGE] + lines[-RUNNING_LINE_EDGE:] if len(lines) > 1 else []
+def _edges(lines: list[str]) -> dict[int, str]:
+    """The first and last RUNNING_LINE_EDGE non-empty lines of a page (by their index in
+    `lines`), whitespace normalised."""
+    filled = [i for i, line in enumerate(lines) if line.strip()]
+    if len(filled) < 2:  # a page of one line has no header: its line is the content ("Side 041 ok" in a form)
+        return {}
+    return {i: " ".join(lines[i].split()) for i in filled[:RUNNING_LINE_EDGE] + filled[-RUNNING_LINE_EDGE:]}
 
 
 def _running_forms(found: dict[int, set[str]], need: float) -> set[str]:
@@ -147,9 +149,10 @@ def drop_running_lines(pages: list[str]) -> list[str]:
     if len(pages) < 3:
         return pages
     need = max(3, RUNNING_LINE_SHARE * len(pages))
+    page_lines = [text.split("\n") for text in pages]
     by_key: dict[str, dict[int, set[str]]] = {}
-    for index, text in enumerate(pages):
-        for line in _edges(text):
+    for index, lines in enumerate(page_lines):
+        for line in _edges(lines).values():
             if len(line) <= RUNNING_LINE_MAX_CHARS:
                 by_key.setdefault(_running_key(line), {}).setdefault(index, set()).add(line)
     running: set[str] = set()
@@ -160,15 +163,12 @@ def drop_running_lines(pages: list[str]) -> list[str]:
         return pages
     cleaned = []
     said: set[str] = set()  # each running line stays where it first appears: the document says it once
-    for text in pages:
-        lines = text.split("\n")
-        filled = [i for i, line in enumerate(lines) if line.strip()]
-        edge = set(filled[:RUNNING_LINE_EDGE] + filled[-RUNNING_LINE_EDGE:]) if len(filled) > 1 else set()
+    for lines in page_lines:
+        edges = _edges(lines)
         kept = []
         for i, line in enumerate(lines):
-            form = " ".join(line.split())
-            if i in edge and form in running:
-                key = _running_key(form)
+            if edges.get(i) in running:
+                key = _running_key(edges[i])
                 if key in said:
                     continue
                 said.add(key)

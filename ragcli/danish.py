@@ -81,7 +81,7 @@ _BODY_OR_ROLE = re.compile(
 # Words that open a Danish sentence without naming anything, beyond the stop words.
 _SENTENCE_OPENERS = frozenset(
     "herefter derefter desuden endvidere derudover herudover bemærk således samtidig eksempelvis typisk "
-    "dette denne disse det den der her hvis når når".split()
+    "dette denne disse det den der her hvis når".split()
 )
 
 
@@ -110,6 +110,11 @@ _PAGE_LABEL = re.compile(
 AnswerType = Literal["quantity", "number", "time", "name", "any"]
 
 # How a Danish question says what kind of answer it wants; first match wins.
+# Words that ask what something costs: a quantity cue, and what makes a question a cost
+# question (answered in money, see _money).
+_COST_WORDS = (r"\w*takst\w*", r"\w*pris(?:en)?", r"\w*gebyr\w*", "koste", "kostede", "betaler", "betale", "betales",
+               "betalte")
+_COST_QUESTION = re.compile(r"\b(?:" + "|".join(_COST_WORDS + ("koster", "kostet", r"\w*priser")) + r")\b", re.IGNORECASE)
 _TYPE_CUES: tuple[tuple[AnswerType, re.Pattern[str]], ...] = tuple(
     (kind, re.compile(r"\b(" + "|".join(cues) + r")\b", re.IGNORECASE))
     for kind, cues in (
@@ -118,8 +123,7 @@ _TYPE_CUES: tuple[tuple[AnswerType, re.Pattern[str]], ...] = tuple(
                   "hvilken periode", "hvilket interval", r"\w*ugedag\w*", "tidspunkter")),
         ("quantity", ("hvor mange", "hvor meget", "hvor stor", "hvor stort", "hvor store", "hvor høj", "hvor lang",
                       "hvad koster", "procent", "procentdel",
-                      "hvilket beløb", "hvilken pris", "antal", r"\w*takst\w*", r"\w*pris(?:en)?", r"\w*beløb\w*",
-                      r"\w*gebyr\w*", "koste", "kostede", "betaler", "betale", "betales", "betalte")),
+                      "hvilket beløb", "hvilken pris", "antal", r"\w*beløb\w*", *_COST_WORDS)),
         ("number", ("hvilken kode", "hvilket nummer", "hvilket tal", "hvilken værdi", "hvilket versionsnummer",
                     r"hvilke[nt]? \w*(?:kode|nummer|numre|interval)\w*", "hvilken version",
                     r"[\w.]+-version\w*")),
@@ -286,8 +290,11 @@ def _asking_sentence(question: str) -> str:
     return (asking or sentences)[-1]
 
 
+@lru_cache(maxsize=4096)
 def _typing_cue(question: str) -> tuple[AnswerType, str]:
-    """The kind of answer the question asks for, and the words that say so ("" for "any")."""
+    """The kind of answer the question asks for, and the words that say so ("" for "any").
+
+    Cached: extraction asks it of one question for every candidate sentence (fits_type)."""
     sentence = _QUOTED.sub(lambda m: " " * len(m.group(0)), _asking_sentence(question))
     first = _INTERROGATIVE.search(sentence)
     if first is None:  # "Antal elever i 0. klasse?": a cue anywhere will do
@@ -381,10 +388,6 @@ _COUNTED = re.compile(r"\bhvor mange\s+\w+(?:\s+\w+)?", re.IGNORECASE)
 
 # What something costs is answered in money: "Hvad kostede Supercykelstien?" is not answered
 # by "LP 854 … Supercykelsti", nor "Hvad er taksten for en LÆ125-attest?" by a list of codes.
-_COST_QUESTION = re.compile(
-    r"\b(?:koste|koster|kostede|kostet|\w*pris(?:en|er)?|\w*takst\w*|\w*gebyr\w*|betaler|betale|betales|betalte)\b",
-    re.IGNORECASE,
-)
 _AMOUNT = r"(?<![\w.,])(\d[\d.,]*)(?:,-)?"
 _MONEY = re.compile(
     _AMOUNT + r"\s*(?:kr\b|kroner|dkk\b|øre\b|t\.?\s?kr\b|eur\b|euro|€|\$|procent|%"

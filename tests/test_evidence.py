@@ -128,9 +128,6 @@ def test_what_a_thing_is_called_its_size_and_its_weekdays_are_asked_for():
 
 
 def test_what_a_thing_costs_is_answered_in_money():
-    assert answer_type("Hvad forventes gang- og cykelbroen mellem Dokk1 og Balticagade at koste?") == "quantity"
-    assert not fits_type("Som en del af budgetforlig 2024 blev det vedtaget, at en gang- og cykelbro skulle undersøges.",
-                         "quantity", "Hvad forventes gang- og cykelbroen mellem Dokk1 og Balticagade at koste?")
     cost = "Hvad kostede Supercykelstien i Tilst?"
     assert not fits_type("LP 854, Solbjerg, byggemodning og salg, boliger Supercykelsti – Tilst", "quantity", cost)
     assert fits_type("Supercykelstien kostede 12,5 mio. kr.", "quantity", cost)
@@ -304,9 +301,15 @@ def test_a_header_date_and_a_section_number_are_not_times():
 
 
 def test_an_amount_is_not_a_year_and_a_version_has_a_number():
-    cost = "Hvad forventes cykelbroen at koste?"
-    assert not fits_type("Som en del af budgetforlig 2024 skulle mulighederne for en cykelbro undersøges.", "quantity", cost)
-    assert fits_type("Broen forventes at koste 120 mio. kr.", "quantity", cost)
+    # "at koste" as the last word asks for an amount, however far it is from "hvad"
+    for cost in ("Hvad forventes cykelbroen at koste?",
+                 "Hvad forventes gang- og cykelbroen mellem Dokk1 og Balticagade at koste?"):
+        assert answer_type(cost) == "quantity"
+        assert not fits_type("Som en del af budgetforlig 2024 skulle mulighederne for en cykelbro undersøges.",
+                             "quantity", cost)
+        assert not fits_type("Som en del af budgetforlig 2024 blev det vedtaget, at en gang- og cykelbro skulle "
+                             "undersøges.", "quantity", cost)
+        assert fits_type("Broen forventes at koste 120 mio. kr.", "quantity", cost)
     version = "Hvilken version af Kubernetes kører platformen på?"
     assert not fits_type("Platformens middleware består af MapR, Docker, Kubernetes og KrakenD.", "number", version)
     assert fits_type("Platformen kører Kubernetes 1.29.", "number", version)
