@@ -338,8 +338,18 @@ def strip_page_labels(text: str) -> str:
     return _PAGE_LABEL.sub(" ", text)
 
 
+# A table of contents: dot leaders to a page number ("Indledning ........ 3"), or a run of
+# numbered headings with their page numbers ("1 DOKUMENTHISTORIK 3 2 OVERSIGT OVER: TEAM 3 …").
+_CONTENTS = re.compile(
+    r"(?:\.\s?){5,}|…{3,}|(?:\b\d+(?:\.\d+)*\.?\s+[A-ZÆØÅ][A-ZÆØÅ0-9 ,:/&()+-]{3,}?\s+\d+\s+){3}"
+)
+
+
 def is_furniture(text: str) -> bool:
-    """A page label with at most a few words around it: a header or footer, not content."""
+    """Layout, not content: a page label with at most a few words around it (a header or
+    footer), or a line of a table of contents, which points at the answer's page and is none."""
+    if _CONTENTS.search(text):
+        return True
     return bool(_PAGE_LABEL.search(text)) and len(strip_page_labels(text).split()) <= 6
 
 
@@ -403,6 +413,27 @@ def _money(body: str, question: str) -> bool:
     return any((m.group(1) or m.group(2)).replace(",", ".").rstrip(".-") not in asked for m in _MONEY.finditer(body))
 
 
+# A measure is answered in its own units: an area in m² or hektar, a distance or a depth in
+# metres. "… ned til 64 meter" does not say how large an area a nature park is to cover.
+_MEASURES = (
+    (re.compile(r"\b(?:areal\w*|kvadratmeter\w*|kvadratkilometer\w*|hektar)\b|m²|km²|\b(?:km|m)2\b", re.IGNORECASE),
+     re.compile(_AMOUNT + r"\s*(?:m²|km²|(?:km|m)2\b|kvm\b|kvadrat\w*|hektar|ha\b|tdr\.?\s*land|tønder land)", re.IGNORECASE)),
+    (re.compile(r"\bafstand\w*|\bhvor langt\b(?=.*\b(?:fra|til|væk)\b)|\bhvor dybt?\b|\bdybde\w*", re.IGNORECASE),
+     # … or in the time it takes to get there: "5 minutters gang"
+     re.compile(_AMOUNT + r"\s*(?:mm|cm|m|meter\w*|km|kilometer\w*|mil|minut\w*|timer?s?)\b", re.IGNORECASE)),
+)
+
+
+def _measured(body: str, question: str) -> bool | None:
+    """Whether the body gives the measure the question asks for (None: it asks for none)."""
+    sentence = _asking_sentence(question)
+    asked = numbers_in(question)
+    for cue, amount in _MEASURES:
+        if cue.search(sentence):
+            return any(m.group(1).replace(",", ".").rstrip(".-") not in asked for m in amount.finditer(body))
+    return None
+
+
 def _quantities(body: str, question: str) -> bool:
     """A number followed within three words by a unit or by what the question counts.
 
@@ -413,6 +444,9 @@ def _quantities(body: str, question: str) -> bool:
         return _money(body, question)
     counted = _COUNTED.search(question)
     if not counted:
+        measured = _measured(body, question)
+        if measured is not None:
+            return measured
         # "Hvor meget/stor/lang …", "hvad koster …": any number the question does not hold
         # (an amount's unit varies too much to list: kr., kW, bits, liter/min …), but not a
         # bare year: "… budgetforlig 2024 …" says when, not how much.

@@ -154,6 +154,39 @@ def test_paying_mentioned_is_not_a_cost_question_and_money_comes_in_many_forms()
     assert not fits_type("Byen har 2 mio. indbyggere.", "quantity", cost)
 
 
+def test_a_measure_is_answered_in_its_own_units():
+    # dev q055: a depth in metres is no answer to how large an area a park is to cover
+    area = "Hvor stort et areal (i km² eller hektar) skal en Østjysk Marin Naturnationalpark dække?"
+    park = ("SF Aarhus og Alternativet foreslår en østjysk marin naturnationalpark bestående af et større "
+            "havområde fra Norsminde til Sletterhage dyb, hvor vi har Østjyllands dybeste sted, ned til 64 meter.")
+    assert not fits_type(park, "quantity", area)
+    assert not _candidate_texts(area, _hit(park))
+    for said in ("400 km²", "4.000 hektar", "12 km2", "250 kvadratkilometer", "90 ha"):
+        assert fits_type(f"Parken skal dække {said} hav.", "quantity", area), said
+    # the area word alone asks for it too; a price is not one
+    assert not fits_type("Ejendomsskatten er 2.500 kr. om året.", "quantity", "Hvor stort er det areal, som man betaler skat af?")
+    # distances and depths in metres, or in the time it takes to get there
+    distance = "Hvor langt har man højst til nærmeste p-hus fra et mål inden for ringgaden?"
+    assert fits_type("Der er højst 300 meter til nærmeste p-hus.", "quantity", distance)
+    assert fits_type("Der er højst 5 minutters gang til nærmeste p-hus.", "quantity", distance)
+    assert not fits_type("P-huset har 500 pladser.", "quantity", distance)
+    assert fits_type("Sletterhage dyb går ned til 64 meter.", "quantity", "Hvor dybt er der ved Sletterhage dyb?")
+    # "hvor langt" with no place to go from or to is no distance: a token's length is in characters
+    assert fits_type("Et access token må højst være 128 tegn.", "quantity", "Hvor langt må et access token højst være?")
+
+
+def test_a_table_of_contents_is_not_an_answer():
+    contents = "Indledning ........................................ 3\nDatamodellens opbygning ................ 7"
+    assert is_furniture("Datamodellens opbygning ................................ 7")
+    assert is_furniture("3.6 Docker + løbende redeployment af applikationsservere………………… 7")
+    assert is_furniture("1 DOKUMENTHISTORIK 3 2 OVERSIGT OVER: VIRKSOMHED, TEAM, SME 3 3 KORT BESKRIVELSE AF OPGAVEN 3 4 ROBOTTENS FORMÅL 3")
+    assert not _candidate_texts("Hvordan er datamodellen opbygget?", _hit(contents))
+    # numbered sentences and lists of amounts are content
+    assert not is_furniture("Trin 2: Send timesedlen til UU-vejlederen inden kl. 12.")
+    assert not is_furniture("1. Organisationers interne datasætkatalog 2. Fællesoffentlige kataloger 3. EU's dataportal")
+    assert not is_furniture("Taksterne er 1.850 kr. 2.100 kr. og 2.400 kr. for de tre aldersgrupper.")
+
+
 def test_a_name_first_in_the_sentence_or_a_web_address_is_what_a_thing_is_called():
     assert fits_type("Sundhedsdatastyrelsen står for driften af løsningen.", "name",
                      "Hvad hedder den myndighed, der står for driften?")

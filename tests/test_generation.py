@@ -33,3 +33,24 @@ def test_few_shot_completion_answers_from_the_source(backend):
 def test_missing_model_file_is_a_clear_error(tmp_path):
     with pytest.raises(ModelNotAvailable, match="not found"):
         LlamaBackend(tmp_path / "missing.gguf")
+
+
+def test_an_answer_does_not_depend_on_the_question_asked_before_it(backend, llm_path):
+    # Before every completion the state after the fixed instructions is restored from a copy
+    # (without llama-cpp-python's copy of every token's logits); what follows must be read
+    # from exactly the state a fresh model reaches by reading the instructions itself.
+    def prompt(text: str, question: str):
+        hit = Hit(Chunk("fjordby.pdf", "Fjordby", 1, 1, 0, len(text), text, 20), score=1.0)
+        return build_prompt(question, [hit], backend.count_tokens, budget=1500, chat=backend.chat)
+
+    # The same passage, another question: a restore that left the earlier prompt's tokens as
+    # "already read" would skip the passage, which the restored state has not read.
+    text = "Biblioteket i Fjordby lukker kl. 19 om torsdagen. Svømmehallen har åbent hverdage kl. 6-21."
+    pool = prompt(text, "Hvornår åbner svømmehallen på hverdage?")
+    library = prompt(text, "Hvornår lukker biblioteket om torsdagen?")
+    params = GenerationParams(max_tokens=30)
+    fresh = LlamaBackend(llm_path, n_ctx=2048)
+    alone = "".join(fresh.stream(library, params))
+    "".join(backend.stream(pool, params))
+    assert "".join(backend.stream(library, params)) == alone
+    assert backend._llm.n_tokens > 0
