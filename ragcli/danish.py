@@ -476,9 +476,42 @@ def _is_code(word: str) -> bool:
     return sum(c.isupper() or c.isdigit() for c in word) >= 2
 
 
+# Where to reach someone or something is answered by the address itself: "Hvilken webadresse
+# …" by a web address, "Hvilket telefonnummer …" by a phone number, "… e-mailadresse" by one.
+_WEB_ADDRESS = re.compile(
+    r"https?://\S+|\bwww\.\S+|\b[\w-]+(?:\.[\w-]+)*\.(?:dk|com|org|net|eu|io|gov|int|info)\b(?:/\S*)?", re.IGNORECASE
+)
+_EMAIL = re.compile(r"\b[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
+_PHONE = re.compile(r"(?<![\d.,])(?:\+45\s?)?(?:\d{2}\s?){3}\d{2}(?!\d|[.,]\d)|(?<![\d.,])\d{4}\s\d{4}(?!\d|[.,]\d)")
+_CONTACTS = (
+    (re.compile(r"url\w*|webadresse\w*|hjemmeside\w*|internetadresse\w*|link\w*|web-?side\w*", re.IGNORECASE), _WEB_ADDRESS),
+    (re.compile(r"e-?mail-?adresse\w*|mailadresse\w*", re.IGNORECASE), _EMAIL),
+    (re.compile(r"telefonnummer\w*|telefonnumre\w*|tlf\.?-?nummer\w*", re.IGNORECASE), _PHONE),
+)
+
+
+@lru_cache(maxsize=4096)
+def _asked_address(question: str) -> re.Pattern[str] | None:
+    """The kind of address the question asks for, if its asking words name one ("Hvilken URL
+    har …", "Hvad er webadressen …"), not where it merely mentions one ("Hvad skal man gøre på
+    hjemmesiden?")."""
+    sentence = _asking_sentence(question)
+    first = _INTERROGATIVE.search(sentence)
+    if first is None or not _OPEN_QUESTION_WORD.fullmatch(first.group(0)):
+        return None
+    reach = sentence[first.end() : first.end() + len(_CUE_REACH.match(sentence, first.end()).group(0))]
+    for cue, address in _CONTACTS:
+        if any(cue.fullmatch(word) for word in re.findall(r"[\w.-]+", reach)):
+            return address
+    return None
+
+
 def fits_type(claim: str, kind: AnswerType, question: str = "") -> bool:
     """Does the claim carry the kind of thing asked for (an amount, a number, a time, a name)?"""
     body = strip_page_labels(claim)
+    address = _asked_address(question)
+    if address is not None:
+        return any(m.group(0).lower() not in question.lower() for m in address.finditer(body))
     numbers = numbers_in(body) - numbers_in(question)
     if kind == "quantity":
         return _quantities(body, question)

@@ -175,6 +175,26 @@ def test_a_measure_is_answered_in_its_own_units():
     assert fits_type("Et access token må højst være 128 tegn.", "quantity", "Hvor langt må et access token højst være?")
 
 
+def test_an_address_is_answered_by_the_address():
+    web = "Hvilken webadresse går robotten ind på for at åbne jobcentersystemet Fasit i Randers?"
+    assert fits_type("Robotten åbner www.randers.fasit-jobcenter.dk i Chrome.", "any", web)
+    assert not fits_type("Robotten åbner Fasit i Chrome og logger ind med sin bruger.", "any", web)
+    url = "Hvilken URL har NemLog-in's Security Token Service endpoint?"
+    assert not fits_type("Profilerne er i dag implementeret i NemLog-in gennem en Security Token Service.", "any", url)
+    assert fits_type("STS'en svarer på https://sts.nemlog-in.dk/ws.", "any", url)
+    phone = "Hvilket telefonnummer kan forældre ringe til for at få fat i SSP i Aarhus?"
+    for said in ("87 13 44 00", "8713 4400", "+45 87134400"):
+        assert fits_type(f"Ring til SSP på {said}.", "number", phone), said
+    assert not fits_type("SSP har 12 medarbejdere og et budget på 12.345.678 kr.", "number", phone)
+    mail = "Hvilken e-mailadresse kan man skrive til med spørgsmål om DCAT-AP-DK?"
+    assert fits_type("Skriv til dcat@digst.dk med spørgsmål.", "any", mail)
+    assert not fits_type("Skriv til Digitaliseringsstyrelsen med spørgsmål.", "any", mail)
+    # a question that only mentions a web page asks for something else
+    assert fits_type("Udfyld formularen og tryk send.", "any", "Hvad skal man gøre på hjemmesiden for at søge?")
+    # the address the question already gives is no answer
+    assert not fits_type("Se www.aarhus.dk for mere.", "any", "Hvilken hjemmeside er nævnt ud over www.aarhus.dk?")
+
+
 def test_a_table_of_contents_is_not_an_answer():
     contents = "Indledning ........................................ 3\nDatamodellens opbygning ................ 7"
     assert is_furniture("Datamodellens opbygning ................................ 7")
