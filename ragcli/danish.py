@@ -383,7 +383,8 @@ _UNITS = frozenset(analyze(
     "kr kroner dkk euro eur procent pct timer time dage dag uger uge måneder måned år minutter sekunder "
     "km meter kvadratmeter hektar ha gb mb tb stk styk personer borgere ansatte elever børn pladser sager"
 )) | {"%", "m", "m2", "m²", "km²", "km2"}
-_QUANTITY = re.compile(r"(\d+(?:[.,:]\d+)*)\s*-?\s*((?:%|[^\W\d_]+\.?)(?:\s+[^\W\d_]+){0,2})")  # "500 pladser", "4-dages uge"
+# "500 pladser", "4-dages uge"; not a list's enumerator ("1- Timesedler fra Daghøjskolen")
+_QUANTITY = re.compile(r"(\d+(?:[.,:]\d+)*)(?:-(?=\w)|\s*)((?:%|[^\W\d_]+\.?)(?:\s+[^\W\d_]+){0,2})")
 
 
 # Danish number words: "otte principper" answers "hvor mange" as well as "8 principper".

@@ -58,6 +58,11 @@ def test_answer_types_from_danish_question_words():
     assert answer_type("Hvem har ansvaret for restore?") == "name"
     assert answer_type("Hvad menes der med besporing?") == "any"
     assert fits_type("Der er mindst 500 ledige pladser.", "quantity", "Hvor mange ledige pladser er der?")
+    # a list's enumerators count nothing; a number with a hyphenated unit still does
+    monthly = "Hvor mange timesedler fra PTU og Daghøjskolen behandler robotten om måneden?"
+    assert not fits_type("1- Timesedler fra Daghøjskolen 2- Timesedler fra PTU", "quantity", monthly)
+    assert fits_type("Robotten behandler ca. 40 timesedler om måneden.", "quantity", monthly)
+    assert fits_type("Kommunen indfører en 4-dages uge.", "quantity", "Hvor mange dage om ugen arbejder man?")
     assert not fits_type("Referat nummer 3 fra et møde om parker.", "quantity", "Hvor mange parker er der?")
     assert fits_type("Koden for Staten er 80.", "number")
     assert not fits_type("Der er altid ledige pladser.", "quantity", "Hvor mange ledige pladser er der?")
