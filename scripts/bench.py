@@ -344,14 +344,33 @@ def bench_llm(results: dict, rows: list) -> None:
         end = time.perf_counter()
         ttfts.append(first - started)
         rates.append((n - 1) / (end - first) if n > 1 else 0.0)
-    from ragcli.generation import load_cpu_backend
+    from ragcli.generation import GenerationParams, load_cpu_backend
+    from ragcli.prompting import build_prompt
+    from ragcli.schema import Chunk, Hit
+
+    # As `ask` prompts, in a long-lived process (chat, batch, serve): five evidence windows of
+    # 360 characters after the fixed instructions, whose state is read once and then restored.
+    windows = [source[i : i + 360] for i in range(0, 1800, 360)]
+    hits = [Hit(Chunk("seed.txt", "Generativ AI", n, n, 0, len(w), w, 100), score=1.0) for n, w in enumerate(windows, 1)]
+    asks = []
+    for question in ("Hvad er generativ AI?", "Hvad er en prompt?", "Hvad betyder temperatur?",
+                     "Hvad er hallucinationer?", "Hvad er et indholdshegn?", "Hvad er RAG?"):
+        prompt_of_ask = build_prompt(question, hits, backend.count_tokens, 3500, chat=backend.chat)
+        started = time.perf_counter()
+        for _piece in backend.stream(prompt_of_ask, GenerationParams(max_tokens=1)):
+            break
+        asks.append(time.perf_counter() - started)
+    ask_first = statistics.median(asks[1:])  # the first also reads the instructions once
 
     results["machine"]["llama_cpu_backend"] = load_cpu_backend()
     results["llm"] = {
         "model": backend.name, "prompt_tokens": prompt_tokens,
         "time_to_first_token_s": round(statistics.median(ttfts), 3), "tokens_per_s": round(statistics.median(rates), 1),
+        "ask_prompt_tokens": prompt_of_ask.n_tokens, "ask_first_token_s": round(ask_first, 3),
     }
     rows.append((f"LLM {backend.name}: first token", f"{statistics.median(ttfts):.2f} s", f"prompt {prompt_tokens} tokens"))
+    rows.append((f"LLM {backend.name}: first token of an ask prompt", f"{ask_first:.2f} s",
+                 f"prompt {prompt_of_ask.n_tokens} tokens, instructions' state restored"))
     rows.append((f"LLM {backend.name}: generation", f"{statistics.median(rates):.1f} tokens/s", ""))
 
 
