@@ -275,6 +275,27 @@ class Generator(Protocol):
     def stream(self, prompt: Prompt, params: GenerationParams) -> Iterator[str]: ...
 
 
+# No token of a real tokenizer is this long; an answer longer than max_tokens of them is
+# a server ignoring max_tokens.
+MAX_CHARS_PER_TOKEN = 32
+
+
+def _at_most(pieces: Iterator[str], limit: int) -> Iterator[str]:
+    """The pieces, cut off after `limit` characters (the stream is then closed)."""
+    total = 0
+    try:
+        for piece in pieces:
+            if total + len(piece) >= limit:
+                yield piece[: limit - total]
+                return
+            total += len(piece)
+            yield piece
+    finally:
+        close = getattr(pieces, "close", None)
+        if close is not None:
+            close()
+
+
 class HttpBackend:
     """An OpenAI-compatible server: llama.cpp's llama-server, llama-cpp-python's server, vLLM, Ollama.
 
@@ -346,7 +367,9 @@ class HttpBackend:
             path = "/v1/completions"
             body["prompt"] = prompt.text
             body["stop"] = COMPLETION_STOPS
-        pieces = self._events(path, body)
+        # A server that ignores max_tokens must not flood what follows (verification reads
+        # every sentence of the answer): stop reading at a generous bound on its length.
+        pieces = _at_most(self._events(path, body), params.max_tokens * MAX_CHARS_PER_TOKEN)
         yield from (pieces if path.endswith("chat/completions") else first_line(pieces))
 
     def _events(self, path: str, body: dict) -> Iterator[str]:

@@ -71,6 +71,13 @@ def server():
                 self.wfile.write(f"data: {json.dumps({'error': {'message': 'out of memory'}})}\n\n".encode())
             elif mode == "garbage":
                 self.wfile.write(b"data: {not json\n\n")
+            elif mode == "flood":  # ignores max_tokens: half a megabyte of one endless "sentence"
+                piece = f"data: {json.dumps({'choices': [{'text': 'a.' * 500}]})}\n\n".encode()
+                try:
+                    for _ in range(500):
+                        self.wfile.write(piece)
+                except OSError:
+                    pass  # the client stopped reading and closed the stream
             self.wfile.flush()
 
     httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
@@ -127,3 +134,14 @@ def test_a_port_nobody_listens_on():
         port = s.getsockname()[1]
     with pytest.raises(LLMServerError, match="cannot reach LLM server"):
         HttpBackend(f"http://127.0.0.1:{port}")
+
+
+def test_a_server_that_ignores_max_tokens_cannot_flood_the_answer(server):
+    # What follows the answer (verification, answer kinds) reads all of it; 8 tokens are at
+    # most 8 × 32 characters, whatever the server sends.
+    url, script = server
+    backend = HttpBackend(url, chat=False)
+    script.completion = "flood"
+    text = answer(backend)
+    assert 0 < len(text) <= 8 * 32
+    assert set(text) == {"a", "."}
