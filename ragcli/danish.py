@@ -333,6 +333,31 @@ def asks_cost(question: str) -> bool:
     return kind == "quantity" and _COST_QUESTION.search(cue) is not None
 
 
+# "Hvilken dato har beskrivelsen?", "Hvornår er oversigten senest opdateret?": the date of a
+# document, which it gives as a labelled line of its own ("Date: 07.05.2018", "Ajourført: 29.
+# august 2025") that shares few words with the question.
+_DATE_WORDS = r"\b(?:dato|dateret|opdateret|ajourført|udgivet|revideret)\b"
+_DOCUMENT_NOUN = re.compile(
+    r"\w*(?:dokument|beskrivelse|vejledning|håndbog|specifikation|oversigt|notat|rapport|produktblad|udkast"
+    r"|udskrift|referat|dagsorden|profil|arkitektur|beretning)\w*", re.IGNORECASE
+)
+_LABELLED_DATE = re.compile(
+    r"\b(?:dato|date|ajourført|opdateret|udgivet|dateret|revideret)\s*:?\s*(?:d\.\s*|den\s+)?" + _HEADER_DATE, re.IGNORECASE
+)
+
+
+def asks_document_date(question: str) -> bool:
+    """Does the question ask for the date of a document (not of an event it describes)?"""
+    sentence = _asking_sentence(question)
+    return (answer_type(question) == "time" and re.search(_DATE_WORDS, sentence, re.IGNORECASE) is not None
+            and _DOCUMENT_NOUN.search(sentence) is not None)
+
+
+def labels_a_date(text: str) -> bool:
+    """A date with its label, as a document dates itself: "Dato: 19-08-2025"."""
+    return _LABELLED_DATE.search(text) is not None
+
+
 def strip_page_labels(text: str) -> str:
     """Drop "Side 3 af 12"-style page labels, which a layout repeats on every page."""
     return _PAGE_LABEL.sub(" ", text)

@@ -23,7 +23,17 @@ from functools import lru_cache
 from pathlib import Path
 
 from ragcli.chunking import sentence_spans
-from ragcli.danish import AnswerType, fits_type, is_furniture, new_terms, other_year, prefix_match, weighted_coverage
+from ragcli.danish import (
+    AnswerType,
+    asks_document_date,
+    fits_type,
+    is_furniture,
+    labels_a_date,
+    new_terms,
+    other_year,
+    prefix_match,
+    weighted_coverage,
+)
 from ragcli.lexical import analyze
 from ragcli.schema import Hit
 
@@ -317,6 +327,16 @@ def extract_answer(
     scored = [(confidence(features(c, coverage), model), -c.source, -len(c.text), c) for c in found]
     best = max(scored, key=lambda s: s[:3])
     if best[0] < (model.min_confidence if min_confidence is None else min_confidence):
-        return None
+        # A document's date is the one it labels as its own ("Date: 07.05.2018"): that line
+        # shares next to no words with the question, which is what the model weighs most. When
+        # nothing else qualifies, the labelled date in the best passage's document answers — not
+        # one in another document ("Dato: 12-08-2025" of a council agenda for a school web page).
+        asked_doc = hits[0].chunk.doc
+        labelled = [
+            s for s in scored if labels_a_date(s[3].text) and hits[s[3].source - 1].chunk.doc == asked_doc
+        ] if asks_document_date(question) else []
+        if not labelled:
+            return None
+        best = max(labelled, key=lambda s: s[1:3])
     c = best[3]
     return Extract(c.source, c.text, c.start, c.end, best[0])
