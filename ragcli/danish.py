@@ -336,21 +336,29 @@ def asks_cost(question: str) -> bool:
 # "Hvilken dato har beskrivelsen?", "Hvornår er oversigten senest opdateret?": the date of a
 # document, which it gives as a labelled line of its own ("Date: 07.05.2018", "Ajourført: 29.
 # august 2025") that shares few words with the question.
-_DATE_WORDS = r"\b(?:dato|dateret|opdateret|ajourført|udgivet|revideret)\b"
-_DOCUMENT_NOUN = re.compile(
-    r"\w*(?:dokument|beskrivelse|vejledning|håndbog|specifikation|oversigt|notat|rapport|produktblad|udkast"
-    r"|udskrift|referat|dagsorden|profil|arkitektur|beretning)\w*", re.IGNORECASE
+_DOCUMENT_DATE_ASKED = re.compile(
+    r"\b(?:fra )?hvilken dato (?:har|er|bærer|står)\b|\b(?:opdateret|ajourført|revideret|udgivet|dateret)\b", re.IGNORECASE
 )
+_DOCUMENT_NOUN = re.compile(
+    r"dokument|beskrivelse|vejledning|håndbog|specifikation|oversigt|notat|rapport|produktblad|udkast|udskrift"
+    r"|referat|dagsorden|arkitektur|beretning", re.IGNORECASE
+)
+# … not a deadline or a plan ("Hvilken dato er fristen for høringssvar til udkastet?",
+# "Hvornår skal jeg have opdateret min jobprofil?")
+_NOT_DOCUMENT_DATE = re.compile(r"\b(?:frist\w*|skal|bliver|næste|min|mit|mine|vores)\b", re.IGNORECASE)
 _LABELLED_DATE = re.compile(
     r"\b(?:dato|date|ajourført|opdateret|udgivet|dateret|revideret)\s*:?\s*(?:d\.\s*|den\s+)?" + _HEADER_DATE, re.IGNORECASE
 )
 
 
 def asks_document_date(question: str) -> bool:
-    """Does the question ask for the date of a document (not of an event it describes)?"""
+    """Does the question ask for the date a document gives itself (not of an event it describes,
+    a deadline in it, or a plan)?"""
     sentence = _asking_sentence(question)
-    return (answer_type(question) == "time" and re.search(_DATE_WORDS, sentence, re.IGNORECASE) is not None
-            and _DOCUMENT_NOUN.search(sentence) is not None)
+    return (
+        answer_type(question) == "time" and _DOCUMENT_DATE_ASKED.search(sentence) is not None
+        and _DOCUMENT_NOUN.search(sentence) is not None and _NOT_DOCUMENT_DATE.search(sentence) is None
+    )
 
 
 def labels_a_date(text: str) -> bool:
@@ -363,11 +371,9 @@ def strip_page_labels(text: str) -> str:
     return _PAGE_LABEL.sub(" ", text)
 
 
-# A table of contents: dot leaders to a page number ("Indledning ........ 3"), or a run of
-# numbered headings with their page numbers ("1 DOKUMENTHISTORIK 3 2 OVERSIGT OVER: TEAM 3 …").
-_CONTENTS = re.compile(
-    r"(?:\.\s?){5,}|…{3,}|(?:\b\d+(?:\.\d+)*\.?\s+[A-ZÆØÅ][A-ZÆØÅ0-9 ,:/&()+-]{3,}?\s+\d+\s+){3}"
-)
+# A table of contents: a run of dot leaders ("Indledning .................. 3"); prose's
+# "Venter ....." is shorter.
+_CONTENTS = re.compile(r"(?:\.\s?){8,}|…{3,}")
 
 
 def is_furniture(text: str) -> bool:
@@ -439,25 +445,22 @@ def _money(body: str, question: str) -> bool:
     return any((m.group(1) or m.group(2)).replace(",", ".").rstrip(".-") not in asked for m in _MONEY.finditer(body))
 
 
-# A measure is answered in its own units: an area in m² or hektar, a distance or a depth in
-# metres. "… ned til 64 meter" does not say how large an area a nature park is to cover.
-_MEASURES = (
-    (re.compile(r"\b(?:areal\w*|kvadratmeter\w*|kvadratkilometer\w*|hektar)\b|m²|km²|\b(?:km|m)2\b", re.IGNORECASE),
-     re.compile(_AMOUNT + r"\s*(?:m²|km²|(?:km|m)2\b|kvm\b|kvadrat\w*|hektar|ha\b|tdr\.?\s*land|tønder land)", re.IGNORECASE)),
-    (re.compile(r"\bafstand\w*|\bhvor langt\b(?=.*\b(?:fra|til|væk)\b)|\bhvor dybt?\b|\bdybde\w*", re.IGNORECASE),
-     # … or in the time it takes to get there: "5 minutters gang"
-     re.compile(_AMOUNT + r"\s*(?:mm|cm|m|meter\w*|km|kilometer\w*|mil|minut\w*|timer?s?)\b", re.IGNORECASE)),
+# An area is answered in units of area: "… ned til 64 meter" does not say how large an area a
+# nature park is to cover. Only when the words that ask name it ("Hvor stort et areal …",
+# "Hvor mange hektar …"), not a price per square metre ("Hvor stor er huslejen pr. m²?").
+_AREA_ASKED = re.compile(r"\b(?:areal\w*|kvadratmeter\w*|kvadratkilometer\w*|hektar)\b|m²|km²|\b(?:km|m)2\b", re.IGNORECASE)
+_AREA = re.compile(
+    _AMOUNT + r"\s*(?:m²|km²|(?:km|m)2\b|kvm\b|kvadrat\w*|etagemeter\w*|hektar|ha\b|tdr\.?\s*land|tønder land)", re.IGNORECASE
 )
 
 
-def _measured(body: str, question: str) -> bool | None:
-    """Whether the body gives the measure the question asks for (None: it asks for none)."""
-    sentence = _asking_sentence(question)
+def _area(body: str, question: str) -> bool | None:
+    """Whether the body gives the area the question asks for (None: it asks for none)."""
+    kind, cue = _typing_cue(question)
+    if kind != "quantity" or not _AREA_ASKED.search(cue):
+        return None
     asked = numbers_in(question)
-    for cue, amount in _MEASURES:
-        if cue.search(sentence):
-            return any(m.group(1).replace(",", ".").rstrip(".-") not in asked for m in amount.finditer(body))
-    return None
+    return any(m.group(1).replace(",", ".").rstrip(".-") not in asked for m in _AREA.finditer(body))
 
 
 def _quantities(body: str, question: str) -> bool:
@@ -470,9 +473,9 @@ def _quantities(body: str, question: str) -> bool:
         return _money(body, question)
     counted = _COUNTED.search(question)
     if not counted:
-        measured = _measured(body, question)
-        if measured is not None:
-            return measured
+        area = _area(body, question)
+        if area is not None:
+            return area
         # "Hvor meget/stor/lang …", "hvad koster …": any number the question does not hold
         # (an amount's unit varies too much to list: kr., kW, bits, liter/min …), but not a
         # bare year: "… budgetforlig 2024 …" says when, not how much.
@@ -504,40 +507,63 @@ def _is_code(word: str) -> bool:
 
 # Where to reach someone or something is answered by the address itself: "Hvilken webadresse
 # …" by a web address, "Hvilket telefonnummer …" by a phone number, "… e-mailadresse" by one.
-_WEB_ADDRESS = re.compile(
-    r"https?://\S+|\bwww\.\S+|\b[\w-]+(?:\.[\w-]+)*\.(?:dk|com|org|net|eu|io|gov|int|info)\b(?:/\S*)?", re.IGNORECASE
+# Each pattern starts only where a run of its characters starts, so a long run costs one pass.
+_DOTTED = re.compile(r"(?<![\w.@/-])(?:https?://)?[\w-]++(?:\.[\w-]++)++(?:/[^\s]*+)?", re.IGNORECASE)
+_TOP_DOMAINS = frozenset("dk com org net eu io gov int info se no de fo gl uk nu app".split())
+_EMAIL = re.compile(r"(?<![\w.+-])[\w.+-]++@[\w-]++(?:\.[\w-]++)++")
+_PHONE = re.compile(
+    r"(?<![\d.,-])(?:\+45[\s.-]?)?\d{2}(?:[\s.-]?\d{2}){3}(?!\d|[.,-]\d)|(?<![\d.,-])\d{4}[\s.-]\d{4}(?!\d|[.,-]\d)"
 )
-_EMAIL = re.compile(r"\b[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
-_PHONE = re.compile(r"(?<![\d.,])(?:\+45\s?)?(?:\d{2}\s?){3}\d{2}(?!\d|[.,]\d)|(?<![\d.,])\d{4}\s\d{4}(?!\d|[.,]\d)")
+
+
+def _web_addresses(text: str) -> list[str]:
+    found = []
+    for match in _DOTTED.finditer(text):
+        address = match.group(0).rstrip(".,;:)")
+        host = re.sub(r"^https?://", "", address, flags=re.IGNORECASE).split("/", 1)[0]
+        if host.rsplit(".", 1)[-1].lower() in _TOP_DOMAINS:
+            found.append(address)
+    return found
+
+
+def _canonical_address(address: str) -> str:
+    address = re.sub(r"^(?:https?://)?(?:www\.)?", "", address.lower())
+    return address.rstrip("/.,;:)")
+
+
 _CONTACTS = (
-    (re.compile(r"url\w*|webadresse\w*|hjemmeside\w*|internetadresse\w*|link\w*|web-?side\w*", re.IGNORECASE), _WEB_ADDRESS),
-    (re.compile(r"e-?mail-?adresse\w*|mailadresse\w*", re.IGNORECASE), _EMAIL),
-    (re.compile(r"telefonnummer\w*|telefonnumre\w*|tlf\.?-?nummer\w*", re.IGNORECASE), _PHONE),
+    (r"url'?(?:en|s)?|webadresse\w*|hjemmeside(?:n|s|ns)?|internetadresse\w*|links?|linket|web-?side(?:n|s|ns)?",
+     _web_addresses),
+    (r"e-?mail-?adresse\w*|mailadresse\w*", lambda text: _EMAIL.findall(text)),
+    (r"telefonnummer\w*|telefonnumre\w*|telefonnr\.?|tlf\.?\s?-?(?:nummer\w*|nr\.?)", lambda text: _PHONE.findall(text)),
+)
+# The address noun is what the question asks for: right after the question word ("Hvilken
+# URL …", "Hvilket telefonnummer …"), or after "hvad er" and at most one word ("Hvad er
+# kommunens hjemmeside?") — not "Hvilken dato blev hjemmesiden lanceret?" or "Hvad skal
+# hjemmesiden indeholde?".
+_ADDRESS_ASKED = tuple(
+    (re.compile(r"\b(?:hvilke[nt]?|hvad er(?: \w+)?)\s+(?:" + noun + r")(?!\w)", re.IGNORECASE), find)
+    for noun, find in _CONTACTS
 )
 
 
 @lru_cache(maxsize=4096)
-def _asked_address(question: str) -> re.Pattern[str] | None:
-    """The kind of address the question asks for, if its asking words name one ("Hvilken URL
-    har …", "Hvad er webadressen …"), not where it merely mentions one ("Hvad skal man gøre på
-    hjemmesiden?")."""
+def _asked_address(question: str):
+    """How to find the kind of address the question asks for in a text, if it asks for one."""
     sentence = _asking_sentence(question)
-    first = _INTERROGATIVE.search(sentence)
-    if first is None or not _OPEN_QUESTION_WORD.fullmatch(first.group(0)):
-        return None
-    reach = sentence[first.end() : first.end() + len(_CUE_REACH.match(sentence, first.end()).group(0))]
-    for cue, address in _CONTACTS:
-        if any(cue.fullmatch(word) for word in re.findall(r"[\w.-]+", reach)):
-            return address
+    for asked, find in _ADDRESS_ASKED:
+        if asked.search(sentence):
+            return find
     return None
 
 
 def fits_type(claim: str, kind: AnswerType, question: str = "") -> bool:
     """Does the claim carry the kind of thing asked for (an amount, a number, a time, a name)?"""
     body = strip_page_labels(claim)
-    address = _asked_address(question)
-    if address is not None:
-        return any(m.group(0).lower() not in question.lower() for m in address.finditer(body))
+    find_addresses = _asked_address(question)
+    if find_addresses is not None:
+        given = {_canonical_address(a) for a in find_addresses(question)}
+        return any(_canonical_address(a) not in given for a in find_addresses(body))
     numbers = numbers_in(body) - numbers_in(question)
     if kind == "quantity":
         return _quantities(body, question)

@@ -337,6 +337,6 @@ def extract_answer(
         ] if asks_document_date(question) else []
         if not labelled:
             return None
-        best = max(labelled, key=lambda s: s[1:3])
+        best = max(labelled, key=lambda s: (s[1], s[0]))  # the best passage's, then the likeliest
     c = best[3]
     return Extract(c.source, c.text, c.start, c.end, best[0])

@@ -176,6 +176,8 @@ def _save_context(llm) -> _ContextState:
     size = llama_cpp.llama_state_get_size(ctx)
     data = (ctypes.c_uint8 * size)()
     written = llama_cpp.llama_state_get_data(ctx, data, size)
+    if not 0 < written <= size:
+        raise RuntimeError("llama.cpp could not save the prompt prefix's state")
     compact = (ctypes.c_uint8 * written)()
     ctypes.memmove(compact, data, written)
     return _ContextState(compact, [int(t) for t in llm.input_ids[: llm.n_tokens]])
@@ -189,6 +191,7 @@ def _restore_context(llm, state: _ContextState) -> None:
     # Llama.generate then reads only what follows these tokens (it matches them to the prompt).
     llm.input_ids[: len(state.tokens)] = state.tokens
     llm.n_tokens = len(state.tokens)
+    llm._requires_eval = True  # as Llama.load_state: the restored logits are no live decode to sample from
 
 
 class LlamaBackend:
@@ -278,6 +281,27 @@ class Generator(Protocol):
 # No token of a real tokenizer is this long; an answer longer than max_tokens of them is
 # a server ignoring max_tokens.
 MAX_CHARS_PER_TOKEN = 32
+
+
+# One server-sent event line; an answer's event is a few hundred characters.
+MAX_EVENT_CHARS = 1 << 20
+
+
+def _lines(chunks: Iterator[str], limit: int) -> Iterator[str]:
+    """The lines of a text stream, as httpx's iter_lines, but a line that never ends past
+    `limit` characters is an error, not memory spent without bound."""
+    pending = ""
+    for chunk in chunks:
+        first, *rest = chunk.split("\n")
+        pending += first
+        if rest:
+            yield pending.rstrip("\r")
+            *complete, pending = rest
+            yield from (line.rstrip("\r") for line in complete)
+        if len(pending) > limit:
+            raise LLMServerError(f"LLM server sent an event line longer than {limit:,} characters")
+    if pending:
+        yield pending.rstrip("\r")
 
 
 def _at_most(pieces: Iterator[str], limit: int) -> Iterator[str]:
@@ -382,7 +406,7 @@ class HttpBackend:
             with self._client.stream("POST", path, json=body) as response:
                 if response.is_error:
                     raise LLMServerError.from_status(self.base, path, response.status_code, response.headers.get("retry-after"))
-                for line in response.iter_lines():
+                for line in _lines(response.iter_text(), MAX_EVENT_CHARS):
                     if not line.startswith("data:"):
                         continue
                     payload = line[5:].strip()

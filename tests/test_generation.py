@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from ragcli.generation import GenerationParams, LlamaBackend
-from ragcli.prompting import build_prompt
+from ragcli.prompting import Prompt, build_prompt
 from ragcli.registry import ModelNotAvailable
 from ragcli.schema import Chunk, Hit
 
@@ -45,12 +45,16 @@ def test_an_answer_does_not_depend_on_the_question_asked_before_it(backend, llm_
 
     # The same passage, another question: a restore that left the earlier prompt's tokens as
     # "already read" would skip the passage, which the restored state has not read.
-    text = "Biblioteket i Fjordby lukker kl. 19 om torsdagen. Svømmehallen har åbent hverdage kl. 6-21."
-    pool = prompt(text, "Hvornår åbner svømmehallen på hverdage?")
-    library = prompt(text, "Hvornår lukker biblioteket om torsdagen?")
+    text = "Skoledagen starter kl. 8.00 for alle elever i Fjordby Kommune. Svømmehallen har åbent hverdage kl. 6-21."
+    pool = prompt(text, "Hvornår åbner svømmehallen?")
+    school = prompt(text, "Hvornår starter skoledagen?")
+    # A prompt without the instructions in between: a restore that restored nothing would
+    # leave its state in place under the instructions' token count.
+    other = Prompt(text="Fjordby Kommune har 40.000 indbyggere og tre skoler.", messages=None, hits=[], passages=[], n_tokens=12)
     params = GenerationParams(max_tokens=30)
     fresh = LlamaBackend(llm_path, n_ctx=2048)
-    alone = "".join(fresh.stream(library, params))
+    alone = "".join(fresh.stream(school, params))
+    assert "8.00" in alone
     "".join(backend.stream(pool, params))
-    assert "".join(backend.stream(library, params)) == alone
-    assert backend._llm.n_tokens > 0
+    "".join(backend.stream(other, params))
+    assert "".join(backend.stream(school, params)) == alone

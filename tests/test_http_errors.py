@@ -71,6 +71,19 @@ def server():
                 self.wfile.write(f"data: {json.dumps({'error': {'message': 'out of memory'}})}\n\n".encode())
             elif mode == "garbage":
                 self.wfile.write(b"data: {not json\n\n")
+            elif mode == "endless-line":  # one event line that never ends
+                try:
+                    self.wfile.write(b"data: ")
+                    for _ in range(300):
+                        self.wfile.write(b"x" * 8192)
+                except OSError:
+                    pass
+            elif mode == "split-events":  # CRLF lines, cut mid-line across writes
+                body = "".join(f"data: {json.dumps({'choices': [{'text': t}]})}\r\n\r\n" for t in ("Kl. ", "8.00 [1]"))
+                body += "data: [DONE]\r\n\r\n"
+                for i in range(0, len(body), 7):
+                    self.wfile.write(body[i : i + 7].encode())
+                    self.wfile.flush()
             elif mode == "flood":  # ignores max_tokens: half a megabyte of one endless "sentence"
                 piece = f"data: {json.dumps({'choices': [{'text': 'a.' * 500}]})}\n\n".encode()
                 try:
@@ -145,3 +158,18 @@ def test_a_server_that_ignores_max_tokens_cannot_flood_the_answer(server):
     text = answer(backend)
     assert 0 < len(text) <= 8 * 32
     assert set(text) == {"a", "."}
+
+
+def test_an_event_line_that_never_ends_is_one_typed_line(server):
+    url, script = server
+    backend = HttpBackend(url, chat=False)
+    script.completion = "endless-line"
+    with pytest.raises(LLMServerError, match="event line longer than"):
+        answer(backend)
+
+
+def test_events_cut_anywhere_and_crlf_lines_are_read_whole(server):
+    url, script = server
+    backend = HttpBackend(url, chat=False)
+    script.completion = "split-events"
+    assert answer(backend) == "Kl. 8.00 [1]"
