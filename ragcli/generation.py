@@ -285,13 +285,20 @@ MAX_CHARS_PER_TOKEN = 32
 
 # One server-sent event line; an answer's event is a few hundred characters.
 MAX_EVENT_CHARS = 1 << 20
+# A whole answer's stream: events with no text (keep-alives, empty deltas) count too.
+MAX_STREAM_CHARS = 1 << 24
 
 
 def _lines(chunks: Iterator[str], limit: int) -> Iterator[str]:
     """The lines of a text stream, as httpx's iter_lines, but a line that never ends past
-    `limit` characters is an error, not memory spent without bound."""
+    `limit` characters, or a stream past MAX_STREAM_CHARS, is an error, not time and memory
+    spent without bound."""
     pending = ""
+    total = 0
     for chunk in chunks:
+        total += len(chunk)
+        if total > MAX_STREAM_CHARS:
+            raise LLMServerError(f"LLM server sent more than {MAX_STREAM_CHARS:,} characters for one answer")
         first, *rest = chunk.split("\n")
         pending += first
         if rest:

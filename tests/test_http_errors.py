@@ -84,6 +84,13 @@ def server():
                 for i in range(0, len(body), 7):
                     self.wfile.write(body[i : i + 7].encode())
                     self.wfile.flush()
+            elif mode == "empty-events":  # events without text, forever
+                event = f"data: {json.dumps({'choices': [{'text': ''}]})}\n\n".encode() * 100
+                try:
+                    for _ in range(200):
+                        self.wfile.write(event)
+                except OSError:
+                    pass
             elif mode == "flood":  # ignores max_tokens: half a megabyte of one endless "sentence"
                 piece = f"data: {json.dumps({'choices': [{'text': 'a.' * 500}]})}\n\n".encode()
                 try:
@@ -173,3 +180,16 @@ def test_events_cut_anywhere_and_crlf_lines_are_read_whole(server):
     backend = HttpBackend(url, chat=False)
     script.completion = "split-events"
     assert answer(backend) == "Kl. 8.00 [1]"
+
+
+def test_a_stream_of_empty_events_ends_in_one_typed_line(server, monkeypatch):
+    # Text-less events (keep-alives, empty deltas) never reach the answer's length cap; the
+    # stream's own cap ends them. Lowered here so the server need not send 16 MB.
+    import ragcli.generation
+
+    monkeypatch.setattr(ragcli.generation, "MAX_STREAM_CHARS", 100_000)
+    url, script = server
+    backend = HttpBackend(url, chat=False)
+    script.completion = "empty-events"
+    with pytest.raises(LLMServerError, match="more than 100,000 characters"):
+        answer(backend)
