@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
+from ragcli.errors import ModelError
 from ragcli.prompting import Prompt
 from ragcli.registry import ModelNotAvailable
 
@@ -177,7 +178,7 @@ def _save_context(llm) -> _ContextState:
     data = (ctypes.c_uint8 * size)()
     written = llama_cpp.llama_state_get_data(ctx, data, size)
     if not 0 < written <= size:
-        raise RuntimeError("llama.cpp could not save the prompt prefix's state")
+        raise ModelError("llama.cpp could not save the prompt prefix's state")
     compact = (ctypes.c_uint8 * written)()
     ctypes.memmove(compact, data, written)
     return _ContextState(compact, [int(t) for t in llm.input_ids[: llm.n_tokens]])
@@ -187,7 +188,7 @@ def _restore_context(llm, state: _ContextState) -> None:
     import llama_cpp
 
     if llama_cpp.llama_state_set_data(llm._ctx.ctx, state.data, len(state.data)) != len(state.data):
-        raise RuntimeError("llama.cpp could not restore the prompt prefix's state")
+        raise ModelError("llama.cpp could not restore the prompt prefix's state")
     # Llama.generate then reads only what follows these tokens (it matches them to the prompt).
     llm.input_ids[: len(state.tokens)] = state.tokens
     llm.n_tokens = len(state.tokens)
