@@ -439,10 +439,18 @@ _MONEY = re.compile(
 )
 
 
+def _new_amount(amounts: re.Pattern[str], body: str, question: str) -> bool:
+    """Does the body hold an amount of this pattern (its first filled group) that the question
+    does not state itself?"""
+    asked = numbers_in(question)
+    return any(
+        next(g for g in m.groups() if g).replace(",", ".").rstrip(".-") not in asked for m in amounts.finditer(body)
+    )
+
+
 def _money(body: str, question: str) -> bool:
     """An amount of money (or a share of one: "50 procent rabat") the question does not state itself."""
-    asked = numbers_in(question)
-    return any((m.group(1) or m.group(2)).replace(",", ".").rstrip(".-") not in asked for m in _MONEY.finditer(body))
+    return _new_amount(_MONEY, body, question)
 
 
 # An area is answered in units of area: "… ned til 64 meter" does not say how large an area a
@@ -459,8 +467,7 @@ def _area(body: str, question: str) -> bool | None:
     kind, cue = _typing_cue(question)
     if kind != "quantity" or not _AREA_ASKED.search(cue):
         return None
-    asked = numbers_in(question)
-    return any(m.group(1).replace(",", ".").rstrip(".-") not in asked for m in _AREA.finditer(body))
+    return _new_amount(_AREA, body, question)
 
 
 def _quantities(body: str, question: str) -> bool:
@@ -549,21 +556,23 @@ _ADDRESS_ASKED = tuple(
 
 @lru_cache(maxsize=4096)
 def _asked_address(question: str):
-    """How to find the kind of address the question asks for in a text, if it asks for one."""
+    """How to find the kind of address the question asks for in a text, and the addresses of
+    that kind the question gives itself (canonical); None if it asks for none. Cached: fits_type
+    asks it of one question for every candidate sentence."""
     sentence = _asking_sentence(question)
     for asked, find in _ADDRESS_ASKED:
         if asked.search(sentence):
-            return find
+            return find, frozenset(_canonical_address(a) for a in find(question))
     return None
 
 
 def fits_type(claim: str, kind: AnswerType, question: str = "") -> bool:
     """Does the claim carry the kind of thing asked for (an amount, a number, a time, a name)?"""
     body = strip_page_labels(claim)
-    find_addresses = _asked_address(question)
-    if find_addresses is not None:
-        given = {_canonical_address(a) for a in find_addresses(question)}
-        return any(_canonical_address(a) not in given for a in find_addresses(body))
+    address = _asked_address(question)
+    if address is not None:
+        find, given = address
+        return any(_canonical_address(a) not in given for a in find(body))
     numbers = numbers_in(body) - numbers_in(question)
     if kind == "quantity":
         return _quantities(body, question)

@@ -331,10 +331,10 @@ def extract_answer(
         # shares next to no words with the question, which is what the model weighs most. When
         # nothing else qualifies, the labelled date in the best passage's document answers — not
         # one in another document ("Dato: 12-08-2025" of a council agenda for a school web page).
-        asked_doc = hits[0].chunk.doc
-        labelled = [
-            s for s in scored if labels_a_date(s[3].text) and hits[s[3].source - 1].chunk.doc == asked_doc
-        ] if asks_document_date(question) else []
+        labelled = []
+        if asks_document_date(question):
+            asked_doc = hits[0].chunk.doc
+            labelled = [s for s in scored if labels_a_date(s[3].text) and hits[s[3].source - 1].chunk.doc == asked_doc]
         if not labelled:
             return None
         best = max(labelled, key=lambda s: (s[1], s[0]))  # the best passage's, then the likeliest
