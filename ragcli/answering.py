@@ -33,7 +33,7 @@ from ragcli.guardrails import DEFAULT_RULES, OutputFilter, Rule, blocked, check_
 from ragcli.lexical import analyze
 from ragcli.privacy import mask_answer
 from ragcli.prompting import build_prompt
-from ragcli.retrieval import RetrievalParams, retrieve
+from ragcli.retrieval import RetrievalParams, check_question, retrieve
 from ragcli.schema import Answer, Hit, Sentence
 from ragcli.store import Index
 
@@ -151,6 +151,7 @@ def answer_question(
 ) -> Answer:
     timings: dict[str, float] = {}
     started = time.perf_counter()
+    check_question(question)
     question, flags = check_input(strip_controls(question), params.rules)
     block = blocked(flags)
     trace: dict = {}

@@ -101,10 +101,17 @@ def read_questions(source: str, stdin: IO[str] | None = None) -> list[BatchQuest
             questions = _from_lines(text.splitlines())
         else:
             raise BatchError(f"{path}: use .txt, .jsonl or .csv (or - for stdin)")
+    from ragcli.retrieval import MAX_QUESTION_CHARS
+
     seen: set[str] = set()
     for q in questions:
         if q.id in seen:
             raise BatchError(f"question id {q.id!r} appears twice; ids must be unique for resuming")
+        if len(q.question) > MAX_QUESTION_CHARS:
+            # Found before the first answer, not after hours of them: nothing is asked.
+            raise BatchError(
+                f"question {q.id!r} has {len(q.question):,} characters; at most {MAX_QUESTION_CHARS:,} are allowed"
+            )
         seen.add(q.id)
     return questions
 

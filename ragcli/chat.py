@@ -15,6 +15,7 @@ from pathlib import Path
 from rich.console import Console
 
 from ragcli.answering import AskParams
+from ragcli.errors import Interrupted, RagcliError
 from ragcli.rendering import DraftStream
 from ragcli.schema import Answer
 from ragcli.terminal import plain
@@ -130,6 +131,13 @@ def run_chat(
                     last = ask(line, params, draft)
             except KeyboardInterrupt:
                 console.print("(afbrudt)")
+                continue
+            except Interrupted:
+                raise
+            except RagcliError as exc:
+                # One question that cannot be answered (too long for the model's context, a
+                # server that refused it) ends that question, not the conversation.
+                console.print(plain(f"Fejl: {exc}"))
                 continue
             render_after(last)
     finally:

@@ -231,9 +231,13 @@ def _non_empty(text: str) -> str:
     """A question or query of only spaces would retrieve 'something' and answer nothing."""
     if any(0xDC80 <= ord(c) <= 0xDCFF for c in text):  # bytes that were not UTF-8 (surrogateescape)
         raise typer.BadParameter(f"er ikke gyldig UTF-8: {printable(text)}")
-    if not text.strip():
-        raise typer.BadParameter("is empty; write a question or search text")
-    return text
+    from ragcli.errors import UsageError
+    from ragcli.retrieval import check_question
+
+    try:
+        return check_question(text)
+    except UsageError as exc:
+        raise typer.BadParameter(str(exc)) from None
 
 
 def version_callback(value: bool) -> None:

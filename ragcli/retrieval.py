@@ -12,12 +12,28 @@ from dataclasses import dataclass
 from typing import Literal
 
 from ragcli.embedding import Embedder
+from ragcli.errors import UsageError
 from ragcli.schema import Hit
 from ragcli.store import IndexProblem
 from ragcli.stores import IndexReader as Index  # either store: the local folder or PostgreSQL
 
 Mode = Literal["dense", "lexical", "hybrid"]
 MODES: tuple[str, ...] = ("dense", "lexical", "hybrid")
+# A question, not a document: e5 reads 512 tokens (about 2,000 characters of Danish) and the
+# answer prompt leaves room for about as many. A pasted page used to cost 30 s of query
+# embedding before the prompt was found too long, and ended a chat.
+MAX_QUESTION_CHARS = 4000
+
+
+def check_question(text: str) -> str:
+    """The question or search text, if it can be used; else one UsageError line saying why."""
+    if not text.strip():
+        raise UsageError("the question is empty; write a question or search text")
+    if len(text) > MAX_QUESTION_CHARS:
+        raise UsageError(
+            f"the question has {len(text):,} characters; at most {MAX_QUESTION_CHARS:,} are allowed: ask about one thing at a time"
+        )
+    return text
 
 
 @dataclass(frozen=True)
@@ -93,6 +109,7 @@ def retrieve(
     index: Index, query: str, params: RetrievalParams, embedder: Embedder | None = None, trace: dict | None = None
 ) -> list[Hit]:
     """Return the top params.k hits for query, best first. `trace` (if given) receives fusion details."""
+    check_question(query)
     index.refresh()  # search what the last ingest committed, also from a long-lived session
     dense: list[tuple[int, float]] = []
     lexical: list[tuple[int, float]] = []

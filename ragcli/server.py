@@ -44,6 +44,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from ragcli import wire
 from ragcli.errors import DataError, Interrupted, ModelError, RagcliError, UsageError
+from ragcli.retrieval import MAX_QUESTION_CHARS
 
 if TYPE_CHECKING:
     from ragcli.schema import Answer, Hit
@@ -72,8 +73,10 @@ class ServeSettings:
             raise UsageError(
                 f"--host {self.host} gør serveren tilgængelig for andre maskiner; giv også --token (eller RAGCLI_TOKEN)"
             )
-        if self.queue < 0 or self.max_body < 1024 or self.max_question < 1:
-            raise UsageError("--queue skal være mindst 0, --max-body mindst 1024 og --max-question mindst 1")
+        if self.queue < 0 or self.max_body < 1024 or not 1 <= self.max_question <= MAX_QUESTION_CHARS:
+            raise UsageError(
+                f"--queue skal være mindst 0, --max-body mindst 1024 og --max-question mellem 1 og {MAX_QUESTION_CHARS}"
+            )
 
 
 class UnknownIndex(UsageError):

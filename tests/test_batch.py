@@ -47,6 +47,13 @@ def test_reads_every_input_format(tmp_path):
         (tmp_path / "bad.jsonl").write_text('{"question": "Fint?"}\n' + bad + "\n")
         with pytest.raises(BatchError, match="bad.jsonl:2: 'question' must be a non-empty text"):
             read_questions(str(tmp_path / "bad.jsonl"))
+    # A pasted document in one row is found before the first answer, with the row's id.
+    long = "Hvad står der her? " * 250
+    (tmp_path / "long.jsonl").write_text(json.dumps({"question": "Fint?"}) + "\n" + json.dumps({"id": "lang", "question": long}) + "\n")
+    with pytest.raises(BatchError, match=r"question 'lang' has 4,749 characters; at most 4,000"):
+        read_questions(str(tmp_path / "long.jsonl"))
+    (tmp_path / "edge.txt").write_text("x" * 3999 + "?\n")
+    assert len(read_questions(str(tmp_path / "edge.txt"))[0].question) == 4000
 
 
 def test_a_torn_last_line_is_ignored_and_cut(tmp_path):

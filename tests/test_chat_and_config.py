@@ -87,3 +87,34 @@ def test_config_shows_the_defaults_the_commands_use():
                 assert (str(default) if isinstance(default, Path) else default) == setting.default, (setting.name, command)
                 checked += 1
     assert checked > 10
+
+
+@pytest.mark.slow
+def test_a_question_that_cannot_be_answered_ends_that_question_not_the_chat(small_index, llm_path):
+    """A pasted page, then a real question: the first gets one error line, the second its answer."""
+    import io
+
+    from rich.console import Console
+
+    import ragcli
+    from ragcli.chat import run_chat
+
+    home, name = small_index
+    lines = iter(["Hvad står der her? " * 250, "Hvilken værdi skal Server.ehealth.mode have i produktion?"])
+
+    def read_line(prompt: str) -> str:
+        try:
+            return next(lines)
+        except StopIteration:
+            raise EOFError from None
+
+    shown = io.StringIO()
+    answers: list[ragcli.Answer] = []
+    with ragcli.Session.open(name, home=home, model=llm_path) as session:
+        run_chat(
+            Console(file=shown, width=200), lambda q, p, on_token: session.ask(q, p, on_token=on_token), session.params(),
+            answers.append, lambda a: None, lambda a: None, read_line=read_line,
+        )
+    assert "Fejl: the question has 4,749 characters; at most 4,000 are allowed" in shown.getvalue()
+    assert [a.question for a in answers] == ["Hvilken værdi skal Server.ehealth.mode have i produktion?"]
+    assert answers[0].citations

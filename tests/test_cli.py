@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -115,6 +116,11 @@ def test_errors_are_one_line(tmp_path, cli_home):
     for command in ("ask", "search"):
         blank = ragcli(command, "   ", "--index", "kommune", home=cli_home)
         assert blank.returncode == 2 and "is empty" in blank.stderr and blank.stdout == ""
+        # A pasted page is refused at once: it took 30 s of query embedding before the prompt
+        # was found too long for the model.
+        pasted = ragcli(command, "Hvad står der? " * 300, "--index", "kommune", home=cli_home)
+        unboxed = " ".join(re.sub("[│╭╮╰╯─]", " ", pasted.stderr).split())  # typer draws usage errors in a box
+        assert pasted.returncode == 2 and "4,500 characters; at most 4,000" in unboxed and pasted.stdout == ""
 
 
 @pytest.mark.slow

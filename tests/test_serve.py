@@ -21,6 +21,7 @@ from conftest import REPO, TEST_EMBED_MODEL, free_port, http_server
 
 from ragcli import wire
 from ragcli.errors import UsageError
+from ragcli.retrieval import MAX_QUESTION_CHARS
 from ragcli.server import Busy, GenerationQueue, Guard, ServeSettings, _last_user_text, _parts
 
 TOKEN = "hemmelig-test-token"
@@ -38,6 +39,12 @@ def test_any_address_but_loopback_needs_a_token():
     with pytest.raises(UsageError, match="--token"):
         ServeSettings(host="0.0.0.0").check()
     ServeSettings(host="0.0.0.0", token="t").check()
+
+
+def test_the_served_question_limit_stays_within_the_librarys():
+    ServeSettings(max_question=MAX_QUESTION_CHARS).check()
+    with pytest.raises(UsageError, match="--max-question"):
+        ServeSettings(max_question=MAX_QUESTION_CHARS + 1).check()
 
 
 def test_serve_refuses_an_open_address_without_token_and_a_taken_port_before_loading_anything(tmp_path):
