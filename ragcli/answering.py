@@ -88,7 +88,7 @@ def similarity_to(question: str, embedder: Embedder | None) -> Callable[[list[st
     if embedder is None or embedder.model_id not in SIMILARITY_MODELS:
         return None
     query = embedder.embed_query(question)
-    return lambda texts: [float(v) for v in embedder.embed_passages(texts) @ query] if texts else []
+    return lambda texts: [float(v) for v in embedder.embed_few(texts) @ query] if texts else []
 
 
 def _decide(

