@@ -101,17 +101,18 @@ def read_questions(source: str, stdin: IO[str] | None = None) -> list[BatchQuest
             questions = _from_lines(text.splitlines())
         else:
             raise BatchError(f"{path}: use .txt, .jsonl or .csv (or - for stdin)")
-    from ragcli.retrieval import MAX_QUESTION_CHARS
+    from ragcli.errors import UsageError
+    from ragcli.retrieval import check_question
 
     seen: set[str] = set()
     for q in questions:
         if q.id in seen:
             raise BatchError(f"question id {q.id!r} appears twice; ids must be unique for resuming")
-        if len(q.question) > MAX_QUESTION_CHARS:
+        try:
+            check_question(q.question)
+        except UsageError as exc:
             # Found before the first answer, not after hours of them: nothing is asked.
-            raise BatchError(
-                f"question {q.id!r} has {len(q.question):,} characters; at most {MAX_QUESTION_CHARS:,} are allowed"
-            )
+            raise BatchError(f"question {q.id!r}: {exc}") from None
         seen.add(q.id)
     return questions
 
@@ -190,9 +191,10 @@ class RecordWriter:
         if self._csv:
             citations = "; ".join(f"{c['doc']} s. {c['pages']}" for c in record.get("citations", []))
             top = record.get("retrieval") or record.get("passages") or [{}]
+            answer = record.get("answer", f"Fejl: {record['error']}" if "error" in record else "")
             csv.writer(self._handle).writerow(
                 [
-                    record["id"], record["question"], record.get("answer", ""), record.get("refused", ""),
+                    record["id"], record["question"], answer, record.get("refused", ""),
                     record.get("decision", ""), citations, top[0].get("score", ""),
                     record["timings"].get("total_s", record["timings"].get("retrieve_s")), record.get("model", ""),
                 ]
@@ -221,18 +223,28 @@ def run_batch(
     retrieve_only: bool = False,
     show_cpr: bool = False,
     on_record: Callable[[dict], None] | None = None,
-) -> None:
-    """Answer each question (or only retrieve its passages) and write its record as soon as it is ready."""
+) -> int:
+    """Answer each question (or only retrieve its passages) and write its record as soon as it
+    is ready. Returns how many got an error record instead: a question the model cannot take
+    (its prompt over --n-ctx) is that question's failure, not the run's; the rest are answered."""
+    from ragcli.errors import UsageError
     from ragcli.privacy import mask_answer, mask_cpr
 
+    failed = 0
     for question in questions:
         shown = question if show_cpr else replace(question, question=mask_cpr(question.question))
-        if retrieve_only:
-            started = time.perf_counter()
-            hits = session.search(question.question, params.retrieval.k, params.retrieval.mode, show_cpr=show_cpr)
-            record = retrieval_record(shown, hits, time.perf_counter() - started, session.index.embedding_model)
-        else:
-            record = answer_record(shown, mask_answer(session.ask(question.question, params), show_cpr=show_cpr))
+        try:
+            if retrieve_only:
+                started = time.perf_counter()
+                hits = session.search(question.question, params.retrieval.k, params.retrieval.mode, show_cpr=show_cpr)
+                record = retrieval_record(shown, hits, time.perf_counter() - started, session.index.embedding_model)
+            else:
+                record = answer_record(shown, mask_answer(session.ask(question.question, params), show_cpr=show_cpr))
+        except UsageError as exc:
+            model = session.index.embedding_model if retrieve_only else session.generator.name
+            record = dict(wire.batch_error(shown.id, shown.question, " ".join(str(exc).split()), model))
+            failed += 1
         writer.write(record)
         if on_record:
             on_record(record)
+    return failed

@@ -137,7 +137,7 @@ def run_chat(
             except RagcliError as exc:
                 # One question that cannot be answered (too long for the model's context, a
                 # server that refused it) ends that question, not the conversation.
-                console.print(plain(f"Fejl: {exc}"))
+                console.print(plain("Fejl: " + " ".join(str(exc).split())))
                 continue
             render_after(last)
     finally:

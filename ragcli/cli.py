@@ -580,11 +580,15 @@ def batch(
             writer = RecordWriter(output)
             try:
                 with _batch_progress(quiet, len(rows), len(rows) - len(todo)) as advance:
-                    run_batch(session, todo, writer, params, retrieve_only, show_cpr, on_record=lambda record: advance())
+                    failed = run_batch(session, todo, writer, params, retrieve_only, show_cpr, on_record=lambda record: advance())
             finally:
                 writer.close()
     if not quiet:
-        err.print(f"{len(todo)} besvaret, {len(rows) - len(todo)} fandtes allerede i {output}", markup=False)
+        err.print(f"{len(todo) - failed} besvaret, {len(rows) - len(todo)} fandtes allerede i {output}", markup=False)
+    if failed:
+        # Their records say why; a resume counts them as done, so a retry needs their lines gone.
+        err.print(f"Fejl: {failed} spørgsmål fik intet svar; deres poster i {output} siger hvorfor (\"error\")", markup=False)
+        raise typer.Exit(1)
 
 
 @contextmanager

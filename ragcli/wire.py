@@ -237,6 +237,19 @@ def batch_answer(record_id: str, question: str, a: Answer) -> BatchAnswerDict:
     }
 
 
+class BatchErrorDict(TypedDict):
+    id: str
+    question: str
+    error: str  # one line: why this question got no answer (its prompt over --n-ctx, …)
+    decision: str  # "error"
+    timings: dict[str, float]
+    model: str
+
+
+def batch_error(record_id: str, question: str, message: str, model: str) -> BatchErrorDict:
+    return {"id": record_id, "question": question, "error": message, "decision": "error", "timings": {}, "model": model}
+
+
 class BatchRetrievalDict(TypedDict):
     id: str
     question: str

@@ -50,8 +50,12 @@ def test_reads_every_input_format(tmp_path):
     # A pasted document in one row is found before the first answer, with the row's id.
     long = "Hvad står der her? " * 250
     (tmp_path / "long.jsonl").write_text(json.dumps({"question": "Fint?"}) + "\n" + json.dumps({"id": "lang", "question": long}) + "\n")
-    with pytest.raises(BatchError, match=r"question 'lang' has 4,749 characters; at most 4,000"):
+    with pytest.raises(BatchError, match=r"question 'lang': the question has 4,749 characters; at most 4,000"):
         read_questions(str(tmp_path / "long.jsonl"))
+    # A line of zero-width characters is no question: it would retrieve five arbitrary passages.
+    (tmp_path / "invisible.txt").write_text("Fint?\n\u200b\u200b\nOgså fint?\n")
+    with pytest.raises(BatchError, match=r"question '2': the question is empty"):
+        read_questions(str(tmp_path / "invisible.txt"))
     (tmp_path / "edge.txt").write_text("x" * 3999 + "?\n")
     assert len(read_questions(str(tmp_path / "edge.txt"))[0].question) == 4000
 
@@ -138,3 +142,27 @@ def test_an_output_that_cannot_be_results_is_a_one_line_error(batch_home, tmp_pa
         assert len(result.stderr.strip().splitlines()) == 1
     assert questions.read_text() == "Hvornår starter skoledagen?\n"
     assert (tmp_path / "binary.jsonl").read_bytes() == bytes(range(256))
+
+
+def test_a_question_the_model_cannot_take_fails_alone_and_the_run_goes_on(batch_home, tmp_path):
+    # 3,999 emoji pass the length check but need more tokens than the model's context holds:
+    # that row used to end the run (exit 2) at itself, and every resume at it again.
+    rows = [
+        {"id": "a", "question": QUESTIONS[0]},
+        {"id": "b", "question": "🙂" * 3999 + "?"},
+        {"id": "c", "question": QUESTIONS[1]},
+    ]
+    questions = tmp_path / "q.jsonl"
+    questions.write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in rows) + "\n")
+    for out in (tmp_path / "answers.jsonl", tmp_path / "answers.csv"):
+        result = _cli(batch_home, "batch", str(questions), "--index", "b", "--out", str(out))
+        assert result.returncode == 1 and "1 spørgsmål fik intet svar" in result.stderr and "2 besvaret" in result.stderr
+        if out.suffix == ".jsonl":
+            records = {r["id"]: r for r in map(json.loads, out.read_text().splitlines())}
+            assert records["b"]["decision"] == "error" and "--n-ctx" in records["b"]["error"] and "\n" not in records["b"]["error"]
+        else:
+            records = {r["id"]: r for r in csv.DictReader(out.open())}
+            assert records["b"]["decision"] == "error" and records["b"]["answer"].startswith("Fejl: ")
+        assert sorted(records) == ["a", "b", "c"] and records["a"]["decision"] != "error" and records["c"]["decision"] != "error"
+        again = _cli(batch_home, "batch", str(questions), "--index", "b", "--out", str(out))
+        assert again.returncode == 0 and "0 besvaret, 3 fandtes allerede" in again.stderr

@@ -114,8 +114,9 @@ def test_errors_are_one_line(tmp_path, cli_home):
 
     # An empty question is a usage error, not a refusal with five arbitrary passages.
     for command in ("ask", "search"):
-        blank = ragcli(command, "   ", "--index", "kommune", home=cli_home)
-        assert blank.returncode == 2 and "is empty" in blank.stderr and blank.stdout == ""
+        for blank_text in ("   ", "\u200b\u200b\u200e"):  # zero-width and bidi characters are no question either
+            blank = ragcli(command, blank_text, "--index", "kommune", home=cli_home)
+            assert blank.returncode == 2 and "is empty" in blank.stderr and blank.stdout == ""
         # A pasted page is refused at once: it took 30 s of query embedding before the prompt
         # was found too long for the model.
         pasted = ragcli(command, "Hvad står der? " * 300, "--index", "kommune", home=cli_home)

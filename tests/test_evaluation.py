@@ -49,9 +49,12 @@ def test_loads_the_shared_schema_as_is(tmp_path):
 def test_a_question_row_that_cannot_be_asked_is_refused_with_its_line(tmp_path):
     rows = tmp_path / "rows.jsonl"
     good = json.dumps({"id": "a", "question": "Hvornår starter skolen?", "doc": None})
-    for bad, shown in ((None, "a NoneType"), ("  ", "an empty text"), ("Hvad? " * 700, "4,200 characters")):
+    for bad, shown in (
+        (None, "the question must be text, not NoneType"), ("  ", "the question is empty"),
+        ("\u200b\u200e", "the question is empty"), ("Hvad? " * 700, "the question has 4,200 characters; at most 4,000"),
+    ):
         rows.write_text(good + "\n" + json.dumps({"id": "b", "question": bad, "doc": None}) + "\n")
-        with pytest.raises(EvalError, match=f"rows.jsonl:2: the question must be a text of 1 to 4,000 characters, not {shown}"):
+        with pytest.raises(EvalError, match=f"rows.jsonl:2: {shown}"):
             load_questions(rows)
     rows.write_text(good + "\n")
     assert [q.question for q in load_questions(rows)] == ["Hvornår starter skolen?"]

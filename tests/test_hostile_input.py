@@ -423,3 +423,19 @@ def test_a_scan_pdfium_cannot_draw_within_its_memory_limit_is_skipped_and_ingest
     assert report.added == ["notat.txt"]
     [skipped] = report.skipped
     assert skipped.doc == "kaempe_scan.pdf" and "OCR failed" in skipped.reason and "memory" in skipped.reason
+
+
+def test_a_question_no_engine_can_read_is_one_usage_error():
+    """What a JSON client can send: null, a lone surrogate, only zero-width characters, a page."""
+    from ragcli.errors import UsageError
+    from ragcli.retrieval import check_question
+
+    for bad, said in (
+        (None, "must be text, not NoneType"), (7, "must be text, not int"),
+        ("skole \ud800", "lone surrogate"), ("\u200b\u200e\u2066", "is empty"), (" \t\n", "is empty"),
+        ("Hvad? " * 700, "4,200 characters; at most 4,000"),
+    ):
+        with pytest.raises(UsageError, match=said):
+            check_question(bad)
+    assert check_question("Hvornår starter skoledagen?") == "Hvornår starter skoledagen?"
+    assert len(check_question("x" * 4000)) == 4000

@@ -180,6 +180,11 @@ def test_limits_and_bad_requests_are_clear_errors(client):
     assert unknown.status_code == 404 and "ukendt indeks" in unknown.json()["error"]["message"]
     invalid = client.post("/v1/search", json={"query": "skole", "k": 0, "path": "/etc/passwd"})
     assert invalid.status_code == 422 and "k" in invalid.json()["error"]["message"]
+    # A lone surrogate was a plain-text 500 (the embedder cannot encode it); zero-width
+    # characters only were a search for five arbitrary passages.
+    for body, said in ((rb'{"query": "skole \ud800"}', "lone surrogate"), (rb'{"query": "\u200b\u200b"}', "is empty")):
+        refused = client.post("/v1/search", content=body, headers={"Content-Type": "application/json"})
+        assert refused.status_code == 400 and said in refused.json()["error"]["message"]
 
 
 @pytest.mark.slow
