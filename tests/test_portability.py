@@ -31,7 +31,7 @@ from ragcli.registry import DEFAULT_EMBEDDING_MODEL, default_llm_path
 backend = LlamaBackend(default_llm_path(), n_ctx=256)
 prompt = Prompt(text="Spørgsmål: Hvad hedder Danmarks hovedstad?\nSvar: Danmarks hovedstad hedder", messages=None, hits=[], n_tokens=0)
 token = "".join(backend.stream(prompt, GenerationParams(max_tokens=2)))
-embedder = load_embedder(DEFAULT_EMBEDDING_MODEL)
+embedder = load_embedder(DEFAULT_EMBEDDING_MODEL, quick_start=True)  # candidates by the C engine where it runs
 vector = embedder.embed_query("Hvornår starter skoledagen?")
 few = embedder.embed_few(["En almindelig skoledag starter kl. 8.00 for alle elever."])[0]  # an ask's candidates
 print(json.dumps({"backend": load_cpu_backend(), "token": token, "vector": [float(x) for x in vector],

