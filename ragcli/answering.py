@@ -6,14 +6,16 @@ The decision to answer or refuse rests on evidence, not on the model's say-so:
    question is refused without asking the model — "Det fremgår ikke af dokumenterne."
 2. Otherwise the model reads the evidence windows (the sentences of each passage that
    bear on the question) and answers; every sentence is verified strictly against the
-   window it cites (numbers, names and rare terms must all be there). The answer counts
-   as "answered" only if it is verified *and* adds the asked-for information (a number
-   for "hvor mange", a time for "hvornår", a name for "hvem", and something the question
-   did not already say).
-3. If not, a source sentence that passes the same tests may be quoted ("extracted") when
-   the extraction model (evidence.py: question coverage, embedding similarity, position)
-   finds it likely enough to hold the answer; sentences from a passage flagged as prompt
-   injection are never quoted. The model's own answer must agree with that sentence.
+   window it cites (numbers, names and rare terms must all be there). The answer is
+   verified only if it also adds the asked-for information (a number for "hvor mange", a
+   time for "hvornår", a name for "hvem", and something the question did not already say),
+   and it must agree with the source sentence that extraction picks for the question.
+3. A source sentence that passes the same tests is quoted ("extracted") when the extraction
+   model (evidence.py: question coverage, embedding similarity, position) finds it likely
+   enough to hold the answer; sentences from a passage flagged as prompt injection are never
+   quoted. The quote is preferred to an agreeing model answer, since it says all that answer
+   says; with `prefer_quote` off (`--model-answers`) the model's verified answer is shown
+   ("answered"), as it is when the quote itself fails verification.
 4. Otherwise the answer is an honest refusal, and the closest passages are shown.
 """
 
@@ -55,6 +57,11 @@ class AskParams:
     min_extract_confidence: float | None = None  # the extraction model's probability to quote or confirm (None: its own)
     extract_sources: int = 3  # quote only from the best this many passages
     model_must_agree: bool = True  # the model's answer counts only if the best source sentence says the same
+    # When the model's verified answer agrees with a qualifying source sentence, show the sentence:
+    # agreeing means it holds every new word and number of the answer, and on the eval sets
+    # Gemma-270M's answer held less of the gold answer than the sentence in 6 of 12 such rows
+    # and more in none. A model that writes better than it quotes can turn this off.
+    prefer_quote: bool = True
     rules: tuple[Rule, ...] = DEFAULT_RULES
     show_cpr: bool = False  # users entitled to see CPR numbers unmasked
 
@@ -105,7 +112,8 @@ def _decide(
             question, answer_type(question), hits, grounding.weights, params.min_extract_confidence, tainted,
             max_sources=params.extract_sources, coverage=grounding.coverage, similarity=similarity,
         )
-    if verified(sentences, question) and (not params.model_must_agree or agrees(raw, found, question)):
+    model = verified(sentences, question) and (not params.model_must_agree or agrees(raw, found, question))
+    if model and not params.prefer_quote:
         return _Outcome(raw, "answered", sentences)
     if params.extract_fallback and found is not None:
         text = f"{found.text} [{found.source}]"
@@ -113,6 +121,8 @@ def _decide(
         extracted = check_answer(text, whole, question, is_rare)
         if verified(extracted, question):
             return _Outcome(text, "extracted", extracted)
+    if model:
+        return _Outcome(raw, "answered", sentences)
     return _Outcome(REFUSAL, "refused", sentences)
 
 

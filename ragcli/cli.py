@@ -77,6 +77,14 @@ ModelOpt = Annotated[
 AskKOpt = Annotated[int, typer.Option("--k", "-k", min=1, max=50, help="Passages to retrieve.")]
 TemperatureOpt = Annotated[float, typer.Option(min=0.0, max=2.0)]
 MaxTokensOpt = Annotated[int, typer.Option(min=1, max=4096)]
+ModelAnswersOpt = Annotated[
+    bool,
+    typer.Option(
+        "--model-answers",
+        help="Show the model's own verified answer instead of the source sentence it agrees with "
+        "(for a model that writes better than it quotes).",
+    ),
+]
 NCtxOpt = Annotated[int, typer.Option("--n-ctx", min=512, help="Model context size in tokens.")]
 MinCoverageOpt = Annotated[
     float, typer.Option(min=0.0, max=1.0, help="Refuse when the best passage covers less of the question than this.")
@@ -137,10 +145,14 @@ class AnswerOptions:
     temperature: TemperatureOpt = 0.0
     seed: int = 0
     max_tokens: MaxTokensOpt = 160
+    model_answers: ModelAnswersOpt = False
 
     def params(self, session: Session, min_coverage: float, show_cpr: bool):
         """The session's ask parameters from these settings and the command's own."""
-        return session.params(k=self.k, temperature=self.temperature, max_tokens=self.max_tokens, min_coverage=min_coverage, show_cpr=show_cpr)
+        return session.params(
+            k=self.k, temperature=self.temperature, max_tokens=self.max_tokens, min_coverage=min_coverage,
+            show_cpr=show_cpr, prefer_quote=not self.model_answers,
+        )
 
 
 @dataclass(frozen=True)

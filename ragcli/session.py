@@ -46,6 +46,7 @@ def ask_params(
     seed: int = 0,
     min_coverage: float | None = None,
     show_cpr: bool = False,
+    prefer_quote: bool = True,
 ) -> AskParams:
     """The ask options from their everyday settings (what `ask`, `chat`, `batch` and `eval` take)."""
     from ragcli.answering import AskParams
@@ -64,6 +65,7 @@ def ask_params(
         generation=GenerationParams(temperature=temperature, max_tokens=max_tokens, seed=seed),
         min_coverage=DEFAULT_MIN_COVERAGE if min_coverage is None else min_coverage,
         show_cpr=show_cpr,
+        prefer_quote=prefer_quote,
         **extra,
     )
 

@@ -80,8 +80,16 @@ def ask(index, question: str, model_text: str, params: AskParams = LEXICAL):
 
 
 def test_a_verified_answer_with_the_asked_for_name_is_answered(index):
-    answer, backend = ask(index, "Hvem har certificeret driften af GovCloud efter ISO 27001?", "Det Norske Veritas [1].")
+    question = "Hvem har certificeret driften af GovCloud efter ISO 27001?"
+    answer, backend = ask(index, question, "Det Norske Veritas [1].", replace(LEXICAL, prefer_quote=False))
     assert answer.decision == "answered" and answer.text == "Det Norske Veritas [1]."
+    # By default the source sentence it agrees with is shown: it says all the answer says, and more.
+    quoted, _ = ask(index, question, "Det Norske Veritas [1].", replace(LEXICAL, min_extract_confidence=0.1))
+    assert quoted.decision == "extracted" and quoted.raw_answer == "Det Norske Veritas [1]."
+    assert quoted.text == "Statens IT driver platformen og er ISO 27001-certificeret af Det Norske Veritas. [1]"
+    # With no qualifying sentence to agree with, the model's answer is not shown either.
+    refused, _ = ask(index, question, "Det Norske Veritas [1].", replace(LEXICAL, min_extract_confidence=0.99))
+    assert refused.decision == "refused"
     # The model saw evidence windows, not whole documents: the page label is not in it.
     assert "Side 1 af 4" not in backend.prompts[0].passages[0]
     assert answer.windows and answer.windows[0]["source"] == 1

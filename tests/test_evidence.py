@@ -264,6 +264,31 @@ def test_extraction_picks_the_sentence_with_the_asked_for_number_whole():
     assert SFO[found.start : found.end].split() == found.text.split()
 
 
+def test_a_quote_takes_the_neighbour_it_points_to_or_that_points_back_at_it():
+    # m-test: the sentence the question restates was quoted, and the answer after it left out
+    text = ("NemID er en fælles login-løsning. I NemID-økosystemet medsender NemID kun PID/RID til "
+            "tjenesteudbyderen. Det anvendte format er XMLDSig. Logning sker hos Nets.")
+    hit = _hit(text)
+    question = "Hvilket format bruger NemID, når det sender PID/RID videre?"
+    found = extract_answer(question, answer_type(question), [hit], _weights(question, [hit]), 0.0)
+    assert found is not None
+    assert "XMLDSig" in found.text and "PID/RID" in found.text
+    assert "Nets" not in found.text and "login-løsning" not in found.text
+    assert text[found.start : found.end].split() == found.text.split()
+    # and a quote that opens by pointing back gets the sentence it points to
+    text = ("Sprogmodellen arbejder med sproglige brudstykker, der minder om stavelser. "
+            "De kaldes for tokens. Tokens tælles i hvert svar.")
+    hit = _hit(text)
+    question = "Hvad kaldes de sproglige brudstykker, som modellen arbejder med?"
+    found = extract_answer(question, answer_type(question), [hit], _weights(question, [hit]), 0.0)
+    assert found is not None and found.text.startswith("Sprogmodellen arbejder") and "De kaldes for tokens." in found.text
+    # a neighbour that does not point back stays out
+    hit = _hit(SFO)
+    question = "Hvor stor rabat får søskende på SFO?"
+    found = extract_answer(question, answer_type(question), [hit], _weights(question, [hit]), 0.3)
+    assert found is not None and found.text == "Søskende får 50 procent rabat på den billigste plads."
+
+
 def test_extraction_refuses_when_no_sentence_holds_the_asked_for_kind():
     hit = _hit("Byrådet fastsætter taksterne for SFO hvert år. Taksterne offentliggøres på kommunens hjemmeside.")
     question = "Hvor meget koster en plads i SFO?"

@@ -216,7 +216,7 @@ def test_office_files_are_searched_and_cited(office_index):
         answer = answer_question(
             "Hvornår har Hovedbiblioteket åbent?", session.index, None,
             Scripted("Hovedbiblioteket har åbent alle hverdage fra kl. 8 til kl. 20 [1]."),
-            AskParams(retrieval=RetrievalParams(mode="lexical", k=3)),
+            AskParams(retrieval=RetrievalParams(mode="lexical", k=3), prefer_quote=False),
         )
         assert answer.decision == "answered"
         assert [c.doc for c in answer.citations if c.cited] == ["bibliotek.odt"]
