@@ -224,6 +224,12 @@ WORDS_ONLY = ExtractionModel(
 # The similarity feature is centred on multilingual-e5-small's scale; other embedders' cosines
 # mean something else, so they get the neutral value.
 SIMILARITY_MODELS = ("intfloat/multilingual-e5-small",)
+# A second unit of the quoted passage joins the quote when the model gives it at least this
+# share of the first's probability. Any share adds gold-answer recall on the tune halves
+# (0.9: +0.010, 0.75: +0.015, 0.6: +0.022, quoting two units in 13, 23 and 35 of the 130
+# quotes of answerable questions); 0.75 takes a second unit only for a near tie, and keeps
+# quotes short.
+SECOND_QUOTE_SHARE = 0.75
 _DIGIT = re.compile(r"\d")
 
 
@@ -339,16 +345,39 @@ def extract_answer(
         if not labelled:
             return None
         best = max(labelled, key=lambda s: (s[1], s[0]))  # the best passage's, then the likeliest
-    c = _with_neighbours(best[3], hits[best[3].source - 1].chunk.text, question)
-    return Extract(c.source, c.text, c.start, c.end, best[0])
+        return _quote([best[3]], hits, question, best[0])
+    # A second sentence of the same passage that is nearly as likely is quoted too: answers
+    # in two parts ("Hvilken publikation …, og hvornår udkom den?") and lists split over two
+    # sentences need both.
+    second = [
+        s for s in scored
+        if s[3].source == best[3].source and s[0] >= SECOND_QUOTE_SHARE * best[0]
+        and (s[3].end <= best[3].start or s[3].start >= best[3].end)
+    ]
+    chosen = [best[3]] + ([max(second, key=lambda s: s[:3])[3]] if second else [])
+    return _quote(chosen, hits, question, best[0])
+
+
+def _quote(chosen: list[Candidate], hits: Sequence[Hit], question: str, probability: float) -> Extract:
+    """One quote of the chosen units of a passage, each with the neighbours it needs, in
+    document order; units that end up overlapping are quoted once."""
+    text = hits[chosen[0].source - 1].chunk.text
+    parts = sorted((_with_neighbours(c, text, question) for c in chosen), key=lambda c: c.start)
+    quote, start, end = parts[0].text, parts[0].start, parts[0].end
+    for part in parts[1:]:
+        if part.start < end:
+            continue
+        quote += (" " if not text[end : part.start].strip() else SEPARATOR) + part.text
+        end = part.end
+    return Extract(chosen[0].source, quote, start, end, probability)
 
 
 def _with_neighbours(c: Candidate, text: str, question: str) -> Candidate:
     """The quote made to stand on its own: with the sentence before when it opens by pointing
     back ("De kaldes for "tokens"."), and with the sentence after when that one does ("Det
     anvendte format er XMLDSig." after the sentence that names what is asked about). The
-    extraction model scores units alone; on the tune halves, 27 of 302 picked quotes grew, and
-    gold-answer recall rose 0.510 → 0.528 (test halves: 0.54 → 0.56)."""
+    extraction model scores units alone; on the tune halves, 27 of the 130 quotes of answerable
+    questions grew, and gold-answer recall rose 0.510 → 0.528."""
     found = [u for u in units(text) if not is_furniture(u.text)]
     first = next((i for i, u in enumerate(found) if u.start == c.start), None)
     last = next((i for i, u in enumerate(found) if u.end == c.end), None)

@@ -289,6 +289,22 @@ def test_a_quote_takes_the_neighbour_it_points_to_or_that_points_back_at_it():
     assert found is not None and found.text == "Søskende får 50 procent rabat på den billigste plads."
 
 
+def test_a_near_tie_in_the_same_passage_is_quoted_whole_and_a_clear_winner_alone():
+    question = "Hvilken publikation bygger temaet Vintervedligeholdelse på, og hvornår udkom den?"
+    first = "Temaet Vintervedligeholdelse bygger på publikationen Fælles principper for klassificeret vejnet."
+    second = "Temaets publikation udkom i juni 2011 fra Vejdirektoratet og KTC."
+    text = f"{first} {second} Kommunen rydder sne på cykelstier først."
+    hit = _hit(text)
+    found = extract_answer(question, answer_type(question), [hit], _weights(question, [hit]), 0.0, coverage=0.6)
+    assert found is not None and found.text == f"{first} {second}"
+    assert (found.start, found.end) == (0, len(first) + 1 + len(second))
+    # apart in the passage, the two are joined as the evidence windows join units
+    text = f"{first} Kommunen rydder sne på cykelstier først. {second}"
+    hit = _hit(text)
+    found = extract_answer(question, answer_type(question), [hit], _weights(question, [hit]), 0.0, coverage=0.6)
+    assert found is not None and found.text == f"{first}{SEPARATOR}{second}"
+
+
 def test_extraction_refuses_when_no_sentence_holds_the_asked_for_kind():
     hit = _hit("Byrådet fastsætter taksterne for SFO hvert år. Taksterne offentliggøres på kommunens hjemmeside.")
     question = "Hvor meget koster en plads i SFO?"
