@@ -359,18 +359,19 @@ def extract_answer(
 
 
 def _quote(chosen: list[Candidate], hits: Sequence[Hit], question: str, probability: float) -> Extract:
-    """One quote of the chosen units of a passage, each with the neighbours it needs, in
-    document order; units that end up overlapping are quoted once, and a second unit is left
-    out where the quote would grow past two units' length."""
+    """One quote of the chosen units of a passage (the likeliest first), each with the
+    neighbours it needs, in document order. A second unit is left out where it overlaps the
+    first or would grow the quote past two units' length."""
     text = hits[chosen[0].source - 1].chunk.text
-    parts = sorted((_with_neighbours(c, text, question) for c in chosen), key=lambda c: c.start)
-    quote, start, end = parts[0].text, parts[0].start, parts[0].end
-    for part in parts[1:]:
-        if part.start < end or len(quote) + len(part.text) > 2 * MAX_UNIT_CHARS:
-            continue  # quoted already, or the quote would grow past two units' length
-        quote += (" " if not text[end : part.start].strip() else SEPARATOR) + part.text
-        end = part.end
-    return Extract(chosen[0].source, quote, start, end, probability)
+    first, *rest = (_with_neighbours(c, text, question) for c in chosen)
+    for other in rest:
+        apart = other.end <= first.start or other.start >= first.end
+        if not apart or len(first.text) + len(other.text) > 2 * MAX_UNIT_CHARS:
+            continue
+        a, b = sorted((first, other), key=lambda c: c.start)
+        joint = " " if not text[a.end : b.start].strip() else SEPARATOR
+        first = replace(a, end=b.end, text=f"{a.text}{joint}{b.text}")
+    return Extract(first.source, first.text, first.start, first.end, probability)
 
 
 def _with_neighbours(c: Candidate, text: str, question: str) -> Candidate:

@@ -303,6 +303,14 @@ def test_a_near_tie_in_the_same_passage_is_quoted_whole_and_a_clear_winner_alone
     hit = _hit(text)
     found = extract_answer(question, answer_type(question), [hit], _weights(question, [hit]), 0.0, coverage=0.6)
     assert found is not None and found.text == f"{first}{SEPARATOR}{second}"
+    # a quote of two long units would run past two units' length: the likeliest one stays,
+    # wherever it stands in the passage
+    pad = " ".join(["samt andre forhold af almindelig karakter"] * 6)
+    first, second = f"{first[:-1]} {pad}.", f"{second[:-1]} {pad}."
+    for text in (f"{second} {first}", f"{first} {second}"):
+        hit = _hit(text)
+        found = extract_answer(question, answer_type(question), [hit], _weights(question, [hit]), 0.0, coverage=0.6)
+        assert found is not None and found.text == first
 
 
 def test_extraction_refuses_when_no_sentence_holds_the_asked_for_kind():
