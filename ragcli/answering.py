@@ -87,6 +87,7 @@ class _Outcome:
     text: str
     decision: str
     sentences: list[Sentence]
+    model_agreed: bool = False  # a quote shown in place of the model's verified answer that says the same
 
 
 def similarity_to(question: str, embedder: Embedder | None) -> Callable[[list[str]], list[float]] | None:
@@ -112,22 +113,24 @@ def _decide(
             question, answer_type(question), hits, grounding.weights, params.min_extract_confidence, tainted,
             max_sources=params.extract_sources, coverage=grounding.coverage, similarity=similarity,
         )
-    model = verified(sentences, question) and (not params.model_must_agree or agrees(raw, found, question))
-    if model and not params.prefer_quote:
+    agreed = verified(sentences, question) and agrees(raw, found, question)
+    model = agreed or (verified(sentences, question) and not params.model_must_agree)
+    if model and not (params.prefer_quote and agreed):
         return _Outcome(raw, "answered", sentences)
     if params.extract_fallback and found is not None:
         text = f"{found.text} [{found.source}]"
         whole = {n: hit.chunk.text for n, hit in enumerate(hits, start=1) if n not in tainted}
         extracted = check_answer(text, whole, question, is_rare)
         if verified(extracted, question):
-            return _Outcome(text, "extracted", extracted)
+            return _Outcome(text, "extracted", extracted, model_agreed=agreed)
     if model:
         return _Outcome(raw, "answered", sentences)
     return _Outcome(REFUSAL, "refused", sentences)
 
 
 def agrees(answer: str, found: Extract | None, question: str) -> bool:
-    """Does the model say what the best source sentence says? All its new numbers and words are in it.
+    """Does the model say what the quote extraction picks says (the best source sentence, with
+    the neighbours it takes)? All the answer's new numbers and words are in it.
 
     A small model's verified sentence can still answer another question than the one
     asked ("SIT har ansvar for at drive …" for "who restores the application?"); the
@@ -234,6 +237,7 @@ def answer_question(
         retrieval_trace=trace,
         temperature=params.generation.temperature,
         windows=[w.to_dict() for w in shown_windows],
+        model_agreed=outcome.model_agreed,
     )
     # CPR numbers are masked in every field of the answer, not only in its text.
     return mask_answer(answer, show_cpr=params.show_cpr)

@@ -632,6 +632,7 @@ def eval_command(
     ] = None,
     model: ModelOpt = None,
     min_coverage: MinCoverageOpt = DEFAULT_MIN_COVERAGE,
+    model_answers: ModelAnswersOpt = False,
     llm_url: LlmUrlOpt = None,
     llm_chat: LlmChatOpt = True,
     as_json: JsonOpt = False,
@@ -647,7 +648,7 @@ def eval_command(
         with Session.open(index, home, model, llm_url, llm_chat, mode=mode, store=store) as session:
             session.load(generator=answers)
             if answers:
-                params = session.params(k=k or 5, min_coverage=min_coverage)
+                params = session.params(k=k or 5, min_coverage=min_coverage, prefer_quote=not model_answers)
                 with _batch_progress(False, len(rows), 0) as advance:
                     report = session.evaluate_answers(rows, params, output, on_record=lambda record: advance())
             else:

@@ -387,8 +387,9 @@ def is_furniture(text: str) -> bool:
 # A sentence that opens by pointing back ("Det anvendte format er XMLDSig.", "De kaldes for
 # "tokens".) finishes the one before it: quoted without it, an answer loses its subject, and a
 # quote of the sentence before loses the answer.
+# Not "Der" ("Der er parkering ved skolen." starts afresh) nor a date ("Den 1. marts …").
 _POINTS_BACK = re.compile(
-    r"(?:Det|De|Dette|Denne|Disse|Den|Der|Her|Derfor|Dermed|Hvilket|Heraf|Herunder|Desuden|Samtidig"
+    r"(?:Det|De|Dette|Denne|Disse|Den(?!\s+\d)|Her|Derfor|Dermed|Hvilket|Heraf|Herunder|Desuden|Samtidig"
     r"|Endvidere|Også|Men|Og|Så|Dvs|Altså)\b"
 )
 

@@ -86,7 +86,12 @@ def render_decision(console: Console, answer: Answer) -> None:
     console.print(Text.assemble(("Svar: ", "bold"), plain(answer.text)))
     refusal = not answer.raw_answer or is_refusal(answer.raw_answer)
     if answer.decision == "extracted":
-        if refusal:
+        if answer.model_agreed:
+            console.print(plain(
+                "(Modellens svar siger det samme som kilden; sætningen ovenfor er kildens egen ordlyd. "
+                "--model-answers viser modellens formulering.)", style="dim",
+            ))
+        elif refusal:
             console.print(plain("(Modellen fandt ikke svaret; sætningen ovenfor er kildens egen og svarer på spørgsmålet.)", style="dim"))
         else:
             console.print(plain(

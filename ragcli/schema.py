@@ -107,9 +107,10 @@ class Answer:
     timings: dict[str, float] = field(default_factory=dict)
     evidence: list[dict] = field(default_factory=list)
     # How the answer came about: "answered" (the model's answer, every sentence verified
-    # and one that adds the asked-for information), "extracted" (the model's answer could
-    # not be verified, so a source sentence that holds the asked-for information is
-    # quoted), or "refused" (neither; the closest passages are still shown).
+    # and one that adds the asked-for information), "extracted" (a source sentence that
+    # holds the asked-for information is quoted: the model's answer could not be verified,
+    # or it agrees with the quote, which then says all it says — see model_agreed), or
+    # "refused" (neither; the closest passages are still shown).
     decision: str = "answered"
     raw_answer: str = ""  # what the model wrote, before any decision
     grounding: dict = field(default_factory=dict)
@@ -117,6 +118,7 @@ class Answer:
     retrieval_trace: dict = field(default_factory=dict)  # fusion weights and lexical confidence
     temperature: float = 0.0
     windows: list[dict] = field(default_factory=list)  # what the model was shown of each source (offsets)
+    model_agreed: bool = False  # "extracted" in place of a verified model answer that says the same
 
     @property
     def answer(self) -> str:

@@ -12,11 +12,13 @@ from collections.abc import Iterator
 from dataclasses import replace
 
 import pytest
+from rich.console import Console
 
 from ragcli.answering import AskParams, answer_question
 from ragcli.generation import first_line
 from ragcli.ingest import default_chunking, ingest_folder
 from ragcli.prompting import REFUSAL, Prompt
+from ragcli.rendering import render_decision
 from ragcli.retrieval import RetrievalParams
 from ragcli.store import Index
 
@@ -87,6 +89,14 @@ def test_a_verified_answer_with_the_asked_for_name_is_answered(index):
     quoted, _ = ask(index, question, "Det Norske Veritas [1].", replace(LEXICAL, min_extract_confidence=0.1))
     assert quoted.decision == "extracted" and quoted.raw_answer == "Det Norske Veritas [1]."
     assert quoted.text == "Statens IT driver platformen og er ISO 27001-certificeret af Det Norske Veritas. [1]"
+    assert quoted.model_agreed
+    shown = Console(record=True, width=200)
+    render_decision(shown, quoted)
+    assert "Modellens svar siger det samme som kilden" in shown.export_text()
+    assert "kunne ikke underbygges" not in shown.export_text()
+    # A verified answer that does not agree, where agreement is not required, is shown as it is.
+    other, _ = ask(index, question, "DMI [1].", replace(LEXICAL, min_extract_confidence=0.1, model_must_agree=False))
+    assert other.decision == "answered" and other.text == "DMI [1]." and not other.model_agreed
     # With no qualifying sentence to agree with, the model's answer is not shown either.
     refused, _ = ask(index, question, "Det Norske Veritas [1].", replace(LEXICAL, min_extract_confidence=0.99))
     assert refused.decision == "refused"

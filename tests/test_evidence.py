@@ -282,6 +282,21 @@ def test_a_quote_takes_the_neighbour_it_points_to_or_that_points_back_at_it():
     question = "Hvad kaldes de sproglige brudstykker, som modellen arbejder med?"
     found = extract_answer(question, answer_type(question), [hit], _weights(question, [hit]), 0.0)
     assert found is not None and found.text.startswith("Sprogmodellen arbejder") and "De kaldes for tokens." in found.text
+    # a neighbour joins only when it stands right next to the quote: not across a page label
+    text = "Sprogmodellen arbejder med sproglige brudstykker, der minder om stavelser.\nSide 2 af 4\nDe kaldes for tokens."
+    hit = _hit(text)
+    found = extract_answer(question, answer_type(question), [hit], _weights(question, [hit]), 0.0)
+    assert found is not None and found.text in text.split("\n")
+    # never a sentence saying the documents do not say something (it would turn the quote into a
+    # refusal), never an existential "Der er …" that starts afresh, never a repeat
+    for text in ("En plads i SFO koster 1.850 kr. om måneden. Det fremgår ikke af taksten, om frokost er med.",
+                 "En plads i SFO koster 1.850 kr. om måneden. Der er parkering ved skolen.",
+                 "En plads i SFO koster 1.850 kr. om måneden. En plads i SFO koster 1.850 kr. om måneden.",
+                 "En plads i SFO koster 1.850 kr. om måneden. Kontakt os. En plads i SFO koster 1.850 kr. om måneden."):
+        hit = _hit(text)
+        question = "Hvad koster en plads i SFO?"
+        found = extract_answer(question, answer_type(question), [hit], _weights(question, [hit]), 0.0)
+        assert found is not None and found.text == "En plads i SFO koster 1.850 kr. om måneden.", text
     # a neighbour that does not point back stays out
     hit = _hit(SFO)
     question = "Hvor stor rabat får søskende på SFO?"
