@@ -143,6 +143,7 @@ class AnswerDict(TypedDict):
     evidence: list[EvidenceDict]
     retrieval: RetrievalDict
     raw_answer: str
+    model_agreed: bool  # "extracted" shown in place of a verified model answer that says the same
     grounding: dict
     windows: list[dict]
     flags: list[dict]
@@ -164,6 +165,7 @@ def answer(a: Answer, index: str, mode: str) -> AnswerDict:
         "evidence": a.evidence,
         "retrieval": {"mode": mode, "hits": [hit(h) for h in a.hits]},
         "raw_answer": a.raw_answer,
+        "model_agreed": a.model_agreed,
         "grounding": a.grounding,
         "windows": a.windows,
         "flags": a.flags,
