@@ -125,7 +125,8 @@ def render_answer_check(console: Console, answer: Answer) -> None:
     unsupported = [s for s in answer.sentences if not s.supported]
     for sentence in unsupported:
         console.print(plain(f"⚠ Ikke understøttet af kilderne: {sentence.text}", style="yellow"))
-    attached = [s for s in answer.sentences if s.attached]
+    # A quote is the source's own text under one marker: ragcli attached no source to it.
+    attached = [s for s in answer.sentences if s.attached] if answer.decision != "extracted" else []
     for sentence in attached:
         marks = ", ".join(f"[{n}]" for n in sentence.attached)
         console.print(plain(f"↳ Kilde tilføjet af ragcli {marks}: {_snippet(sentence.text, 80)}", style="dim"))

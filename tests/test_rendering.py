@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import io
 
-from ragcli.rendering import DraftStream, render_decision
+from dataclasses import replace
+
+from ragcli.rendering import DraftStream, render_answer_check, render_decision
 from ragcli.schema import Answer, Chunk, Citation, Hit, Sentence
 from ragcli.terminal import SafeConsole
 
@@ -35,6 +37,17 @@ def test_the_decided_answer_comes_first_and_a_failed_draft_is_not_shown_as_an_an
     assert first == f"Svar: {QUOTE} [1]"
     assert "lørdag" not in shown  # the unsupported draft is only in --explain and raw_answer
     assert "kunne ikke underbygges" in second and "--explain" in second
+
+
+def test_a_quote_of_two_sentences_is_not_said_to_have_a_source_attached_by_ragcli():
+    # "A. B. [1]": the marker follows the last sentence, so the first is checked as one whose
+    # source ragcli attached; for a model's answer that is worth saying, for a quote it is not
+    two = [Sentence("Skolen ligger i Fjordby.", [], [1], True, 1.0), Sentence(f"{QUOTE} [1]", [1], [], True, 1.0)]
+    for decision, noted in (("extracted", False), ("answered", True)):
+        answer = replace(_answer(decision, f"Skolen ligger i Fjordby. {QUOTE} [1]", DRAFT), sentences=two)
+        out = io.StringIO()
+        render_answer_check(SafeConsole(file=out, width=300), answer)
+        assert ("Kilde tilføjet af ragcli" in out.getvalue()) is noted, decision
 
 
 def test_a_refusal_says_so_first_then_the_closest_passages():
