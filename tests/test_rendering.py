@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-
 from dataclasses import replace
 
 from ragcli.rendering import DraftStream, render_answer_check, render_decision
