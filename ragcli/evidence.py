@@ -362,9 +362,10 @@ def extract_answer(
 
 def _quote(chosen: list[Candidate], hits: Sequence[Hit], question: str, probability: float) -> Extract:
     """One quote of the chosen units of a passage (the likeliest first), each with the
-    neighbours it needs, in document order. A second unit is left out where it overlaps the
-    first, repeats it (a passage can say the same twice) or would grow the quote past two
-    units' length."""
+    neighbours it needs. Units next to each other read as running text, in document order;
+    units apart are joined by SEPARATOR with the likeliest first, so the answer leads. A
+    second unit is left out where it overlaps the first, repeats it (a passage can say the
+    same twice) or would grow the quote past two units' length."""
     text = hits[chosen[0].source - 1].chunk.text
     first, *rest = (_with_neighbours(c, text, question) for c in chosen)
     for other in rest:
@@ -372,10 +373,13 @@ def _quote(chosen: list[Candidate], hits: Sequence[Hit], question: str, probabil
         if not apart or other.text in first.text or first.text in other.text:
             continue
         a, b = sorted((first, other), key=lambda c: c.start)
-        joint = " " if not text[a.end : b.start].strip() else SEPARATOR
+        adjacent = not text[a.end : b.start].strip()
+        if not adjacent:
+            a, b = first, other
+        joint = " " if adjacent else SEPARATOR
         if len(a.text) + len(joint) + len(b.text) > 2 * MAX_UNIT_CHARS:
             continue
-        first = replace(a, end=b.end, text=f"{a.text}{joint}{b.text}")
+        first = replace(first, start=min(a.start, b.start), end=max(a.end, b.end), text=f"{a.text}{joint}{b.text}")
     return Extract(first.source, first.text, first.start, first.end, probability)
 
 

@@ -313,11 +313,18 @@ def test_a_near_tie_in_the_same_passage_is_quoted_whole_and_a_clear_winner_alone
     found = extract_answer(question, answer_type(question), [hit], _weights(question, [hit]), 0.0, coverage=0.6)
     assert found is not None and found.text == f"{first} {second}"
     assert (found.start, found.end) == (0, len(first) + 1 + len(second))
-    # apart in the passage, the two are joined as the evidence windows join units
+    # apart in the passage, the two are joined as the evidence windows join units, the likeliest
+    # first, wherever it stands
     text = f"{first} Kommunen rydder sne på cykelstier først. {second}"
     hit = _hit(text)
     found = extract_answer(question, answer_type(question), [hit], _weights(question, [hit]), 0.0, coverage=0.6)
     assert found is not None and found.text == f"{first}{SEPARATOR}{second}"
+    likelier = "Publikationen bag temaet Vintervedligeholdelse udkom i juni 2011 fra Vejdirektoratet og KTC."
+    text = f"{first} Kommunen rydder sne på cykelstier først. {likelier}"
+    hit = _hit(text)
+    found = extract_answer(question, answer_type(question), [hit], _weights(question, [hit]), 0.0, coverage=0.6)
+    assert found is not None and found.text == f"{likelier}{SEPARATOR}{first}"
+    assert (found.start, found.end) == (0, len(text))
     # a quote of two long units would run past two units' length: the likeliest one stays,
     # wherever it stands in the passage
     pad = " ".join(["samt andre forhold af almindelig karakter"] * 6)
