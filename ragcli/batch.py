@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING
 
 from ragcli import wire
-from ragcli.errors import DataError
+from ragcli.errors import DataError, one_line
 from ragcli.schema import Answer, Hit
 
 if TYPE_CHECKING:
@@ -242,7 +242,7 @@ def run_batch(
                 record = answer_record(shown, mask_answer(session.ask(question.question, params), show_cpr=show_cpr))
         except UsageError as exc:
             model = session.index.embedding_model if retrieve_only else session.generator.name
-            record = dict(wire.batch_error(shown.id, shown.question, " ".join(str(exc).split()), model))
+            record = dict(wire.batch_error(shown.id, shown.question, one_line(exc), model))
             failed += 1
         writer.write(record)
         if on_record:

@@ -15,7 +15,7 @@ from pathlib import Path
 from rich.console import Console
 
 from ragcli.answering import AskParams
-from ragcli.errors import Interrupted, RagcliError
+from ragcli.errors import Interrupted, RagcliError, one_line
 from ragcli.rendering import DraftStream
 from ragcli.schema import Answer
 from ragcli.terminal import plain
@@ -137,7 +137,7 @@ def run_chat(
             except RagcliError as exc:
                 # One question that cannot be answered (too long for the model's context, a
                 # server that refused it) ends that question, not the conversation.
-                console.print(plain("Fejl: " + " ".join(str(exc).split())))
+                console.print(plain("Fejl: " + one_line(exc)))
                 continue
             render_after(last)
     finally:

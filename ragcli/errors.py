@@ -42,7 +42,13 @@ Deliberately outside the tree, because none of them reaches the user as an error
 
 from __future__ import annotations
 
-__all__ = ["RagcliError", "UsageError", "DataError", "ModelError", "Interrupted"]
+__all__ = ["RagcliError", "UsageError", "DataError", "ModelError", "Interrupted", "one_line"]
+
+
+def one_line(message: object) -> str:
+    """A message on one line, its runs of whitespace as single spaces: a server's or a
+    model's words can hold newlines, and an error is shown as one line."""
+    return " ".join(str(message).split())
 
 
 class RagcliError(Exception):

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-from ragcli.errors import ModelError
+from ragcli.errors import ModelError, one_line
 from ragcli.prompting import Prompt
 from ragcli.registry import ModelNotAvailable
 
@@ -62,7 +62,7 @@ class LLMServerError(ModelNotAvailable):
 
 def _error_text(error) -> str:
     message = error.get("message") if isinstance(error, dict) else error
-    return " ".join(str(message).split())[:200]
+    return one_line(message)[:200]
 
 
 @dataclass(frozen=True)
