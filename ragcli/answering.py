@@ -113,8 +113,9 @@ def _decide(
             question, answer_type(question), hits, grounding.weights, params.min_extract_confidence, tainted,
             max_sources=params.extract_sources, coverage=grounding.coverage, similarity=similarity,
         )
-    agreed = verified(sentences, question) and agrees(raw, found, question)
-    model = agreed or (verified(sentences, question) and not params.model_must_agree)
+    checked = verified(sentences, question)
+    agreed = checked and agrees(raw, found, question)
+    model = agreed or (checked and not params.model_must_agree)
     if model and not (params.prefer_quote and agreed):
         return _Outcome(raw, "answered", sentences)
     if params.extract_fallback and found is not None:
