@@ -175,26 +175,18 @@ class Extract:
     text: str
     start: int  # offsets into the chunk's text
     end: int
-    confidence: float  # the extraction model's probability that the question is answered by the quote
+    confidence: float  # the extraction model's probability that the quote answers the question
 
 
 @dataclass(frozen=True)
 class ExtractionModel:
-    """Logistic weights over a candidate's features, which pick the likeliest candidate; a
-    second logistic model on that candidate's log-odds and the number of candidates, which
-    says whether it answers the question at all; and the probability needed to quote it."""
+    """Logistic weights over a candidate's features, and the probability needed to quote it."""
 
     weights: dict[str, float]
     bias: float
-    answered_weights: tuple[float, float]  # (log-odds of the likeliest candidate, candidates / CANDIDATES_CAP)
-    answered_bias: float
-    min_confidence: float  # on the second model's probability
+    min_confidence: float
 
 
-# The number of candidates counts up to this many: more tells little (0.44 of the answerable
-# eval questions have more than 30, and 0.15 of the unanswerable ones; a cap of 20 or 40
-# moved the tune halves' refusals by at most one question).
-CANDIDATES_CAP = 30
 # Which candidate answers the question, and whether any does: logistic models over a
 # handful of features, fitted by scripts/fit_extraction.py on the "tune" halves of
 # eval/questions.jsonl, eval/questions_more.jsonl and eval/questions_real.jsonl (6,096
@@ -221,15 +213,7 @@ WITH_SIMILARITY = ExtractionModel(
     bias=-3.2748,
     # A "most similar of all candidates" flag was tried and dropped: it came closer to the
     # targets on the tune halves without it, and a cosine lead of 0.002 used to flip the choice.
-    # The second stage (scripts/fit_extraction.py --keep-candidate-model, tenth session), on
-    # the tune halves' 237 questions. Its threshold is the one that refuses the fewest
-    # answerable tune questions among those that refuse at least 0.8 of the unanswerable ones.
-    # Against quoting whenever the likeliest candidate reached 0.225, on the test halves:
-    # answerable refused 0.279 → 0.229, unanswerable refused 0.788 → 0.833, recall of the
-    # likeliest unit 0.480 → 0.474.
-    answered_weights=(0.8106, 1.1415),
-    answered_bias=1.4712,
-    min_confidence=0.78,
+    min_confidence=0.225,
 )
 # Lexical search, or an embedding model whose cosine scale the model above does not know.
 WORDS_ONLY = ExtractionModel(
@@ -237,11 +221,6 @@ WORDS_ONLY = ExtractionModel(
              "source_1": 0.2158, "source_2": 0.0887, "length": 0.8102, "has_number": 0.4478,
              "coverage": -1.7842},
     bias=-3.8955,
-    # No second stage: fitted as above, it moved the test halves along the same curve
-    # (answerable refused 0.373 → 0.398, unanswerable refused 0.818 → 0.848), so the
-    # likeliest candidate's own probability decides, as before.
-    answered_weights=(1.0, 0.0),
-    answered_bias=0.0,
     min_confidence=0.25,
 )
 # The similarity feature is centred on multilingual-e5-small's scale; other embedders' cosines
@@ -329,20 +308,7 @@ def features(candidate: Candidate, coverage: float) -> dict[str, float]:
 
 
 def confidence(values: dict[str, float], model: ExtractionModel = WITH_SIMILARITY) -> float:
-    """The probability that this candidate holds the answer, if the question has one."""
     z = model.bias + sum(weight * values[name] for name, weight in model.weights.items())
-    return 1 / (1 + math.exp(-z))
-
-
-def answered_probability(best: float, n_candidates: int, model: ExtractionModel = WITH_SIMILARITY) -> float:
-    """The probability that the question is answered by its likeliest candidate (probability
-    `best`), given how many candidates the passages hold. A question the documents do not
-    answer leaves few sentences of the asked-for kind in its passages (median 2–5 on the eval
-    sets' unanswerable questions, 22–29 on the answerable ones), and a lone candidate wins
-    by default: the candidate model alone cannot see that."""
-    best = min(max(best, 1e-9), 1 - 1e-9)
-    inputs = (math.log(best / (1 - best)), min(n_candidates, CANDIDATES_CAP) / CANDIDATES_CAP)
-    z = model.answered_bias + sum(w * x for w, x in zip(model.answered_weights, inputs))
     return 1 / (1 + math.exp(-z))
 
 
@@ -357,9 +323,8 @@ def extract_answer(
     coverage: float = 0.0,
     similarity: Callable[[list[str]], list[float]] | None = None,
 ) -> Extract | None:
-    """The candidate unit most likely to answer the question, if the extraction model's second
-    stage (`answered_probability`) gives it at least `min_confidence` (default: the model's
-    own threshold); else None. `similarity`
+    """The candidate unit most likely to answer the question, if the extraction model gives it
+    at least `min_confidence` (default: the model's own threshold); else None. `similarity`
     scores texts against the question (the index's embedding model; None: words only);
     `coverage` is the best passage's (grounding)."""
     found = candidates(question, kind, hits, weights, tainted, max_sources)
@@ -370,8 +335,7 @@ def extract_answer(
     model = WORDS_ONLY if similarity is None else WITH_SIMILARITY
     scored = [(confidence(features(c, coverage), model), -c.source, -len(c.text), c) for c in found]
     best = max(scored, key=lambda s: s[:3])
-    answered = answered_probability(best[0], len(found), model)
-    if answered < (model.min_confidence if min_confidence is None else min_confidence):
+    if best[0] < (model.min_confidence if min_confidence is None else min_confidence):
         # A document's date is the one it labels as its own ("Date: 07.05.2018"): that line
         # shares next to no words with the question, which is what the model weighs most. When
         # nothing else qualifies, the labelled date in the best passage's document answers — not
@@ -383,7 +347,7 @@ def extract_answer(
         if not labelled:
             return None
         best = max(labelled, key=lambda s: (s[1], s[0]))  # the best passage's, then the likeliest
-        return _quote([best[3]], hits, question, answered_probability(best[0], len(found), model))
+        return _quote([best[3]], hits, question, best[0])
     # A second sentence of the same passage that is nearly as likely is quoted too: answers
     # in two parts ("Hvilken publikation …, og hvornår udkom den?") and lists split over two
     # sentences need both.
@@ -393,7 +357,7 @@ def extract_answer(
         and (s[3].end <= best[3].start or s[3].start >= best[3].end)
     ]
     chosen = [best[3]] + ([max(second, key=lambda s: s[:3])[3]] if second else [])
-    return _quote(chosen, hits, question, answered)
+    return _quote(chosen, hits, question, best[0])
 
 
 def _quote(chosen: list[Candidate], hits: Sequence[Hit], question: str, probability: float) -> Extract:

@@ -1,21 +1,15 @@
 """Fit the extraction model (ragcli/evidence.py) on the tune halves; report on the test halves.
 
 usage: python scripts/fit_extraction.py --index shared [--questions eval/questions.jsonl ...]
-                                        [--report ../shared/eval/dev.jsonl] [--keep-candidate-model]
+                                        [--report ../shared/eval/dev.jsonl]
 
 For every question: retrieve (k=5), list the candidate sentences of the three best passages
 exactly as ask does (`evidence.candidates`), score each against the question with the
 index's embedding model, and label it good when it holds at least half of the gold answer's
 terms. A logistic model (L2, C=1, fitted by Newton's method — no extra dependency) is fitted
-on the tune halves' candidates, with and without the similarity features.
-
-A second logistic model, fitted on the tune halves' questions, decides whether the likeliest
-candidate is quoted at all: its inputs are that candidate's log-odds and how many candidates
-the passages hold; its label, whether the question is answerable. The quoting threshold on
-it is the one with the fewest answerable questions refused among those that refuse at least
-0.8 of the unanswerable ones on the tune halves (issue 16's target).
-
-Prints the weights to paste into evidence.py and the measures on every part.
+on the tune halves' candidates, with and without the similarity features; the quoting
+threshold is the one that comes closest to the answer targets (issue 16) on the tune
+halves. Prints the weights to paste into evidence.py and the measures on every part.
 """
 
 from __future__ import annotations
@@ -23,7 +17,6 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
-import math
 import sys
 from dataclasses import replace
 from pathlib import Path
@@ -35,7 +28,7 @@ from ragcli.answering import similarity_to
 from ragcli.danish import answer_type
 from ragcli.embedding import load_embedder
 from ragcli.evaluation import load_questions
-from ragcli.evidence import CANDIDATES_CAP, WITH_SIMILARITY, WORDS_ONLY, candidates, features
+from ragcli.evidence import WITH_SIMILARITY, WORDS_ONLY, candidates, features
 from ragcli.grounding import measure_grounding
 from ragcli.retrieval import RetrievalParams, retrieve
 from ragcli.store import Index
@@ -82,49 +75,39 @@ def fit(X: np.ndarray, y: np.ndarray, c: float = 1.0, steps: int = 50) -> tuple[
     return w[:-1], float(w[-1])
 
 
-def best_candidate(q: dict, names, weights, bias, key) -> tuple[float, bool, float] | None:
-    """The likeliest candidate of a question: (probability, good, gold recall)."""
-    best = None
-    for values, is_good, r in zip(q[key], q["good"], q["recall"]):
-        z = bias + sum(weights[i] * values[n] for i, n in enumerate(names))
-        p = 1 / (1 + np.exp(-z))
-        if best is None or p > best[0]:
-            best = (p, is_good, r)
-    return best
-
-
-def answered_inputs(probability: float, n_candidates: int) -> list[float]:
-    """As evidence.answered_probability reads them."""
-    return [math.log(probability / (1 - probability)), min(n_candidates, CANDIDATES_CAP) / CANDIDATES_CAP]
-
-
-def measure(questions, names, weights, bias, threshold, key, answered=None) -> dict:
-    """The answer measures when the likeliest candidate is quoted at `threshold`: on its own
-    probability, or with `answered` (weights, bias) on the second stage's."""
+def measure(questions, names, weights, bias, threshold, key) -> dict:
     answerable = sum(q["answerable"] for q in questions)
     unanswerable = len(questions) - answerable
-    answered_n = good = refused_answerable = refused_unanswerable = 0
+    answered = good = refused_answerable = refused_unanswerable = 0
     recall = 0.0
     for q in questions:
-        best = best_candidate(q, names, weights, bias, key)
-        score = best[0] if best else 0.0
-        if best is not None and answered is not None:
-            z = answered[1] + float(np.dot(answered[0], answered_inputs(best[0], len(q[key]))))
-            score = 1 / (1 + np.exp(-z))
-        if best is None or score < threshold:
+        best = None
+        for values, is_good, r in zip(q[key], q["good"], q["recall"]):
+            z = bias + sum(weights[i] * values[n] for i, n in enumerate(names))
+            p = 1 / (1 + np.exp(-z))
+            if best is None or p > best[0]:
+                best = (p, is_good, r)
+        if best is None or best[0] < threshold:
             refused_answerable += q["answerable"]
             refused_unanswerable += not q["answerable"]
             continue
-        answered_n += 1
+        answered += 1
         if q["answerable"]:
             good += best[1]
             recall += best[2]
     return {
         "token_recall": round(recall / max(answerable, 1), 3),
-        "precision": round(good / max(answered_n, 1), 3),
+        "precision": round(good / max(answered, 1), 3),
         "answerable_refused": round(refused_answerable / max(answerable, 1), 3),
         "unanswerable_refused": round(refused_unanswerable / max(unanswerable, 1), 3),
     }
+
+
+def closeness(m: dict) -> float:
+    """As scripts/tune_answers.py's score: recall, minus twice every shortfall from the targets."""
+    shortfall = sum(max(0.0, goal - m[k]) for k, goal in (("precision", 0.6), ("unanswerable_refused", 0.8), ("token_recall", 0.45)))
+    shortfall += max(0.0, m["answerable_refused"] - 0.15)
+    return m["token_recall"] - 2 * shortfall
 
 
 def main() -> int:
@@ -133,8 +116,6 @@ def main() -> int:
     parser.add_argument("--home", type=Path, default=Path("indexes"))
     parser.add_argument("--questions", type=Path, action="append", default=[])
     parser.add_argument("--report", type=Path, action="append", default=[])
-    parser.add_argument("--keep-candidate-model", action="store_true",
-                        help="fit the second stage on the shipped candidate weights instead of refitting them")
     args = parser.parse_args()
 
     index = Index.open(args.home, args.index)
@@ -153,23 +134,13 @@ def main() -> int:
         names = list(model.weights)
         X = np.array([[v[n] for n in names] for q in tune for v in q[key]])
         y = np.array([g for q in tune for g in q["good"]], dtype=float)
-        if args.keep_candidate_model:
-            weights, bias = np.array([model.weights[n] for n in names]), model.bias
-        else:
-            weights, bias = fit(X, y)
-        # The second stage, on questions: the likeliest candidate's log-odds and the number of candidates.
-        asked = [q for q in tune if q[key]]
-        A = np.array([answered_inputs(best_candidate(q, names, weights, bias, key)[0], len(q[key])) for q in asked])
-        answered = fit(A, np.array([float(q["answerable"]) for q in asked]))
-        thresholds = np.arange(0.3, 0.95, 0.005)
-        measured = [(t, measure(tune, names, weights, bias, t, key, answered)) for t in thresholds]
-        meeting = [(t, m) for t, m in measured if m["unanswerable_refused"] >= 0.8] or measured[-1:]
-        threshold = min(meeting, key=lambda tm: (tm[1]["answerable_refused"], -tm[0]))[0]
+        weights, bias = fit(X, y)
+        thresholds = np.arange(0.1, 0.6, 0.025)
+        threshold = max(thresholds, key=lambda t: closeness(measure(tune, names, weights, bias, t, key)))
         out[label] = {
             "weights": dict(zip(names, np.round(weights, 4).tolist())), "bias": round(bias, 4),
-            "answered_weights": np.round(answered[0], 4).tolist(), "answered_bias": round(answered[1], 4),
             "min_confidence": round(float(threshold), 3), "candidates": len(y), "questions": len(tune),
-            "parts": {name: measure(qs, names, weights, bias, threshold, key, answered) for name, qs in parts.items()},
+            "parts": {name: measure(qs, names, weights, bias, threshold, key) for name, qs in parts.items()},
         }
     print(json.dumps(out, indent=1, ensure_ascii=False))
     return 0

@@ -5,20 +5,7 @@ from __future__ import annotations
 from ragcli.answering import verified
 from ragcli.citations import check_answer
 from ragcli.danish import answer_type, fits_type, is_furniture, names_in, new_terms, other_year, strip_controls
-from ragcli.evidence import (
-    CANDIDATES_CAP,
-    SEPARATOR,
-    WITH_SIMILARITY,
-    WORDS_ONLY,
-    Candidate,
-    answered_probability,
-    candidates,
-    confidence,
-    extract_answer,
-    features,
-    select_window,
-    units,
-)
+from ragcli.evidence import SEPARATOR, Candidate, candidates, confidence, extract_answer, features, select_window, units
 from ragcli.grounding import measure_grounding
 from ragcli.schema import Chunk, Hit
 
@@ -438,36 +425,6 @@ def test_a_low_confidence_quote_is_refused():
     weights = _weights(question, [hit])
     assert extract_answer(question, answer_type(question), [hit], weights, 0.0) is not None  # a candidate exists
     assert extract_answer(question, answer_type(question), [hit], weights) is None  # but not at the default confidence
-
-
-def test_a_lone_candidate_is_less_likely_an_answer_than_the_best_of_many():
-    # On the eval sets, unanswerable questions leave few sentences of the asked-for kind in
-    # their passages: the second stage weighs how many there are, up to CANDIDATES_CAP.
-    threshold = WITH_SIMILARITY.min_confidence
-    assert answered_probability(0.3, 1) < threshold <= answered_probability(0.3, CANDIDATES_CAP)
-    assert answered_probability(0.3, CANDIDATES_CAP) == answered_probability(0.3, 10 * CANDIDATES_CAP)
-    assert answered_probability(0.2, 12) < answered_probability(0.4, 12) < answered_probability(0.6, 12)
-    # Words-only extraction has no second stage: the candidate's own probability decides.
-    assert abs(answered_probability(0.3, 1, WORDS_ONLY) - 0.3) < 1e-12
-
-
-def test_extraction_weighs_how_many_candidates_the_passages_hold():
-    answer = "Søskende får 50 procent rabat på den billigste plads."
-    filler = " ".join(f"Bygning {i} på matrikel {i + 40} har {i + 2} vinduer mod vest." for i in range(1, 30))
-    question = "Hvor stor rabat får søskende?"
-    words = set(question.lower().rstrip("?").split())
-
-    def similarity(texts):
-        return [0.8 + 0.1 * len(words & set(t.lower().split())) / len(words) for t in texts]
-
-    found = {}
-    for label, text in (("alone", answer), ("among many", f"{answer} {filler}")):
-        hit = _hit(text)
-        weights = _weights(question, [hit])
-        assert len(candidates(question, answer_type(question), [hit], weights)) == (1 if label == "alone" else 30)
-        found[label] = extract_answer(question, answer_type(question), [hit], weights, 0.0, similarity=similarity)
-        assert found[label] is not None and found[label].text == answer
-    assert found["alone"].confidence < found["among many"].confidence
 
 
 def test_confidence_rises_with_coverage_and_similarity():
