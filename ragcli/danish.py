@@ -384,6 +384,25 @@ def is_furniture(text: str) -> bool:
     return bool(_PAGE_LABEL.search(text)) and len(strip_page_labels(text).split()) <= 6
 
 
+# The title line of an item on a council's agenda ("Punkt 8: Afsluttede anlægsregnskaber for
+# Teknik og Miljø 2024 EMN-2025-005495"): it names the case the question asks about, and says
+# nothing of it. On the eval sets, 76 candidate sentences were such titles and none held the
+# answer (two shared half its words by chance); extraction had quoted one for 7 questions. An
+# attachment's title ("Bilag 1: Revisionsberetning nr. 3 fra den 13. juni 2025 …") can hold
+# the asked-for date, so it stays a candidate.
+_AGENDA_TITLE = re.compile(r"(?:Punkt|Pkt\.)\s*\d+[a-z]?\s*[:.]\s", re.IGNORECASE)
+# A sentence ends at a full stop before a capital letter, or at the end ("nr. 3", "13. juni" go on).
+_SENTENCE_END = re.compile(r"[.!?](?:\s+[A-ZÆØÅ]|\s*$)")
+
+
+def is_agenda_heading(text: str) -> bool:
+    """The title of an agenda item alone ("Punkt 4: Svar på forslag fra V om …"): a heading, no
+    answer. A title run together with the sentence below it is not one: that sentence may answer."""
+    text = text.strip()
+    title = _AGENDA_TITLE.match(text)
+    return title is not None and _SENTENCE_END.search(text, title.end()) is None
+
+
 # A sentence that opens by pointing back ("Det anvendte format er XMLDSig.", "De kaldes for
 # "tokens".) finishes the one before it: quoted without it, an answer loses its subject, and a
 # quote of the sentence before loses the answer.

@@ -28,6 +28,7 @@ from ragcli.danish import (
     AnswerType,
     asks_document_date,
     fits_type,
+    is_agenda_heading,
     is_furniture,
     is_refusal,
     labels_a_date,
@@ -270,6 +271,8 @@ def candidates(
                 unit = Unit(unit.start, after.end, f"{unit.text} {after.text}")
             if unit.text.rstrip().endswith("?"):
                 continue  # a question (a flowchart's "Overstiger formuen beløbsgrænsen?") answers nothing
+            if is_agenda_heading(unit.text):
+                continue  # it names the case; the item's text below says what was decided
             if other_year(unit.text, question):
                 continue
             if not new_terms(unit.text, question) or not fits_type(unit.text, kind, question):

@@ -243,6 +243,29 @@ def test_a_question_in_the_source_is_not_an_answer():
     assert _candidate_texts(question, _hit(text)) == ["Ja: tilbagetræk fodplejebevillingen straks."]
 
 
+def test_an_agenda_item_title_is_not_an_answer():
+    # The title names the case the question asks about ("Punkt 8: …"), with new terms (a case
+    # number) and the asked-for kind of answer; the text below it answers.
+    answer = "Regnskaberne er aflagt senere end 3 måneder fra anlæggets afslutning, som reglerne kræver."
+    text = (
+        "Punkt 8: Afsluttede anlægsregnskaber for Teknik og Miljø 2024 EMN-2025-005495\n\n"
+        f"{answer}\n\n"
+        "Pkt. 9. Forslag om røgfri strande i 2026 og 2027 EMN-2025-008893\n"
+    )
+    question = "Hvilken frist blev ikke overholdt, da Teknik og Miljø aflagde anlægsregnskaberne for 2024?"
+    assert _candidate_texts(question, _hit(text)) == [answer]
+    # An attachment's title can hold the asked-for fact: it stays a candidate.
+    attachment = "Bilag 1: Revisionsberetning nr. 3 fra den 13. juni 2025 vedrørende årsregnskabet 2024"
+    asked = "Hvilken dato har revisionsberetning nr. 3 om årsregnskabet 2024?"
+    assert _candidate_texts(asked, _hit(attachment)) == [attachment]
+    # A title run together with the sentence below it keeps that sentence a candidate, and
+    # prose that mentions an item is no title.
+    merged = f"Punkt 8: Afsluttede anlægsregnskaber EMN-2025-005495 {answer}"
+    assert _candidate_texts(question, _hit(merged)) == [merged]
+    prose = "Sagen blev behandlet under punkt 8: regnskaberne kom 3 måneder for sent."
+    assert _candidate_texts(question, _hit(prose)) == [prose]
+
+
 def test_names_skip_the_capitalised_first_word_but_keep_acronyms():
     assert names_in("Platformen drives af Statens IT.") == ["Statens", "IT"]
     assert names_in("DMI og SIT stod bag.") == ["DMI", "SIT"]
