@@ -600,6 +600,18 @@ def _asked_address(question: str):
     return None
 
 
+def asks_address(question: str) -> bool:
+    """Does the question ask for a web address, an e-mail address or a phone number?"""
+    return _asked_address(question) is not None
+
+
+def without_web_addresses(text: str) -> str:
+    """The text with its web addresses blanked out."""
+    for address in _web_addresses(text):
+        text = text.replace(address, " ")
+    return text
+
+
 def fits_type(claim: str, kind: AnswerType, question: str = "") -> bool:
     """Does the claim carry the kind of thing asked for (an amount, a number, a time, a name)?"""
     body = strip_page_labels(claim)

@@ -26,6 +26,7 @@ from pathlib import Path
 from ragcli.chunking import sentence_spans
 from ragcli.danish import (
     AnswerType,
+    asks_address,
     asks_document_date,
     fits_type,
     is_agenda_heading,
@@ -37,6 +38,7 @@ from ragcli.danish import (
     points_back,
     prefix_match,
     weighted_coverage,
+    without_web_addresses,
 )
 from ragcli.lexical import analyze
 from ragcli.schema import Hit
@@ -277,6 +279,8 @@ def candidates(
                 continue
             if not new_terms(unit.text, question) or not fits_type(unit.text, kind, question):
                 continue
+            if not asks_address(question) and not new_terms(without_web_addresses(unit.text), question):
+                continue  # "Mere info på: https://…": a link alone tells nothing to a question that asks for none
             around = " ".join(u.text for u in found[max(0, i - 2) : i + 2])
             found_all.append(Candidate(
                 number, unit.text, unit.start, unit.end, own[i], unit_coverage(around, weights),

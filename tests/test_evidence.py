@@ -266,6 +266,20 @@ def test_an_agenda_item_title_is_not_an_answer():
     assert _candidate_texts(question, _hit(prose)) == [prose]
 
 
+def test_a_link_alone_answers_only_a_question_for_an_address():
+    # A slide's footer, kept once: only its address is new to the question.
+    footer = "Mere info på: https://survey.alchemer.eu/s3/90316096/open-data-explained-webinars-DCAT-and-DCAT-AP"
+    answer = "DCAT-AP-DK er den danske profil af det europæiske DCAT-AP for beskrivelse af datasæt."
+    text = f"{footer}\n\n{answer}"
+    question = "Hvad er DCAT-AP-DK en profil af?"
+    assert _candidate_texts(question, _hit(text)) == [answer]
+    asked = "Hvilket link giver præsentationen for mere info om DCAT-AP?"
+    assert footer in _candidate_texts(asked, _hit(text))
+    # A sentence that says more than its link stays a candidate.
+    clone = "Start med at klone følgende Git repository: git clone https://github.com/Sundhedsdatastyrelsen/ehdsi"
+    assert _candidate_texts("Hvordan henter man koden til NCP?", _hit(clone)) == [clone]
+
+
 def test_names_skip_the_capitalised_first_word_but_keep_acronyms():
     assert names_in("Platformen drives af Statens IT.") == ["Statens", "IT"]
     assert names_in("DMI og SIT stod bag.") == ["DMI", "SIT"]
