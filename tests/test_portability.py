@@ -11,6 +11,7 @@ queries go through torch, on the same weights.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -40,7 +41,14 @@ print(json.dumps({"backend": load_cpu_backend(), "token": token, "vector": [floa
 
 
 def _probe(prefix: list[str]) -> dict:
-    done = subprocess.run([*prefix, sys.executable, "-c", PROBE], capture_output=True, text=True, timeout=900)
+    env = dict(os.environ)
+    if prefix:
+        # Some machines here force OpenBLAS's kernels for their own processor
+        # (OPENBLAS_CORETYPE=Haswell): an emulated older CPU is another machine, where that
+        # setting would make numpy die at import with SIGILL before ragcli runs. Under qemu,
+        # OpenBLAS picks its kernels from the emulated CPU's cpuid, as on a real one.
+        env.pop("OPENBLAS_CORETYPE", None)
+    done = subprocess.run([*prefix, sys.executable, "-c", PROBE], capture_output=True, text=True, timeout=900, env=env)
     assert done.returncode == 0, f"exit {done.returncode} under {prefix or 'the host CPU'}: {done.stderr[-2000:]}"
     return json.loads(done.stdout.strip().splitlines()[-1])
 
