@@ -89,6 +89,7 @@ def _common_word(word: str) -> bool:
     return word.lower() in _SENTENCE_OPENERS or word.lower() in danish_stopwords()
 
 
+_WEB_NAME = re.compile(r"\b[\w-]+(?:\.[\w-]+)*\.(?:dk|com|org|net|eu|io)\b", re.IGNORECASE)
 _CALLED_QUESTION = re.compile(r"\b(?:hvad hedder|hvad hed|hvilket navn|hvad er navnet)\b", re.IGNORECASE)
 _VERSION_QUESTION = re.compile(r"\bversion", re.IGNORECASE)
 # "Hvornår på dagen …", "hvilket klokkeslæt …": only a clock time answers.
@@ -650,7 +651,7 @@ def fits_type(claim: str, kind: AnswerType, question: str = "") -> bool:
             first = re.match(r"\W*([A-ZÆØÅ][\w-]+)", body)
             if first and first.group(1).lower() not in asked and not _common_word(first.group(1)):
                 return True
-            return any(_canonical_address(a) not in asked for a in _web_addresses(body))
+            return any(w.lower() not in asked for w in _WEB_NAME.findall(body))
         # Danish writes bodies and roles in lower case ("kommunalbestyrelsen", "sagsbehandleren"),
         # and capitalised only first in a sentence: a body or role the question does not name answers too.
         return any(m.group(0).lower() not in asked for m in _BODY_OR_ROLE.finditer(body))
