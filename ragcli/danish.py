@@ -389,18 +389,25 @@ def is_furniture(text: str) -> bool:
 # nothing of it. On the eval sets, 76 candidate sentences were such titles and none held the
 # answer (two shared half its words by chance); extraction had quoted one for 7 questions. An
 # attachment's title ("Bilag 1: Revisionsberetning nr. 3 fra den 13. juni 2025 …") can hold
-# the asked-for date, so it stays a candidate.
-_AGENDA_TITLE = re.compile(r"(?:Punkt|Pkt\.)\s*\d+[a-z]?\s*[:.]\s", re.IGNORECASE)
+# the asked-for date, so it stays a candidate. ("Pkt. 9. Titel" never reaches this: the
+# sentence splitter ends a unit after "Pkt. 9.")
+_AGENDA_TITLE = re.compile(r"(?:Punkt|Pkt\.)\s*\d+[a-z]?\s*:", re.IGNORECASE)
 # A sentence ends at a full stop before a capital letter, or at the end ("nr. 3", "13. juni" go on).
 _SENTENCE_END = re.compile(r"[.!?](?:\s+[A-ZÆØÅ]|\s*$)")
+# A question about the agenda itself ("Under hvilket punkt …?", "Hvilket sagsnummer …?") is
+# answered by a title.
+_ASKS_AGENDA = re.compile(r"\b(?:punkt\w*|pkt|dagsorden\w*|sagsn(?:umm)?er\w*|sagsnr|emn)\b", re.IGNORECASE)
 
 
-def is_agenda_heading(text: str) -> bool:
+def is_agenda_heading(text: str, question: str = "") -> bool:
     """The title of an agenda item alone ("Punkt 4: Svar på forslag fra V om …"): a heading, no
-    answer. A title run together with the sentence below it is not one: that sentence may answer."""
+    answer, unless the question asks about the agenda. A title run together with the sentence
+    below it is not one: that sentence may answer."""
     text = text.strip()
     title = _AGENDA_TITLE.match(text)
-    return title is not None and _SENTENCE_END.search(text, title.end()) is None
+    if title is None or _SENTENCE_END.search(text, title.end()) is not None:
+        return False
+    return not _ASKS_AGENDA.search(question)
 
 
 # A sentence that opens by pointing back ("Det anvendte format er XMLDSig.", "De kaldes for
@@ -557,14 +564,15 @@ _PHONE = re.compile(
 )
 
 
+def _web_address(match: re.Match[str]) -> str | None:
+    """The web address a dotted word is (trailing punctuation off), or None (a file name, "1.2.3")."""
+    address = match.group(0).rstrip(".,;:)")
+    host = re.sub(r"^https?://", "", address, flags=re.IGNORECASE).split("/", 1)[0]
+    return address if host.rsplit(".", 1)[-1].lower() in _TOP_DOMAINS else None
+
+
 def _web_addresses(text: str) -> list[str]:
-    found = []
-    for match in _DOTTED.finditer(text):
-        address = match.group(0).rstrip(".,;:)")
-        host = re.sub(r"^https?://", "", address, flags=re.IGNORECASE).split("/", 1)[0]
-        if host.rsplit(".", 1)[-1].lower() in _TOP_DOMAINS:
-            found.append(address)
-    return found
+    return [a for a in map(_web_address, _DOTTED.finditer(text)) if a is not None]
 
 
 def _canonical_address(address: str) -> str:
@@ -600,16 +608,32 @@ def _asked_address(question: str):
     return None
 
 
-def asks_address(question: str) -> bool:
-    """Does the question ask for a web address, an e-mail address or a phone number?"""
-    return _asked_address(question) is not None
+# "Hvor kan jeg …?", "Hvor finder man …?" ask for a place, which can be a web site; "hvor
+# mange", "hvor stor", "hvor længe" … ask for an amount.
+_WHERE = re.compile(
+    r"\bhvor\b(?!\s+(?:mange|meget|stor\w*|lang\w*|længe|ofte|tit|gammel\w*|høj\w*|bred\w*|dyr\w*|tung\w*|dyb\w*|hurtig\w*))",
+    re.IGNORECASE,
+)
 
 
-def without_web_addresses(text: str) -> str:
-    """The text with its web addresses blanked out."""
-    for address in _web_addresses(text):
-        text = text.replace(address, " ")
-    return text
+def is_bare_link(text: str, question: str) -> bool:
+    """A label and a link and nothing else ("Mere info på: https://…", a slide's footer), where
+    the question asks for neither an address nor a place: it tells the asker nothing. A sentence
+    that puts the link to use ("Du søger om boligstøtte på borger.dk.") is no bare link."""
+    if _asked_address(question) is not None or _WHERE.search(_asking_sentence(question)):
+        return False
+    found = False
+
+    def blank(match: re.Match[str]) -> str:
+        nonlocal found
+        address = _web_address(match)
+        if address is None:
+            return match.group(0)
+        found = True
+        return " " + match.group(0)[len(address):]  # the trailing punctuation stays
+
+    rest = re.sub(r"[\s.,;)]+$", "", _DOTTED.sub(blank, text)).strip()
+    return found and (not rest or rest.endswith(":"))
 
 
 def fits_type(claim: str, kind: AnswerType, question: str = "") -> bool:

@@ -26,10 +26,10 @@ from pathlib import Path
 from ragcli.chunking import sentence_spans
 from ragcli.danish import (
     AnswerType,
-    asks_address,
     asks_document_date,
     fits_type,
     is_agenda_heading,
+    is_bare_link,
     is_furniture,
     is_refusal,
     labels_a_date,
@@ -38,7 +38,6 @@ from ragcli.danish import (
     points_back,
     prefix_match,
     weighted_coverage,
-    without_web_addresses,
 )
 from ragcli.lexical import analyze
 from ragcli.schema import Hit
@@ -273,13 +272,13 @@ def candidates(
                 unit = Unit(unit.start, after.end, f"{unit.text} {after.text}")
             if unit.text.rstrip().endswith("?"):
                 continue  # a question (a flowchart's "Overstiger formuen beløbsgrænsen?") answers nothing
-            if is_agenda_heading(unit.text):
+            if is_agenda_heading(unit.text, question):
                 continue  # it names the case; the item's text below says what was decided
             if other_year(unit.text, question):
                 continue
             if not new_terms(unit.text, question) or not fits_type(unit.text, kind, question):
                 continue
-            if not asks_address(question) and not new_terms(without_web_addresses(unit.text), question):
+            if is_bare_link(unit.text, question):
                 continue  # "Mere info på: https://…": a link alone tells nothing to a question that asks for none
             around = " ".join(u.text for u in found[max(0, i - 2) : i + 2])
             found_all.append(Candidate(

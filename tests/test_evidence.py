@@ -250,14 +250,18 @@ def test_an_agenda_item_title_is_not_an_answer():
     text = (
         "Punkt 8: Afsluttede anlægsregnskaber for Teknik og Miljø 2024 EMN-2025-005495\n\n"
         f"{answer}\n\n"
-        "Pkt. 9. Forslag om røgfri strande i 2026 og 2027 EMN-2025-008893\n"
+        "Pkt. 9:Forslag om røgfri strande og 3 måneders forsøg EMN-2025-008893\n"
     )
     question = "Hvilken frist blev ikke overholdt, da Teknik og Miljø aflagde anlægsregnskaberne for 2024?"
     assert _candidate_texts(question, _hit(text)) == [answer]
+    # A question about the agenda itself is answered by a title.
+    for asked in ("Under hvilket punkt behandlede byrådet anlægsregnskaberne for 2024?",
+                  "Hvilket sagsnummer har anlægsregnskaberne for Teknik og Miljø 2024?"):
+        assert _candidate_texts(asked, _hit(text))[0].startswith("Punkt 8: "), asked
     # An attachment's title can hold the asked-for fact: it stays a candidate.
     attachment = "Bilag 1: Revisionsberetning nr. 3 fra den 13. juni 2025 vedrørende årsregnskabet 2024"
-    asked = "Hvilken dato har revisionsberetning nr. 3 om årsregnskabet 2024?"
-    assert _candidate_texts(asked, _hit(attachment)) == [attachment]
+    dated = "Hvilken dato har revisionsberetning nr. 3 om årsregnskabet 2024?"
+    assert _candidate_texts(dated, _hit(attachment)) == [attachment]
     # A title run together with the sentence below it keeps that sentence a candidate, and
     # prose that mentions an item is no title.
     merged = f"Punkt 8: Afsluttede anlægsregnskaber EMN-2025-005495 {answer}"
@@ -266,18 +270,24 @@ def test_an_agenda_item_title_is_not_an_answer():
     assert _candidate_texts(question, _hit(prose)) == [prose]
 
 
-def test_a_link_alone_answers_only_a_question_for_an_address():
-    # A slide's footer, kept once: only its address is new to the question.
+def test_a_link_alone_answers_only_a_question_for_an_address_or_a_place():
+    # A slide's footer, kept once: a label and a link.
     footer = "Mere info på: https://survey.alchemer.eu/s3/90316096/open-data-explained-webinars-DCAT-and-DCAT-AP"
     answer = "DCAT-AP-DK er den danske profil af det europæiske DCAT-AP for beskrivelse af datasæt."
     text = f"{footer}\n\n{answer}"
     question = "Hvad er DCAT-AP-DK en profil af?"
     assert _candidate_texts(question, _hit(text)) == [answer]
-    asked = "Hvilket link giver præsentationen for mere info om DCAT-AP?"
-    assert footer in _candidate_texts(asked, _hit(text))
-    # A sentence that says more than its link stays a candidate.
-    clone = "Start med at klone følgende Git repository: git clone https://github.com/Sundhedsdatastyrelsen/ehdsi"
-    assert _candidate_texts("Hvordan henter man koden til NCP?", _hit(clone)) == [clone]
+    for asked in ("Hvilket link giver præsentationen for mere info om DCAT-AP?",
+                  "Hvor kan man få mere info om webinarerne om DCAT-AP?"):
+        assert footer in _candidate_texts(asked, _hit(text)), asked
+    # A sentence that puts its link to use stays a candidate for any question.
+    for sentence, asked in (
+        ("Start med at klone følgende Git repository: git clone https://github.com/Sundhedsdatastyrelsen/ehdsi",
+         "Hvordan henter man koden til NCP?"),
+        ("Virksomheder indberetter på virk.dk.", "Hvilken portal bruger virksomheder til indberetning?"),
+        ("Portalen hedder borger.dk.", "Hvad hedder portalen?"),
+    ):
+        assert _candidate_texts(asked, _hit(sentence)) == [sentence], sentence
 
 
 def test_names_skip_the_capitalised_first_word_but_keep_acronyms():
