@@ -616,24 +616,26 @@ _WHERE = re.compile(
 )
 
 
+@lru_cache(maxsize=4096)
+def _asks_address_or_place(question: str) -> bool:
+    """Cached: extraction asks it of one question for every candidate sentence."""
+    return _asked_address(question) is not None or _WHERE.search(_asking_sentence(question)) is not None
+
+
 def is_bare_link(text: str, question: str) -> bool:
     """A label and a link and nothing else ("Mere info på: https://…", a slide's footer), where
     the question asks for neither an address nor a place: it tells the asker nothing. A sentence
     that puts the link to use ("Du søger om boligstøtte på borger.dk.") is no bare link."""
-    if _asked_address(question) is not None or _WHERE.search(_asking_sentence(question)):
+    if _asks_address_or_place(question):
         return False
-    found = False
 
     def blank(match: re.Match[str]) -> str:
-        nonlocal found
         address = _web_address(match)
-        if address is None:
-            return match.group(0)
-        found = True
-        return " " + match.group(0)[len(address):]  # the trailing punctuation stays
+        return match.group(0) if address is None else " " + match.group(0)[len(address):]  # punctuation stays
 
-    rest = re.sub(r"[\s.,;)]+$", "", _DOTTED.sub(blank, text)).strip()
-    return found and (not rest or rest.endswith(":"))
+    blanked = _DOTTED.sub(blank, text)
+    rest = re.sub(r"[\s.,;)]+$", "", blanked).strip()
+    return blanked != text and (not rest or rest.endswith(":"))
 
 
 def fits_type(claim: str, kind: AnswerType, question: str = "") -> bool:
