@@ -278,7 +278,7 @@ def candidates(
                 continue
             if _starts_mid_sentence(hit.chunk.text, unit):
                 continue  # the rest of a sentence or table run cut at a space: it cannot stand alone
-            if _introduces(unit.text) and i + 1 < len(found):
+            if _introduces(unit.text) and i + 1 < len(found) and not is_agenda_heading(found[i + 1].text, question):
                 # "… værktøjer til applikationsudvikling:" — the answer is the list that follows.
                 after = found[i + 1]
                 unit = Unit(unit.start, after.end, f"{unit.text} {after.text}")

@@ -268,6 +268,10 @@ def test_an_agenda_item_title_is_not_an_answer():
     assert _candidate_texts(question, _hit(merged)) == [merged]
     prose = "Sagen blev behandlet under punkt 8: regnskaberne kom 3 måneder for sent."
     assert _candidate_texts(question, _hit(prose)) == [prose]
+    # A line that stops mid-sentence takes the line after it as its list, but not a title:
+    # "Bilag 5: … som koncern" + "Punkt 8: …" was quoted as one answer.
+    before_title = "Bilag 5: Klimaregnskab for 2024 med Aarhus Kommune som koncern"
+    assert not any("Punkt 8" in found for found in _candidate_texts(question, _hit(f"{before_title}\n\n{text}")))
 
 
 def test_a_link_alone_answers_only_a_question_for_an_address_or_a_place():
