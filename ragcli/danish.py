@@ -123,7 +123,11 @@ _TYPE_CUES: tuple[tuple[AnswerType, re.Pattern[str]], ...] = tuple(
                   "hvilken periode", "hvilket interval", r"\w*ugedag\w*", "tidspunkter")),
         ("quantity", ("hvor mange", "hvor meget", "hvor stor", "hvor stort", "hvor store", "hvor høj", "hvor lang",
                       "hvad koster", "procent", "procentdel",
-                      "hvilket beløb", "hvilken pris", "antal", r"\w*beløb\w*", *_COST_WORDS)),
+                      "hvilket beløb", "hvilken pris", "antal", r"\w*beløb\w*", *_COST_WORDS,
+                      # a measure is a number: "Hvilken fartgrænse …?" is not answered by
+                      # "Venstre ønsker at sænke hastigheden …", but by "40 km/t"
+                      r"hvilke[nt]? \w*(?:grænse|hastighed|vandføring|præcision|bredde|højde|længde|afstand|vægt)\w*",
+                      "hvilken alder")),
         ("number", ("hvilken kode", "hvilket nummer", "hvilket tal", "hvilken værdi", "hvilket versionsnummer",
                     r"hvilke[nt]? \w*(?:kode|nummer|numre|interval)\w*", "hvilken version",
                     r"[\w.]+-version\w*")),

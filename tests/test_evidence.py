@@ -70,6 +70,20 @@ def test_answer_types_from_danish_question_words():
     assert fits_type("Certificeringen er udstedt af Det Norske Veritas.", "name", "Hvem har udstedt certificeringen?")
 
 
+def test_a_measure_is_answered_by_a_number():
+    # "Hvilken fartgrænse …" asks for a speed: the sentence that restates the wish is no answer.
+    speed = "Hvilken fartgrænse ønsker Venstre på dele af Grenåvej gennem Løgten og Skødstrup?"
+    assert answer_type(speed) == "quantity"
+    assert not fits_type("Venstre ønsker at sænke hastigheden på Grenåvej af hensyn til sikkerheden.", "quantity", speed)
+    assert fits_type("Et kortere stykke af Grenåvej i Løgten er allerede i dag en 40 km/t-zone.", "quantity", speed)
+    for asked in ("Hvilken vandføring kræves for en B-brandhane?", "Med hvilken præcision gemmes koordinaterne?",
+                  "Hvilke billedbredder anbefales?", "Fra hvilken alder kan man søge?", "Hvilken aldersgrænse gælder?"):
+        assert answer_type(asked) == "quantity", asked
+    # a level or a setting is named, not measured
+    for asked in ("Hvilket sikringsniveau gælder?", "Hvilken temperaturindstilling giver de mest kreative svar?"):
+        assert answer_type(asked) == "any", asked
+
+
 def test_the_asking_sentences_first_question_word_says_what_is_asked():
     # a later "hvornår" in a clause, or a price word far from the question word, asks nothing
     assert answer_type("Hvilken artikel i forordningen stiller kravene til, hvornår en signatur er avanceret?") == "any"
