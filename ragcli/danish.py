@@ -66,6 +66,7 @@ _TIME_EXPRESSION = re.compile(
     re.IGNORECASE,
 )
 _YEAR = re.compile(r"(?:19|20)\d\d")
+_WHEN_CLAUSE = re.compile(r"\bnår\b", re.IGNORECASE)
 _BODY_OR_ROLE = re.compile(
     r"\b\w*(?:bestyrelsen|rådet|udvalget|styrelsen|ministeriet|myndigheden|kommunen|regionen|forvaltningen"
     r"|sekretariatet|leverandøren|afdelingen|direktøren|chefen|behandleren|lederen|borgeren|ansøgeren"
@@ -664,7 +665,10 @@ def fits_type(claim: str, kind: AnswerType, question: str = "") -> bool:
         def said(text: str) -> set[str]:  # the words and numbers of its times: "den 12. okt." = "12. okt."
             return {w for m in pattern.finditer(text) for w in re.findall(r"\w+", m.group(0).lower())} - {"den", "kl", "klokken"}
 
-        return bool(said(body) - said(question))
+        if said(body) - said(question):
+            return True
+        # "Hvornår kalder man et netværk dybt?" asks for a condition: "…, når der er mange lag"
+        return pattern is _TIME_EXPRESSION and _typing_cue(question)[1].lower().startswith("hvornår") and bool(_WHEN_CLAUSE.search(body))
     if kind == "name":
         asked = {w.lower() for w in names_in(question)} | {w.lower() for w in question.split()}
         if any(n.lower() not in asked for n in names_in(body)):

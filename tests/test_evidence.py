@@ -538,6 +538,16 @@ def test_a_time_question_wants_a_time_not_any_number():
     assert fits_type("Mødet startede kl. 16.00.", "time", of_day)
 
 
+def test_when_is_also_answered_by_a_condition():
+    deep = "Hvornår kalder man et neuralt netværk 'dybt', ifølge Dataetisk Råd?"
+    answer = "Et neuralt netværk er dybt, når der er mange lag af digitale neuroner."
+    assert fits_type(answer, "time", deep)
+    assert not fits_type("Et neuralt netværk er dybt og har mange lag af digitale neuroner.", "time", deep)
+    # only "hvornår" asks for a condition: a date or a clock time does not come in a "når"-clause
+    assert not fits_type(answer, "time", "Hvilken dato blev netværket dybt?")
+    assert not fits_type(answer, "time", "Hvornår på dagen træner man netværket?")
+
+
 def test_a_header_date_and_a_section_number_are_not_times():
     """The date a layout prints beside "Side 15 af 16" is when the document was printed, and
     "10.7" before a heading is its section number: neither answers "hvilken frist …?"."""
