@@ -238,6 +238,18 @@ SECOND_QUOTE_SHARE = 0.75
 _DIGIT = re.compile(r"\d")
 
 
+# A numbered section heading: "3.6 Docker + løbende redeployment …", "4 Robottens formål";
+# not a list item ("1. Første trin", "1) …", "1- …").
+_SECTION_HEADING = re.compile(r"\d{1,2}(?:\.\d{1,2})*\s+[A-ZÆØÅ]")
+
+
+def _titles(text: str) -> bool:
+    """A numbered section heading titles what follows: it introduces no list, and no
+    sentence that stops mid-way takes it as its list ("… til manuel behandling" + "10.3
+    Start Fasit" ended a quote with the next section's heading)."""
+    return _SECTION_HEADING.match(text) is not None
+
+
 def _introduces(text: str) -> bool:
     """A unit that announces what follows: ends with a colon, or stops mid-sentence (a list follows)."""
     stripped = text.rstrip()
@@ -278,7 +290,8 @@ def candidates(
                 continue
             if _starts_mid_sentence(hit.chunk.text, unit):
                 continue  # the rest of a sentence or table run cut at a space: it cannot stand alone
-            if _introduces(unit.text) and i + 1 < len(found) and not is_agenda_heading(found[i + 1].text, question):
+            if _introduces(unit.text) and i + 1 < len(found) and not _titles(unit.text) and not _titles(found[i + 1].text) \
+                    and not is_agenda_heading(found[i + 1].text, question):
                 # "… værktøjer til applikationsudvikling:" — the answer is the list that follows.
                 after = found[i + 1]
                 unit = Unit(unit.start, after.end, f"{unit.text} {after.text}")

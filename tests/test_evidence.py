@@ -486,6 +486,22 @@ def test_an_introducing_sentence_is_quoted_with_the_list_that_follows():
     assert hit.chunk.text[found.start : found.end].split() == found.text.split()
 
 
+def test_a_numbered_section_heading_is_neither_a_list_nor_its_introduction():
+    stops = "For begge typer af timesedler sendes sagen ved fejl i CPR-nummeret til manuel behandling"
+    question = "Hvad sker der med sagen ved fejl i CPR-nummeret på timesedlen?"
+    found = _candidate_texts(question, _hit(f"{stops}\n\n10.3 Start Fasit\n\nRobotten åbner Fasit."))
+    assert stops in found and not any(stops in text and "10.3" in text for text in found)
+    heading = "3.6 Docker og løbende redeployment af applikationsservere"
+    found = _candidate_texts("Hvor ofte redeployes applikationsserverne?",
+                             _hit(f"{heading}\n\nDer foretages månedlig redeployment på friske images."))
+    assert "Der foretages månedlig redeployment på friske images." in found
+    assert not any(heading in text and "friske" in text for text in found)
+    # a numbered list still follows the line that introduces it
+    listed = _candidate_texts("Hvilke oplysninger skal robotten aflæse?",
+                              _hit("Robotten skal aflæse følgende informationer om den unge\n\n1. Navn og CPR-nummer"))
+    assert "Robotten skal aflæse følgende informationer om den unge 1. Navn og CPR-nummer" in listed
+
+
 def test_the_extraction_model_prefers_the_sentence_that_is_about_the_question():
     # Two sentences with a number; the one about sibling discounts is the answer, and the
     # embedding similarity (scripted here: the texts' share of the question's words) and the
