@@ -53,7 +53,6 @@ class Unit:
     start: int
     end: int
     text: str
-    cut: bool = False  # a later piece of an over-long sentence or table run, cut at a space
 
 
 @dataclass(frozen=True)
@@ -88,12 +87,12 @@ def units(text: str) -> list[Unit]:
     sentence end, and cutting there once separated the number from its meaning."""
     found: list[Unit] = []
     for span in sentence_spans(text):
-        for n, (start, end) in enumerate(_pieces(text, span.start, span.end)):
+        for start, end in _pieces(text, span.start, span.end):
             raw = text[start:end]
             piece = raw.strip()
             if piece:
                 lead = len(raw) - len(raw.lstrip())
-                found.append(Unit(start + lead, start + lead + len(piece), re.sub(r"\s+", " ", piece), cut=n > 0))
+                found.append(Unit(start + lead, start + lead + len(piece), re.sub(r"\s+", " ", piece)))
     return found
 
 
@@ -256,15 +255,6 @@ def _introduces(text: str) -> bool:
     return stripped.endswith(":") or (len(stripped) > 40 and stripped[-1].isalpha() and stripped[-1].islower())
 
 
-def _starts_mid_sentence(chunk_text: str, unit: Unit) -> bool:
-    """A piece that opens in lower case where something cut a sentence or a flattened table
-    at a space: the chunk's opening words, when chunking split a span too long for one chunk
-    (chunking._split_long), or a later piece of an over-long unit (_pieces). It cannot stand
-    alone as an answer. The tail of one flattened table ("sensorer 9.8.1 Standarder for … |
-    | | | Profilerne …") was quoted for 12 eval questions and held the answer once."""
-    return unit.text[:1].islower() and (unit.cut or not chunk_text[: unit.start].strip())
-
-
 def candidates(
     question: str,
     kind: AnswerType,
@@ -288,8 +278,6 @@ def candidates(
         for i, unit in enumerate(found):
             if len(unit.text) < 12:
                 continue
-            if _starts_mid_sentence(hit.chunk.text, unit):
-                continue  # the rest of a sentence or table run cut at a space: it cannot stand alone
             if _introduces(unit.text) and i + 1 < len(found) and not _titles(unit.text) and not _titles(found[i + 1].text) \
                     and not is_agenda_heading(found[i + 1].text, question):
                 # "… værktøjer til applikationsudvikling:" — the answer is the list that follows.

@@ -308,25 +308,6 @@ def test_a_link_alone_answers_only_a_question_for_an_address_or_a_place():
         assert _candidate_texts(asked, _hit(sentence)) == [sentence], sentence
 
 
-def test_a_piece_cut_mid_sentence_is_not_an_answer():
-    # Chunking split a flattened table too long for one chunk at a space: the next chunk
-    # opens with the tail of a word run ("sensorer 9.8.1 …"), which names what is asked about
-    # and cannot stand alone.
-    answer = "Profilen kræver TLS 1.2 eller højere for alle kald."
-    question = "Hvilken TLS-version kræver OIO IDWS REST-profilen?"
-    tail = "sensorer 9.8.1 Standarder for identitetsbaserede web services | | | | OIO IDWS REST-profilen 2019"
-    assert _candidate_texts(question, _hit(f"{tail}\n\n{answer}")) == [answer]
-    # The same words opening a sentence of their own stay a candidate.
-    opened = "Sensorer 9.8.1 Standarder for identitetsbaserede web services: OIO IDWS REST-profilen 2019."
-    assert _candidate_texts(question, _hit(opened)) == [opened]
-    # Later pieces of a unit over MAX_UNIT_CHARS begin mid-sentence where they open in lower case.
-    run = " ".join(f"OIO profil {n} (profil til sikring af kald med token nr. {n})" for n in range(1, 12))
-    pieces = [u for u in units(run)]
-    assert len(pieces) > 1 and all(u.cut for u in pieces[1:]) and not pieces[0].cut
-    found = _candidate_texts("Hvilke OIO-profiler findes til sikring af kald?", _hit(run))
-    assert found and all(not text[:1].islower() for text in found)
-
-
 def test_names_skip_the_capitalised_first_word_but_keep_acronyms():
     assert names_in("Platformen drives af Statens IT.") == ["Statens", "IT"]
     assert names_in("DMI og SIT stod bag.") == ["DMI", "SIT"]
