@@ -237,9 +237,10 @@ SECOND_QUOTE_SHARE = 0.75
 _DIGIT = re.compile(r"\d")
 
 
-# A numbered section heading: "3.6 Docker + løbende redeployment …", "4 Robottens formål";
-# not a list item ("1. Første trin", "1) …", "1- …").
-_SECTION_HEADING = re.compile(r"\d{1,2}(?:\.\d{1,2})*\s+[A-ZÆØÅ]")
+# A numbered section heading: "3.6 Docker + løbende redeployment …", "10.3 Start Fasit"; not a
+# list item ("1. Første trin", "1) …") nor a row of a code list ("2 Varekørsel 1 Kun …"), which
+# an introducing line ("… kørselsregulering:") rightly takes as its list.
+_SECTION_HEADING = re.compile(r"\d{1,2}(?:\.\d{1,2})+\s+[A-ZÆØÅ]")
 
 
 def _titles(text: str) -> bool:

@@ -481,6 +481,11 @@ def test_a_numbered_section_heading_is_neither_a_list_nor_its_introduction():
     listed = _candidate_texts("Hvilke oplysninger skal robotten aflæse?",
                               _hit("Robotten skal aflæse følgende informationer om den unge\n\n1. Navn og CPR-nummer"))
     assert "Robotten skal aflæse følgende informationer om den unge 1. Navn og CPR-nummer" in listed
+    # and so does a code list's first row ("2 Varekørsel 1 …" is a row, not a section)
+    rows = _candidate_texts("Hvad betyder kørselsreguleringen varekørsel?",
+                            _hit("Kørselsreguleringen angiver hvilken kørsel der er tilladt i området\n\n"
+                                 "2 Varekørsel 1 Kun varekørsel til området tilladt"))
+    assert "Kørselsreguleringen angiver hvilken kørsel der er tilladt i området 2 Varekørsel 1 Kun varekørsel til området tilladt" in rows
 
 
 def test_the_extraction_model_prefers_the_sentence_that_is_about_the_question():
