@@ -183,6 +183,24 @@ def other_year(claim: str, question: str) -> bool:
     return bool(asked and said and not asked & said)
 
 
+# "Driftsmodel 3", "gruppe 5": a word and the number that tells which one is meant.
+_NUMBERED_NAME = re.compile(r"\b([A-Za-zÆØÅæøå][\w-]{2,})[ -](\d{1,4})\b(?![.,]\d)")
+_NOT_A_NUMBERED_NAME = frozenset(("kl", "nr", "side", "til", "med", "for", "den", "det", "end", "over", "under", "ca"))
+
+
+def other_numbered(passage: str, question: str) -> bool:
+    """The question asks about a numbered thing the passage knows only by other numbers:
+    "Hvad omfatter Driftsmodel 3?" over a passage about "Driftsmodel 2" (and 1) is a near
+    miss, however well the rest of the passage covers the question."""
+    for word, number in _NUMBERED_NAME.findall(question):
+        if word.lower() in _NOT_A_NUMBERED_NAME:
+            continue
+        said = {m.group(1) for m in re.finditer(rf"\b{re.escape(word)}[ -](\d{{1,4}})\b", passage, re.IGNORECASE)}
+        if said and number not in said:
+            return True
+    return False
+
+
 def split_sentences(text: str) -> list[str]:
     flat = flatten(text)
     return [flat[s.start : s.end].strip() for s in sentence_spans(flat) if flat[s.start : s.end].strip()]

@@ -34,6 +34,7 @@ from ragcli.danish import (
     is_refusal,
     labels_a_date,
     new_terms,
+    other_numbered,
     other_year,
     points_back,
     prefix_match,
@@ -272,6 +273,8 @@ def candidates(
     for number, hit in enumerate(hits[:max_sources], start=1):
         if number in tainted:
             continue
+        if other_numbered(hit.chunk.text, question):
+            continue  # it is about "Driftsmodel 2" where the question asks about "Driftsmodel 3"
         found = [u for u in units(hit.chunk.text) if not is_furniture(u.text)]
         own = [unit_coverage(u.text, weights) for u in found]
         untitled = _without_title(weights, hit)

@@ -4,7 +4,16 @@ from __future__ import annotations
 
 from ragcli.answering import verified
 from ragcli.citations import check_answer
-from ragcli.danish import answer_type, fits_type, is_furniture, names_in, new_terms, other_year, strip_controls
+from ragcli.danish import (
+    answer_type,
+    fits_type,
+    is_furniture,
+    names_in,
+    new_terms,
+    other_numbered,
+    other_year,
+    strip_controls,
+)
 from ragcli.evidence import SEPARATOR, Candidate, candidates, confidence, extract_answer, features, select_window, units
 from ragcli.grounding import measure_grounding
 from ragcli.schema import Chunk, Hit
@@ -624,6 +633,21 @@ def test_a_sentence_about_another_year_is_not_an_answer():
     assert _candidate_texts(asked_2025, hit) == ["Danmarkskortet for 2025 behandles i byrådet 3. september 2025."]
     # a question that names no year leaves every year in play
     assert len(candidates("Hvornår blev Danmarkskortet vedtaget?", "time", [hit], _weights(question, [hit]))) == 2
+
+
+def test_a_passage_about_another_numbered_one_is_no_answer():
+    # The near miss of a sibling: the question asks about Driftsmodel 3, the passage knows
+    # Driftsmodel 1 and 2 only, and covers the rest of the question well.
+    text = ("Med Statens It's Driftsmodel 2: Platformservice stiller Statens It en middleware platform til "
+            "rådighed for kunden. Driftsmodel 1 er applikationsservice.")
+    assert _candidate_texts("Hvad omfatter Statens It's Driftsmodel 3?", _hit(text)) == []
+    assert _candidate_texts("Hvad omfatter Statens It's Driftsmodel 2?", _hit(text))
+    # a passage that names the asked one too, or no numbered one at all, stays
+    assert other_numbered(text, "Hvad omfatter Driftsmodel 3?")
+    assert not other_numbered(text + " Driftsmodel 3 findes ikke endnu.", "Hvad omfatter Driftsmodel 3?")
+    assert not other_numbered("Platformen drives af Statens It.", "Hvad omfatter Driftsmodel 3?")
+    # a clock time or a page is no numbered name
+    assert not other_numbered("Mødet sluttede kl. 16.", "Hvad skete der kl. 17?")
 
 
 def test_years_inside_numbers_spans_and_amounts_are_read_as_such():
