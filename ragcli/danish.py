@@ -185,7 +185,12 @@ def other_year(claim: str, question: str) -> bool:
 
 # "Driftsmodel 3", "gruppe 5": a word and the number that tells which one is meant.
 _NUMBERED_NAME = re.compile(r"\b([A-Za-zÆØÅæøå][\w-]{2,})[ -](\d{1,4})\b(?![.,]\d)")
-_NOT_A_NUMBERED_NAME = frozenset(("kl", "nr", "side", "til", "med", "for", "den", "det", "end", "over", "under", "ca"))
+# Words before a number that say how many or when, not which one: "efter 14 dage", "mindst 3
+# børn", "kl. 16" (besides the stop words: "om", "over", "under" …).
+_NOT_A_NUMBERED_NAME = frozenset((
+    "kl", "nr", "side", "ca", "cirka", "inden", "mindst", "højst", "senest", "tidligst", "per", "pr", "næsten",
+    "omkring", "knap", "godt", "samt", "eller", "plus", "minus", "gange", "ialt",
+))
 
 
 def other_numbered(passage: str, question: str) -> bool:
@@ -193,7 +198,7 @@ def other_numbered(passage: str, question: str) -> bool:
     "Hvad omfatter Driftsmodel 3?" over a passage about "Driftsmodel 2" (and 1) is a near
     miss, however well the rest of the passage covers the question."""
     for word, number in _NUMBERED_NAME.findall(question):
-        if word.lower() in _NOT_A_NUMBERED_NAME:
+        if word.lower() in _NOT_A_NUMBERED_NAME or word.lower() in danish_stopwords():
             continue
         said = {m.group(1) for m in re.finditer(rf"\b{re.escape(word)}[ -](\d{{1,4}})\b", passage, re.IGNORECASE)}
         if said and number not in said:

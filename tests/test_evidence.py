@@ -646,8 +646,12 @@ def test_a_passage_about_another_numbered_one_is_no_answer():
     assert other_numbered(text, "Hvad omfatter Driftsmodel 3?")
     assert not other_numbered(text + " Driftsmodel 3 findes ikke endnu.", "Hvad omfatter Driftsmodel 3?")
     assert not other_numbered("Platformen drives af Statens It.", "Hvad omfatter Driftsmodel 3?")
-    # a clock time or a page is no numbered name
+    # a clock time, a count or a time span is no numbered name: "efter 14 dage" asks when,
+    # and a passage about "efter 30 dage" may still tell what happens
     assert not other_numbered("Mødet sluttede kl. 16.", "Hvad skete der kl. 17?")
+    assert not other_numbered("Sagen lukkes efter 30 dage og mindst 2 rykkere.",
+                              "Hvad sker der efter 14 dage, hvis der er sendt mindst 3 rykkere?")
+    assert other_numbered("Punkt 8: Afsluttede anlægsregnskaber", "Hvad besluttede byrådet under punkt 9?")
 
 
 def test_years_inside_numbers_spans_and_amounts_are_read_as_such():
