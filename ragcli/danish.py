@@ -193,13 +193,21 @@ _NOT_A_NUMBERED_NAME = frozenset((
 ))
 
 
+@lru_cache(maxsize=4096)
+def _numbered_names(question: str) -> tuple[tuple[str, str], ...]:
+    """The question's (word, number) pairs that name which one is meant. Cached: extraction
+    asks it of one question for every passage."""
+    return tuple(
+        (word, number) for word, number in _NUMBERED_NAME.findall(question)
+        if word.lower() not in _NOT_A_NUMBERED_NAME and word.lower() not in danish_stopwords()
+    )
+
+
 def other_numbered(passage: str, question: str) -> bool:
     """The question asks about a numbered thing the passage knows only by other numbers:
     "Hvad omfatter Driftsmodel 3?" over a passage about "Driftsmodel 2" (and 1) is a near
     miss, however well the rest of the passage covers the question."""
-    for word, number in _NUMBERED_NAME.findall(question):
-        if word.lower() in _NOT_A_NUMBERED_NAME or word.lower() in danish_stopwords():
-            continue
+    for word, number in _numbered_names(question):
         said = {m.group(1) for m in re.finditer(rf"\b{re.escape(word)}[ -](\d{{1,4}})\b", passage, re.IGNORECASE)}
         if said and number not in said:
             return True

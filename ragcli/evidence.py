@@ -244,7 +244,7 @@ _DIGIT = re.compile(r"\d")
 _SECTION_HEADING = re.compile(r"\d{1,2}(?:\.\d{1,2})+\s+[A-ZÆØÅ]")
 
 
-def _titles(text: str) -> bool:
+def _is_section_heading(text: str) -> bool:
     """A numbered section heading titles what follows: it introduces no list, and no
     sentence that stops mid-way takes it as its list ("… til manuel behandling" + "10.3
     Start Fasit" ended a quote with the next section's heading)."""
@@ -282,10 +282,10 @@ def candidates(
         for i, unit in enumerate(found):
             if len(unit.text) < 12:
                 continue
-            if _introduces(unit.text) and i + 1 < len(found) and not _titles(unit.text) and not _titles(found[i + 1].text) \
-                    and not is_agenda_heading(found[i + 1].text, question):
+            after = found[i + 1] if i + 1 < len(found) else None
+            if after is not None and _introduces(unit.text) and not _is_section_heading(unit.text) \
+                    and not _is_section_heading(after.text) and not is_agenda_heading(after.text, question):
                 # "… værktøjer til applikationsudvikling:" — the answer is the list that follows.
-                after = found[i + 1]
                 unit = Unit(unit.start, after.end, f"{unit.text} {after.text}")
             if unit.text.rstrip().endswith("?"):
                 continue  # a question (a flowchart's "Overstiger formuen beløbsgrænsen?") answers nothing
