@@ -93,6 +93,10 @@ def _common_word(word: str) -> bool:
 _WEB_NAME = re.compile(r"\b[\w-]+(?:\.[\w-]+)*\.(?:dk|com|org|net|eu|io)\b", re.IGNORECASE)
 _CALLED_QUESTION = re.compile(r"\b(?:hvad hedder|hvad hed|hvilket navn|hvad er navnet)\b", re.IGNORECASE)
 _VERSION_QUESTION = re.compile(r"\bversion", re.IGNORECASE)
+# A version number stands on its own: "1.1.0", "v2.0.0", "Server 2016" — not the digit of a
+# name ("OS2rollekatalog") nor of an ordinal run into a word ("3.part").
+_SECTION_NUMBER = re.compile(r"^\s*\d{1,2}(?:\.\d{1,2})*\.?\s+(?=[A-ZÆØÅ])")
+_VERSION_NUMBER = re.compile(r"(?<![\w.])v?(\d+(?:[.,]\d+)*)(?!\w|\.[^\W\d])", re.IGNORECASE)
 # "Hvornår på dagen …", "hvilket klokkeslæt …": only a clock time answers.
 _CLOCK_QUESTION = re.compile(r"\b(?:på dagen|klokkeslæt|hvad tid)\b", re.IGNORECASE)
 _CLOCK_TIME = re.compile(r"\b(?:kl\.?|klokken)\s*\d|\b\d{1,2}[.:]\d{2}\b", re.IGNORECASE)
@@ -115,7 +119,10 @@ AnswerType = Literal["quantity", "number", "time", "name", "any"]
 # question (answered in money, see _money).
 _COST_WORDS = (r"\w*takst\w*", r"\w*pris(?:en)?", r"\w*gebyr\w*", "koste", "kostede", "betaler", "betale", "betales",
                "betalte")
-_COST_QUESTION = re.compile(r"\b(?:" + "|".join(_COST_WORDS + ("koster", "kostet", r"\w*priser")) + r")\b", re.IGNORECASE)
+# "Hvor mange penge afsættes …?" asks for an amount of money too, counted in kroner, not "penge".
+_COST_QUESTION = re.compile(
+    r"\b(?:" + "|".join(_COST_WORDS + ("koster", "kostet", r"\w*priser", "penge", "kroner")) + r")\b", re.IGNORECASE
+)
 _TYPE_CUES: tuple[tuple[AnswerType, re.Pattern[str]], ...] = tuple(
     (kind, re.compile(r"\b(" + "|".join(cues) + r")\b", re.IGNORECASE))
     for kind, cues in (
@@ -131,7 +138,7 @@ _TYPE_CUES: tuple[tuple[AnswerType, re.Pattern[str]], ...] = tuple(
                       "hvilken alder")),
         ("number", ("hvilken kode", "hvilket nummer", "hvilket tal", "hvilken værdi", "hvilket versionsnummer",
                     r"hvilke[nt]? \w*(?:kode|nummer|numre|interval)\w*", "hvilken version",
-                    r"[\w.]+-version\w*")),
+                    r"[\w.]+-version\w*", r"hvilke[nt]? [\w.-]+ og version\w*")),
         ("name", ("hvem", "hvilken myndighed", "hvilken organisation", "hvilke organisationer", "hvilken kommune",
                   "hvilken virksomhed", "hvilken leverandør", "hvilket firma", "hvilken styrelse",
                   "hvilket parti", "hvilke partier", "hvilken person", "hvilke personer",
@@ -686,7 +693,12 @@ def fits_type(claim: str, kind: AnswerType, question: str = "") -> bool:
         return _quantities(body, question)
     if kind == "number":
         if _VERSION_QUESTION.search(question):
-            return bool(numbers)  # a version is numbered: "Docker, Kubernetes og KrakenD" is not one
+            # a version is numbered: "Docker, Kubernetes og KrakenD" is not one, nor "en TLS
+            # sikret forbindelse, hvilket beskytter mod at 3.part kan lytte med"
+            # ("3 Driftsmiljøet …": a section's number is not a version either)
+            unnumbered = _SECTION_NUMBER.sub("", body, count=1)
+            versions = {n.replace(",", ".").rstrip(".") for n in _VERSION_NUMBER.findall(unnumbered)}
+            return bool(versions - numbers_in(question))
         # A code or a value: "80", "6100-6199", or a literal such as PRODUCTION or XMLDSig.
         asked = {w.lower() for w in names_in(question)}
         return bool(numbers) or any(_is_code(n) and n.lower() not in asked for n in names_in(body))

@@ -585,6 +585,28 @@ def test_an_amount_is_not_a_year_and_a_version_has_a_number():
     version = "Hvilken version af Kubernetes kører platformen på?"
     assert not fits_type("Platformens middleware består af MapR, Docker, Kubernetes og KrakenD.", "number", version)
     assert fits_type("Platformen kører Kubernetes 1.29.", "number", version)
+    # a version number stands on its own: not the digit of a name, nor of "3.part"
+    tls = "Hvilken TLS-version kræver load balanceren foran OS2rollekatalog som minimum?"
+    assert not fits_type("OS2rollekatalogs snitflader udstilles via en TLS sikret forbindelse, hvilket beskytter "
+                         "mod at 3.part kan lytte med.", "number", tls)
+    for said in ("Der kræves TLS 1.2 eller nyere.", "Vejledningen findes i v2.0.0.", "Den kører på Windows Server 2016."):
+        assert fits_type(said, "number", tls), said
+    # "… og version" asks for one too
+    linux = "Hvilken Linux-distribution og version kører applikationsserverne på hos driftsleverandøren?"
+    assert answer_type(linux) == "number"
+    assert not fits_type("3 Driftsmiljøet Dette afsnit beskriver det driftsmiljø som driftsleverandøren anvender.",
+                         "number", linux)
+    assert fits_type("Serverne kører Ubuntu 22.04.", "number", linux)
+
+
+def test_how_much_money_is_answered_in_money():
+    # "Hvor mange penge …" counts kroner, never "penge": the amount is the answer
+    money = "Hvor mange penge afsættes til drift af det nye idrætsanlæg i Lisbjerg?"
+    assert fits_type("At 6) Der afsættes 0,86 mio. kr. til drift af kunstgræsbaner og klubhusfaciliteter.",
+                     "quantity", money)
+    assert not fits_type("Idrætsanlægget får 4 kunstgræsbaner og et klubhus.", "quantity", money)
+    assert fits_type("Det samlede forbrug på de 4 anlægsprojekter har været på 821,6 mio. kr.", "quantity",
+                     "Hvor mange penge er der i alt brugt på de fire anlægsprojekter?")
 
 
 def test_who_is_answered_by_a_body_or_role_written_in_lower_case_danish():
