@@ -82,13 +82,27 @@ def _pieces(text: str, start: int, end: int) -> list[tuple[int, int]]:
     return pieces
 
 
+# Two or more empty table cells in a row ("… 9.8.1 Standarder for … | | | | | | Profilerne …"):
+# the table's layout, which ends a heading or a row as a sentence end would.
+_EMPTY_CELLS = re.compile(r"\|(?:[ \t]*\|){2,}")
+
+
+def _between_empty_cells(text: str, start: int, end: int) -> list[tuple[int, int]]:
+    spans, at = [], start
+    for cells in _EMPTY_CELLS.finditer(text, start, end):
+        spans.append((at, cells.start()))
+        at = cells.end()
+    spans.append((at, end))
+    return spans
+
+
 def units(text: str) -> list[Unit]:
     """Sentences, with headings and labels on their own (chunking's splitter), never cut at a
     mere line break: a PDF line break inside "Søskende får 50 procent rabat" is not a
     sentence end, and cutting there once separated the number from its meaning."""
     found: list[Unit] = []
     for span in sentence_spans(text):
-        for start, end in _pieces(text, span.start, span.end):
+        for start, end in (p for s, e in _between_empty_cells(text, span.start, span.end) for p in _pieces(text, s, e)):
             raw = text[start:end]
             piece = raw.strip()
             if piece:

@@ -49,6 +49,21 @@ def test_units_keep_offsets_and_never_cut_at_a_line_break_inside_a_sentence():
     assert SFO[sibling.start : sibling.end] == "Søskende får 50\nprocent rabat på den billigste plads."
 
 
+def test_empty_table_cells_end_a_unit_as_a_full_stop_would():
+    # pdfium renders a table's empty cells as "| | | |": a heading, the cells and the text
+    # below used to be one unit, quoted whole for questions the heading only named
+    text = ("sensorer 9.8.1 Standarder for identitetsbaserede web services | | | | | | Profilerne for "
+            "identitetsbaserede web services består af: OIO WS-Trust Profile. | BØR | BØR |")
+    found = units(text)
+    assert [u.text for u in found] == [
+        "sensorer 9.8.1 Standarder for identitetsbaserede web services",
+        "Profilerne for identitetsbaserede web services består af: OIO WS-Trust Profile. | BØR | BØR |",
+    ]
+    assert all(text[u.start : u.end] == u.text for u in found)
+    # one empty cell is a table's content, not its layout
+    assert len(units("Kode | | Navn på stedet hvor overnatningen finder sted")) == 1
+
+
 def test_window_holds_the_matching_sentence_and_its_neighbours_within_budget():
     hit = _hit(SFO)
     question = "Hvad koster en plads i SFO?"
