@@ -25,6 +25,7 @@ from pathlib import Path
 
 from ragcli.chunking import sentence_spans
 from ragcli.danish import (
+    MONTHS,
     AnswerType,
     asks_document_date,
     fits_type,
@@ -265,6 +266,25 @@ def _is_section_heading(text: str) -> bool:
     return _SECTION_HEADING.match(text) is not None
 
 
+# A table row's date cell: "Byrådet 25. juni", "Vedtaget 10-06-2025" — a day and a month, short.
+_ROW_DATE = re.compile(r"\b\d{1,2}\.\s*(?:" + "|".join(MONTHS) + r")\b|\b\d{1,2}[./-]\d{1,2}[./-]\d{2,4}\b", re.IGNORECASE)
+ROW_DATE_CHARS = 30  # "Byrådet 25. juni": longer lines are sentences that can stand alone
+ROW_CELL_CHARS = 15  # "PUK Vedtaget.", "Økonomi": a cell between the row's title and its date
+
+
+def _dated_row(found: list[Unit], i: int) -> Unit | None:
+    """The table row whose date cell is found[i]: from its title to the date, past short cells
+    ("Svar på forslag fra RV og V om … (Alle mag)" + "PUK Vedtaget." + "Byrådet 25. juni").
+    A time question's answer sits in the date cell, its words in the title."""
+    cell = found[i]
+    if i == 0 or len(cell.text) > ROW_DATE_CHARS or not _ROW_DATE.search(cell.text):
+        return None
+    j = i - 1
+    while j > 0 and len(found[j].text) <= ROW_CELL_CHARS:
+        j -= 1
+    return Unit(found[j].start, cell.end, " ".join(u.text for u in found[j : i + 1]))
+
+
 def _introduces(text: str) -> bool:
     """A unit that announces what follows: ends with a colon, or stops mid-sentence (a list follows)."""
     stripped = text.rstrip()
@@ -296,7 +316,10 @@ def candidates(
         for i, unit in enumerate(found):
             if len(unit.text) < 12:
                 continue
-            after = found[i + 1] if i + 1 < len(found) else None
+            row = _dated_row(found, i) if kind == "time" else None
+            if row is not None:
+                unit = row  # complete: the next line is the next row, not a list this one introduces
+            after = found[i + 1] if i + 1 < len(found) and row is None else None
             if after is not None and _introduces(unit.text) and not _is_section_heading(unit.text) \
                     and not _is_section_heading(after.text) and not is_agenda_heading(after.text, question):
                 # "… værktøjer til applikationsudvikling:" — the answer is the list that follows.

@@ -710,3 +710,26 @@ def test_everyday_words_are_not_durations_or_roles():
     assert not fits_type("Systemet leder brugeren videre.", "name", who)
     assert not fits_type("Du er selv ansvarlig for det.", "name", who)
     assert fits_type("Kontakt din sagsbehandler.", "name", who)
+
+
+def test_a_table_rows_date_cell_is_quoted_with_the_rows_title():
+    # "Sager på vej": each row is a case title, a department, a status and a date, one line
+    # each; the date alone shares no word with the question, the title alone holds no date
+    overview = (
+        "Færdigbehandlede sager i 2025\n"
+        "Renovering og ombygning af plejehjemmet Møllestien (med MTM) Økonomi Vedtaget. Byrådet 25. juni\n"
+        "Svar på forslag fra RV og V om strategi for kunstig intelligens i Aarhus\nKommune (Alle mag)\n"
+        "PUK Vedtaget. Byrådet 18. juni\n"
+        "Midler til advisory board for Sundhed og Omsorg\nPUK Vedtaget. Byrådet 11. juni"
+    )
+    question = "Hvornår vedtog byrådet svaret på forslaget om en strategi for kunstig intelligens?"
+    found = _candidate_texts(question, _hit(overview))
+    assert ("Svar på forslag fra RV og V om strategi for kunstig intelligens i Aarhus Kommune (Alle mag) "
+            "PUK Vedtaget. Byrådet 18. juni") in found
+    # the row ends at its date: the next row's title is no list it introduces
+    assert not any("18. juni Midler" in text for text in found)
+    answer = extract_answer(question, answer_type(question), [_hit(overview)], _weights(question, [_hit(overview)]))
+    assert answer is not None and answer.text.endswith("Byrådet 18. juni")
+    # only a time question asks for the date cell
+    who = _candidate_texts("Hvem står bag forslaget om kunstig intelligens?", _hit(overview))
+    assert not any("(Alle mag) PUK Vedtaget. Byrådet 18. juni" in text for text in who)
