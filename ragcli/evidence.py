@@ -88,11 +88,25 @@ def _pieces(text: str, start: int, end: int) -> list[tuple[int, int]]:
 _EMPTY_CELLS = re.compile(r"\|(?:[ \t]*\|){2,}")
 
 
+# A line that ends with a day and month ("… Vedtaget Byrådet 12. oktober") before a line that
+# opens a new row ("Job gennem sundhed …"): a table's row ends there, with no full stop.
+_DATED_LINE_END = re.compile(
+    r"(?:\b\d{1,2}\.\s*(?:" + "|".join(MONTHS) + r")|\b\d{1,2}[./-]\d{1,2}[./-]\d{2,4})[ \t]*\n(?=[ \t]*(?-i:[A-ZÆØÅ]))",
+    re.IGNORECASE,
+)
+
+
 def _between_empty_cells(text: str, start: int, end: int) -> list[tuple[int, int]]:
+    """The stretches of text[start:end] between runs of empty table cells, and between a
+    dated row and the next."""
     spans, at = [], start
-    for cells in _EMPTY_CELLS.finditer(text, start, end):
-        spans.append((at, cells.start()))
-        at = cells.end()
+    cuts = [(m.start(), m.end()) for m in _EMPTY_CELLS.finditer(text, start, end)]
+    cuts += [(m.end() - 1, m.end()) for m in _DATED_LINE_END.finditer(text, start, end)]
+    for cut_start, cut_end in sorted(cuts):
+        if cut_start < at:
+            continue
+        spans.append((at, cut_start))
+        at = cut_end
     spans.append((at, end))
     return spans
 
@@ -268,6 +282,7 @@ def _is_section_heading(text: str) -> bool:
 
 # A table row's date cell: "Byrådet 25. juni", "Vedtaget 10-06-2025" — a day and a month, short.
 _ROW_DATE = re.compile(r"\b\d{1,2}\.\s*(?:" + "|".join(MONTHS) + r")\b|\b\d{1,2}[./-]\d{1,2}[./-]\d{2,4}\b", re.IGNORECASE)
+_ROW_DATE_AT_END = re.compile(r"(?:" + _ROW_DATE.pattern + r")\s*$", re.IGNORECASE)
 ROW_DATE_CHARS = 30  # "Byrådet 25. juni": longer lines are sentences that can stand alone
 ROW_CELL_CHARS = 15  # "PUK Vedtaget.", "Økonomi": a cell between the row's title and its date
 
@@ -286,8 +301,11 @@ def _dated_row(found: list[Unit], i: int) -> Unit | None:
 
 
 def _introduces(text: str) -> bool:
-    """A unit that announces what follows: ends with a colon, or stops mid-sentence (a list follows)."""
+    """A unit that announces what follows: ends with a colon, or stops mid-sentence (a list
+    follows) — not at a date, where a table's row ends ("… Vedtaget Byrådet 12. oktober")."""
     stripped = text.rstrip()
+    if _ROW_DATE_AT_END.search(stripped):
+        return False
     return stripped.endswith(":") or (len(stripped) > 40 and stripped[-1].isalpha() and stripped[-1].islower())
 
 

@@ -733,3 +733,18 @@ def test_a_table_rows_date_cell_is_quoted_with_the_rows_title():
     # only a time question asks for the date cell
     who = _candidate_texts("Hvem står bag forslaget om kunstig intelligens?", _hit(overview))
     assert not any("(Alle mag) PUK Vedtaget. Byrådet 18. juni" in text for text in who)
+
+
+def test_a_line_ending_in_a_date_ends_a_table_row():
+    # rows without a full stop, one per line: each is a unit, not a 320-character run of rows
+    rows = (
+        "Intentionspapir – fælles politisk retning for overvægt Sundhedsstaben Vedtaget Byrådet 2. november\n"
+        "Salg af Saksild Strand Sundhedsstaben Vedtaget Byrådet 12. oktober\n"
+        "Job gennem sundhed Sundhedsstaben Vedtaget Byrådet 31. august"
+    )
+    assert [u.text for u in units(rows)][1] == "Salg af Saksild Strand Sundhedsstaben Vedtaget Byrådet 12. oktober"
+    question = "Hvilken dato i 2022 besluttede byrådet at sælge Saksild Strand?"
+    answer = extract_answer(question, answer_type(question), [_hit(rows)], _weights(question, [_hit(rows)]))
+    assert answer is not None and answer.text == "Salg af Saksild Strand Sundhedsstaben Vedtaget Byrådet 12. oktober"
+    # a sentence that wraps after a date goes on in lower case: no row ends there
+    assert len(units("Mødet holdes den 12. oktober\nkl. 16 i Byrådssalen.")) == 1
