@@ -285,6 +285,7 @@ _ROW_DATE = re.compile(r"\b\d{1,2}\.\s*(?:" + "|".join(MONTHS) + r")\b|\b\d{1,2}
 _ROW_DATE_AT_END = re.compile(r"(?:" + _ROW_DATE.pattern + r")\s*$", re.IGNORECASE)
 ROW_DATE_CHARS = 30  # "Byrådet 25. juni": longer lines are sentences that can stand alone
 ROW_CELL_CHARS = 15  # "PUK Vedtaget.", "Økonomi": a cell between the row's title and its date
+ROW_CELLS = 4  # at most this many such cells ("Sundhed og" / "Forebyggelse" / "Vedtaget."): a row is short
 
 
 def _dated_row(found: list[Unit], i: int) -> Unit | None:
@@ -295,7 +296,7 @@ def _dated_row(found: list[Unit], i: int) -> Unit | None:
     if i == 0 or len(cell.text) > ROW_DATE_CHARS or not _ROW_DATE.search(cell.text):
         return None
     j = i - 1
-    while j > 0 and len(found[j].text) <= ROW_CELL_CHARS:
+    while j > 0 and i - j <= ROW_CELLS and len(found[j].text) <= ROW_CELL_CHARS:
         j -= 1
     return Unit(found[j].start, cell.end, " ".join(u.text for u in found[j : i + 1]))
 

@@ -748,3 +748,11 @@ def test_a_line_ending_in_a_date_ends_a_table_row():
     assert answer is not None and answer.text == "Salg af Saksild Strand Sundhedsstaben Vedtaget Byrådet 12. oktober"
     # a sentence that wraps after a date goes on in lower case: no row ends there
     assert len(units("Mødet holdes den 12. oktober\nkl. 16 i Byrådssalen.")) == 1
+
+
+def test_a_rows_title_is_looked_for_a_few_cells_back_only():
+    # a page of short dated lines is no row: a candidate never runs back over the whole page
+    # (it did, and a hostile page of 3,000 such lines took 40 s to score)
+    page = "Byrådet 1. maj\n" * 300
+    found = _candidate_texts("Hvornår vedtog byrådet sagen?", _hit(page))
+    assert found and max(len(text.split("Byrådet")) - 1 for text in found) <= 6  # a title, four cells, the date
