@@ -283,6 +283,8 @@ def _is_section_heading(text: str) -> bool:
 # A table row's date cell: "Byrådet 25. juni", "Vedtaget 10-06-2025" — a day and a month, short.
 _ROW_DATE = re.compile(r"\b\d{1,2}\.\s*(?:" + "|".join(MONTHS) + r")\b|\b\d{1,2}[./-]\d{1,2}[./-]\d{2,4}\b", re.IGNORECASE)
 _ROW_DATE_AT_END = re.compile(r"(?:" + _ROW_DATE.pattern + r")\s*$", re.IGNORECASE)
+# "Hvem godkendte værtskabet for DM-ugen 2027, og hvornår?": a second question asks for the date too.
+_ASKS_WHEN = re.compile(r"\b(?:hvornår|hvilken dato)\b", re.IGNORECASE)
 ROW_DATE_CHARS = 30  # "Byrådet 25. juni": longer lines are sentences that can stand alone
 ROW_CELL_CHARS = 15  # "PUK Vedtaget.", "Økonomi": a cell between the row's title and its date
 ROW_CELLS = 4  # at most this many such cells ("Sundhed og" / "Forebyggelse" / "Vedtaget."): a row is short
@@ -335,7 +337,7 @@ def candidates(
         for i, unit in enumerate(found):
             if len(unit.text) < 12:
                 continue
-            row = _dated_row(found, i) if kind == "time" else None
+            row = _dated_row(found, i) if kind == "time" or _ASKS_WHEN.search(question) else None
             if row is not None:
                 unit = row  # complete: the next line is the next row, not a list this one introduces
             after = found[i + 1] if i + 1 < len(found) and row is None else None

@@ -730,7 +730,11 @@ def test_a_table_rows_date_cell_is_quoted_with_the_rows_title():
     assert not any("18. juni Midler" in text for text in found)
     answer = extract_answer(question, answer_type(question), [_hit(overview)], _weights(question, [_hit(overview)]))
     assert answer is not None and answer.text.endswith("Byrådet 18. juni")
-    # only a time question asks for the date cell
+    # … and so does a second question ("Hvem …, og hvornår?")
+    both = "Hvem vedtog svaret på forslaget om en strategi for kunstig intelligens, og hvornår?"
+    assert answer_type(both) == "name"
+    assert any(t.endswith("(Alle mag) PUK Vedtaget. Byrådet 18. juni") for t in _candidate_texts(both, _hit(overview)))
+    # only a question about when asks for the date cell
     who = _candidate_texts("Hvem står bag forslaget om kunstig intelligens?", _hit(overview))
     assert not any("(Alle mag) PUK Vedtaget. Byrådet 18. juni" in text for text in who)
 
