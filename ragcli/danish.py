@@ -93,9 +93,10 @@ def _common_word(word: str) -> bool:
 _WEB_NAME = re.compile(r"\b[\w-]+(?:\.[\w-]+)*\.(?:dk|com|org|net|eu|io)\b", re.IGNORECASE)
 _CALLED_QUESTION = re.compile(r"\b(?:hvad hedder|hvad hed|hvilket navn|hvad er navnet)\b", re.IGNORECASE)
 _VERSION_QUESTION = re.compile(r"\bversion", re.IGNORECASE)
+# A section's number before its title ("3 Driftsmiljøet …", "2.1 Sikring …").
+_SECTION_NUMBER = re.compile(r"^\s*\d{1,2}(?:\.\d{1,2})*\.?\s+(?=[A-ZÆØÅ])")
 # A version number stands on its own: "1.1.0", "v2.0.0", "Server 2016" — not the digit of a
 # name ("OS2rollekatalog") nor of an ordinal run into a word ("3.part").
-_SECTION_NUMBER = re.compile(r"^\s*\d{1,2}(?:\.\d{1,2})*\.?\s+(?=[A-ZÆØÅ])")
 _VERSION_NUMBER = re.compile(r"(?<![\w.])v?(\d+(?:[.,]\d+)*)(?!\w|\.[^\W\d])", re.IGNORECASE)
 # "Hvornår på dagen …", "hvilket klokkeslæt …": only a clock time answers.
 _CLOCK_QUESTION = re.compile(r"\b(?:på dagen|klokkeslæt|hvad tid)\b", re.IGNORECASE)
@@ -694,8 +695,7 @@ def fits_type(claim: str, kind: AnswerType, question: str = "") -> bool:
     if kind == "number":
         if _VERSION_QUESTION.search(question):
             # a version is numbered: "Docker, Kubernetes og KrakenD" is not one, nor "en TLS
-            # sikret forbindelse, hvilket beskytter mod at 3.part kan lytte med"
-            # ("3 Driftsmiljøet …": a section's number is not a version either)
+            # sikret forbindelse, hvilket beskytter mod at 3.part kan lytte med", nor a section
             unnumbered = _SECTION_NUMBER.sub("", body, count=1)
             versions = {n.replace(",", ".").rstrip(".") for n in _VERSION_NUMBER.findall(unnumbered)}
             return bool(versions - numbers_in(question))

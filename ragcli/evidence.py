@@ -88,15 +88,14 @@ def _pieces(text: str, start: int, end: int) -> list[tuple[int, int]]:
 _EMPTY_CELLS = re.compile(r"\|(?:[ \t]*\|){2,}")
 
 
-# A line that ends with a day and month ("… Vedtaget Byrådet 12. oktober") before a line that
-# opens a new row ("Job gennem sundhed …"): a table's row ends there, with no full stop.
-_DATED_LINE_END = re.compile(
-    r"(?:\b\d{1,2}\.\s*(?:" + "|".join(MONTHS) + r")|\b\d{1,2}[./-]\d{1,2}[./-]\d{2,4})[ \t]*\n(?=[ \t]*(?-i:[A-ZÆØÅ]))",
-    re.IGNORECASE,
-)
+# What a table's date cell holds: a day and month ("12. oktober") or a numeric date ("10-06-2025").
+_CELL_DATE = r"\b\d{1,2}\.\s*(?:" + "|".join(MONTHS) + r")\b|\b\d{1,2}[./-]\d{1,2}[./-]\d{2,4}\b"
+# A line that ends with such a date ("… Vedtaget Byrådet 12. oktober") before a line that opens
+# a new row ("Job gennem sundhed …"): a table's row ends there, with no full stop.
+_DATED_LINE_END = re.compile(r"(?:" + _CELL_DATE + r")[ \t]*\n(?=[ \t]*(?-i:[A-ZÆØÅ]))", re.IGNORECASE)
 
 
-def _between_empty_cells(text: str, start: int, end: int) -> list[tuple[int, int]]:
+def _between_table_breaks(text: str, start: int, end: int) -> list[tuple[int, int]]:
     """The stretches of text[start:end] between runs of empty table cells, and between a
     dated row and the next."""
     spans, at = [], start
@@ -117,7 +116,7 @@ def units(text: str) -> list[Unit]:
     sentence end, and cutting there once separated the number from its meaning."""
     found: list[Unit] = []
     for span in sentence_spans(text):
-        for start, end in (p for s, e in _between_empty_cells(text, span.start, span.end) for p in _pieces(text, s, e)):
+        for start, end in (p for s, e in _between_table_breaks(text, span.start, span.end) for p in _pieces(text, s, e)):
             raw = text[start:end]
             piece = raw.strip()
             if piece:
@@ -280,9 +279,9 @@ def _is_section_heading(text: str) -> bool:
     return _SECTION_HEADING.match(text) is not None
 
 
-# A table row's date cell: "Byrådet 25. juni", "Vedtaget 10-06-2025" — a day and a month, short.
-_ROW_DATE = re.compile(r"\b\d{1,2}\.\s*(?:" + "|".join(MONTHS) + r")\b|\b\d{1,2}[./-]\d{1,2}[./-]\d{2,4}\b", re.IGNORECASE)
-_ROW_DATE_AT_END = re.compile(r"(?:" + _ROW_DATE.pattern + r")\s*$", re.IGNORECASE)
+# A table row's date cell: "Byrådet 25. juni", "Vedtaget 10-06-2025" — short, with a date.
+_ROW_DATE = re.compile(_CELL_DATE, re.IGNORECASE)
+_ROW_DATE_AT_END = re.compile(r"(?:" + _CELL_DATE + r")\s*$", re.IGNORECASE)
 # "Hvem godkendte værtskabet for DM-ugen 2027, og hvornår?": a second question asks for the date too.
 _ASKS_WHEN = re.compile(r"\b(?:hvornår|hvilken dato)\b", re.IGNORECASE)
 ROW_DATE_CHARS = 30  # "Byrådet 25. juni": longer lines are sentences that can stand alone
