@@ -324,6 +324,7 @@ def candidates(
     `tainted` source (1-based numbers of passages flagged as prompt injection) are data,
     never an answer — and the payload often sits in the sentence after the flagged one."""
     found_all: list[Candidate] = []
+    wants_date = kind == "time" or _ASKS_WHEN.search(question) is not None  # the question's, asked once
     for number, hit in enumerate(hits[:max_sources], start=1):
         if number in tainted:
             continue
@@ -336,7 +337,7 @@ def candidates(
         for i, unit in enumerate(found):
             if len(unit.text) < 12:
                 continue
-            row = _dated_row(found, i) if kind == "time" or _ASKS_WHEN.search(question) else None
+            row = _dated_row(found, i) if wants_date else None
             if row is not None:
                 unit = row  # complete: the next line is the next row, not a list this one introduces
             after = found[i + 1] if i + 1 < len(found) and row is None else None
