@@ -733,3 +733,81 @@ def fits_type(claim: str, kind: AnswerType, question: str = "") -> bool:
         # and capitalised only first in a sentence: a body or role the question does not name answers too.
         return any(m.group(0).lower() not in asked for m in _BODY_OR_ROLE.finditer(body))
     return True
+
+
+# "Hvad står forkortelsen PTU for?", "Hvad menes der med 'besporing' …?", "Hvad er et
+# sikringsrum …?": the question asks what a term means. The answer is where the documents
+# define it ("PTU (Parat til uddannelse)", "ITIL står for …", "Et sikringsrum er et …"),
+# which shares little with the question but the term itself.
+_QUOTE_MARK = r"[\"'“”„«»‘’]"
+_QUOTED_TERM = _QUOTE_MARK + r"[^\"'“”„«»‘’]{2,40}" + _QUOTE_MARK
+_TERM_END = r"\s*(?:\?|$|,|\b(?:i|ifølge|blandt|under|hos|på|fra|som)\b)"
+_ARTICLE = r"(?:(?:et|en|det|den)\s+)?"
+_DEFINITION_ASKED = [
+    re.compile(
+        r"\bhvad\s+(?:står|dækker)\s+(?:\w*forkortelsen\s+|betegnelsen\s+|\w+en\s+)?(?P<term>.+?)\s+(?:for|over)\b",
+        re.IGNORECASE,
+    ),
+    re.compile(r"\bhvad\s+menes\s+(?:der\s+)?med\s+" + _ARTICLE + r"(?P<term>.+?)" + _TERM_END, re.IGNORECASE),
+    re.compile(r"\bhvad\s+betyder\s+(?:\w*forkortelsen\s+|\w+en\s+)?" + _ARTICLE + r"(?P<term>.+?)" + _TERM_END, re.IGNORECASE),
+    re.compile(r"\bhvordan\s+defineres\s+" + _ARTICLE + r"(?P<term>.+?)" + _TERM_END, re.IGNORECASE),
+    re.compile(
+        r"\bhvordan\s+(?:definerer|forklarer|beskriver)\s+.{0,40}?\b(?:en|et|begrebet)\s+(?P<term>.+?)" + _TERM_END,
+        re.IGNORECASE,
+    ),
+    re.compile(r"\bhvad\s+(?:forstås|forstår\s+.{0,40}?)\s+ved\s+" + _ARTICLE + r"(?P<term>.+?)" + _TERM_END, re.IGNORECASE),
+    re.compile(r"\bhvad\s+er\s+(?:en|et)\s+(?P<term>.+?)" + _TERM_END, re.IGNORECASE),
+    re.compile(r"\bbetegnelse\w*\s+for\s+(?P<term>" + _QUOTED_TERM + r")", re.IGNORECASE),
+]
+# a term is a quoted phrase, an acronym or code with two capitals ("PTU", "DCAT-AP-DK",
+# "eIDAS"), or one word — never a clause ("det, når der står AP …") nor a bare number
+# ("hastighedskoden 15", whose meaning is a code list's row)
+_ACRONYM_TERM = re.compile(r"[\w-]*[A-ZÆØÅ][\w-]*[A-ZÆØÅ0-9][\w-]*")
+_WORD_TERM = re.compile(r"[^\W\d_][\w-]{3,}")
+_DEFINING_VERB = (
+    r"(?:står\s+for|betyder|dækker|er\s+(?:en|et|betegnelse\w*|når|defineret)|defineres|refererer\s+til"
+    r"|anvendes\s+til|bruges\s+til|omfatter|beskriver|beskrives|indebærer|forstås)\b"
+)
+
+
+@lru_cache(maxsize=1024)
+def defined_term(question: str) -> str | None:
+    """The term whose meaning the question asks for, or None when it asks for none.
+
+    Cached: extraction asks it once per question, and tests ask it often."""
+    sentence = _asking_sentence(question)
+    for asked in _DEFINITION_ASKED:
+        found = asked.search(sentence)
+        if found is None:
+            continue
+        term = found.group("term").strip()
+        if re.fullmatch(_QUOTED_TERM, term):
+            return term[1:-1].strip()
+        if _ACRONYM_TERM.fullmatch(term) and not term.isdigit():
+            return term
+        if _WORD_TERM.fullmatch(term) and term.lower() not in {"kode", "koden", "dette", "denne"}:
+            return term
+    return None
+
+
+@lru_cache(maxsize=4096)
+def _defining_patterns(term: str) -> re.Pattern[str]:
+    acronym = _ACRONYM_TERM.fullmatch(term) is not None
+    # an acronym is spelled as it is; a word may be inflected ("faunaspærringer")
+    spelled = re.escape(term) + ("" if acronym else r"\w*") + r"\b"
+    quoted = _QUOTE_MARK + "?"
+    return re.compile(
+        "|".join((
+            quoted + r"\b" + spelled + quoted + r"\s*\([^()]*\s[^()]*\)",  # PTU (Parat til uddannelse)
+            r"\w[^()]*\(\s*" + quoted + r"\b" + spelled + quoted + r"\s*\)",  # Parat til Uddannelse (PTU)
+            quoted + r"\b" + spelled + quoted + r"\s*(?i:" + _DEFINING_VERB + ")",  # ITIL står for …
+            r"\b" + spelled + quoted + r"\s*:\s+\w",  # Faunaspærring: Menneskeskabt …
+            r"(?i:såkaldt\w*|kaldes(?:\s+for)?|kaldet)\s+" + quoted + spelled,  # … et såkaldt ”prompt”
+        )),
+        0 if acronym else re.IGNORECASE,
+    )
+
+
+def defines(text: str, term: str) -> bool:
+    """Does the text define the term: spell it out, say what it stands for or is, or name it?"""
+    return _defining_patterns(term).search(text) is not None

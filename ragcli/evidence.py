@@ -28,6 +28,8 @@ from ragcli.danish import (
     MONTHS,
     AnswerType,
     asks_document_date,
+    defined_term,
+    defines,
     fits_type,
     is_agenda_heading,
     is_bare_link,
@@ -45,6 +47,9 @@ from ragcli.lexical import analyze
 from ragcli.schema import Hit
 
 SEPARATOR = " … "
+# A sentence that defines the term a question asks about is quoted from this probability on,
+# about half the extraction model's own threshold (0.225): its form is evidence too.
+DEFINITION_MIN_CONFIDENCE = 0.1
 MAX_UNIT_CHARS = 320  # longer units are tables or lists run together; they are cut into pieces
 
 
@@ -415,6 +420,16 @@ def extract_answer(
         found = [replace(c, similarity=s) for c, s in zip(found, similarity([c.text for c in found]))]
     model = WORDS_ONLY if similarity is None else WITH_SIMILARITY
     scored = [(confidence(features(c, coverage), model), -c.source, -len(c.text), c) for c in found]
+    # A question about what a term means is answered where the documents define it ("PTU
+    # (Parat til uddannelse)", "ITIL står for …"). Such a sentence shares little with the
+    # question beyond the term, so the extraction model ranks it under sentences that repeat
+    # the question's words ("Forslag til lokalplan 1221 … vedtages endeligt."): the definition
+    # comes first, and is quoted at a lower probability, since its form is evidence too.
+    term = defined_term(question)
+    defining = [s for s in scored if s[0] >= DEFINITION_MIN_CONFIDENCE and defines(s[3].text, term)] if term else []
+    if defining:
+        best = max(defining, key=lambda s: s[:3])
+        return _quote([best[3]], hits, question, best[0])
     best = max(scored, key=lambda s: s[:3])
     if best[0] < (model.min_confidence if min_confidence is None else min_confidence):
         # A document's date is the one it labels as its own ("Date: 07.05.2018"): that line

@@ -6,6 +6,8 @@ from ragcli.answering import verified
 from ragcli.citations import check_answer
 from ragcli.danish import (
     answer_type,
+    defined_term,
+    defines,
     fits_type,
     is_furniture,
     names_in,
@@ -760,3 +762,48 @@ def test_a_rows_title_is_looked_for_a_few_cells_back_only():
     page = "Byrådet 1. maj\n" * 300
     found = _candidate_texts("Hvornår vedtog byrådet sagen?", _hit(page))
     assert found and max(len(text.split("Byrådet")) - 1 for text in found) <= 6  # a title, four cells, the date
+
+
+def test_what_a_term_means_is_asked_of_the_term_alone():
+    assert defined_term("Hvad dækker forkortelsen PTU over i Randers' procesbeskrivelse?") == "PTU"
+    assert defined_term("Hvad står forkortelsen DCAT for?") == "DCAT"
+    assert defined_term("Hvad menes der med 'besporing' i sagen om lokalplan 1221?") == "besporing"
+    assert defined_term("Hvad er et sikringsrum ifølge GeoFA's kodeliste?") == "sikringsrum"
+    assert defined_term("Hvad er den danske betegnelse for \"guardrails\" i teksten?") == "guardrails"
+    # a clause, a bare code number and "det" are no terms; other questions ask for none
+    assert defined_term("Hvad betyder det, når der står AP i emnefeltet?") is None
+    assert defined_term("Hvad dækker hastighedskoden 15 over i GeoFA?") is None
+    assert defined_term("Hvor mange elever går på skolen?") is None
+
+
+def test_a_definition_spells_out_or_says_what_the_term_is():
+    assert defines("2- Timesedler fra PTU (Parat til uddannelse)", "PTU")
+    assert defines("Robotten håndterer timesedler fra Parat til Uddannelse (PTU).", "PTU")
+    assert defines("* ITIL står for ”IT Infrastructure Library”", "ITIL")
+    assert defines("Et sikringsrum er et ufærdigt beskyttelsesrum.", "sikringsrum")
+    assert defines("Definition Faunaspærring: Menneskeskabt manglende fri passage for fisk", "faunaspærring")
+    assert defines("et simpelt input fra brugeren, et såkaldt ”prompt”", "prompt")
+    # the term used, not defined: "er" alone, an inflection ending in "er", another case of an acronym
+    assert not defines("Hvis felterne i timeseddel fra PTU er tomme, skal sagen til manuel behandling", "PTU")
+    assert not defines("Beskrivelse Faunaspærringer og evt. tilhørende passager", "faunaspærring")
+    assert not defines("Timesedler fra ptu (parat til uddannelse)", "PTU")
+
+
+def test_a_question_about_a_terms_meaning_is_answered_by_its_definition():
+    # the case's title repeats the question's words and is what the extraction model likes
+    # best; the sentence that says what 'besporing' is shares only the term with the question
+    case = (
+        "Forslag til lokalplan 1221, tillæg 2 til lokalplan nr. 411 – Erhvervsområde ved Kattrup, vedtages endeligt.\n"
+        "Formålet med lokalplantillægget er at fjerne krav om behov for 'besporing' (logistikservicering ved "
+        "hjælp af godstog) for to delområder i lokalplanen.\n"
+        "Byrådet vedtog forslaget i april."
+    )
+    question = "Hvad menes der med 'besporing' i sagen om lokalplan 1221 ved Kattrup?"
+    hits = [_hit(case)]
+    answer = extract_answer(question, answer_type(question), hits, _weights(question, hits))
+    assert answer is not None and "(logistikservicering ved hjælp af godstog)" in answer.text
+    assert "vedtages endeligt" not in answer.text
+    # without the definition, the same question is not answered by it
+    used = case.replace(" (logistikservicering ved hjælp af godstog)", "")
+    other = extract_answer(question, answer_type(question), [_hit(used)], _weights(question, [_hit(used)]))
+    assert other is None or "logistikservicering" not in other.text
