@@ -799,7 +799,7 @@ def _defining_patterns(term: str) -> re.Pattern[str]:
     return re.compile(
         "|".join((
             quoted + r"\b" + spelled + quoted + r"\s*\([^()]*\s[^()]*\)",  # PTU (Parat til uddannelse)
-            r"\w[^()]*\(\s*" + quoted + r"\b" + spelled + quoted + r"\s*\)",  # Parat til Uddannelse (PTU)
+            r"\w\s*\(\s*" + quoted + r"\b" + spelled + quoted + r"\s*\)",  # Parat til Uddannelse (PTU)
             quoted + r"\b" + spelled + quoted + r"\s*(?i:" + _DEFINING_VERB + ")",  # ITIL står for …
             r"\b" + spelled + quoted + r"\s*:\s+\w",  # Faunaspærring: Menneskeskabt …
             r"(?i:såkaldt\w*|kaldes(?:\s+for)?|kaldet)\s+" + quoted + spelled,  # … et såkaldt ”prompt”
