@@ -328,7 +328,8 @@ _FINAL_COST = re.compile(r"^[^,]*\b(?:koste|kostede|koster|kostet)\W*$", re.IGNO
 _OPEN_QUESTION_WORD = re.compile(r"hvad|hvilke[nt]?", re.IGNORECASE)
 
 
-def _asking_sentence(question: str) -> str:
+def asking_sentence(question: str) -> str:
+    """The sentence of the question that asks: the last one ending in "?", else the last one."""
     sentences = split_sentences(question) or [question]
     asking = [s for s in sentences if s.rstrip().endswith("?")]
     return (asking or sentences)[-1]
@@ -339,7 +340,7 @@ def _typing_cue(question: str) -> tuple[AnswerType, str]:
     """The kind of answer the question asks for, and the words that say so ("" for "any").
 
     Cached: extraction asks it of one question for every candidate sentence (fits_type)."""
-    sentence = _QUOTED.sub(lambda m: " " * len(m.group(0)), _asking_sentence(question))
+    sentence = _QUOTED.sub(lambda m: " " * len(m.group(0)), asking_sentence(question))
     first = _INTERROGATIVE.search(sentence)
     if first is None:  # "Antal elever i 0. klasse?": a cue anywhere will do
         for kind, cue in _TYPE_CUES:
@@ -398,7 +399,7 @@ _LABELLED_DATE = re.compile(
 def asks_document_date(question: str) -> bool:
     """Does the question ask for the date a document gives itself (not of an event it describes,
     a deadline in it, or a plan)?"""
-    sentence = _asking_sentence(question)
+    sentence = asking_sentence(question)
     return (
         answer_type(question) == "time" and _DOCUMENT_DATE_ASKED.search(sentence) is not None
         and _DOCUMENT_NOUN.search(sentence) is not None and _NOT_DOCUMENT_DATE.search(sentence) is None
@@ -645,7 +646,7 @@ def _asked_address(question: str):
     """How to find the kind of address the question asks for in a text, and the addresses of
     that kind the question gives itself (canonical); None if it asks for none. Cached: fits_type
     asks it of one question for every candidate sentence."""
-    sentence = _asking_sentence(question)
+    sentence = asking_sentence(question)
     for asked, find in _ADDRESS_ASKED:
         if asked.search(sentence):
             return find, frozenset(_canonical_address(a) for a in find(question))
@@ -663,7 +664,7 @@ _WHERE = re.compile(
 @lru_cache(maxsize=4096)
 def _asks_address_or_place(question: str) -> bool:
     """Cached: extraction asks it of one question for every candidate sentence."""
-    return _asked_address(question) is not None or _WHERE.search(_asking_sentence(question)) is not None
+    return _asked_address(question) is not None or _WHERE.search(asking_sentence(question)) is not None
 
 
 def is_bare_link(text: str, question: str) -> bool:
@@ -775,7 +776,7 @@ def defined_term(question: str) -> str | None:
     """The term whose meaning the question asks for, or None when it asks for none.
 
     Cached: extraction asks it once per question, and tests ask it often."""
-    sentence = _asking_sentence(question)
+    sentence = asking_sentence(question)
     for asked in _DEFINITION_ASKED:
         found = asked.search(sentence)
         if found is None:

@@ -27,6 +27,7 @@ from ragcli.chunking import sentence_spans
 from ragcli.danish import (
     MONTHS,
     AnswerType,
+    asking_sentence,
     asks_document_date,
     defined_term,
     defines,
@@ -307,6 +308,74 @@ def _dated_row(found: list[Unit], i: int) -> Unit | None:
     return Unit(found[j].start, cell.end, " ".join(u.text for u in found[j : i + 1]))
 
 
+# A document's version history ("Dokumenthistorik": Version | Forfatter | Dato | Rettelse), one
+# row per version, its cells wrapped over several lines: "Initial version Michael Ellegaard" /
+# "Nielsen 16-07-2021 Initial version". Each row opens with its version; the header ("Version
+# Forfatter Dato Rettelse") has no number.
+_HISTORY_ROW = re.compile(r"(?:Initial version|Version\s+\d+(?:\.\d+)*|Revision)\b", re.IGNORECASE)
+_HISTORY_DATE = re.compile(r"\b\d{1,2}[./-]\d{1,2}[./ -]\d{4}\b")  # "23-11 2021" as the layout wraps it
+_NEXT_SECTION = re.compile(r"\s\d{1,2}\s+(?-i:[A-ZÆØÅ])")
+HISTORY_ROW_UNITS = 4  # lines a row's change description wraps over, at most
+# what a question about the history asks for: a numbered version, the first, a revision, the last
+_ASKED_VERSION = re.compile(r"\bversion\s+(\d+(?:\.\d+)*)\b", re.IGNORECASE)
+_ASKS_FIRST_VERSION = re.compile(r"\b(?:første|allerførste|oprindelige|initial\w*)\b", re.IGNORECASE)
+_ASKS_REVISION = re.compile(r"\b(?:revision\w*|rettet)\b", re.IGNORECASE)
+_ASKS_LAST_VERSION = re.compile(r"\b(?:seneste|nyeste|sidste)\b", re.IGNORECASE)
+_ABOUT_VERSIONS = re.compile(r"\b(?:version\w*|udgave\w*|revision\w*|rettet|dokumenthistorik\w*)\b", re.IGNORECASE)
+_ASKS_WHEN_OR_WHO = re.compile(r"\b(?:hvornår|hvilken dato|hvem)\b", re.IGNORECASE)
+
+
+def _history_row(found: list[Unit], i: int, text: str) -> Unit | None:
+    """The whole row of a version history that opens at found[i] (its version, author, date
+    and change), or None where found[i] opens none. `text`: the passage the units are of."""
+    if _HISTORY_ROW.match(found[i].text) is None:
+        return None
+    j = i
+    while j + 1 < len(found) and j - i < HISTORY_ROW_UNITS and _HISTORY_ROW.match(found[j + 1].text) is None:
+        j += 1
+    raw = text[found[i].start : found[j].end]
+    date = _HISTORY_DATE.search(raw)
+    if date is None:
+        return None
+    # the table's last row runs on into the next section's heading ("… søgning af borger 2
+    # Oversigt over: …"), which a numbered heading after the date ends
+    heading = _NEXT_SECTION.search(raw, date.end())
+    raw = raw[: heading.start()] if heading else raw
+    return Unit(found[i].start, found[i].start + len(raw.rstrip()), re.sub(r"\s+", " ", raw).strip())
+
+
+def _history_key(row: str) -> str:
+    """A history row's version: "initial", "revision" or the number ("5", "1.2")."""
+    label = _HISTORY_ROW.match(row).group(0).lower()
+    return label.split()[-1] if label.startswith("version") else label.split()[0]
+
+
+def _asked_history_row(question: str, rows: list[tuple]) -> tuple | None:
+    """The row of a version history a question about it names — by number ("version 5"), as
+    the first, the revision or the last — among `rows` (scored candidates, the best passage's
+    first); None where it names none or the history lacks it ("version 7" of six)."""
+    sentence = asking_sentence(question)
+    if _ABOUT_VERSIONS.search(question) is None or _ASKS_WHEN_OR_WHO.search(sentence) is None:
+        return None
+    keyed = [(s, _history_key(s[3].text)) for s in rows]
+    if not keyed:
+        return None
+    number = _ASKED_VERSION.search(sentence)
+    if number is not None:
+        wanted = [s for s, key in keyed if key == number.group(1)]
+    elif _ASKS_REVISION.search(sentence):
+        wanted = [s for s, key in keyed if key == "revision"]
+    elif _ASKS_FIRST_VERSION.search(sentence):
+        wanted = [s for s, key in keyed if key == "initial"]
+    elif _ASKS_LAST_VERSION.search(sentence):
+        numbered = [(s, key) for s, key in keyed if key[0].isdigit()]
+        top = max((tuple(int(n) for n in key.split(".")) for s, key in numbered), default=None)
+        wanted = [s for s, key in numbered if tuple(int(n) for n in key.split(".")) == top]
+    else:
+        return None
+    return max(wanted, key=lambda s: (s[1], s[0])) if wanted else None  # the best passage's
+
+
 def _introduces(text: str) -> bool:
     """A unit that announces what follows: ends with a colon, or stops mid-sentence (a list
     follows) — not at a date, where a table's row ends ("… Vedtaget Byrådet 12. oktober")."""
@@ -342,7 +411,7 @@ def candidates(
         for i, unit in enumerate(found):
             if len(unit.text) < 12:
                 continue
-            row = _dated_row(found, i) if wants_date else None
+            row = _history_row(found, i, hit.chunk.text) or (_dated_row(found, i) if wants_date else None)
             if row is not None:
                 unit = row  # complete: the next line is the next row, not a list this one introduces
             after = found[i + 1] if i + 1 < len(found) and row is None else None
@@ -425,6 +494,12 @@ def extract_answer(
     # question beyond the term, so the extraction model ranks it under sentences that repeat
     # the question's words ("Forslag til lokalplan 1221 … vedtages endeligt."): the definition
     # comes first, and is quoted at a lower probability, since its form is evidence too.
+    # A question about a document's version history names the row it asks about ("Hvem lavede
+    # version 5 …?", "… den første version …"): that row answers, however few of the
+    # question's words it holds (the extraction model gives such rows 0.01–0.1).
+    asked_row = _asked_history_row(question, [s for s in scored if _HISTORY_ROW.match(s[3].text)])
+    if asked_row is not None:
+        return _quote([asked_row[3]], hits, question, asked_row[0])
     term = defined_term(question)
     defining = [s for s in scored if s[0] >= DEFINITION_MIN_CONFIDENCE and defines(s[3].text, term)] if term else []
     if defining:

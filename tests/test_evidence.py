@@ -807,3 +807,41 @@ def test_a_question_about_a_terms_meaning_is_answered_by_its_definition():
     used = case.replace(" (logistikservicering ved hjælp af godstog)", "")
     other = extract_answer(question, answer_type(question), [_hit(used)], _weights(question, [_hit(used)]))
     assert other is None or "logistikservicering" not in other.text
+
+
+HISTORY = (
+    "1 Dokumenthistorik\n"
+    "Version Forfatter Dato Rettelse\n"
+    "Initial version Michael 08-11-2021\n"
+    "Version 1 Carl-Johann Johannsen 12-11-2021 Opdateret med regler\nfor målgruppeom\nplacering\n"
+    "Version 4 Carl-Johann Johannsen 30-11-2021 Opdateret efter tlf\nsamtale med\nBenedikte (tjek om der\n"
+    "er kommet timesedler\nindenfor fristen)\n"
+    "Version 5 Jesper Meyer 07-02-2022 Rapport, Email og\ndiverse regelændringer\n"
+    "Version 6 Michael Ellegaard Nielsen 12-09-2022 Ændring af opstart af\nFasit og søgning af\nborger\n"
+    "2 Oversigt over: virksomhed, team, SME\n"
+    "Virksomhed Bruger hos virksomheden Kontakt"
+)
+
+
+def _ask(question: str, text: str):
+    hits = [_hit(text)]
+    return extract_answer(question, answer_type(question), hits, _weights(question, hits))
+
+
+def test_a_version_historys_row_is_whole_and_answers_the_version_asked_for():
+    # a row's change wraps over lines, and the last row ends where the next section begins
+    rows = [t for t in _candidate_texts("Hvornår kom version 6?", _hit(HISTORY)) if t.startswith("Version")]
+    assert ("Version 4 Carl-Johann Johannsen 30-11-2021 Opdateret efter tlf samtale med Benedikte (tjek om der "
+            "er kommet timesedler indenfor fristen)") in rows
+    assert "Version 6 Michael Ellegaard Nielsen 12-09-2022 Ændring af opstart af Fasit og søgning af borger" in rows
+    # the row asked for by number, as the first or as the last, whatever the extraction model thinks of it
+    answer = _ask("Hvem lavede version 5 af procesbeskrivelsen for UU-timesedler, og hvornår?", HISTORY)
+    assert answer is not None and answer.text == "Version 5 Jesper Meyer 07-02-2022 Rapport, Email og diverse regelændringer"
+    assert HISTORY[answer.start : answer.end].startswith("Version 5") and HISTORY[answer.start : answer.end].endswith("ændringer")
+    first = _ask("Hvornår blev den allerførste udgave af procesbeskrivelsen skrevet?", HISTORY)
+    assert first is not None and first.text == "Initial version Michael 08-11-2021"
+    last = _ask("Hvem skrev den seneste version af procesbeskrivelsen?", HISTORY)
+    assert last is not None and last.text.startswith("Version 6 Michael Ellegaard Nielsen 12-09-2022")
+    # a version the history does not hold is not answered by another one
+    seventh = _ask("Hvem lavede version 7 af procesbeskrivelsen?", HISTORY)
+    assert seventh is None or not seventh.text.startswith("Version")
