@@ -758,6 +758,7 @@ _DEFINITION_ASKED = [
     ),
     re.compile(r"\bhvad\s+(?:forstås|forstår\s+.{0,40}?)\s+ved\s+" + _ARTICLE + r"(?P<term>.+?)" + _TERM_END, re.IGNORECASE),
     re.compile(r"\bhvad\s+er\s+(?:en|et)\s+(?P<term>.+?)" + _TERM_END, re.IGNORECASE),
+    re.compile(r"\bhvilken\s+(?:slags|type)\s+\w+\s+er\s+(?:en|et)\s+(?P<term>.+?)" + _TERM_END, re.IGNORECASE),
     re.compile(r"\bbetegnelse\w*\s+for\s+(?P<term>" + _QUOTED_TERM + r")", re.IGNORECASE),
 ]
 # a term is a quoted phrase, an acronym or code with two capitals ("PTU", "DCAT-AP-DK",
@@ -803,6 +804,7 @@ def _defining_patterns(term: str) -> re.Pattern[str]:
             r"\w\s*\(\s*" + quoted + r"\b" + spelled + quoted + r"\s*\)",  # Parat til Uddannelse (PTU)
             quoted + r"\b" + spelled + quoted + r"\s*(?i:" + _DEFINING_VERB + ")",  # ITIL står for …
             r"\b" + spelled + quoted + r"\s*:\s+\w",  # Faunaspærring: Menneskeskabt …
+            r"\b" + spelled + quoted + r"\s*=\s*\w",  # LÆ125 = StatusAttest
             r"(?i:såkaldt\w*|kaldes(?:\s+for)?|kaldet)\s+" + quoted + spelled,  # … et såkaldt ”prompt”
         )),
         0 if acronym else re.IGNORECASE,
