@@ -392,6 +392,17 @@ def _described_history_row(question: str, likeliest: tuple, weights: dict[str, f
     return likeliest if unit_coverage(row[date.end() :], weights) >= HISTORY_CHANGE_COVERAGE else None
 
 
+def _heads_entry(text: str, unit: Unit, term: str) -> bool:
+    """Is the unit a glossary entry's head: the term (inflected at most) on a line of its own
+    ("Hallucination" above "GenAI indhold, som er meningsfuldt …")? `text`: the passage."""
+    return _glossary_head(term).match(text, unit.start, unit.end + 1) is not None
+
+
+@lru_cache(maxsize=1024)
+def _glossary_head(term: str) -> re.Pattern[str]:
+    return re.compile(re.escape(term) + r"\w{0,3}[ \t]*:?[ \t]*(?:\n|$)", re.IGNORECASE)
+
+
 def _introduces(text: str) -> bool:
     """A unit that announces what follows: ends with a colon, or stops mid-sentence (a list
     follows) — not at a date, where a table's row ends ("… Vedtaget Byrådet 12. oktober")."""
@@ -415,6 +426,7 @@ def candidates(
     never an answer — and the payload often sits in the sentence after the flagged one."""
     found_all: list[Candidate] = []
     wants_date = kind == "time" or _ASKS_WHEN.search(question) is not None  # the question's, asked once
+    term = defined_term(question)
     for number, hit in enumerate(hits[:max_sources], start=1):
         if number in tainted:
             continue
@@ -425,12 +437,16 @@ def candidates(
         untitled = _without_title(weights, hit)
         passage = unit_coverage(hit.chunk.text, weights)
         for i, unit in enumerate(found):
+            last = i  # the last unit the candidate takes
+            if term is not None and i + 1 < len(found) and _heads_entry(hit.chunk.text, unit, term):
+                # a glossary's entry: the term on a line of its own, its definition below
+                unit, last = Unit(unit.start, found[i + 1].end, f"{unit.text} {found[i + 1].text}"), i + 1
             if len(unit.text) < 12:
                 continue
             row = _history_row(found, i, hit.chunk.text) or (_dated_row(found, i) if wants_date else None)
             if row is not None:
                 unit = row  # complete: the next line is the next row, not a list this one introduces
-            after = found[i + 1] if i + 1 < len(found) and row is None else None
+            after = found[last + 1] if last + 1 < len(found) and row is None else None
             if after is not None and _introduces(unit.text) and not _is_section_heading(unit.text) \
                     and not _is_section_heading(after.text) and not is_agenda_heading(after.text, question):
                 # "… værktøjer til applikationsudvikling:" — the answer is the list that follows.
@@ -505,11 +521,6 @@ def extract_answer(
         found = [replace(c, similarity=s) for c, s in zip(found, similarity([c.text for c in found]))]
     model = WORDS_ONLY if similarity is None else WITH_SIMILARITY
     scored = [(confidence(features(c, coverage), model), -c.source, -len(c.text), c) for c in found]
-    # A question about what a term means is answered where the documents define it ("PTU
-    # (Parat til uddannelse)", "ITIL står for …"). Such a sentence shares little with the
-    # question beyond the term, so the extraction model ranks it under sentences that repeat
-    # the question's words ("Forslag til lokalplan 1221 … vedtages endeligt."): the definition
-    # comes first, and is quoted at a lower probability, since its form is evidence too.
     # A question about a document's version history names the row it asks about ("Hvem lavede
     # version 5 …?", "… den første version …"): that row answers, however few of the
     # question's words it holds (the extraction model gives such rows 0.01–0.1).
@@ -518,11 +529,20 @@ def extract_answer(
         asked_row = _described_history_row(question, max(scored, key=lambda s: s[:3]), weights)
     if asked_row is not None:
         return _quote([asked_row[3]], hits, question, asked_row[0])
+    # A question about what a term means is answered where the documents define it ("PTU
+    # (Parat til uddannelse)", "ITIL står for …"). Such a sentence shares little with the
+    # question beyond the term, so the extraction model ranks it under sentences that repeat
+    # the question's words ("Forslag til lokalplan 1221 … vedtages endeligt."): the definition
+    # comes first, and is quoted at a lower probability, since its form is evidence too.
+    # A glossary's entry for the term says what it means whatever the model makes of it; a
+    # sentence that defines it in passing needs some likelihood too.
     term = defined_term(question)
-    defining = [s for s in scored if s[0] >= DEFINITION_MIN_CONFIDENCE and defines(s[3].text, term)] if term else []
-    if defining:
-        best = max(defining, key=lambda s: s[:3])
-        return _quote([best[3]], hits, question, best[0])
+    if term is not None:
+        entries = [s for s in scored if _heads_entry(hits[s[3].source - 1].chunk.text, s[3], term)]
+        defining = entries or [s for s in scored if s[0] >= DEFINITION_MIN_CONFIDENCE and defines(s[3].text, term)]
+        if defining:
+            best = max(defining, key=lambda s: s[:3])
+            return _quote([best[3]], hits, question, best[0])
     best = max(scored, key=lambda s: s[:3])
     if best[0] < (model.min_confidence if min_confidence is None else min_confidence):
         # A document's date is the one it labels as its own ("Date: 07.05.2018"): that line

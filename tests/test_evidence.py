@@ -858,3 +858,20 @@ def test_a_version_historys_row_answers_a_question_that_describes_its_change():
     # a change the history does not describe is no answer
     other = _ask("Hvornår gik robotten i drift hos kommunen?", HISTORY)
     assert other is None or not other.text.startswith("Version")
+
+
+def test_a_glossary_entry_defines_the_term_on_the_line_above_it():
+    # a sidebar glossary: the term on a line of its own, its definition below (too short to
+    # be a candidate alone, and the definition holds no word of the question)
+    page = (
+        "GenAI er blevet så avanceret, at hallucinationer kan være svære at opdage for brugeren.\n"
+        "Hallucination\n\n"
+        "GenAI indhold, som er meningsfuldt og tilsyneladende troværdigt,\nmen faktuelt forkert.\n"
+        "Fintuning foregår normalt ved, at udvikleren træner modellen på et datasæt."
+    )
+    answer = _ask("Hvordan definerer rådet en hallucination?", page)
+    assert answer is not None
+    assert answer.text == "Hallucination GenAI indhold, som er meningsfuldt og tilsyneladende troværdigt, men faktuelt forkert."
+    # the term inside running text heads no entry
+    assert not any(t.startswith("GenAI er blevet så avanceret, at hallucinationer kan være svære at opdage for brugeren. GenAI")
+                   for t in _candidate_texts("Hvordan definerer Dataetisk Råd en hallucination?", _hit(page)))
