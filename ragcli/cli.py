@@ -477,7 +477,7 @@ def info(index: IndexOpt = "default", home: HomeOpt = DEFAULT_HOME, as_json: Jso
     """Describe an index: models, chunking, counts and documents."""
     from dataclasses import asdict
 
-    from ragcli.privacy import mask_cpr
+    from ragcli.privacy import mask_cpr, mask_snippet
     from ragcli.rendering import render_info
 
     with user_errors(), Session.open(index, home, store=store) as session:
@@ -486,7 +486,11 @@ def info(index: IndexOpt = "default", home: HomeOpt = DEFAULT_HOME, as_json: Jso
         data = {
             "path": idx.location,
             "manifest": idx.manifest,
-            "documents": [{**asdict(d), "title": mask_cpr(d.title)} for d in idx.documents()],
+            # masked as search masks them: a title is a first line, which can end inside a number
+            "documents": [
+                {**asdict(d), "name": mask_cpr(d.name), "path": mask_cpr(d.path), "title": mask_snippet(d.title)}
+                for d in idx.documents()
+            ],
         }
     if as_json:
         emit_json(data)

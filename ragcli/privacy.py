@@ -9,7 +9,8 @@ number was. Findings say *that* a number was masked, never which. `show_cpr=True
 
 The pattern covers ddmmyy-xxxx with a hyphen, an en or em dash or a minus sign, with
 spaces around the dash (`010190 - 1234`), with one space or none (`0101901234`), with a
-space between day, month and year (`01 01 90-1234`), and digits split by invisible
+space between day, month and year (`01 01 90-1234`), with a line break where a space or
+nothing may be (a PDF's line wraps inside the number: `150585-\n4321`), and digits split by invisible
 characters (zero-width space, word joiner, soft hyphen). It does not match dates in
 running text (`31.12.1999`, `31-12-1999`, a range `010124-311224`) or phone numbers (8
 digits, `+45 3112 9999`), since it needs a valid day and month and exactly four digits
@@ -28,7 +29,7 @@ MASK = "[skjult]"
 CPR_RULE = "cpr-number"
 
 _Z = "[\u200b\u200c\u200d\u2060\ufeff\u00ad]{0,4}"  # invisible characters inside a number
-_SPACE = "[ \u00a0\u202f]"
+_SPACE = "[ \t\n\r\u00a0\u202f]"  # a PDF line may break inside a number ("150585-\n4321")
 _PAIR_GAP = f"{_Z}(?:{_SPACE}{_Z})?"  # between day, month and year: nothing or one space
 _DAY = f"(?:0{_Z}[1-9]|[12]{_Z}[0-9]|3{_Z}[01])"
 _MONTH = f"(?:0{_Z}[1-9]|1{_Z}[0-2])"
@@ -78,7 +79,10 @@ def _mask_value(value: Any) -> Any:
 
 
 def mask_chunk(chunk: Chunk) -> Chunk:
-    return replace(chunk, doc=mask_cpr(chunk.doc), title=mask_cpr(chunk.title), text=mask_cpr(chunk.text))
+    """A passage with CPR numbers masked in its file name, title and text. A title is a
+    document's first line and a passage's text ends where the chunking cut it, so either can
+    end inside a number ("… personnummer 150585-"): masked as a cut-short snippet is."""
+    return replace(chunk, doc=mask_cpr(chunk.doc), title=mask_snippet(chunk.title), text=mask_snippet(chunk.text))
 
 
 def mask_hits(hits: list[Hit], show_cpr: bool = False) -> list[Hit]:

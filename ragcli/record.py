@@ -287,14 +287,15 @@ def record_json(
 ) -> wire.RecordDict:
     """The record's JSON: what goes in it, masked where the settings say; its shape is wire.RecordDict."""
     from ragcli.citations import strip_markers
-    from ragcli.privacy import mask_cpr
+    from ragcli.privacy import mask_cpr, mask_snippet
 
     def shown(text: str) -> str:
         return text if facts.show_cpr else mask_cpr(text)
 
     def source(doc: str) -> wire.RecordSourceDict:
         record = facts.documents.get(doc)
-        return wire.record_source(doc, record, shown(getattr(record, "title", "") or ""))
+        title = getattr(record, "title", "") or ""  # a first line, which can end inside a number
+        return wire.record_source(doc, record, title if facts.show_cpr else mask_snippet(title))
 
     def location(span: CitedSpan) -> str:
         return shown((locations or {}).get((span.doc, span.page)) or location_label(span.doc, span.page))

@@ -18,6 +18,9 @@ CPR_VARIANTS = {
     "040490 4567": "0404904567",
     "0505905678": "0505905678",
     "06 06 90-6789": "0606906789",
+    "070790-\n7890": "0707907890",  # a PDF's line wraps after the dash
+    "080890\n8901": "0808908901",  # … or where the space was
+    "09 09 90 -\r\n9012": "0909909012",
 }
 # Look like CPR numbers to a careless pattern, and must stay as they are.
 NOT_CPR = (

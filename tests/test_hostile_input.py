@@ -23,7 +23,7 @@ from ragcli.cleaning import clean_text
 from ragcli.ingest import default_chunking, ingest_folder
 from ragcli.lexical import LexicalIndex
 from ragcli.loading import DocumentError, load_document, scan_folder
-from ragcli.privacy import mask_answer, mask_cpr, mask_hits
+from ragcli.privacy import mask_answer, mask_chunk, mask_cpr, mask_hits
 from ragcli.schema import Answer, Chunk, Citation, Hit, Page, Sentence
 from ragcli.store import Index, IndexProblem
 from ragcli.terminal import SafeConsole, printable
@@ -113,6 +113,15 @@ _count_chars.total = 0
 def test_every_written_form_of_a_cpr_number_is_masked(written, digits):
     masked = mask_cpr(f"Sagsbehandleren noterede CPR {written}.")
     assert masked == "Sagsbehandleren noterede CPR [skjult]."
+
+
+def test_a_title_or_passage_cut_inside_a_cpr_number_is_masked_too():
+    # a title is a document's first line and a passage ends where chunking cut it: either can
+    # stop after the date part ("… personnummer 150585-"), which alone names a birthday
+    chunk = Chunk("sag.pdf", "Ansøgeren med personnummer 150585-", 1, 1, 0, 30, "… bevilget til 150585 -", 12, 1)
+    masked = mask_chunk(chunk)
+    assert "150585" not in masked.title and "150585" not in masked.text
+    assert masked.title == "Ansøgeren med personnummer [skjult]"
 
 
 @pytest.mark.parametrize("text", hostile.NOT_CPR)
