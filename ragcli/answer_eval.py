@@ -26,6 +26,7 @@ from pathlib import Path
 from ragcli.citations import MARKER
 from ragcli.evaluation import EvalQuestion
 from ragcli.lexical import analyze
+from ragcli.results_file import cut_torn_line, read_records
 from ragcli.schema import Answer
 
 GOOD_RECALL = 0.5
@@ -120,18 +121,9 @@ def summarise_by_kind(records: Sequence[dict]) -> dict[str, dict]:
 
 
 def done_ids(path: Path | None) -> dict[str, dict]:
-    """Records already written to `path` (a torn last line is ignored and will be redone)."""
-    if path is None or not path.exists():
-        return {}
-    records = {}
-    for line in path.read_text(encoding="utf-8").splitlines():
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError:
-            continue
-        if isinstance(record, dict) and "id" in record:
-            records[record["id"]] = record
-    return records
+    """Records already written to `path` (a torn last line is ignored and will be redone; a
+    file that is not a results file is refused)."""
+    return {} if path is None else {record["id"]: record for record in read_records(path)}
 
 
 def run_answer_eval(
@@ -144,6 +136,8 @@ def run_answer_eval(
     rows = list(rows)
     previous = done_ids(out)
     records: list[dict] = []
+    if out is not None and out.exists():
+        cut_torn_line(out)  # else the first new record would be glued to the torn one
     handle = out.open("a", encoding="utf-8") if out is not None else None
     try:
         for row in rows:

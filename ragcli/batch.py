@@ -23,6 +23,7 @@ from typing import IO, TYPE_CHECKING
 
 from ragcli import wire
 from ragcli.errors import DataError, one_line
+from ragcli.results_file import cut_torn_line, read_records
 from ragcli.schema import Answer, Hit
 
 if TYPE_CHECKING:
@@ -124,10 +125,13 @@ def check_output(questions: str, output: str) -> None:
 
 
 def answered_ids(output: str) -> set[str]:
-    """Ids already in an output file (empty for stdout or a new file). A torn last line is ignored."""
+    """Ids already in an output file (empty for stdout or a new file). A torn last line is
+    ignored; a file that is not ragcli's results is refused before anything is written."""
     if output == "-":
         return set()
     path = Path(output)
+    if path.suffix.lower() != ".csv":
+        return {str(record["id"]) for record in read_records(path, output)}
     if not path.exists():
         return set()
     try:
@@ -136,24 +140,10 @@ def answered_ids(output: str) -> set[str]:
         raise BatchError(f"{output} exists and is not a results file (not UTF-8 text); choose another --out") from None
     except OSError as exc:
         raise BatchError(f"cannot read {output}: {exc.strerror or exc}") from None
-    if path.suffix.lower() == ".csv":
-        return {row["id"] for row in csv.DictReader(io.StringIO(text)) if row.get("id")}
-    ids = set()
-    for line in text.splitlines():
-        try:
-            ids.add(str(json.loads(line)["id"]))
-        except (json.JSONDecodeError, KeyError, TypeError):
-            continue  # a line cut short by a killed run
-    return ids
-
-
-def _truncate_torn_line(path: Path) -> None:
-    """Cut an unfinished last line (from a killed run) so appends start clean."""
-    data = path.read_bytes()
-    if data and not data.endswith(b"\n"):
-        cut = data.rfind(b"\n") + 1
-        with path.open("r+b") as handle:
-            handle.truncate(cut)
+    rows = list(csv.reader(io.StringIO(text)))
+    if rows and rows[0] != list(CSV_FIELDS):
+        raise BatchError(f"{output} exists and is not a results file (its first line is not ragcli's header); choose another --out")
+    return {_uncell(row[0]) for row in rows[1:] if row and row[0]}
 
 
 def answer_record(question: BatchQuestion, answer: Answer) -> dict:
@@ -162,6 +152,21 @@ def answer_record(question: BatchQuestion, answer: Answer) -> dict:
 
 def retrieval_record(question: BatchQuestion, hits: list[Hit], seconds: float, embedding_model: str) -> dict:
     return dict(wire.batch_retrieval(question.id, question.question, hits, seconds, embedding_model))
+
+
+# A spreadsheet runs a cell that starts with one of these as a formula
+# (=HYPERLINK("http://…";"klik") in a question): such text is written with a leading
+# apostrophe, which spreadsheets show as text (OWASP's advice on CSV injection).
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _cell(value: object) -> object:
+    return f"'{value}" if isinstance(value, str) and value.startswith(_FORMULA_START) else value
+
+
+def _uncell(text: str) -> str:
+    """A cell's text as it was before _cell (an id read back to resume)."""
+    return text[1:] if text.startswith("'") and text[1:].startswith(_FORMULA_START) else text
 
 
 class RecordWriter:
@@ -179,7 +184,7 @@ class RecordWriter:
                 path.parent.mkdir(parents=True, exist_ok=True)
                 new = not path.exists() or path.stat().st_size == 0
                 if not new:
-                    _truncate_torn_line(path)
+                    cut_torn_line(path)
                 self._handle = path.open("a", encoding="utf-8", newline="")
             except OSError as exc:
                 raise BatchError(f"cannot write {output}: {exc.strerror or exc}") from None
@@ -194,8 +199,8 @@ class RecordWriter:
             answer = record.get("answer", f"Fejl: {record['error']}" if "error" in record else "")
             csv.writer(self._handle).writerow(
                 [
-                    record["id"], record["question"], answer, record.get("refused", ""),
-                    record.get("decision", ""), citations, top[0].get("score", ""),
+                    _cell(record["id"]), _cell(record["question"]), _cell(answer), record.get("refused", ""),
+                    record.get("decision", ""), _cell(citations), top[0].get("score", ""),
                     record["timings"].get("total_s", record["timings"].get("retrieve_s")), record.get("model", ""),
                 ]
             )

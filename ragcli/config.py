@@ -113,6 +113,8 @@ def load_config(path: Path | None) -> tuple[Path, dict[str, Any]]:
         return path, {}
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError as exc:  # e.g. saved as UTF-16 by Notepad: TOML is UTF-8
+        raise ConfigError(f"cannot read config {path}: not UTF-8 text (byte {exc.start})") from None
     except (OSError, tomllib.TOMLDecodeError) as exc:
         raise ConfigError(f"cannot read config {path}: {exc}") from None
     unknown = sorted(set(data) - set(BY_NAME))

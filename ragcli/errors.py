@@ -12,6 +12,7 @@
     │   ├── locking.IndexLocked      another process is writing the index
     │   ├── loading.DocumentError    one document cannot be read (ingest skips it)
     │   ├── batch.BatchError         the questions or results file cannot be used
+    │   ├── results_file.ResultsFileError  an --out file exists and is not a results file
     │   ├── evaluation.EvalError     the evaluation file cannot be used
     │   └── record.RecordError       a record cannot be written, or a file is not a readable record
     ├── ModelError              1    a model is missing, broken or its server unreachable

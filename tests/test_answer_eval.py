@@ -70,3 +70,13 @@ def test_an_interrupted_run_resumes_from_its_records(tmp_path):
     records = run_answer_eval(ROWS, lambda q: asked.append(q) or _answer("Det fremgår ikke af dokumenterne.", "refused"), out)
     assert asked == ["Hvor mange ansatte?", "Hvornår?"]  # only the rows not yet written
     assert [r["id"] for r in records] == ["a", "b", "c", "d"]
+
+
+def test_a_torn_last_record_is_redone_and_not_glued_to_the_next(tmp_path):
+    out = tmp_path / "records.jsonl"
+    first = run_answer_eval(ROWS[:1], lambda q: _answer("Det fremgår ikke af dokumenterne.", "refused"), out)
+    out.write_text(out.read_text() + '{"id": "b", "quest', encoding="utf-8")  # a run killed mid-write
+    records = run_answer_eval(ROWS[:2], lambda q: _answer("Det fremgår ikke af dokumenterne.", "refused"), out)
+    lines = out.read_text().splitlines()
+    assert [json.loads(line)["id"] for line in lines] == ["a", "b"]  # every line whole
+    assert [r["id"] for r in records] == ["a", "b"] and records[0] == first[0]

@@ -13,7 +13,9 @@ from pathlib import Path
 
 import pytest
 
+from ragcli.answer_eval import done_ids
 from ragcli.batch import BatchError, RecordWriter, answered_ids, read_questions
+from ragcli.errors import DataError
 
 QUESTIONS = [
     "Hvilken værdi skal Server.ehealth.mode have i produktion?",
@@ -58,6 +60,43 @@ def test_reads_every_input_format(tmp_path):
         read_questions(str(tmp_path / "invisible.txt"))
     (tmp_path / "edge.txt").write_text("x" * 3999 + "?\n")
     assert len(read_questions(str(tmp_path / "edge.txt"))[0].question) == 4000
+
+
+def test_an_existing_file_that_is_not_results_is_refused_and_left_as_it_is(tmp_path):
+    # notes, a CSV of data, a JSONL of something else: appending would spoil them, and cutting
+    # an "unfinished" last line would delete the user's text
+    files = {
+        "notes.jsonl": "Mine vigtige noter\nsidste linje uden linjeskift",
+        "plain.jsonl": "vigtige noter\n",
+        "other.jsonl": '{"name": "Peter"}\n',
+        "data.csv": "navn,alder\nPeter,40",
+    }
+    for name, content in files.items():
+        path = tmp_path / name
+        path.write_text(content, encoding="utf-8")
+        with pytest.raises(DataError, match="is not a results file"):
+            answered_ids(str(path))
+        if name.endswith(".jsonl"):  # eval --answers --out resumes the same way
+            with pytest.raises(DataError, match="is not a results file"):
+                done_ids(path)
+        assert path.read_text(encoding="utf-8") == content
+    # ragcli's own CSV resumes
+    ours = tmp_path / "ours.csv"
+    writer = RecordWriter(str(ours))
+    writer.write({"id": "7", "question": "Q?", "answer": "A", "timings": {"total_s": 1.0}})
+    writer.close()
+    assert answered_ids(str(ours)) == {"7"}
+
+
+def test_a_csv_cell_a_spreadsheet_would_run_as_a_formula_is_written_as_text(tmp_path):
+    out = tmp_path / "r.csv"
+    writer = RecordWriter(str(out))
+    writer.write({"id": "-1", "question": '=HYPERLINK("http://evil.example";"klik")', "answer": "@SUM(A1)",
+                  "timings": {"total_s": 1.0}})
+    writer.close()
+    [row] = list(csv.DictReader(out.open(encoding="utf-8")))
+    assert row["question"] == "'=HYPERLINK(\"http://evil.example\";\"klik\")" and row["answer"] == "'@SUM(A1)"
+    assert answered_ids(str(out)) == {"-1"}  # a resume still knows the row
 
 
 def test_a_torn_last_line_is_ignored_and_cut(tmp_path):

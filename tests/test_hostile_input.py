@@ -317,6 +317,11 @@ def test_invalid_index_name_and_bad_config_values_are_usage_errors(tmp_path):
         assert result.returncode == 2, (line, result.stdout)
         message = _one_line(result.stderr)
         assert key in message and "--" not in message  # the config file's key, not a flag
+    # a settings file saved as UTF-16 (Windows Notepad) is one line too, not a traceback
+    config.write_bytes("k = 3\n".encode("utf-16"))
+    result = ragcli("config", home=tmp_path)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert "not UTF-8" in _one_line(result.stderr)
 
 
 def test_disk_full_is_one_clear_line(capsys):
