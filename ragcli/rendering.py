@@ -14,7 +14,7 @@ from ragcli.cleaning import flatten
 from ragcli.danish import is_refusal
 from ragcli.ingest import IngestReport
 from ragcli.schema import Answer, Hit
-from ragcli.terminal import plain, printable
+from ragcli.terminal import file_name, plain, printable
 
 
 def _snippet(text: str, limit: int = 110) -> str:
@@ -42,7 +42,7 @@ def render_sources(console: Console, answer: Answer) -> None:
     table.add_column("Uddrag", overflow="fold")
     for c in answer.citations:
         style = None if c.cited else "dim"
-        table.add_row(plain(f"[{c.number}]"), plain(c.doc), c.pages, f"{c.score:.3f}", plain(c.snippet), style=style)
+        table.add_row(plain(f"[{c.number}]"), plain(file_name(c.doc)), c.pages, f"{c.score:.3f}", plain(c.snippet), style=style)
     console.print(table)
 
 
@@ -109,7 +109,7 @@ def render_decision(console: Console, answer: Answer) -> None:
         console.print(plain("Nærmeste passager:", style="dim"))
         for n in order[:3]:
             hit = answer.hits[n - 1]
-            console.print(plain(f"  [{n}] {hit.chunk.doc}, s. {hit.chunk.pages}: “{_snippet(hit.chunk.text, 160)}”", style="dim"))
+            console.print(plain(f"  [{n}] {file_name(hit.chunk.doc)}, s. {hit.chunk.pages}: “{_snippet(hit.chunk.text, 160)}”", style="dim"))
         missing = ", ".join(answer.grounding.get("missing", [])[:6])
         if missing:
             console.print(plain(f"Ikke fundet i kilderne: {missing}", style="dim"))
@@ -133,7 +133,7 @@ def render_answer_check(console: Console, answer: Answer) -> None:
     if answer.evidence:
         console.print(plain("Belæg:", style="bold"))
         for ev in answer.evidence:
-            console.print(plain(f"  [{ev['source']}] {ev['doc']}, s. {ev['pages']}: “{_snippet(ev['quote'], 200)}”"))
+            console.print(plain(f"  [{ev['source']}] {file_name(ev['doc'])}, s. {ev['pages']}: “{_snippet(ev['quote'], 200)}”"))
 
 
 def render_hits(console: Console, hits: list[Hit], mode: str) -> None:
@@ -148,7 +148,7 @@ def render_hits(console: Console, hits: list[Hit], mode: str) -> None:
     for rank, hit in enumerate(hits, start=1):
         table.add_row(
             str(rank),
-            plain(hit.chunk.doc),
+            plain(file_name(hit.chunk.doc)),
             hit.chunk.pages,
             f"{hit.score:.4f}",
             "" if hit.dense_score is None else f"{hit.dense_score:.3f} (#{hit.dense_rank})",
@@ -179,7 +179,7 @@ def render_info(console: Console, info: dict) -> None:
     table.add_column("Sider", justify="right")
     table.add_column("Stykker", justify="right")
     for doc in info["documents"]:
-        table.add_row(plain(doc["name"]), plain(_snippet(doc["title"], 60)), str(doc["pages"]), str(doc["chunks"]))
+        table.add_row(plain(file_name(doc["name"])), plain(_snippet(doc["title"], 60)), str(doc["pages"]), str(doc["chunks"]))
     console.print(table)
 
 
@@ -197,7 +197,7 @@ def render_ingest(console: Console, report: IngestReport) -> None:
         table.add_column("Fil", overflow="fold")
         table.add_column("Grund", overflow="fold")
         for s in report.skipped:
-            table.add_row(plain(s.doc), plain(s.reason))
+            table.add_row(plain(file_name(s.doc)), plain(s.reason))
         console.print(table)
 
 

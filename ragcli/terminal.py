@@ -56,6 +56,12 @@ def plain(text: object, style: str = "") -> Text:
     return Text(printable(str(text)), style=style)
 
 
+def file_name(name: str) -> str:
+    """A file name for a line or a table cell: printable, with newline and tab escaped too (a
+    name may hold them, and a raw line break in a table cell fakes a row of its own)."""
+    return printable(name).replace("\n", "\\n").replace("\t", "\\t")
+
+
 class SafeConsole(Console):
     """A rich Console that escapes unsafe characters in every piece of text it writes."""
 

@@ -26,7 +26,7 @@ from ragcli.loading import DocumentError, load_document, scan_folder
 from ragcli.privacy import mask_answer, mask_chunk, mask_cpr, mask_hits
 from ragcli.schema import Answer, Chunk, Citation, Hit, Page, Sentence
 from ragcli.store import Index, IndexProblem
-from ragcli.terminal import SafeConsole, printable
+from ragcli.terminal import SafeConsole, file_name, printable
 
 RAW_CONTROLS = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2066-\u2069]")
 
@@ -192,6 +192,20 @@ def test_printable_shows_controls_bidi_and_zero_width_as_visible_escapes():
     shown = printable("a\x1b]0;X\x07b\x9b31m\u202ec\u200bd\udcff\ttab\nny")
     assert shown == "a\\x1b]0;X\\x07b\\x9b31m\\u202ec\\u200bd\\xff\ttab\nny"
     assert printable("Skoledagen starter kl. 8.00 — æøå") == "Skoledagen starter kl. 8.00 — æøå"
+
+
+def test_a_file_name_with_a_line_break_shows_it_escaped_and_fakes_no_table_row():
+    from dataclasses import replace
+
+    from ragcli.rendering import render_sources
+
+    buffer = io.StringIO()
+    console = SafeConsole(file=buffer, width=120, color_system=None)
+    cited = Citation(1, "rapport\nFAKE.pdf", "1", 1, 1, 0.5, "tekst", True)
+    render_sources(console, replace(_answer_full_of_cpr(), citations=[cited]))
+    output = buffer.getvalue()
+    assert "rapport\\nFAKE.pdf" in output and "\nFAKE.pdf" not in output
+    assert file_name("a\tb\x1b") == "a\\tb\\x1b"
 
 
 def test_safe_console_lets_no_escape_sequence_through_tables_or_text():
