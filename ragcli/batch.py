@@ -48,6 +48,15 @@ def _from_lines(lines: list[str]) -> list[BatchQuestion]:
     return [BatchQuestion(str(i), line.strip()) for i, line in enumerate(lines, start=1) if line.strip()]
 
 
+def _shape(value: object) -> str:
+    """What a JSON value is, in words, for an error line ("a list", "null", "an empty text")."""
+    if value is None:
+        return "null"
+    if isinstance(value, str):
+        return "an empty text" if not value.strip() else "a text"
+    return {bool: "true/false", int: "a number", float: "a number", list: "a list", dict: "an object"}.get(type(value), "a value")
+
+
 def _from_jsonl(lines: list[str], where: str) -> list[BatchQuestion]:
     questions = []
     for number, line in enumerate(lines, start=1):
@@ -55,13 +64,19 @@ def _from_jsonl(lines: list[str], where: str) -> list[BatchQuestion]:
             continue
         try:
             row = json.loads(line)
-            question = row["question"]
-        except (json.JSONDecodeError, KeyError, TypeError) as exc:
-            raise BatchError(f"{where}:{number}: expected an object with a 'question' ({exc})") from None
+        except json.JSONDecodeError as exc:
+            raise BatchError(f"{where}:{number}: not JSON ({exc.msg} at column {exc.colno})") from None
+        if not isinstance(row, dict) or "question" not in row:
+            raise BatchError(f"{where}:{number}: expected an object with a 'question', not {_shape(row)}")
+        question = row["question"]
         # null or "" would otherwise be asked as the text "None" or as nothing at all.
         if not isinstance(question, str) or not question.strip():
-            raise BatchError(f"{where}:{number}: 'question' must be a non-empty text, not {question!r}")
-        questions.append(BatchQuestion(str(row.get("id", number)), question.strip()))
+            raise BatchError(f"{where}:{number}: 'question' must be a non-empty text, not {_shape(question)}")
+        # an id names a row in the results and on resume: a text or a number, nothing else
+        row_id = row.get("id", number)
+        if isinstance(row_id, bool) or not isinstance(row_id, (str, int)):
+            raise BatchError(f"{where}:{number}: 'id' must be a text or a whole number, not {_shape(row_id)}")
+        questions.append(BatchQuestion(str(row_id), question.strip()))
     return questions
 
 

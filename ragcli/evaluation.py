@@ -70,6 +70,36 @@ class QuestionResult:
     retrieved: list[wire.RankedDict] = field(default_factory=list)
 
 
+ROW_SHAPE = (
+    "expected an object with 'question' (a text) and, for an answerable one, 'doc' (a file name) and"
+    " 'page' (a whole number from 1), or 'hops' (a list of such {doc, page})"
+)
+
+
+def _page(value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(value)
+    return value
+
+
+def _question_row(row: object, number: int) -> EvalQuestion:
+    """One row of a question file; KeyError, TypeError or ValueError where it is not one."""
+    if not isinstance(row, dict) or "question" not in row:  # the question itself is checked as ask checks it
+        raise TypeError(row)
+    if row.get("doc") is not None and not isinstance(row["doc"], str):
+        raise TypeError(row["doc"])
+    hops = tuple((str(h["doc"]), _page(h["page"])) for h in row.get("hops") or ())
+    return EvalQuestion(
+        id=str(row.get("id", number)),
+        question=row["question"],
+        doc=row.get("doc"),
+        page=None if row.get("page") is None else _page(row["page"]),
+        kind=row.get("kind") or ("unanswerable" if row.get("doc") is None else "unknown"),
+        hops=hops,
+        answer=row.get("answer"),
+    )
+
+
 def load_questions(path: Path) -> list[EvalQuestion]:
     if not path.is_file():
         raise EvalError(f"no such question file: {path}")
@@ -83,20 +113,12 @@ def load_questions(path: Path) -> list[EvalQuestion]:
             continue
         try:
             row = json.loads(line)
-            hops = tuple((h["doc"], int(h["page"])) for h in row.get("hops") or ())
-            questions.append(
-                EvalQuestion(
-                    id=str(row.get("id", number)),
-                    question=row["question"],
-                    doc=row.get("doc"),
-                    page=None if row.get("page") is None else int(row["page"]),
-                    kind=row.get("kind") or ("unanswerable" if row.get("doc") is None else "unknown"),
-                    hops=hops,
-                    answer=row.get("answer"),
-                )
-            )
-        except (json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
-            raise EvalError(f"{path}:{number}: not a question row ({exc})") from None
+        except json.JSONDecodeError as exc:
+            raise EvalError(f"{path}:{number}: not JSON ({exc.msg} at column {exc.colno})") from None
+        try:
+            questions.append(_question_row(row, number))
+        except (KeyError, TypeError, ValueError):
+            raise EvalError(f"{path}:{number}: not a question row: {ROW_SHAPE}") from None
         try:
             check_question(questions[-1].question)  # found before the first answer, not in a long run
         except UsageError as exc:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -49,6 +50,13 @@ def test_reads_every_input_format(tmp_path):
         (tmp_path / "bad.jsonl").write_text('{"question": "Fint?"}\n' + bad + "\n")
         with pytest.raises(BatchError, match="bad.jsonl:2: 'question' must be a non-empty text"):
             read_questions(str(tmp_path / "bad.jsonl"))
+    # Rows that are no question object are named in words, not in Python's ("list indices must be integers")
+    for bad, said in (("[1, 2]", "not a list"), ('{"q": "Hvad?"}', "not an object"), ('{"question": "Hvad?",', "not JSON"),
+                      ('{"id": {"x": 1}, "question": "Hvad?"}', "'id' must be a text or a whole number, not an object")):
+        (tmp_path / "bad.jsonl").write_text('{"question": "Fint?"}\n' + bad + "\n")
+        with pytest.raises(BatchError, match=f"bad.jsonl:2: .*{re.escape(said)}") as raised:
+            read_questions(str(tmp_path / "bad.jsonl"))
+        assert "indices" not in str(raised.value) and "KeyError" not in str(raised.value)
     # A pasted document in one row is found before the first answer, with the row's id.
     long = "Hvad står der her? " * 250
     (tmp_path / "long.jsonl").write_text(json.dumps({"question": "Fint?"}) + "\n" + json.dumps({"id": "lang", "question": long}) + "\n")

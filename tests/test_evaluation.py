@@ -44,6 +44,12 @@ def test_loads_the_shared_schema_as_is(tmp_path):
         load_questions(bad)
     with pytest.raises(EvalError, match="no such"):
         load_questions(tmp_path / "missing.jsonl")
+    # a page is a whole number from 1, hops are {doc, page}: said in words, not in Python's
+    for row in ('{"question": "Hvad?", "doc": "a.pdf", "page": -1}', '{"question": "Hvad?", "hops": "nope"}', "[1, 2]"):
+        bad.write_text(row + "\n")
+        with pytest.raises(EvalError, match="bad.jsonl:1: not a question row: expected an object") as raised:
+            load_questions(bad)
+        assert "indices" not in str(raised.value)
 
 
 def test_a_question_row_that_cannot_be_asked_is_refused_with_its_line(tmp_path):
