@@ -120,6 +120,8 @@ def read_questions(source: str, stdin: IO[str] | None = None) -> list[BatchQuest
     from ragcli.errors import UsageError
     from ragcli.retrieval import check_question
 
+    if not questions:  # an empty file, or the wrong one: nothing would be asked, and the run "succeed"
+        raise BatchError(f"{'stdin' if source == '-' else source} holds no questions")
     seen: set[str] = set()
     for q in questions:
         if q.id in seen:

@@ -27,7 +27,7 @@ from ragcli import loading, wire
 from ragcli.chunking import ChunkingParams, chunk_document
 from ragcli.embedding import Embedder
 from ragcli.errors import DataError
-from ragcli.loading import DocumentError, LoadedDocument, load_document, scan_folder
+from ragcli.loading import SUPPORTED_SUFFIXES, DocumentError, LoadedDocument, load_document, scan_folder
 from ragcli.registry import sha256_file
 from ragcli.schema import Chunk
 from ragcli.store import DocumentRecord, LocalWriter
@@ -212,7 +212,7 @@ def ingest_folder(
     paths, refused = ([folder], []) if folder.is_file() else scan_folder(folder)
     root = folder.parent if folder.is_file() else folder
     if not paths and not refused:
-        raise IngestError(f"no PDF, .txt or .md files in {folder}")
+        raise IngestError(f"no documents ({', '.join(SUPPORTED_SUFFIXES)}) in {folder}")
 
     report = IngestReport(index=writer.name, folder=str(folder))
     report.skipped.extend(Skipped(path.relative_to(root).as_posix(), reason) for path, reason in refused)

@@ -274,7 +274,15 @@ def _ingest_into(folder, target, embed_model, chunk_tokens, overlap_tokens, rebu
     if existing:
         embed_model = embed_model or existing["embedding"]["model"]
         chunk_tokens = chunk_tokens if chunk_tokens is not None else existing["chunking"]["max_tokens"]
-        overlap_tokens = overlap_tokens if overlap_tokens is not None else existing["chunking"]["overlap_tokens"]
+        asked_overlap, overlap_tokens = overlap_tokens, overlap_tokens if overlap_tokens is not None else existing["chunking"]["overlap_tokens"]
+    else:
+        asked_overlap = overlap_tokens
+    # The default overlap shrinks to fit a small chunk; an overlap the user asked for is not
+    # changed behind their back.
+    if asked_overlap is not None and asked_overlap >= (chunk_tokens or 384) // 2:
+        from ragcli.errors import UsageError
+
+        raise UsageError(f"--overlap-tokens {asked_overlap} must be below half of the chunk size ({chunk_tokens or 384} tokens)")
     embedder = load_embedder(embed_model or DEFAULT_EMBEDDING_MODEL)
     chunking = default_chunking(
         embedder,

@@ -134,7 +134,7 @@ def check_analysis(manifest: dict, name: str, rebuild: str) -> None:
 
 def validate_name(name: str) -> str:
     if not _NAME_PATTERN.match(name):
-        raise IndexProblem(f"invalid index name {name!r} (use letters, digits, '.', '_' or '-')")
+        raise IndexProblem(f"invalid index name {name!r} (use ASCII letters a-z, digits, '.', '_' or '-')")
     return name
 
 

@@ -57,6 +57,9 @@ def test_reads_every_input_format(tmp_path):
         with pytest.raises(BatchError, match=f"bad.jsonl:2: .*{re.escape(said)}") as raised:
             read_questions(str(tmp_path / "bad.jsonl"))
         assert "indices" not in str(raised.value) and "KeyError" not in str(raised.value)
+    (tmp_path / "empty.txt").write_text("\n  \n")
+    with pytest.raises(BatchError, match="empty.txt holds no questions"):
+        read_questions(str(tmp_path / "empty.txt"))
     # A pasted document in one row is found before the first answer, with the row's id.
     long = "Hvad står der her? " * 250
     (tmp_path / "long.jsonl").write_text(json.dumps({"question": "Fint?"}) + "\n" + json.dumps({"id": "lang", "question": long}) + "\n")

@@ -94,6 +94,14 @@ def test_ingest_keeps_an_index_model_and_chunking_unless_told(tmp_path):
         ragcli.ingest(docs, "c", home=tmp_path, chunk_tokens=128)
     with pytest.raises(DataError, match="no such file or folder"):
         ragcli.ingest(tmp_path / "nowhere", "c", home=tmp_path)
+    # an overlap asked for is never shrunk behind the user's back (the default one is)
+    with pytest.raises(UsageError, match="--overlap-tokens 64 must be below half of the chunk size"):
+        ragcli.ingest(docs, "d", home=tmp_path, embed_model=TEST_EMBED_MODEL, chunk_tokens=32, overlap_tokens=64)
+    assert not (tmp_path / "indexes" / "d").exists()
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(DataError, match=r"no documents \(.pdf, .txt, .md, .html"):
+        ragcli.ingest(empty, "e", home=tmp_path, embed_model=TEST_EMBED_MODEL)
 
 
 @pytest.mark.slow
