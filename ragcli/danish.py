@@ -98,6 +98,7 @@ _SECTION_NUMBER = re.compile(r"^\s*\d{1,2}(?:\.\d{1,2})*\.?\s+(?=[A-ZÆØÅ])")
 # A version number stands on its own: "1.1.0", "v2.0.0", "Server 2016" — not the digit of a
 # name ("OS2rollekatalog") nor of an ordinal run into a word ("3.part").
 _VERSION_NUMBER = re.compile(r"(?<![\w.])v?(\d+(?:[.,]\d+)*)(?!\w|\.[^\W\d])", re.IGNORECASE)
+_CALLED_VERSION = re.compile(r"\b(?:version|v)\s?(\d+)\b(?![.,]\d)", re.IGNORECASE)
 # "Hvornår på dagen …", "hvilket klokkeslæt …": only a clock time answers.
 _CLOCK_QUESTION = re.compile(r"\b(?:på dagen|klokkeslæt|hvad tid)\b", re.IGNORECASE)
 _CLOCK_TIME = re.compile(r"\b(?:kl\.?|klokken)\s*\d|\b\d{1,2}[.:]\d{2}\b", re.IGNORECASE)
@@ -211,13 +212,23 @@ def _numbered_names(question: str) -> tuple[tuple[str, str], ...]:
     )
 
 
+# "D-brandhane", "type B-sag": a capital letter that tells which kind is meant.
+_LETTERED_NAME = re.compile(r"\b([A-ZÆØÅ])-([a-zæøå]{3,})")
+
+
 def other_numbered(passage: str, question: str) -> bool:
-    """The question asks about a numbered thing the passage knows only by other numbers:
-    "Hvad omfatter Driftsmodel 3?" over a passage about "Driftsmodel 2" (and 1) is a near
-    miss, however well the rest of the passage covers the question."""
+    """The question asks about a numbered (or lettered) thing the passage knows only by other
+    numbers (letters): "Hvad omfatter Driftsmodel 3?" over a passage about "Driftsmodel 2" (and
+    1), or "… en D-brandhane?" over one about A-, B- and C-brandhaner, is a near miss, however
+    well the rest of the passage covers the question."""
     for word, number in _numbered_names(question):
         said = {m.group(1) for m in re.finditer(rf"\b{re.escape(word)}[ -](\d{{1,4}})\b", passage, re.IGNORECASE)}
         if said and number not in said:
+            return True
+    for letter, word in _LETTERED_NAME.findall(question):
+        stem = re.escape(word[: max(3, len(word) - 2)])  # "brandhane" ~ "brandhanen", "brandhaner"
+        said = {m.group(1) for m in re.finditer(rf"\b([A-ZÆØÅ])-{stem}", passage)}
+        if said and letter not in said:
             return True
     return False
 
@@ -699,6 +710,9 @@ def fits_type(claim: str, kind: AnswerType, question: str = "") -> bool:
             # sikret forbindelse, hvilket beskytter mod at 3.part kan lytte med", nor a section
             unnumbered = _SECTION_NUMBER.sub("", body, count=1)
             versions = {n.replace(",", ".").rstrip(".") for n in _VERSION_NUMBER.findall(unnumbered)}
+            # a lone digit is a list's or a step's number ("Konfigurer NCP Mappen 1."), unless
+            # it is called a version ("version 5", "v2")
+            versions = {v for v in versions if "." in v or len(v) > 1} | set(_CALLED_VERSION.findall(unnumbered))
             return bool(versions - numbers_in(question))
         # A code or a value: "80", "6100-6199", or a literal such as PRODUCTION or XMLDSig.
         asked = {w.lower() for w in names_in(question)}

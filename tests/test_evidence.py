@@ -614,6 +614,11 @@ def test_an_amount_is_not_a_year_and_a_version_has_a_number():
     assert not fits_type("3 Driftsmiljøet Dette afsnit beskriver det driftsmiljø som driftsleverandøren anvender.",
                          "number", linux)
     assert fits_type("Serverne kører Ubuntu 22.04.", "number", linux)
+    # a lone digit numbers a step or a folder, unless it is called a version
+    docker = "Hvilken Docker-version kræver Sundhedsdatastyrelsens NCP-løsning?"
+    assert not fits_type("git clone https://github.com/Sundhedsdatastyrelsen/ehdsi Konfigurer NCP Mappen 1.", "number", docker)
+    assert fits_type("Løsningen kræver Docker version 2 eller nyere.", "number", docker)
+    assert fits_type("Løsningen kræver Docker v2.", "number", docker)
 
 
 def test_how_much_money_is_answered_in_money():
@@ -691,6 +696,12 @@ def test_a_passage_about_another_numbered_one_is_no_answer():
     assert not other_numbered("Sagen lukkes efter 30 dage og mindst 2 rykkere.",
                               "Hvad sker der efter 14 dage, hvis der er sendt mindst 3 rykkere?")
     assert other_numbered("Punkt 8: Afsluttede anlægsregnskaber", "Hvad besluttede byrådet under punkt 9?")
+    # … and a lettered kind: a list of A-, B- and C-brandhaner tells nothing about a D-brandhane
+    hydrants = ("A-brandhanen er beregnet til vandværksledninger med en vandføring over 1.500 liter/min. "
+                "B-brandhanen er beregnet til 800-1.500 liter/min. C-brandhanen til mindre ledninger.")
+    assert other_numbered(hydrants, "Hvilken vandføring kræves for en D-brandhane?")
+    assert not other_numbered(hydrants, "Hvilken vandføring er en B-brandhane beregnet til?")
+    assert not other_numbered("Vandføringen måles ved hver brandhane.", "Hvilken vandføring kræves for en D-brandhane?")
 
 
 def test_years_inside_numbers_spans_and_amounts_are_read_as_such():
