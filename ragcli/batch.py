@@ -23,7 +23,7 @@ from typing import IO, TYPE_CHECKING
 
 from ragcli import wire
 from ragcli.errors import DataError, one_line
-from ragcli.results_file import cut_torn_line, read_records
+from ragcli.results_file import cut_torn_line, not_results, read_records, read_text
 from ragcli.schema import Answer, Hit
 
 if TYPE_CHECKING:
@@ -149,17 +149,12 @@ def answered_ids(output: str) -> set[str]:
     path = Path(output)
     if path.suffix.lower() != ".csv":
         return {str(record["id"]) for record in read_records(path, output)}
-    if not path.exists():
+    text = read_text(path, output)
+    if text is None:
         return set()
-    try:
-        text = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError:
-        raise BatchError(f"{output} exists and is not a results file (not UTF-8 text); choose another --out") from None
-    except OSError as exc:
-        raise BatchError(f"cannot read {output}: {exc.strerror or exc}") from None
     rows = list(csv.reader(io.StringIO(text)))
     if rows and rows[0] != list(CSV_FIELDS):
-        raise BatchError(f"{output} exists and is not a results file (its first line is not ragcli's header); choose another --out")
+        raise not_results(output, "its first line is not ragcli's header")
     return {_uncell(row[0]) for row in rows[1:] if row and row[0]}
 
 

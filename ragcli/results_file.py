@@ -20,18 +20,29 @@ class ResultsFileError(DataError):
     """An --out file exists and cannot be resumed: it is not a results file, or not readable."""
 
 
-def read_records(path: Path, shown: str | None = None) -> list[dict]:
-    """The records already in the results file at `path` (none where it does not exist); a
-    torn last line is left out, to be redone. `shown`: how to name the file in an error."""
-    name = shown or str(path)
+def not_results(name: str, why: str) -> ResultsFileError:
+    return ResultsFileError(f"{name} exists and is not a results file ({why}); choose another --out")
+
+
+def read_text(path: Path, name: str) -> str | None:
+    """A results file's text, None where it does not exist yet. `name`: the file in errors."""
     if not path.exists():
-        return []
+        return None
     try:
-        text = path.read_text(encoding="utf-8")
+        return path.read_text(encoding="utf-8")
     except UnicodeDecodeError:
-        raise ResultsFileError(f"{name} exists and is not a results file (not UTF-8 text); choose another --out") from None
+        raise not_results(name, "not UTF-8 text") from None
     except OSError as exc:
         raise ResultsFileError(f"cannot read {name}: {exc.strerror or exc}") from None
+
+
+def read_records(path: Path, shown: str | None = None) -> list[dict]:
+    """The records already in the JSONL results file at `path` (none where it does not exist);
+    a torn last line is left out, to be redone. `shown`: how to name the file in an error."""
+    name = shown or str(path)
+    text = read_text(path, name)
+    if text is None:
+        return []
     *complete, last = text.split("\n")
     records = []
     for number, line in enumerate(complete, start=1):
@@ -42,12 +53,10 @@ def read_records(path: Path, shown: str | None = None) -> list[dict]:
         except json.JSONDecodeError:
             record = None
         if not isinstance(record, dict) or "id" not in record:
-            raise ResultsFileError(f"{name} exists and is not a results file (line {number} is not a record); choose another --out")
+            raise not_results(name, f"line {number} is not a record")
         records.append(record)
     if last.strip() and not last.lstrip().startswith("{"):
-        raise ResultsFileError(
-            f"{name} exists and is not a results file (line {len(complete) + 1} is not a record); choose another --out"
-        )
+        raise not_results(name, f"line {len(complete) + 1} is not a record")
     return records
 
 
