@@ -41,9 +41,11 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ragcli import wire
 from ragcli.errors import DataError, Interrupted, ModelError, RagcliError, UsageError
+from ragcli.privacy import mask_cpr
 from ragcli.retrieval import MAX_QUESTION_CHARS
 
 if TYPE_CHECKING:
@@ -233,8 +235,6 @@ class Service:
         show_cpr = self.settings.show_cpr
 
         def work() -> Found:
-            from ragcli.privacy import mask_cpr
-
             with served.search_lock:
                 started = time.perf_counter()
                 hits = served.searcher.search(query, min(k, self.settings.max_k), mode, show_cpr=show_cpr)
@@ -302,10 +302,11 @@ def _status(exc: BaseException) -> tuple[int, str]:
 class Guard:
     """Bearer token and body size, before anything else reads the request (the MCP mount too)."""
 
-    def __init__(self, app, token: str | None, max_body: int):
+    def __init__(self, app, token: str | None, max_body: int, loopback_only: bool = False):
         self.app = app
         self.token = token.encode() if token else None
         self.max_body = max_body
+        self.loopback_only = loopback_only
 
     async def _refuse(self, send, status: int, message: str, headers: list[tuple[bytes, bytes]] = ()) -> None:
         body = json.dumps(_error_body(message, "invalid_request_error" if status != 401 else "authentication_error", status), ensure_ascii=False).encode()
@@ -317,6 +318,12 @@ class Guard:
             await self.app(scope, receive, send)
             return
         headers = dict(scope["headers"])
+        # Served on loopback, only loopback names may be asked for: a web page whose name was
+        # rebound to 127.0.0.1 (DNS rebinding) sends its own name as Host, and would otherwise
+        # read the index through the browser of the user who opened it.
+        if self.loopback_only and _host_name(headers.get(b"host", b"")) not in LOOPBACK:
+            await self._refuse(send, 421, "ukendt Host-header; serveren svarer kun på 127.0.0.1, localhost og ::1")
+            return
         if self.token and scope["path"] != "/healthz" and scope["method"] != "OPTIONS":
             given = headers.get(b"authorization", b"")
             if not hmac.compare_digest(given, b"Bearer " + self.token):
@@ -349,6 +356,14 @@ class Guard:
             return await receive()  # after the body: the disconnect, when it comes
 
         await self.app(scope, replay, send)
+
+
+def _host_name(host: bytes) -> str:
+    """The name of a Host header, without its port: "127.0.0.1:8765" → "127.0.0.1", "[::1]:80" → "::1"."""
+    text = host.decode("latin-1").strip().lower()
+    if text.startswith("["):
+        return text[1 : text.find("]")] if "]" in text else text
+    return text.rsplit(":", 1)[0] if text.count(":") == 1 else text
 
 
 def _sse(event: str | None, data: Any) -> bytes:
@@ -426,7 +441,9 @@ def create_app(service: Service) -> FastAPI:
     def refuse(exc: BaseException) -> JSONResponse:
         status, kind = _status(exc)
         headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, Busy) else None
-        return JSONResponse(_error_body(str(exc), kind, status), status_code=status, headers=headers)
+        # an error can echo what the client sent ("ukendt indeks '…'"): masked as everything served
+        message = str(exc) if service.settings.show_cpr else mask_cpr(str(exc))
+        return JSONResponse(_error_body(message, kind, status), status_code=status, headers=headers)
 
     @app.exception_handler(RagcliError)
     async def ragcli_error(request: Request, exc: RagcliError):
@@ -479,8 +496,13 @@ def create_app(service: Service) -> FastAPI:
         cancel = threading.Event()
         pieces: asyncio.Queue[str] = asyncio.Queue()
         task = asyncio.ensure_future(service.ask(served, question, params, cancel, lambda p: loop.call_soon_threadsafe(pieces.put_nowait, p)))
+        # A client that leaves ends the ask with Interrupted, which nobody awaits then: taken
+        # here, so the log does not get a "never retrieved" traceback per abandoned stream.
+        task.add_done_callback(lambda done: done.cancelled() or done.exception())
+        getter: asyncio.Future | None = None
 
         async def items() -> AsyncIterator[str | Answer]:
+            nonlocal getter
             try:
                 while not task.done():
                     getter = asyncio.ensure_future(pieces.get())
@@ -495,6 +517,8 @@ def create_app(service: Service) -> FastAPI:
                 yield await task
             finally:
                 cancel.set()  # a client that left: the generation stops at its next token
+                if getter is not None and not getter.done():
+                    getter.cancel()
 
         return items()
 
@@ -562,10 +586,18 @@ def create_app(service: Service) -> FastAPI:
 
         return StreamingResponse(events(), media_type="text/event-stream", headers={"Cache-Control": "no-store"})
 
-    if mcp_server is not None:
-        app.mount("/", mcp_server.streamable_http_app(streamable_http_path="/mcp", host=service.settings.host, json_response=True))
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException):
+        return JSONResponse(_error_body(str(exc.detail), "invalid_request_error", exc.status_code), exc.status_code, headers=exc.headers)
 
-    app.add_middleware(Guard, token=service.settings.token, max_body=service.settings.max_body)
+    if mcp_server is not None:
+        mcp_app = mcp_server.streamable_http_app(streamable_http_path="/mcp", host=service.settings.host, json_response=True)
+        app.mount("/", _OnlyMcp(app, mcp_app))
+
+    app.add_middleware(
+        Guard, token=service.settings.token, max_body=service.settings.max_body,
+        loopback_only=service.settings.host in LOOPBACK,
+    )
     if service.settings.cors_origins:
         from fastapi.middleware.cors import CORSMiddleware
 
@@ -574,6 +606,28 @@ def create_app(service: Service) -> FastAPI:
             allow_headers=["Authorization", "Content-Type", "Mcp-Session-Id", "Mcp-Protocol-Version"],
         )
     return app
+
+
+class _OnlyMcp:
+    """The MCP app, mounted at "/" so that it serves /mcp itself; every other path that reaches
+    it is one the API does not have (404), or has for other methods (405), in the API's JSON
+    error shape. The mount matches every path, so a wrong method on an API path lands here too."""
+
+    def __init__(self, api: FastAPI, mcp_app):
+        self.api = api
+        self.mcp_app = mcp_app
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] != "http" or scope["path"] == "/mcp":
+            await self.mcp_app(scope, receive, send)
+            return
+        allowed = sorted({m for r in self.api.routes if getattr(r, "path", None) == scope["path"] for m in getattr(r, "methods", None) or ()})
+        status = 405 if allowed else 404
+        message = f"{scope['method']} er ikke tilladt her (tilladt: {', '.join(allowed)})" if allowed else f"ingen side {scope['path']}"
+        body = json.dumps(_error_body(message, "invalid_request_error", status), ensure_ascii=False).encode()
+        headers = [(b"content-type", b"application/json")] + ([(b"allow", ", ".join(allowed).encode())] if allowed else [])
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
 
 
 def _version() -> str:
@@ -589,7 +643,10 @@ def _last_user_text(messages: list) -> str:
             continue
         content = message.content
         if isinstance(content, list):  # [{"type": "text", "text": …}, …]
-            content = " ".join(part.get("text", "") for part in content if isinstance(part, dict) and part.get("type") == "text")
+            texts = [part.get("text") for part in content if isinstance(part, dict) and part.get("type") == "text"]
+            if not all(isinstance(text, str) for text in texts):
+                raise UsageError("messages: en tekstdels 'text' skal være tekst")
+            content = " ".join(texts)
         if content and content.strip():
             return content
     raise UsageError("ingen brugerbesked med tekst i messages")

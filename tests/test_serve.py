@@ -106,6 +106,26 @@ def test_guard_checks_the_bearer_token_and_the_body_size():
     assert client.post("/echo", content=chunked(), headers={**AUTH, "Content-Type": "application/json"}).status_code == 413
 
 
+def test_on_loopback_only_loopback_host_names_are_served():
+    # DNS rebinding: a web page whose name now points at 127.0.0.1 sends its own name as Host
+    from fastapi import FastAPI
+    from fastapi.testclient import TestClient
+
+    inner = FastAPI()
+
+    @inner.get("/v1/indexes")
+    def indexes():
+        return {"indexes": []}
+
+    inner.add_middleware(Guard, token=None, max_body=2048, loopback_only=True)
+    client = TestClient(inner)
+    for host in ("evil.example", "attacker.test:8765", "127.0.0.1.evil.example", ""):
+        refused = client.get("/v1/indexes", headers={"Host": host})
+        assert refused.status_code == 421 and "Host" in refused.json()["error"]["message"], host
+    for host in ("127.0.0.1:8765", "localhost", "LOCALHOST:80", "[::1]:8765"):
+        assert client.get("/v1/indexes", headers={"Host": host}).status_code == 200, host
+
+
 def test_chat_question_and_streamed_parts():
     from ragcli.server import ChatMessage
 
@@ -121,6 +141,10 @@ def test_chat_question_and_streamed_parts():
     assert _last_user_text(messages) == "Hvornår starter skolen?"
     with pytest.raises(UsageError):
         _last_user_text([ChatMessage(role="system", content="x")])
+    # a text part whose text is no text was a 500 with a traceback
+    for text in (123, None):
+        with pytest.raises(UsageError, match="'text' skal være tekst"):
+            _last_user_text([ChatMessage(role="user", content=[{"type": "text", "text": text}])])
     text = "En almindelig skoledag starter kl. 8.00 for alle elever. [1]\n\nKilder:\n[1] a.pdf, s. 2"
     parts = _parts(text, 16)
     assert "".join(parts) == text and all(len(p) <= 16 for p in parts)
@@ -178,6 +202,17 @@ def test_limits_and_bad_requests_are_clear_errors(client):
     assert big.status_code == 413
     unknown = client.post("/v1/search", json={"query": "skole", "index": "../../etc"})
     assert unknown.status_code == 404 and "ukendt indeks" in unknown.json()["error"]["message"]
+    echoed = client.post("/v1/search", json={"query": "skole", "index": "010203-1234"})  # masked as everything served
+    assert echoed.status_code == 404 and "010203" not in echoed.text and "[skjult]" in echoed.text
+    # paths and methods the API does not have: JSON errors, 405 with Allow for a known path
+    for method, path, status in (("GET", "/v1/nope", 404), ("GET", "/", 404), ("PUT", "/v1/ask", 405), ("GET", "/v1/search", 405)):
+        response = client.request(method, path)
+        assert response.status_code == status and response.json()["error"]["code"] == status, (method, path)
+    assert client.request("DELETE", "/v1/search").headers["allow"] == "POST"
+    # a chat message part whose text is a number is a 400, and the connection stays usable
+    bad = client.post("/v1/chat/completions", json={"model": "demo", "messages": [{"role": "user", "content": [{"type": "text", "text": 123}]}]})
+    assert bad.status_code == 400 and "tekst" in bad.json()["error"]["message"]
+    assert client.get("/v1/indexes").status_code == 200
     invalid = client.post("/v1/search", json={"query": "skole", "k": 0, "path": "/etc/passwd"})
     assert invalid.status_code == 422 and "k" in invalid.json()["error"]["message"]
     # A lone surrogate was a plain-text 500 (the embedder cannot encode it); zero-width
