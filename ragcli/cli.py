@@ -58,7 +58,7 @@ IndexOpt = Annotated[
 ]
 ShowCprOpt = Annotated[
     bool,
-    typer.Option("--show-cpr", help="Show CPR numbers instead of [skjult] (only for users entitled to see them)."),
+    typer.Option("--show-cpr", help="Show CPR numbers instead of \\[skjult] (only for users entitled to see them)."),
 ]
 HomeOpt = Annotated[Path, typer.Option("--home", envvar="RAGCLI_HOME", help="Folder that holds the indexes.")]
 StoreOpt = Annotated[

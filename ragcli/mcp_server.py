@@ -18,7 +18,9 @@ import sys
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, redirect_stdout
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Annotated
+
+from pydantic import Field
 
 from ragcli import wire
 
@@ -60,9 +62,11 @@ def build_server(service: Service) -> MCPServer:
     index_note = f" Indeks: {', '.join(service.indexes)} (angiv index)." if several else ""
 
     @server.tool(description="Find de passager i dokumenterne der bedst matcher query (ingen generering)." + index_note)
-    async def search_documents(query: str, k: int = 5, index: str | None = None) -> wire.ToolSearchDict:
+    async def search_documents(
+        query: str, k: Annotated[int, Field(ge=1, le=100)] = 5, index: str | None = None  # as over HTTP
+    ) -> wire.ToolSearchDict:
         with _tool_errors():
-            found = await service.search(index, query, max(1, k), None)
+            found = await service.search(index, query, k, None)
         return wire.tool_search(found.query, found.index, found.hits)
 
     @server.tool(description="Besvar question ud fra dokumenterne, med kildehenvisninger (fil, side, citat) der er tjekket." + index_note)

@@ -39,9 +39,13 @@ def test_stdio_tools_search_and_answer_with_checked_citations(demo_home, llm_pat
             found = await mcp.call_tool("search_documents", {"query": "madaffald restaffald fraktioner", "k": 2})
             answer = await mcp.call_tool("ask_documents", {"question": "Hvornår starter skoledagen?"})
             empty = await mcp.call_tool("ask_documents", {"question": "   "})
-            return tools, found, answer, empty
+            zero = await mcp.call_tool("search_documents", {"query": "skole", "k": 0})
+            return tools, found, answer, empty, zero
 
-    tools, found, answer, empty = anyio.run(main)
+    tools, found, answer, empty, zero = anyio.run(main)
+    # k is bounded as over HTTP (it was turned into 1 without a word), and the schema says so
+    assert zero.is_error and "k" in zero.content[0].text
+    assert tools["search_documents"].input_schema["properties"]["k"].get("minimum") == 1
     assert set(tools) == {"search_documents", "ask_documents"}
     assert set(tools["ask_documents"].output_schema["properties"]) == set(wire.keys(wire.ToolAnswerDict))
     assert set(tools["search_documents"].input_schema["properties"]) >= {"query", "k"}
