@@ -384,15 +384,16 @@ async def _watch_disconnect(request, cancel: threading.Event) -> None:
 
 Mode = Literal["dense", "lexical", "hybrid"]
 
+# Strict: "k": "3", "k": true and "stream": "yes" are mistakes to report, not to guess at.
 class SearchRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
     query: str
     k: int = Field(5, ge=1, le=100)
     mode: Mode | None = None
     index: str | None = None
 
 class AskRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
     question: str
     index: str | None = None
     k: int | None = Field(None, ge=1, le=100)

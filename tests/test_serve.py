@@ -215,6 +215,10 @@ def test_limits_and_bad_requests_are_clear_errors(client):
     assert client.get("/v1/indexes").status_code == 200
     invalid = client.post("/v1/search", json={"query": "skole", "k": 0, "path": "/etc/passwd"})
     assert invalid.status_code == 422 and "k" in invalid.json()["error"]["message"]
+    # a mistaken type is reported, not guessed at ("yes" as true, true as k=1)
+    for path, body in (("/v1/search", {"query": "skole", "k": "3"}), ("/v1/search", {"query": "skole", "k": True}),
+                       ("/v1/ask", {"question": "Hvornår?", "stream": "yes"})):
+        assert client.post(path, json=body).status_code == 422, body
     # A lone surrogate was a plain-text 500 (the embedder cannot encode it); zero-width
     # characters only were a search for five arbitrary passages.
     for body, said in ((rb'{"query": "skole \ud800"}', "lone surrogate"), (rb'{"query": "\u200b\u200b"}', "is empty")):
