@@ -302,11 +302,12 @@ def _status(exc: BaseException) -> tuple[int, str]:
 class Guard:
     """Bearer token and body size, before anything else reads the request (the MCP mount too)."""
 
-    def __init__(self, app, token: str | None, max_body: int, loopback_only: bool = False):
+    def __init__(self, app, token: str | None, max_body: int, loopback_only: bool = False, body_timeout: float = 30.0):
         self.app = app
         self.token = token.encode() if token else None
         self.max_body = max_body
         self.loopback_only = loopback_only
+        self.body_timeout = body_timeout
 
     async def _refuse(self, send, status: int, message: str, headers: list[tuple[bytes, bytes]] = ()) -> None:
         body = json.dumps(_error_body(message, "invalid_request_error" if status != 401 else "authentication_error", status), ensure_ascii=False).encode()
@@ -337,7 +338,13 @@ class Guard:
         # endpoint ever holds more than max_body bytes of it; then hand it on.
         body = bytearray()
         while True:
-            message = await receive()
+            try:
+                # a client that sends its body slowly or not at all holds a connection and a
+                # file descriptor; 40 of them once sat for minutes (a slowloris)
+                message = await asyncio.wait_for(receive(), self.body_timeout)
+            except TimeoutError:
+                await self._refuse(send, 408, f"forespørgslens indhold kom ikke inden for {self.body_timeout:g} s")
+                return
             if message["type"] == "http.disconnect":
                 return
             body += message.get("body", b"")

@@ -106,6 +106,26 @@ def test_guard_checks_the_bearer_token_and_the_body_size():
     assert client.post("/echo", content=chunked(), headers={**AUTH, "Content-Type": "application/json"}).status_code == 413
 
 
+def test_a_body_that_does_not_come_is_a_408_not_a_held_connection():
+    import asyncio
+
+    async def app(scope, receive, send):  # never reached
+        raise AssertionError("the body never came, so nothing may read it")
+
+    guard = Guard(app, token=None, max_body=2048, body_timeout=0.2)
+    sent: list[dict] = []
+
+    async def receive():
+        await asyncio.sleep(3600)  # a slowloris: the body never comes
+
+    async def send(message):
+        sent.append(message)
+
+    scope = {"type": "http", "path": "/v1/ask", "method": "POST", "headers": [(b"host", b"127.0.0.1"), (b"content-length", b"60")]}
+    asyncio.run(asyncio.wait_for(guard(scope, receive, send), 5))
+    assert sent[0]["status"] == 408 and b"0.2 s" in sent[1]["body"]
+
+
 def test_on_loopback_only_loopback_host_names_are_served():
     # DNS rebinding: a web page whose name now points at 127.0.0.1 sends its own name as Host
     from fastapi import FastAPI
