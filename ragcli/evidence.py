@@ -51,6 +51,7 @@ SEPARATOR = " … "
 # A sentence that defines the term a question asks about is quoted from this probability on,
 # about half the extraction model's own threshold (0.225): its form is evidence too.
 DEFINITION_MIN_CONFIDENCE = 0.1
+DEFINITION_SOURCES = 5  # passages searched for a definition (other answers come from the best 3)
 MAX_UNIT_CHARS = 320  # longer units are tables or lists run together; they are cut into pieces
 
 
@@ -514,7 +515,16 @@ def extract_answer(
     at least `min_confidence` (default: the model's own threshold); else None. `similarity`
     scores texts against the question (the index's embedding model; None: words only);
     `coverage` is the best passage's (grounding)."""
-    found = candidates(question, kind, hits, weights, tainted, max_sources)
+    term = defined_term(question)
+    if term is None:
+        found = candidates(question, kind, hits, weights, tainted, max_sources)
+    else:
+        # a definition is looked for in every retrieved passage: a glossary sits in a sidebar
+        # chunk that a question worded "Hvad er en hallucination …?" ranks fifth
+        found = [
+            c for c in candidates(question, kind, hits, weights, tainted, max(max_sources, DEFINITION_SOURCES))
+            if c.source <= max_sources or defines(c.text, term) or _heads_entry(hits[c.source - 1].chunk.text, c, term)
+        ]
     if not found:
         return None
     if similarity is not None:
@@ -536,7 +546,6 @@ def extract_answer(
     # comes first, and is quoted at a lower probability, since its form is evidence too.
     # A glossary's entry for the term says what it means whatever the model makes of it; a
     # sentence that defines it in passing needs some likelihood too.
-    term = defined_term(question)
     if term is not None:
         entries = [s for s in scored if _heads_entry(hits[s[3].source - 1].chunk.text, s[3], term)]
         defining = entries or [s for s in scored if s[0] >= DEFINITION_MIN_CONFIDENCE and defines(s[3].text, term)]

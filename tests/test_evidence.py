@@ -886,3 +886,17 @@ def test_a_glossary_entry_defines_the_term_on_the_line_above_it():
     # the term inside running text heads no entry
     assert not any(t.startswith("GenAI er blevet så avanceret, at hallucinationer kan være svære at opdage for brugeren. GenAI")
                    for t in _candidate_texts("Hvordan definerer Dataetisk Råd en hallucination?", _hit(page)))
+
+
+def test_a_definition_is_looked_for_in_all_five_passages_other_answers_in_the_best_three():
+    question = "Hvad er en hallucination ifølge rådet?"
+    near = [_hit(f"Rådet har behandlet risikoen for fejl og hallucinationer i afsnit {n}.", f"r{n}.pdf") for n in range(1, 4)]
+    other = _hit("Hallucinationer opstår oftere, når temperaturen er høj.", "other.pdf")
+    glossary = _hit("Ordliste\nHallucination\nGenAI indhold, som er meningsfuldt, men faktuelt forkert.", "ordliste.pdf")
+    hits = [*near, other, glossary]
+    grounding = measure_grounding(question, hits, lambda term: 1, 100)
+    answer = extract_answer(question, answer_type(question), hits, grounding.weights, coverage=grounding.coverage)
+    assert answer is not None and answer.source == 5 and answer.text.startswith("Hallucination GenAI indhold")
+    # the fourth passage's sentence, which defines nothing, is no candidate
+    found = candidates(question, answer_type(question), hits, grounding.weights)
+    assert all(c.source <= 3 for c in found)
