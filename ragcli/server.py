@@ -299,6 +299,13 @@ def _status(exc: BaseException) -> tuple[int, str]:
     return 500, "server_error"
 
 
+async def _send_error(send, status: int, message: str, headers: list[tuple[bytes, bytes]] = ()) -> None:
+    """An error in the API's JSON shape, sent on a raw ASGI channel (before or beside FastAPI)."""
+    body = json.dumps(_error_body(message, "invalid_request_error" if status != 401 else "authentication_error", status), ensure_ascii=False).encode()
+    await send({"type": "http.response.start", "status": status, "headers": [(b"content-type", b"application/json"), *headers]})
+    await send({"type": "http.response.body", "body": body})
+
+
 class Guard:
     """Bearer token and body size, before anything else reads the request (the MCP mount too)."""
 
@@ -309,11 +316,6 @@ class Guard:
         self.loopback_only = loopback_only
         self.body_timeout = body_timeout
 
-    async def _refuse(self, send, status: int, message: str, headers: list[tuple[bytes, bytes]] = ()) -> None:
-        body = json.dumps(_error_body(message, "invalid_request_error" if status != 401 else "authentication_error", status), ensure_ascii=False).encode()
-        await send({"type": "http.response.start", "status": status, "headers": [(b"content-type", b"application/json"), *headers]})
-        await send({"type": "http.response.body", "body": body})
-
     async def __call__(self, scope, receive, send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
@@ -323,16 +325,16 @@ class Guard:
         # rebound to 127.0.0.1 (DNS rebinding) sends its own name as Host, and would otherwise
         # read the index through the browser of the user who opened it.
         if self.loopback_only and _host_name(headers.get(b"host", b"")) not in LOOPBACK:
-            await self._refuse(send, 421, "ukendt Host-header; serveren svarer kun på 127.0.0.1, localhost og ::1")
+            await _send_error(send, 421, "ukendt Host-header; serveren svarer kun på 127.0.0.1, localhost og ::1")
             return
         if self.token and scope["path"] != "/healthz" and scope["method"] != "OPTIONS":
             given = headers.get(b"authorization", b"")
             if not hmac.compare_digest(given, b"Bearer " + self.token):
-                await self._refuse(send, 401, "mangler eller forkert token (Authorization: Bearer …)", [(b"www-authenticate", b"Bearer")])
+                await _send_error(send, 401, "mangler eller forkert token (Authorization: Bearer …)", [(b"www-authenticate", b"Bearer")])
                 return
         declared = headers.get(b"content-length")
         if declared is not None and (not declared.isdigit() or int(declared) > self.max_body):
-            await self._refuse(send, 413, f"forespørgslen er for stor (højst {self.max_body} bytes)")
+            await _send_error(send, 413, f"forespørgslen er for stor (højst {self.max_body} bytes)")
             return
         # Read the body here (also a chunked one, which declares no length) so that no
         # endpoint ever holds more than max_body bytes of it; then hand it on.
@@ -343,13 +345,13 @@ class Guard:
                 # file descriptor; 40 of them once sat for minutes (a slowloris)
                 message = await asyncio.wait_for(receive(), self.body_timeout)
             except TimeoutError:
-                await self._refuse(send, 408, f"forespørgslens indhold kom ikke inden for {self.body_timeout:g} s")
+                await _send_error(send, 408, f"forespørgslens indhold kom ikke inden for {self.body_timeout:g} s")
                 return
             if message["type"] == "http.disconnect":
                 return
             body += message.get("body", b"")
             if len(body) > self.max_body:
-                await self._refuse(send, 413, f"forespørgslen er for stor (højst {self.max_body} bytes)")
+                await _send_error(send, 413, f"forespørgslen er for stor (højst {self.max_body} bytes)")
                 return
             if not message.get("more_body", False):
                 break
@@ -507,10 +509,9 @@ def create_app(service: Service) -> FastAPI:
         # A client that leaves ends the ask with Interrupted, which nobody awaits then: taken
         # here, so the log does not get a "never retrieved" traceback per abandoned stream.
         task.add_done_callback(lambda done: done.cancelled() or done.exception())
-        getter: asyncio.Future | None = None
 
         async def items() -> AsyncIterator[str | Answer]:
-            nonlocal getter
+            getter: asyncio.Future | None = None
             try:
                 while not task.done():
                     getter = asyncio.ensure_future(pieces.get())
@@ -632,10 +633,7 @@ class _OnlyMcp:
         allowed = sorted({m for r in self.api.routes if getattr(r, "path", None) == scope["path"] for m in getattr(r, "methods", None) or ()})
         status = 405 if allowed else 404
         message = f"{scope['method']} er ikke tilladt her (tilladt: {', '.join(allowed)})" if allowed else f"ingen side {scope['path']}"
-        body = json.dumps(_error_body(message, "invalid_request_error", status), ensure_ascii=False).encode()
-        headers = [(b"content-type", b"application/json")] + ([(b"allow", ", ".join(allowed).encode())] if allowed else [])
-        await send({"type": "http.response.start", "status": status, "headers": headers})
-        await send({"type": "http.response.body", "body": body})
+        await _send_error(send, status, message, [(b"allow", ", ".join(allowed).encode())] if allowed else [])
 
 
 def _version() -> str:
