@@ -553,7 +553,10 @@ class _PendingVectors:
         shutil.rmtree(self.folder, ignore_errors=True)
 
 
-def default_chunking(embedder: Embedder, max_tokens: int = 384, overlap_tokens: int = 64) -> ChunkingParams:
+DEFAULT_CHUNK_TOKENS = 384
+
+
+def default_chunking(embedder: Embedder, max_tokens: int = DEFAULT_CHUNK_TOKENS, overlap_tokens: int = 64) -> ChunkingParams:
     """Chunking parameters that respect the embedding model's limit.
 
     384 tokens (about 230 Danish words) with 64 overlap: on the dev set, page-level hit@5 rose

@@ -267,22 +267,20 @@ def ingest(
 def _ingest_into(folder, target, embed_model, chunk_tokens, overlap_tokens, rebuild, prune, progress) -> IngestReport:
     """ingest() once the target store is open: the index's own model and chunking unless given."""
     from ragcli.embedding import load_embedder
-    from ragcli.ingest import default_chunking, ingest_folder
+    from ragcli.ingest import DEFAULT_CHUNK_TOKENS, default_chunking, ingest_folder
     from ragcli.registry import DEFAULT_EMBEDDING_MODEL
 
+    asked_overlap = overlap_tokens
     existing = target.manifest() if target.exists() and not rebuild else None
     if existing:
         embed_model = embed_model or existing["embedding"]["model"]
         chunk_tokens = chunk_tokens if chunk_tokens is not None else existing["chunking"]["max_tokens"]
-        asked_overlap, overlap_tokens = overlap_tokens, overlap_tokens if overlap_tokens is not None else existing["chunking"]["overlap_tokens"]
-    else:
-        asked_overlap = overlap_tokens
+        overlap_tokens = overlap_tokens if overlap_tokens is not None else existing["chunking"]["overlap_tokens"]
     # The default overlap shrinks to fit a small chunk; an overlap the user asked for is not
     # changed behind their back.
-    if asked_overlap is not None and asked_overlap >= (chunk_tokens or 384) // 2:
-        from ragcli.errors import UsageError
-
-        raise UsageError(f"--overlap-tokens {asked_overlap} must be below half of the chunk size ({chunk_tokens or 384} tokens)")
+    size = chunk_tokens or DEFAULT_CHUNK_TOKENS
+    if asked_overlap is not None and asked_overlap >= size // 2:
+        raise UsageError(f"--overlap-tokens {asked_overlap} must be below half of the chunk size ({size} tokens)")
     embedder = load_embedder(embed_model or DEFAULT_EMBEDDING_MODEL)
     chunking = default_chunking(
         embedder,
