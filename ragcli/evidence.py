@@ -399,6 +399,11 @@ def _heads_entry(text: str, unit: Unit, term: str) -> bool:
     return _glossary_head(term).match(text, unit.start, unit.end + 1) is not None
 
 
+def _is_entry(candidate: Candidate, hits: Sequence[Hit], term: str) -> bool:
+    """Is the candidate a glossary's entry for the term (its head line, then the definition)?"""
+    return _heads_entry(hits[candidate.source - 1].chunk.text, candidate, term)
+
+
 @lru_cache(maxsize=1024)
 def _glossary_head(term: str) -> re.Pattern[str]:
     return re.compile(re.escape(term) + r"\w{0,3}[ \t]*:?[ \t]*(?:\n|$)", re.IGNORECASE)
@@ -523,7 +528,7 @@ def extract_answer(
         # chunk that a question worded "Hvad er en hallucination …?" ranks fifth
         found = [
             c for c in candidates(question, kind, hits, weights, tainted, max(max_sources, DEFINITION_SOURCES))
-            if c.source <= max_sources or defines(c.text, term) or _heads_entry(hits[c.source - 1].chunk.text, c, term)
+            if c.source <= max_sources or defines(c.text, term) or _is_entry(c, hits, term)
         ]
     if not found:
         return None
@@ -534,9 +539,10 @@ def extract_answer(
     # A question about a document's version history names the row it asks about ("Hvem lavede
     # version 5 …?", "… den første version …"): that row answers, however few of the
     # question's words it holds (the extraction model gives such rows 0.01–0.1).
+    likeliest = max(scored, key=lambda s: s[:3])
     asked_row = _asked_history_row(question, [s for s in scored if _HISTORY_ROW.match(s[3].text)])
     if asked_row is None:
-        asked_row = _described_history_row(question, max(scored, key=lambda s: s[:3]), weights)
+        asked_row = _described_history_row(question, likeliest, weights)
     if asked_row is not None:
         return _quote([asked_row[3]], hits, question, asked_row[0])
     # A question about what a term means is answered where the documents define it ("PTU
@@ -547,12 +553,12 @@ def extract_answer(
     # A glossary's entry for the term says what it means whatever the model makes of it; a
     # sentence that defines it in passing needs some likelihood too.
     if term is not None:
-        entries = [s for s in scored if _heads_entry(hits[s[3].source - 1].chunk.text, s[3], term)]
+        entries = [s for s in scored if _is_entry(s[3], hits, term)]
         defining = entries or [s for s in scored if s[0] >= DEFINITION_MIN_CONFIDENCE and defines(s[3].text, term)]
         if defining:
             best = max(defining, key=lambda s: s[:3])
             return _quote([best[3]], hits, question, best[0])
-    best = max(scored, key=lambda s: s[:3])
+    best = likeliest
     if best[0] < (model.min_confidence if min_confidence is None else min_confidence):
         # A document's date is the one it labels as its own ("Date: 07.05.2018"): that line
         # shares next to no words with the question, which is what the model weighs most. When
