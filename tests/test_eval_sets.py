@@ -6,7 +6,10 @@ import sys
 import pytest
 from conftest import REPO, SHARED, SHARED_CORPUS
 
-SETS = ["eval/questions.jsonl", "eval/questions_more.jsonl", "eval/questions_real.jsonl", "eval/questions_extra.jsonl"]
+SETS = [
+    "eval/questions.jsonl", "eval/questions_more.jsonl", "eval/questions_real.jsonl", "eval/questions_extra.jsonl",
+    "eval/questions_blind.jsonl",
+]
 
 
 @pytest.mark.slow
