@@ -93,8 +93,18 @@ def _common_word(word: str) -> bool:
 _WEB_NAME = re.compile(r"\b[\w-]+(?:\.[\w-]+)*\.(?:dk|com|org|net|eu|io)\b", re.IGNORECASE)
 _CALLED_QUESTION = re.compile(r"\b(?:hvad hedder|hvad hed|hvilket navn|hvad er navnet)\b", re.IGNORECASE)
 _VERSION_QUESTION = re.compile(r"\bversion", re.IGNORECASE)
-# A section's number before its title ("3 Driftsmiljøet …", "2.1 Sikring …").
+# A section's number before its title ("3 Driftsmiljøet …", "2.1 Sikring …"), first or, dotted,
+# where a heading runs on from the line before ("▪ RoleCatalogueAttributeStore.dll 1.2
+# Forudsætninger Hvis man …").
 _SECTION_NUMBER = re.compile(r"^\s*\d{1,2}(?:\.\d{1,2})*\.?\s+(?=[A-ZÆØÅ])")
+# A product's name before it makes it a version: "Docker 24.0.5 Community Edition".
+_INNER_SECTION_NUMBER = re.compile(r"(?<!\S)(\S+)\s+\d{1,2}(?:\.\d{1,2})+\.?\s+(?=[A-ZÆØÅ][a-zæøå]+ [A-ZÆØÅ])")
+
+
+def _without_inner_section_numbers(text: str) -> str:
+    return _INNER_SECTION_NUMBER.sub(
+        lambda m: m.group(0) if re.fullmatch(r"[A-ZÆØÅ][\w-]*", m.group(1)) else m.group(1) + " ", text
+    )
 # A version number stands on its own: "1.1.0", "v2.0.0", "Server 2016" — not the digit of a
 # name ("OS2rollekatalog") nor of an ordinal run into a word ("3.part").
 _VERSION_NUMBER = re.compile(r"(?<![\w.])v?(\d+(?:[.,]\d+)*)(?!\w|\.[^\W\d])", re.IGNORECASE)
@@ -113,6 +123,12 @@ _HEADER_DATE = (
 _PAGE_LABEL = re.compile(
     r"(?:\b" + _HEADER_DATE + r"\s+)?\b(?:side|page|s\.)\s*\d+\s*(?:af|of|/)\s*\d+\b", re.IGNORECASE
 )
+# A web page printed from a browser: "1 af 2 05-08-2025, 12:15", the page count beside the
+# time of printing, at the foot of every page (a document of two pages has no running lines).
+_PRINT_STAMP = re.compile(r"\b\d{1,3}\s*(?:af|of|/)\s*\d{1,3}\s+\d{1,2}[./-]\d{1,2}[./-]\d{2,4},?\s+\d{1,2}[:.]\d{2}\b")
+# The web page's title and address beside it, cut short by the browser ("Når dit barn går i
+# skole https://aarhus.dk/borger/pasning-skole-og-uddannelse/skole-sfo-og-kl...").
+_PRINTED_ADDRESS = re.compile(r"^[^.:!?]{0,80}\bhttps?://\S+(?:\.\.\.|…)$")
 
 AnswerType = Literal["quantity", "number", "time", "name", "any"]
 
@@ -440,6 +456,15 @@ def is_furniture(text: str) -> bool:
     return bool(_PAGE_LABEL.search(text)) and len(strip_page_labels(text).split()) <= 6
 
 
+def is_print_furniture(text: str) -> bool:
+    """What a browser prints on every page of a web page: its title and cut-short address, or
+    the page count and the time of printing. That time answers only a question about when the
+    page was printed; it is asked for as a document's date."""
+    return _PRINTED_ADDRESS.match(text) is not None or (
+        _PRINT_STAMP.search(text) is not None and len(_PRINT_STAMP.sub(" ", text).split()) <= 6
+    )
+
+
 # The title line of an item on a council's agenda ("Punkt 8: Afsluttede anlægsregnskaber for
 # Teknik og Miljø 2024 EMN-2025-005495"): it names the case the question asks about, and says
 # nothing of it. On the eval sets, 76 candidate sentences were such titles and none held the
@@ -694,6 +719,17 @@ def is_bare_link(text: str, question: str) -> bool:
     return blanked != text and (not rest or rest.endswith(":"))
 
 
+# A year that is part of a plan's or an agreement's name ("budgetforlig 2024", "Den
+# fællesoffentlige digitaliseringsstrategi 2016-2020", "klimaregnskabet 2024") says which
+# one, not when anything happens: "Hvornår forventes broen at stå færdig?" is not answered
+# by "Som en del af budgetforlig 2024 blev det vedtaget, at mulighederne … skulle undersøges".
+_LABEL_YEAR = re.compile(
+    r"\b(\w*(?:forlig|strategi|regnskab|budget|handleplan|aftale|reform|program)(?:en|et|ets|ens|tet|met|s)?)"
+    r"\s+(?:19|20)\d\d(?:\s*[-–/]\s*(?:19|20)?\d\d)?\b",
+    re.IGNORECASE,
+)
+
+
 def fits_type(claim: str, kind: AnswerType, question: str = "") -> bool:
     """Does the claim carry the kind of thing asked for (an amount, a number, a time, a name)?"""
     body = strip_page_labels(claim)
@@ -708,7 +744,7 @@ def fits_type(claim: str, kind: AnswerType, question: str = "") -> bool:
         if _VERSION_QUESTION.search(question):
             # a version is numbered: "Docker, Kubernetes og KrakenD" is not one, nor "en TLS
             # sikret forbindelse, hvilket beskytter mod at 3.part kan lytte med", nor a section
-            unnumbered = _SECTION_NUMBER.sub("", body, count=1)
+            unnumbered = _without_inner_section_numbers(_SECTION_NUMBER.sub("", body, count=1))
             versions = {n.replace(",", ".").rstrip(".") for n in _VERSION_NUMBER.findall(unnumbered)}
             # a lone digit is a list's or a step's number ("Konfigurer NCP Mappen 1."), unless
             # it is called a version ("version 5", "v2")
@@ -719,6 +755,8 @@ def fits_type(claim: str, kind: AnswerType, question: str = "") -> bool:
         return bool(numbers) or any(_is_code(n) and n.lower() not in asked for n in names_in(body))
     if kind == "time":
         pattern = _CLOCK_TIME if _CLOCK_QUESTION.search(question) else _TIME_EXPRESSION
+        if _typing_cue(question)[1].lower().startswith("hvornår"):  # "hvilken periode" may ask for "2016-2020"
+            body = _LABEL_YEAR.sub(r"\1", body)
 
         def said(text: str) -> set[str]:  # the words and numbers of its times: "den 12. okt." = "12. okt."
             return {w for m in pattern.finditer(text) for w in re.findall(r"\w+", m.group(0).lower())} - {"den", "kl", "klokken"}

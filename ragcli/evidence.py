@@ -35,6 +35,7 @@ from ragcli.danish import (
     is_agenda_heading,
     is_bare_link,
     is_furniture,
+    is_print_furniture,
     is_refusal,
     labels_a_date,
     new_terms,
@@ -433,12 +434,13 @@ def candidates(
     found_all: list[Candidate] = []
     wants_date = kind == "time" or _ASKS_WHEN.search(question) is not None  # the question's, asked once
     term = defined_term(question)
+    printed = asks_document_date(question)  # a printed page's stamp dates the print, and answers nothing else
     for number, hit in enumerate(hits[:max_sources], start=1):
         if number in tainted:
             continue
         if other_numbered(hit.chunk.text, question):
             continue  # it is about "Driftsmodel 2" where the question asks about "Driftsmodel 3"
-        found = [u for u in units(hit.chunk.text) if not is_furniture(u.text)]
+        found = [u for u in units(hit.chunk.text) if not is_furniture(u.text) and (printed or not is_print_furniture(u.text))]
         own = [unit_coverage(u.text, weights) for u in found]
         untitled = _without_title(weights, hit)
         passage = unit_coverage(hit.chunk.text, weights)

@@ -900,3 +900,43 @@ def test_a_definition_is_looked_for_in_all_five_passages_other_answers_in_the_be
     # the fourth passage's sentence, which defines nothing, is no candidate
     found = candidates(question, answer_type(question), hits, grounding.weights)
     assert all(c.source <= 3 for c in found)
+
+
+PRINTED_PAGE = (
+    "Sidste skoledag for afgangselever\n"
+    "Sidste skoledag for afgangselever i 9. og 10. klasse bliver holdt onsdag den 13.\n"
+    "maj 2026 på festivalpladsen.\n"
+    "Når dit barn går i skole https://aarhus.dk/borger/pasning-skole-og-uddannelse/skole-sfo-og-kl...\n"
+    "2 af 2 05-08-2025, 12:15"
+)
+
+
+def test_a_browsers_print_stamp_dates_the_print_and_answers_nothing_else():
+    # a web page printed to PDF carries its title, a cut-short address, the page count and the
+    # time of printing on every page; a two-page document has no running lines to drop it by
+    question = "Hvornår er den fælles sidste skoledag for afgangselever i 2027?"
+    found = _candidate_texts(question, _hit(PRINTED_PAGE))
+    assert not any("12:15" in text or "https://" in text for text in found)
+    # asked when the page was printed, the stamp is the answer
+    dated = _candidate_texts("Fra hvilken dato er udskriften af siden?", _hit(PRINTED_PAGE))
+    assert any("05-08-2025" in text for text in dated)
+
+
+def test_a_year_in_a_plans_name_says_which_plan_not_when():
+    question = "Hvornår forventes den nye cykelbro at stå færdig?"
+    assert not fits_type("Som en del af budgetforlig 2024 blev det vedtaget, at broen skulle undersøges.", "time", question)
+    assert not fits_type("Den er udarbejdet under digitaliseringsstrategien 2016-2020.", "time", question)
+    assert fits_type("Broen står færdig i 2027.", "time", question)
+    assert fits_type("Budgetforlig 2024 blev indgået den 12. oktober.", "time", question)
+    # where the question asks for a period, the name's years are the period
+    assert fits_type("Den fællesoffentlige digitaliseringsstrategi 2016-2020.", "time",
+                     "Hvilken periode dækker digitaliseringsstrategien?")
+
+
+def test_a_section_number_run_into_a_line_is_no_version():
+    question = "Hvilken Windows Server-version er attribute storet lavet til?"
+    heading_run_on = ("Attribute Storet består af 1 DLL. ▪ RoleCatalogueAttributeStore.dll 1.2 Forudsætninger "
+                      "Hvis man ønsker at logge til en systemlog, skal brugeren have adgang.")
+    assert not fits_type(heading_run_on, "number", question)
+    assert fits_type("Installer Docker 24.0.5 Community Edition på serveren.", "number", question)
+    assert fits_type("Den findes til Windows Server 2016 og Windows Server 2019.", "number", question)
