@@ -24,6 +24,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from ragcli.chunking import sentence_spans
+from ragcli.code_lists import code_row
 from ragcli.danish import (
     MONTHS,
     AnswerType,
@@ -522,6 +523,18 @@ def extract_answer(
     at least `min_confidence` (default: the model's own threshold); else None. `similarity`
     scores texts against the question (the index's embedding model; None: words only);
     `coverage` is the best passage's (grounding)."""
+    # A code list's row answers what a code stands for, or which code a thing has, though it
+    # shares next to nothing with the question but the code or the thing.
+    row = code_row(question, hits[:DEFINITION_SOURCES], weights, tainted)
+    if row is not None:
+        hit = hits[row.source - 1]
+        found = Candidate(row.source, row.text, row.start, row.end, unit_coverage(row.text, weights),
+                          unit_coverage(row.text, weights), own_untitled=unit_coverage(row.text, weights),
+                          passage=unit_coverage(hit.chunk.text, weights))
+        if similarity is not None:
+            found = replace(found, similarity=similarity([row.text])[0])
+        probability = confidence(features(found, coverage), WORDS_ONLY if similarity is None else WITH_SIMILARITY)
+        return Extract(row.source, row.text, row.start, row.end, probability)
     term = defined_term(question)
     if term is None:
         found = candidates(question, kind, hits, weights, tainted, max_sources)
