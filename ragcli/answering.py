@@ -26,6 +26,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
 from ragcli.citations import best_evidence, check_answer, make_citations, strip_markers
+from ragcli.code_lists import asked_field, code_row, look_up
 from ragcli.danish import REFUSAL, answer_type, fits_type, is_refusal, new_terms, numbers_in, prefix_match, strip_controls
 from ragcli.embedding import Embedder
 from ragcli.evidence import SIMILARITY_MODELS, Extract, extract_answer, select_windows
@@ -155,6 +156,24 @@ def agrees(answer: str, found: Extract | None, question: str) -> bool:
     return shared == len(words)
 
 
+def _with_code_list(question: str, hits: list[Hit], index: Index, k: int, trace: dict) -> list[Hit]:
+    """The retrieved passages (at most k), the last one given up for the code list a question about a code
+    asks of ("Hvad betyder off_kode 2?", "Hvilken funktionsstatuskode …?"), where none of them
+    holds the row: a row shares next to no words with the question, so neither search ranks it.
+    `trace` names the passage looked up."""
+    if asked_field(question) is None:
+        return hits
+    lexical = index.lexical
+    weights = question_weights(question, lexical.document_frequency, len(lexical))
+    if code_row(question, hits, weights) is not None:
+        return hits
+    found = look_up(question, weights, lexical.search, index.chunks)
+    if found is None or any(h.chunk.doc == found.chunk.doc and h.chunk.char_start == found.chunk.char_start for h in hits):
+        return hits
+    trace["code_list"] = f"{found.chunk.doc} s. {found.chunk.pages}"
+    return [*hits[: max(k - 1, 1)], found]
+
+
 def answer_question(
     question: str,
     index: Index,
@@ -170,9 +189,11 @@ def answer_question(
     block = blocked(flags)
     trace: dict = {}
     retrieved = [] if block else retrieve(index, question, params.retrieval, embedder, trace)
+    lexical = index.lexical
+    if retrieved and params.extract_fallback:
+        retrieved = _with_code_list(question, retrieved, index, params.retrieval.k, trace)
     timings["retrieve_s"] = time.perf_counter() - started
 
-    lexical = index.lexical
     if params.window_chars > 0:
         weights = question_weights(question, lexical.document_frequency, len(lexical))
         windows = select_windows(retrieved, weights, params.window_chars)

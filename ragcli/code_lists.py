@@ -19,12 +19,12 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
 
 from ragcli.danish import numbers_in, weighted_coverage
 from ragcli.lexical import analyze
-from ragcli.schema import Hit
+from ragcli.schema import Chunk, Hit
 
 # The field a question names, and the code after it: "off_kode 2", "funktionsstatus-kode 7",
 # "hastighedskoden 15", "ejerstatuskode 42", "Hvilken artskode …".
@@ -36,6 +36,7 @@ _HEADER = re.compile(r"^[ \t]*([\w]*kode)\*?[ \t]+\S[^\n]*\baktiv\b[^\n]*$", re.
 _ROW = re.compile(r"^[ \t]*(\d{1,6})(?:[ \t]+(\S[^\n]*))?$")
 _SECTION = re.compile(r"^[ \t]*\d{1,2}(?:\.\d{1,2})+\.?[ \t]+\S")  # "4.3.15 Funktionsstatus (d_basis_…)"
 ROW_LINES = 3  # a row's cells wrap over at most this many lines
+LOOKUP_DEPTH = 80  # passages the lexical index is asked for when looking a list up
 
 
 @dataclass(frozen=True)
@@ -68,12 +69,18 @@ def asked_field(question: str) -> tuple[str, str | None] | None:
     return None
 
 
+def _skeleton(word: str) -> str:
+    """A field's name without its e's and s's, which Danish compounds put in or leave out
+    ("salgsstatus" / "salg_status", "havnetype" / "havn_type")."""
+    return re.sub(r"[es]", "", word)
+
+
 def _same_field(asked: str, listed: str) -> bool:
     """"hastigheds" names "hastighed", "arts" names "invasivart", "oprindelses" names "oprind"."""
     if not asked:
         return True
-    for a in {asked, asked.removesuffix("s")}:
-        if len(a) >= 3 and (listed.startswith(a) or listed.endswith(a) or (len(listed) >= 4 and a.startswith(listed))):
+    for a, b in ((asked, listed), (asked.removesuffix("s"), listed), (_skeleton(asked), _skeleton(listed))):
+        if len(a) >= 3 and (b.startswith(a) or b.endswith(a) or (len(b) >= 4 and a.startswith(b))):
             return True
     return False
 
@@ -149,3 +156,45 @@ def code_row(
     if len(scored) > 1 and scored[1][0] == scored[0][0] and scored[1][1].text != scored[0][1].text:
         return None  # two rows name the thing as well: the question does not say which
     return scored[0][1]
+
+
+def _joined(before: Chunk, chunk: Chunk) -> Chunk | None:
+    """The passage before and this one as one, where they overlap or touch: a list that runs
+    on from the passage before has its header there ("invasivart_kode …" / "1150 Mårhund …")."""
+    if before.doc != chunk.doc or not before.char_start < chunk.char_start <= before.char_end:
+        return None
+    text = before.text + chunk.text[before.char_end - chunk.char_start :]
+    # no chunk of the index is this text: chunk_id -1 (a record keeps the text as shown)
+    return replace(before, page_end=chunk.page_end, char_end=chunk.char_end, text=text,
+                   n_tokens=before.n_tokens + chunk.n_tokens, chunk_id=-1)
+
+
+def look_up(
+    question: str,
+    weights: dict[str, float],
+    search: Callable[[str, int], list[tuple[int, float]]],
+    fetch: Callable[[list[int]], dict[int, Chunk]],
+) -> Hit | None:
+    """A passage that holds the row a code-list question asks for, where retrieval found none:
+    a row shares next to no words with the question, so passages are sought by the list's
+    header (its field and "aktiv … Begrebsdefinition") and the question's words together
+    (`search`: the lexical index; `fetch`: chunks by id). A list that runs on from the passage
+    before is read with that passage's header."""
+    asked = asked_field(question)
+    if asked is None:
+        return None
+    field = asked[0]
+    found = search(f"aktiv begrebsdefinition {field}_kode {field}kode {question}", LOOKUP_DEPTH)
+    ids = [cid for cid, _ in found]
+    chunks = fetch(sorted(set(ids) | {cid - 1 for cid in ids}))
+    for rank, (cid, score) in enumerate(found, start=1):
+        chunk = chunks.get(cid)
+        if chunk is None:
+            continue
+        before = chunks.get(cid - 1)
+        joined = _joined(before, chunk) if before is not None else None
+        for passage in (chunk, joined):
+            hit = Hit(chunk=passage, score=score, lexical_score=score, lexical_rank=rank) if passage else None
+            if hit is not None and code_row(question, [hit], weights) is not None:
+                return hit
+    return None

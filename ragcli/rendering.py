@@ -238,7 +238,8 @@ def render_explain(console: Console, answer: Answer) -> None:
     console.print(plain(answer.question))
     console.print(Line("2 · Hentede passager (retrieval)", align="left"))
     trace = answer.retrieval_trace
-    if trace:
+    fused = "rrf_k" in trace
+    if fused:
         console.print(
             plain(
                 f"Fusion: RRF k={trace.get('rrf_k')}, vægt dense {trace.get('dense_weight')}, "
@@ -246,7 +247,10 @@ def render_explain(console: Console, answer: Answer) -> None:
                 style="dim",
             )
         )
-    render_hits(console, answer.hits, "hybrid" if trace else "")
+    if trace.get("code_list"):
+        # the last passage was looked up in a code list, not ranked by the search
+        console.print(plain(f"Kodeliste slået op: {trace['code_list']} (sidste passage)", style="dim"))
+    render_hits(console, answer.hits, "hybrid" if fused else "")
     console.print(Line("3 · Dækker kilderne spørgsmålet?", align="left"))
     g = answer.grounding
     console.print(

@@ -3,7 +3,7 @@ list's row (hand-made passages as pdfium lays GeoFA's lists out; no models)."""
 
 from __future__ import annotations
 
-from ragcli.code_lists import asked_field, code_row, rows
+from ragcli.code_lists import asked_field, code_row, look_up, rows
 from ragcli.danish import answer_type
 from ragcli.evidence import extract_answer
 from ragcli.grounding import measure_grounding
@@ -87,3 +87,71 @@ def test_the_row_is_quoted_though_it_shares_little_with_the_question():
     assert FUNCTION_STATUS[quote.start : quote.end] == quote.text
     # a passage flagged as prompt injection is data, never an answer
     assert code_row(question, hits, weights, tainted={1}) is None
+
+
+def _chunk(text: str, start: int, chunk_id: int) -> Chunk:
+    return Chunk(doc="geofa.pdf", title="", page_start=40 + chunk_id, page_end=40 + chunk_id, char_start=start,
+                 char_end=start + len(text), text=text, n_tokens=100, chunk_id=chunk_id)
+
+
+def test_a_list_missed_by_retrieval_is_looked_up_by_its_header_and_read_on_from_the_passage_before():
+    # the header sits in one passage, the asked row in the next (they overlap by one row), and
+    # neither shares a word with the question but the thing itself
+    document = (
+        "4.3.9 Invasive arter (d_basis_invasivart)\n"
+        "invasivart_kode ia_dansknavn ia_latinsknavn ia_rige aktiv\n"
+        "1140 Mink Mustela vison Dyreriget 1\n"
+        "1150 Mårhund Nyctereutes procyonoides Dyreriget 1\n"
+        "1160 Nilgås Alopochen aegyptiacus Dyreriget 1\n"
+    )
+    cut = document.index("1150")
+    overlap = document.index("1140")
+    chunks = {7: _chunk(document[:cut], 0, 7), 8: _chunk(document[overlap:], overlap, 8),
+              3: _chunk("Vejledning om registrering af arter i kommunen.", 0, 3)}
+    searched = []
+
+    def search(query: str, k: int) -> list[tuple[int, float]]:
+        searched.append(query)
+        return [(3, 2.0), (8, 1.5)]
+
+    question = "Vi har set en mårhund i kommunen. Hvilken artskode skal den have i GeoFA?"
+    weights = measure_grounding(question, [], lambda term: 1, 100).weights
+    found = look_up(question, weights, search, lambda ids: {i: chunks[i] for i in ids if i in chunks})
+    assert found is not None and "arts_kode" in searched[0]
+    assert found.chunk.text == document and found.chunk.chunk_id == -1  # the two passages as one
+    row = code_row(question, [found], weights)
+    assert row.code == "1150" and found.chunk.text[row.start : row.end] == row.text
+    # a thing the list does not name is looked up in vain
+    nothing = "Vi har set en vaskebjørn. Hvilken artskode skal den have i GeoFA?"
+    assert look_up(nothing, measure_grounding(nothing, [], lambda term: 1, 100).weights, search,
+                   lambda ids: {i: chunks[i] for i in ids if i in chunks}) is None
+
+
+def test_the_ask_pipeline_looks_the_list_up_and_quotes_the_row(tmp_path, minilm, llm_path):
+    # A real index of a specification whose prose about fire hydrants outranks its code list
+    # for the question; with one passage retrieved, the list comes in by the lookup.
+    from ragcli.answering import AskParams, _with_code_list, answer_question
+    from ragcli.generation import LlamaBackend
+    from ragcli.ingest import default_chunking, ingest_folder
+    from ragcli.retrieval import RetrievalParams, retrieve
+    from ragcli.store import Index
+
+    prose = " ".join(
+        f"Afsnit {n}: En brandhane skal kontrolleres, og en brandhane der er ude af drift skal meldes til "
+        f"beredskabet, så brandhanen kan sættes i drift igen." for n in range(1, 40)
+    )
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "specifikation.txt").write_text(prose + "\n\n" + FUNCTION_STATUS, encoding="utf-8")
+    ingest_folder(docs, tmp_path / "idx", minilm, default_chunking(minilm))
+    question = "En brandhane er midlertidigt ude af drift. Hvilken funktionsstatuskode skal den have?"
+    params = AskParams(retrieval=RetrievalParams(k=1))
+    with Index(tmp_path / "idx") as index:
+        trace: dict = {}
+        prose_hit = retrieve(index, "Afsnit 3 brandhane kontrolleres", params.retrieval, minilm)
+        looked_up = _with_code_list(question, prose_hit, index, 2, trace)
+        assert len(looked_up) == 2 and looked_up[0] is prose_hit[0]
+        assert "4 Midlertidig lukket" in looked_up[1].chunk.text and trace["code_list"].startswith("specifikation.txt")
+        answer = answer_question(question, index, minilm, LlamaBackend(llm_path, n_ctx=2048), params)
+    assert not answer.refused
+    assert answer.text.startswith("4 Midlertidig lukket 1 Midlertidigt lukket/ude af drift")
