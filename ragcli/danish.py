@@ -97,6 +97,8 @@ _VERSION_QUESTION = re.compile(r"\bversion", re.IGNORECASE)
 # where a heading runs on from the line before ("▪ RoleCatalogueAttributeStore.dll 1.2
 # Forudsætninger Hvis man …").
 _SECTION_NUMBER = re.compile(r"^\s*\d{1,2}(?:\.\d{1,2})*\.?\s+(?=[A-ZÆØÅ])")
+# A date is no version: "Driftshaandbog.md 2025-06-02", "07.05.2018".
+_DATE_LIKE = re.compile(r"\b\d{4}-\d{2}-\d{2}\b|\b\d{1,2}[./-]\d{1,2}[./-]\d{4}\b")
 # A product's name before it makes it a version: "Docker 24.0.5 Community Edition".
 _INNER_SECTION_NUMBER = re.compile(r"(?<!\S)(\S+)\s+\d{1,2}(?:\.\d{1,2})+\.?\s+(?=[A-ZÆØÅ][a-zæøå]+ [A-ZÆØÅ])")
 
@@ -129,6 +131,9 @@ _PRINT_STAMP = re.compile(r"\b\d{1,3}\s*(?:af|of|/)\s*\d{1,3}\s+\d{1,2}[./-]\d{1
 # The web page's title and address beside it, cut short by the browser ("Når dit barn går i
 # skole https://aarhus.dk/borger/pasning-skole-og-uddannelse/skole-sfo-og-kl...").
 _PRINTED_ADDRESS = re.compile(r"^[^.:!?]{0,80}\bhttps?://\S+(?:\.\.\.|…)$")
+# A file printed from an editor heads each page with its name and date ("Driftshaandbog.md
+# 2025-06-02 / ePrescription og Patient Summary driftsvejledning …").
+_PRINTED_FILE = re.compile(r"^\S+\.(?:md|txt|docx?|html?|pdf)\s+\d{4}-\d{2}-\d{2}\b(?:\s*/\s*[^.!?]{0,80})?$", re.IGNORECASE)
 
 AnswerType = Literal["quantity", "number", "time", "name", "any"]
 
@@ -155,11 +160,13 @@ _TYPE_CUES: tuple[tuple[AnswerType, re.Pattern[str]], ...] = tuple(
                       r"hvilke[nt]? \w*(?:grænse|hastighed|vandføring|præcision|bredde|højde|længde|afstand|vægt)\w*",
                       "hvilken alder")),
         ("number", ("hvilken kode", "hvilket nummer", "hvilket tal", "hvilken værdi", "hvilket versionsnummer",
+                    "hvilken port", "hvilke porte",
                     r"hvilke[nt]? \w*(?:kode|nummer|numre|interval)\w*", "hvilken version",
                     r"[\w.]+-version\w*", r"hvilke[nt]? [\w.-]+ og version\w*")),
         ("name", ("hvem", "hvilken myndighed", "hvilken organisation", "hvilke organisationer", "hvilken kommune",
                   "hvilken virksomhed", "hvilken leverandør", "hvilket firma", "hvilken styrelse",
                   "hvilket parti", "hvilke partier", "hvilken person", "hvilke personer",
+                  r"hvilke[nt]? \w*(?:forening|foreninger|klub|klubber)",
                   # a thing that is called something has a name: "Hvad hedder samarbejdsværktøjet?"
                   "hvad hedder", "hvad hed", "hvilket navn", "hvad er navnet")),
     )
@@ -460,7 +467,7 @@ def is_print_furniture(text: str) -> bool:
     """What a browser prints on every page of a web page: its title and cut-short address, or
     the page count and the time of printing. That time answers only a question about when the
     page was printed; it is asked for as a document's date."""
-    return _PRINTED_ADDRESS.match(text) is not None or (
+    return _PRINTED_ADDRESS.match(text) is not None or _PRINTED_FILE.match(text) is not None or (
         _PRINT_STAMP.search(text) is not None and len(_PRINT_STAMP.sub(" ", text).split()) <= 6
     )
 
@@ -730,6 +737,29 @@ _LABEL_YEAR = re.compile(
 )
 
 
+# "Hvilken dag / dato …?" asks for one day; how often something happens ("månedlig
+# redeployment", "dagligt") does not say which.
+_ONE_DAY_QUESTION = re.compile(r"\bhvilken (?:dag|dato)\b", re.IGNORECASE)
+_FREQUENCY = re.compile(
+    r"\b(?:dagligt?|ugentlig[et]?|månedlig[et]?|årlig[et]?|kvartalsvis|løbende|hver\s+(?:dag|uge|måned|år|morgen|aften))\b",
+    re.IGNORECASE,
+)
+# A version the question names ("'FKG datamodellen - Version 2'") is not another one the
+# sentence names ("FKG version 2.3.0 – juni 2013: Endelig udgivelse …").
+_NAMED_VERSION = re.compile(r"\bversion\s+(\d+(?:\.\d+)*)\b", re.IGNORECASE)
+
+
+def other_version(claim: str, question: str) -> bool:
+    """The question names a version and the claim only other versions. A claim that holds the
+    asked number anywhere ("Endelig udgivelse af tilrettet høringsversion 2.2.1") speaks of it:
+    the question may ask what came after it."""
+    def named(text: str) -> set[str]:
+        return {re.sub(r"(?:\.0)+$", "", v) for v in _NAMED_VERSION.findall(text)}
+
+    asked, said = named(question), named(claim)
+    return bool(asked) and bool(said) and not asked & said and not asked & numbers_in(claim)
+
+
 def fits_type(claim: str, kind: AnswerType, question: str = "") -> bool:
     """Does the claim carry the kind of thing asked for (an amount, a number, a time, a name)?"""
     body = strip_page_labels(claim)
@@ -744,7 +774,7 @@ def fits_type(claim: str, kind: AnswerType, question: str = "") -> bool:
         if _VERSION_QUESTION.search(question):
             # a version is numbered: "Docker, Kubernetes og KrakenD" is not one, nor "en TLS
             # sikret forbindelse, hvilket beskytter mod at 3.part kan lytte med", nor a section
-            unnumbered = _without_inner_section_numbers(_SECTION_NUMBER.sub("", body, count=1))
+            unnumbered = _DATE_LIKE.sub(" ", _without_inner_section_numbers(_SECTION_NUMBER.sub("", body, count=1)))
             versions = {n.replace(",", ".").rstrip(".") for n in _VERSION_NUMBER.findall(unnumbered)}
             # a lone digit is a list's or a step's number ("Konfigurer NCP Mappen 1."), unless
             # it is called a version ("version 5", "v2")
@@ -757,6 +787,8 @@ def fits_type(claim: str, kind: AnswerType, question: str = "") -> bool:
         pattern = _CLOCK_TIME if _CLOCK_QUESTION.search(question) else _TIME_EXPRESSION
         if _typing_cue(question)[1].lower().startswith("hvornår"):  # "hvilken periode" may ask for "2016-2020"
             body = _LABEL_YEAR.sub(r"\1", body)
+        if _ONE_DAY_QUESTION.search(question):  # "På hvilken dag i måneden …?" is not answered by "månedlig"
+            body = _FREQUENCY.sub(" ", body)
 
         def said(text: str) -> set[str]:  # the words and numbers of its times: "den 12. okt." = "12. okt."
             return {w for m in pattern.finditer(text) for w in re.findall(r"\w+", m.group(0).lower())} - {"den", "kl", "klokken"}

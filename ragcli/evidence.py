@@ -41,6 +41,7 @@ from ragcli.danish import (
     labels_a_date,
     new_terms,
     other_numbered,
+    other_version,
     other_year,
     points_back,
     prefix_match,
@@ -464,7 +465,7 @@ def candidates(
                 continue  # a question (a flowchart's "Overstiger formuen beløbsgrænsen?") answers nothing
             if is_agenda_heading(unit.text, question):
                 continue  # it names the case; the item's text below says what was decided
-            if other_year(unit.text, question):
+            if other_year(unit.text, question) or other_version(unit.text, question):
                 continue
             if not new_terms(unit.text, question) or not fits_type(unit.text, kind, question):
                 continue

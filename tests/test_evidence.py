@@ -844,10 +844,13 @@ def _ask(question: str, text: str):
 
 def test_a_version_historys_row_is_whole_and_answers_the_version_asked_for():
     # a row's change wraps over lines, and the last row ends where the next section begins
-    rows = [t for t in _candidate_texts("Hvornår kom version 6?", _hit(HISTORY)) if t.startswith("Version")]
+    rows = [t for t in _candidate_texts("Hvornår blev procesbeskrivelsen ændret?", _hit(HISTORY)) if t.startswith("Version")]
     assert ("Version 4 Carl-Johann Johannsen 30-11-2021 Opdateret efter tlf samtale med Benedikte (tjek om der "
             "er kommet timesedler indenfor fristen)") in rows
     assert "Version 6 Michael Ellegaard Nielsen 12-09-2022 Ændring af opstart af Fasit og søgning af borger" in rows
+    # a row of another version than the one asked about answers nothing
+    sixth = [t for t in _candidate_texts("Hvornår kom version 6?", _hit(HISTORY)) if t.startswith("Version")]
+    assert sixth == ["Version 6 Michael Ellegaard Nielsen 12-09-2022 Ændring af opstart af Fasit og søgning af borger"]
     # the row asked for by number, as the first or as the last, whatever the extraction model thinks of it
     answer = _ask("Hvem lavede version 5 af procesbeskrivelsen for UU-timesedler, og hvornår?", HISTORY)
     assert answer is not None and answer.text == "Version 5 Jesper Meyer 07-02-2022 Rapport, Email og diverse regelændringer"
@@ -940,3 +943,34 @@ def test_a_section_number_run_into_a_line_is_no_version():
     assert not fits_type(heading_run_on, "number", question)
     assert fits_type("Installer Docker 24.0.5 Community Edition på serveren.", "number", question)
     assert fits_type("Den findes til Windows Server 2016 og Windows Server 2019.", "number", question)
+
+
+def test_a_printed_files_header_a_date_a_frequency_and_another_version_answer_nothing():
+    from ragcli.danish import is_print_furniture, other_version
+
+    # an editor's print header: the file's name and date, then its title
+    assert is_print_furniture("Driftshaandbog.md 2025-06-02 / ePrescription og Patient Summary driftsvejledning Idriftsættelse")
+    assert not is_print_furniture("Backup tages dagligt, se Driftshaandbog.md for detaljer.")
+    # a date is no version
+    version = "Hvilken version af OpenNCP bygger opsætningen på?"
+    assert not fits_type("Driftshaandbog.md 2025-06-02 / ePrescription", "number", version)
+    assert fits_type("Opsætningen bygger på OpenNCP 7.1.2.", "number", version)
+    # "which day" is not answered by how often
+    day = "På hvilken dag i måneden bliver løsningen redeployet?"
+    assert not fits_type("Der foretages månedlig redeployment på friske server images.", "time", day)
+    assert fits_type("Der redeployes den 15. i måneden.", "time", day)
+    assert fits_type("Robotten kører dagligt.", "time", "Hvor ofte kører robotten?")
+    # a version the question names is not another the sentence names
+    assert other_version("FKG version 2.3.0 – juni 2013: Endelig udgivelse", "Hvornår blev FKG datamodellen - Version 2 udgivet?")
+    assert not other_version("Version 2.0 udkom i 2010.", "Hvornår kom version 2?")
+    assert not other_version("Den blev udgivet i 2010.", "Hvornår kom version 2?")
+    assert not other_version("FKG version 2.3.0 – juni 2013: Endelig udgivelse af tilrettet høringsversion 2.2.1",
+                             "Hvilken version blev den endelige udgave efter høringen af version 2.2.1?")
+
+
+def test_a_port_is_a_number_and_a_club_a_name():
+    assert answer_type("Hvilken port kalder attribute storet Rollekataloget på?") == "number"
+    assert answer_type("Hvilke porte skal være åbne i firewallen?") == "number"
+    assert answer_type("Hvilken idrætsforening skal bruge de nye kunstgræsbaner?") == "name"
+    assert not fits_type("Den hemmelige nøgle som bruges til at kommunikere med Rollekataloget.", "number",
+                         "Hvilken port kalder attribute storet Rollekataloget på?")
