@@ -29,6 +29,7 @@ from ragcli.citations import best_evidence, check_answer, make_citations, strip_
 from ragcli.code_lists import asked_field, code_row, look_up
 from ragcli.danish import REFUSAL, answer_type, fits_type, is_refusal, new_terms, numbers_in, prefix_match, strip_controls
 from ragcli.embedding import Embedder
+from ragcli.evidence import DEFINITION_SOURCES as EXTRACT_SOURCES_MAX
 from ragcli.evidence import SIMILARITY_MODELS, Extract, extract_answer, select_windows
 from ragcli.generation import GenerationParams, Generator
 from ragcli.grounding import DEFAULT_MIN_COVERAGE, Grounding, measure_grounding, question_weights
@@ -157,21 +158,27 @@ def agrees(answer: str, found: Extract | None, question: str) -> bool:
 
 
 def _with_code_list(question: str, hits: list[Hit], index: Index, k: int, trace: dict) -> list[Hit]:
-    """The retrieved passages (at most k), the last one given up for the code list a question about a code
-    asks of ("Hvad betyder off_kode 2?", "Hvilken funktionsstatuskode …?"), where none of them
-    holds the row: a row shares next to no words with the question, so neither search ranks it.
-    `trace` names the passage looked up."""
-    if asked_field(question) is None:
+    """The retrieved passages, one of them given up for the code list a question about a code
+    asks of ("Hvad betyder off_kode 2?", "Hvilken funktionsstatuskode …?") where none of the
+    first five holds the row: a row shares next to no words with the question, so neither
+    search ranks it. The passage looked up takes the place of the one it holds (a list that
+    runs on from a retrieved passage is that passage and the next), else the fifth's, never
+    making more than k. `trace` names it."""
+    if k < 2 or asked_field(question) is None:
         return hits
     lexical = index.lexical
     weights = question_weights(question, lexical.document_frequency, len(lexical))
-    if code_row(question, hits, weights) is not None:
+    if code_row(question, hits[:EXTRACT_SOURCES_MAX], weights) is not None:
         return hits
     found = look_up(question, weights, lexical.search, index.chunks)
-    if found is None or any(h.chunk.doc == found.chunk.doc and h.chunk.char_start == found.chunk.char_start for h in hits):
+    if found is None:
         return hits
-    trace["code_list"] = f"{found.chunk.doc} s. {found.chunk.pages}"
-    return [*hits[: max(k - 1, 1)], found]
+    found = replace(found, score=hits[-1].score if hits else 0.0, found_by="code_list")
+    c = found.chunk
+    inside = [i for i, h in enumerate(hits) if h.chunk.doc == c.doc and c.char_start <= h.chunk.char_start and h.chunk.char_end <= c.char_end]
+    at = inside[0] if inside else min(k, EXTRACT_SOURCES_MAX, len(hits) + 1) - 1
+    trace["code_list"] = f"{c.doc} s. {c.pages}"
+    return [*hits[:at], found, *[h for i, h in enumerate(hits) if i > at and i not in inside]][:k]
 
 
 def answer_question(

@@ -22,7 +22,7 @@ import unicodedata
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 
-from ragcli.danish import numbers_in, weighted_coverage
+from ragcli.danish import asking_sentence, numbers_in, weighted_coverage
 from ragcli.lexical import analyze
 from ragcli.schema import Chunk, Hit
 
@@ -37,6 +37,12 @@ _ROW = re.compile(r"^[ \t]*(\d{1,6})(?:[ \t]+(\S[^\n]*))?$")
 _SECTION = re.compile(r"^[ \t]*\d{1,2}(?:\.\d{1,2})+\.?[ \t]+\S")  # "4.3.15 Funktionsstatus (d_basis_…)"
 ROW_LINES = 3  # a row's cells wrap over at most this many lines
 LOOKUP_DEPTH = 80  # passages the lexical index is asked for when looking a list up
+# Codes that are not a list's: a protocol's status codes, passwords, PINs, source code.
+_NOT_LISTS = ("http", "adgang", "pin", "kilde", "qr", "mitid", "nemid", "fejl", "pass", "engangs", "sikkerheds")
+# What a question about a code asks: what it stands for ("Hvad betyder off_kode 2?", "Hvilken
+# trussel har kode 10?", "Hvordan er vandløbskvaliteten vurderet?") — not who, why, when or
+# how many, which the row does not say.
+_NOT_MEANING = re.compile(r"^\W*(?:hvem|hvorfor|hvornår|hvor\s+(?:mange|meget|længe|ofte|stor\w*)|hvor\b)", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -63,8 +69,8 @@ def asked_field(question: str) -> tuple[str, str | None] | None:
         field, code = _folded(match.group(1)), match.group(2)
         if not field and code is None:
             continue  # "Hvilken kode …?" names no list to look in
-        if field.startswith("http"):
-            continue  # "HTTP-statuskode" asks the protocol, not a code list
+        if field.startswith(_NOT_LISTS):
+            continue  # "HTTP-statuskode", "adgangskoden", "pinkode": no code list
         return field, code
     return None
 
@@ -133,7 +139,12 @@ def code_row(
     spelled = _folded(re.sub(r"\W", "", question))
     listed = [row for number, hit in enumerate(hits, start=1) if number not in tainted for row in rows(hit.chunk.text, number)
               if (_same_field(field, row.field) if field else len(row.field) >= 4 and row.field in spelled)]
+    # the list of that very name before one whose name only begins or ends with it
+    # ("funktionsstatus", not "funktion")
+    listed = [row for row in listed if row.field in (field, field.removesuffix("s"))] or listed
     if code is not None:
+        if _NOT_MEANING.search(asking_sentence(question)):
+            return None  # "Hvem opdaterer ejerstatuskode 80?": the row says what 80 is, not who
         return next((row for row in listed if row.code.lstrip("0") == code.lstrip("0")), None)
     if not field:
         return None

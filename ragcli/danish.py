@@ -105,7 +105,8 @@ _INNER_SECTION_NUMBER = re.compile(r"(?<!\S)(\S+)\s+\d{1,2}(?:\.\d{1,2})+\.?\s+(
 
 def _without_inner_section_numbers(text: str) -> str:
     return _INNER_SECTION_NUMBER.sub(
-        lambda m: m.group(0) if re.fullmatch(r"[A-ZÆØÅ][\w-]*", m.group(1)) else m.group(1) + " ", text
+        lambda m: m.group(0) if re.fullmatch(r"[A-ZÆØÅ][\w-]*|(?i:version|v\.?|udgave|release)", m.group(1)) else m.group(1) + " ",
+        text,
     )
 # A version number stands on its own: "1.1.0", "v2.0.0", "Server 2016" — not the digit of a
 # name ("OS2rollekatalog") nor of an ordinal run into a word ("3.part").

@@ -535,7 +535,9 @@ def extract_answer(
         if similarity is not None:
             found = replace(found, similarity=similarity([row.text])[0])
         probability = confidence(features(found, coverage), WORDS_ONLY if similarity is None else WITH_SIMILARITY)
-        return Extract(row.source, row.text, row.start, row.end, probability)
+        # quoted whatever the extraction model makes of it, unless the caller sets a bar
+        if min_confidence is None or probability >= min_confidence:
+            return Extract(row.source, row.text, row.start, row.end, probability)
     term = defined_term(question)
     if term is None:
         found = candidates(question, kind, hits, weights, tainted, max_sources)

@@ -150,7 +150,7 @@ def render_hits(console: Console, hits: list[Hit], mode: str) -> None:
             str(rank),
             plain(file_name(hit.chunk.doc)),
             hit.chunk.pages,
-            f"{hit.score:.4f}",
+            "kodeliste" if hit.found_by == "code_list" else f"{hit.score:.4f}",
             "" if hit.dense_score is None else f"{hit.dense_score:.3f} (#{hit.dense_rank})",
             "" if hit.lexical_score is None else f"{hit.lexical_score:.2f} (#{hit.lexical_rank})",
             plain(_snippet(hit.chunk.text)),
@@ -249,7 +249,7 @@ def render_explain(console: Console, answer: Answer) -> None:
         )
     if trace.get("code_list"):
         # the last passage was looked up in a code list, not ranked by the search
-        console.print(plain(f"Kodeliste slået op: {trace['code_list']} (sidste passage)", style="dim"))
+        console.print(plain(f"Kodeliste slået op: {trace['code_list']} (markeret \"kodeliste\")", style="dim"))
     render_hits(console, answer.hits, "hybrid" if fused else "")
     console.print(Line("3 · Dækker kilderne spørgsmålet?", align="left"))
     g = answer.grounding

@@ -58,6 +58,9 @@ class Hit:
     lexical_score: float | None = None
     dense_rank: int | None = None
     lexical_rank: int | None = None
+    # "search": ranked by retrieval; "code_list": looked up for a question about a code list's
+    # row, which shares next to no words with it (ragcli.code_lists.look_up)
+    found_by: str = "search"
 
     def to_dict(self) -> dict:
         """The hit's JSON shape, as every output shows it (defined in ragcli.wire)."""

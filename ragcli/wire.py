@@ -52,6 +52,7 @@ class HitDict(TypedDict):
     lexical_score: float | None
     dense_rank: int | None
     lexical_rank: int | None
+    found_by: str  # "search", or "code_list" for a passage looked up in a code list
 
 
 def hit(h: Hit) -> HitDict:
@@ -73,6 +74,7 @@ def hit(h: Hit) -> HitDict:
         "lexical_score": _round(h.lexical_score),
         "dense_rank": h.dense_rank,
         "lexical_rank": h.lexical_rank,
+        "found_by": h.found_by,
     }
 
 
@@ -435,6 +437,7 @@ class RecordHitDict(TypedDict):
     score: float
     dense_score: float | None
     lexical_score: float | None
+    found_by: str
     cited: bool
 
 
@@ -444,7 +447,7 @@ def record_hit(number: int, h: Hit, cited: bool) -> RecordHitDict:
         "source": number, "doc": c.doc, "pages": c.pages, "chunk_id": c.chunk_id,
         "char_start": c.char_start, "char_end": c.char_end,
         "score": round(h.score, 6), "dense_score": _round(h.dense_score), "lexical_score": _round(h.lexical_score),
-        "cited": cited,
+        "found_by": h.found_by, "cited": cited,
     }
 
 

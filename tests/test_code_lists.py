@@ -3,6 +3,8 @@ list's row (hand-made passages as pdfium lays GeoFA's lists out; no models)."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from ragcli.code_lists import asked_field, code_row, look_up, rows
 from ragcli.danish import answer_type
 from ragcli.evidence import extract_answer
@@ -45,8 +47,11 @@ def test_a_question_names_a_lists_field_and_maybe_a_code():
     assert asked_field("… står med funktionsstatus-kode 7. Hvad betyder den?") == ("funktionsstatus", "7")
     assert asked_field("En brandhane er ude af drift. Hvilken funktionsstatuskode skal den have?") == ("funktionsstatus", None)
     assert asked_field("Hvilken trussel har kode 10 i kodelisten Trussel_vand?") == ("", "10")
-    # not a code list: a protocol's status code, a bare "kode" with nothing to look it up by, a verb
+    # not a code list: a protocol's status code, a password, an error code, a bare "kode" with
+    # nothing to look it up by, a verb
     assert asked_field("Hvilken HTTP-statuskode sender serveren?") is None
+    assert asked_field("Hvor finder jeg adgangskoden til portalen?") is None
+    assert asked_field("Hvad betyder fejlkode 500?") is None
     assert asked_field("Hvilken kode har kæmpe-bjørneklo?") is None
     assert asked_field("Hvilken værdi skal claimet hardkodes til?") is None
 
@@ -57,7 +62,7 @@ def test_rows_run_from_the_header_and_wrap_over_lines():
     staten = next(r for r in found if r.code == "80")
     assert staten.field == "ejerstatus"
     assert staten.text == "80 Staten 1 Staten eller en myndighed under staten f.eks. Naturstyrelsen"
-    assert FUNCTION_STATUS[staten.start : staten.end].startswith("80 Staten")
+    assert FUNCTION_STATUS[staten.start : staten.end] == "80 Staten 1 Staten eller en myndighed under\nstaten f.eks. Naturstyrelsen"
 
 
 def test_what_a_code_stands_for_is_its_row_in_the_list_the_question_names():
@@ -67,6 +72,12 @@ def test_what_a_code_stands_for_is_its_row_in_the_list_the_question_names():
     assert _row("Hvad betyder funktionsstatus-kode 7?") is None
     assert _row("Hvilken type ejer dækker ejerstatuskode 42?") is None
     assert _row("Hvad betyder ejerstatuskode 3?") is None
+    # the row says what a code is, not who, why or when
+    assert _row("Hvem har ansvaret for at opdatere ejerstatuskode 80?") is None
+    assert _row("Hvorfor blev ejerstatuskode 41 oprettet?") is None
+    # the list of the very name the question gives comes before one whose name begins the same
+    other = "funktion_kode funktion aktiv Begrebsdefinition\n3 Brønd 1 Brandbrønd\n4 Hane 1 Brandhane\n"
+    assert _row("Hvad betyder funktionsstatuskode 3?", other + FUNCTION_STATUS).text == "3 Aktiv 1 I drift"
 
 
 def test_which_code_a_thing_has_is_the_row_that_names_it():
@@ -137,21 +148,28 @@ def test_the_ask_pipeline_looks_the_list_up_and_quotes_the_row(tmp_path, minilm,
     from ragcli.store import Index
 
     prose = " ".join(
-        f"Afsnit {n}: En brandhane skal kontrolleres, og en brandhane der er ude af drift skal meldes til "
-        f"beredskabet, så brandhanen kan sættes i drift igen." for n in range(1, 40)
+        f"Afsnit {n}: En brandhane, der midlertidigt er ude af drift, skal have den rigtige funktionsstatuskode, "
+        f"og brandhanen skal meldes til beredskabet." for n in range(1, 60)
     )
     docs = tmp_path / "docs"
     docs.mkdir()
     (docs / "specifikation.txt").write_text(prose + "\n\n" + FUNCTION_STATUS, encoding="utf-8")
     ingest_folder(docs, tmp_path / "idx", minilm, default_chunking(minilm))
     question = "En brandhane er midlertidigt ude af drift. Hvilken funktionsstatuskode skal den have?"
-    params = AskParams(retrieval=RetrievalParams(k=1))
+    params = AskParams(retrieval=RetrievalParams(k=2))
     with Index(tmp_path / "idx") as index:
         trace: dict = {}
-        prose_hit = retrieve(index, "Afsnit 3 brandhane kontrolleres", params.retrieval, minilm)
-        looked_up = _with_code_list(question, prose_hit, index, 2, trace)
-        assert len(looked_up) == 2 and looked_up[0] is prose_hit[0]
-        assert "4 Midlertidig lukket" in looked_up[1].chunk.text and trace["code_list"].startswith("specifikation.txt")
+        prose_hits = retrieve(index, "Afsnit 3 brandhane kontrolleres", replace(params.retrieval, k=1), minilm)
+        looked_up = _with_code_list(question, prose_hits, index, 2, trace)
+        assert len(looked_up) == 2 and looked_up[0] is prose_hits[0]
+        assert "4 Midlertidig lukket" in looked_up[1].chunk.text and looked_up[1].found_by == "code_list"
+        assert trace["code_list"].startswith("specifikation.txt")
+        # never more passages than asked for, and one asked for gets no lookup
+        assert len(_with_code_list(question, [*prose_hits, *prose_hits], index, 2, {})) == 2
+        assert _with_code_list(question, prose_hits, index, 1, {}) == prose_hits
         answer = answer_question(question, index, minilm, LlamaBackend(llm_path, n_ctx=2048), params)
     assert not answer.refused
     assert answer.text.startswith("4 Midlertidig lukket 1 Midlertidigt lukket/ude af drift")
+    # retrieval ranked two passages of prose first: the list came in by the lookup
+    assert answer.retrieval_trace["code_list"].startswith("specifikation.txt")
+    assert [h.found_by for h in answer.hits] == ["search", "code_list"]

@@ -942,6 +942,7 @@ def test_a_section_number_run_into_a_line_is_no_version():
                       "Hvis man ønsker at logge til en systemlog, skal brugeren have adgang.")
     assert not fits_type(heading_run_on, "number", question)
     assert fits_type("Installer Docker 24.0.5 Community Edition på serveren.", "number", question)
+    assert fits_type("Systemet kører på version 4.2 Microsoft Windows Server.", "number", question)
     assert fits_type("Den findes til Windows Server 2016 og Windows Server 2019.", "number", question)
 
 
