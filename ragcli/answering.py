@@ -173,7 +173,8 @@ def _with_code_list(question: str, hits: list[Hit], index: Index, k: int, trace:
     found = look_up(question, weights, lexical.search, index.chunks)
     if found is None:
         return hits
-    found = replace(found, score=hits[-1].score if hits else 0.0, found_by="code_list")
+    # ranked by no search of the question: no scores of its own but its place
+    found = replace(found, score=hits[-1].score if hits else 0.0, lexical_score=None, lexical_rank=None, found_by="code_list")
     c = found.chunk
     inside = [i for i, h in enumerate(hits) if h.chunk.doc == c.doc and c.char_start <= h.chunk.char_start and h.chunk.char_end <= c.char_end]
     at = inside[0] if inside else min(k, EXTRACT_SOURCES_MAX, len(hits) + 1) - 1
