@@ -899,3 +899,29 @@ def _defining_patterns(term: str) -> re.Pattern[str]:
 def defines(text: str, term: str) -> bool:
     """Does the text define the term: spell it out, say what it stands for or is, or name it?"""
     return _defining_patterns(term).search(text) is not None
+
+
+# "Hvilke værktøjer til lydgenerering nævner Dataetisk Råd som eksempler?", "Hvilke kendte
+# værktøjer …?", "Hvilket eksempel på kunstig intelligens i biler …?": the question asks for
+# examples, and the documents give them in a sentence that says so ("Nogle kendte eksempler er
+# ElevenLab og 15.ai.", "… fx geodata, statistiske data", "e.g. 400, 401, 403"), which shares
+# little with the question but its topic.
+# Not "… når klienten i eksemplet sender …", which points at an example and asks about it.
+_ASKS_EXAMPLES = re.compile(
+    r"\b(?:som\s+eksemp\w*|eksemp\w*\s+på|hvilke[nt]?\s+(?:\w+\s+){0,2}eksemp\w*|kendte)\b", re.IGNORECASE
+)
+_GIVES_EXAMPLES = re.compile(
+    r"\b(?:eksempler(?:ne)?\s+(?:er|på)|eksempel\s+(?:er|på)|eksempelvis|for\s+eksempel|f\.\s?eks|fx|bl\.\s?a"
+    r"|såsom|e\.g|for\s+example|for\s+instance|such\s+as)\b",
+    re.IGNORECASE,
+)
+
+
+def asks_examples(question: str) -> bool:
+    """Does the question ask which examples the documents give?"""
+    return _ASKS_EXAMPLES.search(asking_sentence(question)) is not None
+
+
+def gives_examples(text: str) -> bool:
+    """Does the text give examples ("Nogle kendte eksempler er …", "fx …", "e.g. …")?"""
+    return _GIVES_EXAMPLES.search(text) is not None

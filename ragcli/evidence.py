@@ -30,9 +30,11 @@ from ragcli.danish import (
     AnswerType,
     asking_sentence,
     asks_document_date,
+    asks_examples,
     defined_term,
     defines,
     fits_type,
+    gives_examples,
     is_agenda_heading,
     is_bare_link,
     is_furniture,
@@ -55,6 +57,9 @@ SEPARATOR = " … "
 # about half the extraction model's own threshold (0.225): its form is evidence too.
 DEFINITION_MIN_CONFIDENCE = 0.1
 DEFINITION_SOURCES = 5  # passages searched for a definition (other answers come from the best 3)
+# A sentence that gives examples, for a question that asks for them, is quoted before the
+# likeliest one from this probability on, as a definition is.
+EXAMPLE_MIN_CONFIDENCE = 0.1
 MAX_UNIT_CHARS = 320  # longer units are tables or lists run together; they are cut into pieces
 
 
@@ -575,6 +580,13 @@ def extract_answer(
         defining = entries or [s for s in scored if s[0] >= DEFINITION_MIN_CONFIDENCE and defines(s[3].text, term)]
         if defining:
             best = max(defining, key=lambda s: s[:3])
+            return _quote([best[3]], hits, question, best[0])
+    # A question that asks for examples is answered where the documents give them ("Nogle kendte
+    # eksempler er ElevenLab og 15.ai."): such a sentence names its examples, not the question.
+    if asks_examples(question):
+        giving = [s for s in scored if s[0] >= EXAMPLE_MIN_CONFIDENCE and gives_examples(s[3].text)]
+        if giving:
+            best = max(giving, key=lambda s: s[:3])
             return _quote([best[3]], hits, question, best[0])
     best = likeliest
     if best[0] < (model.min_confidence if min_confidence is None else min_confidence):

@@ -975,3 +975,30 @@ def test_a_port_is_a_number_and_a_club_a_name():
     assert answer_type("Hvilken idrætsforening skal bruge de nye kunstgræsbaner?") == "name"
     assert not fits_type("Den hemmelige nøgle som bruges til at kommunikere med Rollekataloget.", "number",
                          "Hvilken port kalder attribute storet Rollekataloget på?")
+
+
+GENERATIVE_TOOLS = (
+    "Lydgenerering\n"
+    "Lydgenererende AI kan skabe tale, musik og lydeffekter ud fra en tekstbeskrivelse, og værktøjerne til "
+    "lydgenerering bruges især til at lave computerskabt tale til oplæsning og undervisning.\n"
+    "Nogle kendte eksempler er ElevenLab og 15.ai.\n"
+    "Værktøjerne til lydgenerering kan også misbruges til at efterligne en bestemt persons stemme.\n"
+)
+
+
+def test_a_question_that_asks_for_examples_is_answered_where_the_documents_give_them():
+    from ragcli.danish import asks_examples, gives_examples
+
+    assert asks_examples("Hvilke værktøjer til lydgenerering nævner Dataetisk Råd som eksempler?")
+    assert asks_examples("Hvilke kendte værktøjer til at lave billeder nævner rådet?")
+    assert asks_examples("Hvilket eksempel på kunstig intelligens i biler bruger rådet?")
+    assert not asks_examples("Hvad bruges lydgenererende AI især til?")
+    assert not asks_examples("Hvilken Content-Type har forespørgslen, når klienten i eksemplet sender tokenet?")
+    assert gives_examples("Nogle kendte eksempler er ElevenLab og 15.ai.")
+    assert gives_examples("domænespecifikke behov fx geodata og statistiske data")
+    assert gives_examples("an appropriate HTTP error code (e.g. 400, 401, 403, or 405) SHOULD be returned")
+    assert not gives_examples("Værktøjerne kan også misbruges til at efterligne en stemme.")
+    # the sentence that repeats the question's words is likelier to the extraction model; the
+    # one that names the examples answers
+    quote = _ask("Hvilke værktøjer til lydgenerering nævner Dataetisk Råd som eksempler?", GENERATIVE_TOOLS)
+    assert quote is not None and quote.text.startswith("Nogle kendte eksempler er ElevenLab og 15.ai.")
