@@ -738,6 +738,7 @@ _LABEL_YEAR = re.compile(
 )
 
 
+_PORT_QUESTION = re.compile(r"\bhvilke[nt]?\s+port(?:e|en|ene)?\b", re.IGNORECASE)
 # "Hvilken dag / dato …?" asks for one day; how often something happens ("månedlig
 # redeployment", "dagligt") does not say which.
 _ONE_DAY_QUESTION = re.compile(r"\bhvilken (?:dag|dato)\b", re.IGNORECASE)
@@ -781,6 +782,8 @@ def fits_type(claim: str, kind: AnswerType, question: str = "") -> bool:
             # it is called a version ("version 5", "v2")
             versions = {v for v in versions if "." in v or len(v) > 1} | set(_CALLED_VERSION.findall(unnumbered))
             return bool(versions - numbers_in(question))
+        if _PORT_QUESTION.search(question):
+            return bool(numbers)  # a port is a number: "ApiKey" is no port
         # A code or a value: "80", "6100-6199", or a literal such as PRODUCTION or XMLDSig.
         asked = {w.lower() for w in names_in(question)}
         return bool(numbers) or any(_is_code(n) and n.lower() not in asked for n in names_in(body))

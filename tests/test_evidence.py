@@ -973,8 +973,9 @@ def test_a_port_is_a_number_and_a_club_a_name():
     assert answer_type("Hvilken port kalder attribute storet Rollekataloget på?") == "number"
     assert answer_type("Hvilke porte skal være åbne i firewallen?") == "number"
     assert answer_type("Hvilken idrætsforening skal bruge de nye kunstgræsbaner?") == "name"
-    assert not fits_type("Den hemmelige nøgle som bruges til at kommunikere med Rollekataloget.", "number",
+    assert not fits_type("URL adressen på Rollekataloget. ▪ ApiKey. Den hemmelige nøgle til Rollekataloget.", "number",
                          "Hvilken port kalder attribute storet Rollekataloget på?")
+    assert fits_type("Serveren lytter på port 8443.", "number", "Hvilken port lytter serveren på?")
 
 
 GENERATIVE_TOOLS = (
