@@ -43,6 +43,8 @@ _DURATION_COUNTS = (
     "to tre fire fem seks syv otte ni ti elleve tolv fjorten tyve tredive halvanden "
     "two three four five six seven eight nine ten twelve twenty thirty"
 ).split()
+# How often something happens: a time for "hvor ofte", no day for "hvilken dag".
+_FREQUENCY_WORDS = r"dagligt?|ugentlig[et]?|månedlig[et]?|årlig[et]?|kvartalsvis|løbende|hver\s+(?:dag|uge|måned|år|morgen|aften)"
 # A time: a year, a date, a month or weekday, a clock time, a duration (a number and a unit
 # of time), or a frequency. A bare number is not one: "Hvornår afholdes …?" is not answered
 # by "… webinars: https://…/90316096" (a near miss the looser rule, any number, let through).
@@ -61,7 +63,7 @@ _TIME_EXPRESSION = re.compile(
     r"|\b(?:én|one)\s+(?:sekund|minut|time|dag|døgn|uge|måned|år|second|minute|hour|day|week|month|year)\b"
     r"|\b(?:" + "|".join(_DURATION_COUNTS) + r")\s+(?:sekunder|minutter|timer|dage|døgn|uger|måneder|år"
     r"|seconds|minutes|hours|days|weeks|months|years)\b"
-    r"|\b(?:dagligt?|ugentlig[et]?|månedlig[et]?|årlig[et]?|kvartalsvis|løbende|hver\s+(?:dag|uge|måned|år|morgen|aften)"
+    r"|\b(?:" + _FREQUENCY_WORDS +
     r"|uger|måneder|døgnet|timer|minutter|ugers|måneders|døgns|timers)\b",  # "med ugers turnaround"
     re.IGNORECASE,
 )
@@ -742,10 +744,7 @@ _PORT_QUESTION = re.compile(r"\bhvilke[nt]?\s+port(?:e|en|ene)?\b", re.IGNORECAS
 # "Hvilken dag / dato …?" asks for one day; how often something happens ("månedlig
 # redeployment", "dagligt") does not say which.
 _ONE_DAY_QUESTION = re.compile(r"\bhvilken (?:dag|dato)\b", re.IGNORECASE)
-_FREQUENCY = re.compile(
-    r"\b(?:dagligt?|ugentlig[et]?|månedlig[et]?|årlig[et]?|kvartalsvis|løbende|hver\s+(?:dag|uge|måned|år|morgen|aften))\b",
-    re.IGNORECASE,
-)
+_FREQUENCY = re.compile(r"\b(?:" + _FREQUENCY_WORDS + r")\b", re.IGNORECASE)
 # A version the question names ("'FKG datamodellen - Version 2'") is not another one the
 # sentence names ("FKG version 2.3.0 – juni 2013: Endelig udgivelse …").
 _NAMED_VERSION = re.compile(r"\bversion\s+(\d+(?:\.\d+)*)\b", re.IGNORECASE)
