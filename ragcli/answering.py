@@ -29,8 +29,7 @@ from ragcli.citations import best_evidence, check_answer, make_citations, strip_
 from ragcli.code_lists import asked_field, code_row, look_up
 from ragcli.danish import REFUSAL, answer_type, fits_type, is_refusal, new_terms, numbers_in, prefix_match, strip_controls
 from ragcli.embedding import Embedder
-from ragcli.evidence import DEFINITION_SOURCES as EXTRACT_SOURCES_MAX
-from ragcli.evidence import SIMILARITY_MODELS, Extract, extract_answer, select_windows
+from ragcli.evidence import SIMILARITY_MODELS, WIDE_SOURCES, Extract, extract_answer, select_windows
 from ragcli.generation import GenerationParams, Generator
 from ragcli.grounding import DEFAULT_MIN_COVERAGE, Grounding, measure_grounding, question_weights
 from ragcli.guardrails import DEFAULT_RULES, OutputFilter, Rule, blocked, check_input, check_output, check_passages
@@ -157,18 +156,19 @@ def agrees(answer: str, found: Extract | None, question: str) -> bool:
     return shared == len(words)
 
 
-def _with_code_list(question: str, hits: list[Hit], index: Index, k: int, trace: dict) -> list[Hit]:
+def _with_code_list(
+    question: str, hits: list[Hit], index: Index, weights: dict[str, float], k: int, trace: dict
+) -> list[Hit]:
     """The retrieved passages, one of them given up for the code list a question about a code
     asks of ("Hvad betyder off_kode 2?", "Hvilken funktionsstatuskode …?") where none of the
     first five holds the row: a row shares next to no words with the question, so neither
     search ranks it. The passage looked up takes the place of the one it holds (a list that
     runs on from a retrieved passage is that passage and the next), else the fifth's, never
-    making more than k. `trace` names it."""
+    making more than k. `weights`: the question's terms (question_weights). `trace` names it."""
     if k < 2 or asked_field(question) is None:
         return hits
     lexical = index.lexical
-    weights = question_weights(question, lexical.document_frequency, len(lexical))
-    if code_row(question, hits[:EXTRACT_SOURCES_MAX], weights) is not None:
+    if code_row(question, hits[:WIDE_SOURCES], weights) is not None:
         return hits
     found = look_up(question, weights, lexical.search, index.chunks)
     if found is None:
@@ -177,7 +177,7 @@ def _with_code_list(question: str, hits: list[Hit], index: Index, k: int, trace:
     found = replace(found, score=hits[-1].score if hits else 0.0, lexical_score=None, lexical_rank=None, found_by="code_list")
     c = found.chunk
     inside = [i for i, h in enumerate(hits) if h.chunk.doc == c.doc and c.char_start <= h.chunk.char_start and h.chunk.char_end <= c.char_end]
-    at = inside[0] if inside else min(k, EXTRACT_SOURCES_MAX, len(hits) + 1) - 1
+    at = inside[0] if inside else min(k, WIDE_SOURCES, len(hits) + 1) - 1
     trace["code_list"] = f"{c.doc} s. {c.pages}"
     return [*hits[:at], found, *[h for i, h in enumerate(hits) if i > at and i not in inside]][:k]
 
@@ -198,12 +198,12 @@ def answer_question(
     trace: dict = {}
     retrieved = [] if block else retrieve(index, question, params.retrieval, embedder, trace)
     lexical = index.lexical
+    weights = question_weights(question, lexical.document_frequency, len(lexical))
     if retrieved and params.extract_fallback:
-        retrieved = _with_code_list(question, retrieved, index, params.retrieval.k, trace)
+        retrieved = _with_code_list(question, retrieved, index, weights, params.retrieval.k, trace)
     timings["retrieve_s"] = time.perf_counter() - started
 
     if params.window_chars > 0:
-        weights = question_weights(question, lexical.document_frequency, len(lexical))
         windows = select_windows(retrieved, weights, params.window_chars)
         texts = [w.text for w in windows]
     else:

@@ -56,7 +56,9 @@ SEPARATOR = " … "
 # A sentence that defines the term a question asks about is quoted from this probability on,
 # about half the extraction model's own threshold (0.225): its form is evidence too.
 DEFINITION_MIN_CONFIDENCE = 0.1
-DEFINITION_SOURCES = 5  # passages searched for a definition (other answers come from the best 3)
+# Passages searched for an answer known by its form — a definition, a glossary's entry, a code
+# list's row; other answers come from the best 3.
+WIDE_SOURCES = 5
 # A sentence that gives examples, for a question that asks for them, is quoted before the
 # likeliest one from this probability on, as a definition is.
 EXAMPLE_MIN_CONFIDENCE = 0.1
@@ -531,12 +533,11 @@ def extract_answer(
     `coverage` is the best passage's (grounding)."""
     # A code list's row answers what a code stands for, or which code a thing has, though it
     # shares next to nothing with the question but the code or the thing.
-    row = code_row(question, hits[:DEFINITION_SOURCES], weights, tainted)
+    row = code_row(question, hits[:WIDE_SOURCES], weights, tainted)
     if row is not None:
-        hit = hits[row.source - 1]
-        found = Candidate(row.source, row.text, row.start, row.end, unit_coverage(row.text, weights),
-                          unit_coverage(row.text, weights), own_untitled=unit_coverage(row.text, weights),
-                          passage=unit_coverage(hit.chunk.text, weights))
+        own = unit_coverage(row.text, weights)
+        found = Candidate(row.source, row.text, row.start, row.end, own, own, own_untitled=own,
+                          passage=unit_coverage(hits[row.source - 1].chunk.text, weights))
         if similarity is not None:
             found = replace(found, similarity=similarity([row.text])[0])
         probability = confidence(features(found, coverage), WORDS_ONLY if similarity is None else WITH_SIMILARITY)
@@ -550,7 +551,7 @@ def extract_answer(
         # a definition is looked for in every retrieved passage: a glossary sits in a sidebar
         # chunk that a question worded "Hvad er en hallucination …?" ranks fifth
         found = [
-            c for c in candidates(question, kind, hits, weights, tainted, max(max_sources, DEFINITION_SOURCES))
+            c for c in candidates(question, kind, hits, weights, tainted, max(max_sources, WIDE_SOURCES))
             if c.source <= max_sources or defines(c.text, term) or _is_entry(c, hits, term)
         ]
     if not found:

@@ -143,6 +143,7 @@ def test_the_ask_pipeline_looks_the_list_up_and_quotes_the_row(tmp_path, minilm,
     # for the question; with one passage retrieved, the list comes in by the lookup.
     from ragcli.answering import AskParams, _with_code_list, answer_question
     from ragcli.generation import LlamaBackend
+    from ragcli.grounding import question_weights
     from ragcli.ingest import default_chunking, ingest_folder
     from ragcli.retrieval import RetrievalParams, retrieve
     from ragcli.store import Index
@@ -160,13 +161,14 @@ def test_the_ask_pipeline_looks_the_list_up_and_quotes_the_row(tmp_path, minilm,
     with Index(tmp_path / "idx") as index:
         trace: dict = {}
         prose_hits = retrieve(index, "Afsnit 3 brandhane kontrolleres", replace(params.retrieval, k=1), minilm)
-        looked_up = _with_code_list(question, prose_hits, index, 2, trace)
+        weights = question_weights(question, index.lexical.document_frequency, len(index.lexical))
+        looked_up = _with_code_list(question, prose_hits, index, weights, 2, trace)
         assert len(looked_up) == 2 and looked_up[0] is prose_hits[0]
         assert "4 Midlertidig lukket" in looked_up[1].chunk.text and looked_up[1].found_by == "code_list"
         assert trace["code_list"].startswith("specifikation.txt")
         # never more passages than asked for, and one asked for gets no lookup
-        assert len(_with_code_list(question, [*prose_hits, *prose_hits], index, 2, {})) == 2
-        assert _with_code_list(question, prose_hits, index, 1, {}) == prose_hits
+        assert len(_with_code_list(question, [*prose_hits, *prose_hits], index, weights, 2, {})) == 2
+        assert _with_code_list(question, prose_hits, index, weights, 1, {}) == prose_hits
         answer = answer_question(question, index, minilm, LlamaBackend(llm_path, n_ctx=2048), params)
     assert not answer.refused
     assert answer.text.startswith("4 Midlertidig lukket 1 Midlertidigt lukket/ude af drift")

@@ -6,13 +6,17 @@ from ragcli.answering import verified
 from ragcli.citations import check_answer
 from ragcli.danish import (
     answer_type,
+    asks_examples,
     defined_term,
     defines,
     fits_type,
+    gives_examples,
     is_furniture,
+    is_print_furniture,
     names_in,
     new_terms,
     other_numbered,
+    other_version,
     other_year,
     strip_controls,
 )
@@ -947,8 +951,6 @@ def test_a_section_number_run_into_a_line_is_no_version():
 
 
 def test_a_printed_files_header_a_date_a_frequency_and_another_version_answer_nothing():
-    from ragcli.danish import is_print_furniture, other_version
-
     # an editor's print header: the file's name and date, then its title
     assert is_print_furniture("Driftshaandbog.md 2025-06-02 / ePrescription og Patient Summary driftsvejledning Idriftsættelse")
     assert not is_print_furniture("Backup tages dagligt, se Driftshaandbog.md for detaljer.")
@@ -988,8 +990,6 @@ GENERATIVE_TOOLS = (
 
 
 def test_a_question_that_asks_for_examples_is_answered_where_the_documents_give_them():
-    from ragcli.danish import asks_examples, gives_examples
-
     assert asks_examples("Hvilke værktøjer til lydgenerering nævner Dataetisk Råd som eksempler?")
     assert asks_examples("Hvilke kendte værktøjer til at lave billeder nævner rådet?")
     assert asks_examples("Hvilket eksempel på kunstig intelligens i biler bruger rådet?")
