@@ -54,6 +54,7 @@ if TYPE_CHECKING:
 
 LOOPBACK = frozenset({"127.0.0.1", "::1", "localhost"})
 DEFAULT_PORT = 8765
+MAX_HEADERS = 16 * 1024  # bytes of a request's headers, as h11's limit for a head still arriving
 
 
 @dataclass
@@ -276,11 +277,6 @@ class Service:
 # ---------------------------------------------------------------- HTTP
 
 
-def _error_body(message: str, kind: str, code: int) -> dict:
-    # OpenAI's error shape, so its clients show the message; the same for every endpoint.
-    return {"error": {"message": message, "type": kind, "code": code}}
-
-
 # The HTTP status and error type of each failure, first match wins (UnknownIndex before its base).
 _STATUSES: tuple[tuple[type[BaseException], int, str], ...] = (
     (Busy, 503, "server_busy"),
@@ -301,7 +297,7 @@ def _status(exc: BaseException) -> tuple[int, str]:
 
 async def _send_error(send, status: int, message: str, headers: list[tuple[bytes, bytes]] = ()) -> None:
     """An error in the API's JSON shape, sent on a raw ASGI channel (before or beside FastAPI)."""
-    body = json.dumps(_error_body(message, "invalid_request_error" if status != 401 else "authentication_error", status), ensure_ascii=False).encode()
+    body = json.dumps(wire.error(message, "invalid_request_error" if status != 401 else "authentication_error", status), ensure_ascii=False).encode()
     await send({"type": "http.response.start", "status": status, "headers": [(b"content-type", b"application/json"), *headers]})
     await send({"type": "http.response.body", "body": body})
 
@@ -321,6 +317,11 @@ class Guard:
             await self.app(scope, receive, send)
             return
         headers = dict(scope["headers"])
+        # h11's own limit is on a head that has not been read whole, and asyncio reads up to
+        # 256 KiB at once: a 100 KB Authorization header sent in one go reached the endpoints.
+        if sum(len(name) + len(value) + 4 for name, value in scope["headers"]) > MAX_HEADERS:
+            await _send_error(send, 431, f"forespørgslens headere er for store (højst {MAX_HEADERS // 1024} KiB)")
+            return
         # Served on loopback, only loopback names may be asked for: a web page whose name was
         # rebound to 127.0.0.1 (DNS rebinding) sends its own name as Host, and would otherwise
         # read the index through the browser of the user who opened it.
@@ -453,7 +454,7 @@ def create_app(service: Service) -> FastAPI:
         headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, Busy) else None
         # an error can echo what the client sent ("ukendt indeks '…'"): masked as everything served
         message = str(exc) if service.settings.show_cpr else mask_cpr(str(exc))
-        return JSONResponse(_error_body(message, kind, status), status_code=status, headers=headers)
+        return JSONResponse(wire.error(message, kind, status), status_code=status, headers=headers)
 
     @app.exception_handler(RagcliError)
     async def ragcli_error(request: Request, exc: RagcliError):
@@ -466,7 +467,7 @@ def create_app(service: Service) -> FastAPI:
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, exc: RequestValidationError):
         problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'] if p != 'body')}: {e['msg']}" for e in exc.errors())
-        return JSONResponse(_error_body(f"ugyldig forespørgsel: {problems}", "invalid_request_error", 422), status_code=422)
+        return JSONResponse(wire.error(f"ugyldig forespørgsel: {problems}", "invalid_request_error", 422), status_code=422)
 
     @app.get("/healthz")
     async def healthz():
@@ -550,7 +551,7 @@ def create_app(service: Service) -> FastAPI:
                         yield _sse("answer", dict(wire.answer(item, served.name, mode)))
             except RagcliError as exc:
                 status, kind = _status(exc)
-                yield _sse("error", _error_body(str(exc), kind, status))
+                yield _sse("error", wire.error(str(exc), kind, status))
 
         return StreamingResponse(events(), media_type="text/event-stream", headers={"Cache-Control": "no-store"})
 
@@ -590,14 +591,14 @@ def create_app(service: Service) -> FastAPI:
                 yield chunk({}, "stop")
             except RagcliError as exc:
                 status, kind = _status(exc)
-                yield _sse(None, _error_body(str(exc), kind, status))
+                yield _sse(None, wire.error(str(exc), kind, status))
             yield _sse(None, "[DONE]")
 
         return StreamingResponse(events(), media_type="text/event-stream", headers={"Cache-Control": "no-store"})
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException):
-        return JSONResponse(_error_body(str(exc.detail), "invalid_request_error", exc.status_code), exc.status_code, headers=exc.headers)
+        return JSONResponse(wire.error(str(exc.detail), "invalid_request_error", exc.status_code), exc.status_code, headers=exc.headers)
 
     if mcp_server is not None:
         mcp_app = mcp_server.streamable_http_app(streamable_http_path="/mcp", host=service.settings.host, json_response=True)
@@ -689,13 +690,17 @@ def serve(settings: ServeSettings, names: list[str], open_session: Callable[[str
     """Open the indexes, load the models and serve until SIGINT/SIGTERM."""
     import uvicorn
 
+    from ragcli.http_connection import guarded_protocol
+
     settings.check()
     listening = _listen(settings.host, settings.port)
     try:
         service = Service.open(settings, names, open_session)
         try:
             app = create_app(service)
-            config = uvicorn.Config(app, log_level="warning", access_log=False, timeout_graceful_shutdown=5)
+            config = uvicorn.Config(
+                app, http=guarded_protocol(), log_level="warning", access_log=False, timeout_graceful_shutdown=5
+            )
             if on_ready:
                 host = f"[{settings.host}]" if ":" in settings.host else settings.host
                 on_ready(f"http://{host}:{listening.getsockname()[1]}")

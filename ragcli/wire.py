@@ -36,6 +36,23 @@ def _round(value: float | None) -> float | None:
 # ---------------------------------------------------------------- parts
 
 
+class ErrorBodyDict(TypedDict):
+    message: str  # one line, in Danish
+    type: str  # "invalid_request_error", "authentication_error", "server_busy", …
+    code: int  # the HTTP status
+
+
+class ErrorDict(TypedDict):
+    error: ErrorBodyDict
+
+
+def error(message: str, kind: str, code: int) -> ErrorDict:
+    """An HTTP error, in OpenAI's shape so that its clients show the message; the same for
+    every endpoint of `ragcli serve`, and for what its connections refuse before any endpoint."""
+    return {"error": {"message": message, "type": kind, "code": code}}
+
+
+
 class HitDict(TypedDict):
     doc: str
     title: str
