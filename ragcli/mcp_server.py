@@ -52,12 +52,44 @@ def _tool_errors() -> Iterator[None]:
         raise ToolError(str(exc)) from None
 
 
-def build_server(service: Service) -> MCPServer:
-    from mcp.server.mcpserver import MCPServer
+def _arguments_message(tool: str, error) -> str:
+    """A tool's rejected arguments in one line: each field with what was wrong with it, never
+    the value sent. The SDK answers with pydantic's own text, which quotes the input, so a CPR
+    number a client sent as `k` came back in the error (and in any log of the exchange)."""
+    problems = "; ".join(
+        f"{'.'.join(str(part) for part in e['loc']) or 'argumenter'}: {e['msg']}" for e in error.errors(include_input=False)
+    )
+    return f"ugyldige argumenter til {tool}: {problems}"
 
+
+def _server_type(show_cpr: bool) -> type[MCPServer]:
+    """MCPServer whose tool errors say what was wrong without quoting what was sent, and with
+    CPR numbers masked as everywhere `ragcli serve` answers (an unknown index's or tool's name
+    is the client's text too)."""
+    from mcp.server.mcpserver import MCPServer
+    from mcp.server.mcpserver.exceptions import ToolError
+    from pydantic import ValidationError
+
+    from ragcli.privacy import mask_cpr
+
+    class RagcliMCPServer(MCPServer):
+        async def call_tool(self, name, arguments, context=None):  # type: ignore[override]
+            try:
+                return await super().call_tool(name, arguments, context)
+            except ToolError as exc:
+                cause = exc.__cause__
+                message = _arguments_message(name, cause) if isinstance(cause, ValidationError) else str(exc)
+                if message == str(exc) and (show_cpr or mask_cpr(message) == message):
+                    raise
+                raise ToolError(message if show_cpr else mask_cpr(message)) from cause
+
+    return RagcliMCPServer
+
+
+def build_server(service: Service) -> MCPServer:
     from ragcli import __version__
 
-    server = MCPServer("ragcli", instructions=INSTRUCTIONS, version=__version__, log_level="WARNING")
+    server = _server_type(service.settings.show_cpr)("ragcli", instructions=INSTRUCTIONS, version=__version__, log_level="WARNING")
     several = len(service.indexes) > 1
     index_note = f" Indeks: {', '.join(service.indexes)} (angiv index)." if several else ""
 

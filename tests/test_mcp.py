@@ -66,3 +66,36 @@ def test_stdio_tools_search_and_answer_with_checked_citations(demo_home, llm_pat
     assert "8.00" in first["quote"]
 
     assert empty.is_error and "ingen tekst" in empty.content[0].text  # a clear message, not a crash
+
+
+def test_tool_errors_name_the_field_and_never_echo_what_was_sent():
+    """Rejected arguments and unknown names: one line that says what was wrong, without the
+    value the client sent, and CPR numbers masked (the SDK's own text quoted pydantic's,
+    input included). In-process client; the tools never run, so no index is opened."""
+    import anyio
+    from mcp import Client
+
+    from ragcli.mcp_server import build_server
+    from ragcli.server import ServeSettings, Service
+
+    cpr = "010190-1234"
+    service = Service(ServeSettings(queue=0), {"demo": None})  # served indexes are never reached here
+
+    async def main():
+        async with Client(build_server(service)) as mcp:
+            return {
+                "k": await mcp.call_tool("search_documents", {"query": "skole", "k": cpr}),
+                "question": await mcp.call_tool("ask_documents", {"question": 101901234}),
+                "missing": await mcp.call_tool("search_documents", {"k": 3}),
+                "index": await mcp.call_tool("search_documents", {"query": "skole", "index": cpr}),
+            }
+
+    results = anyio.run(main)
+    texts = {name: result.content[0].text for name, result in results.items()}
+    assert all(result.is_error for result in results.values()), texts
+    for name, text in texts.items():
+        assert "\n" not in text and cpr not in text and "101901234" not in text and "input_value" not in text, (name, text)
+    assert texts["k"].startswith("ugyldige argumenter til search_documents: k:")
+    assert texts["question"].startswith("ugyldige argumenter til ask_documents: question:")
+    assert "query" in texts["missing"]
+    assert "ukendt indeks" in texts["index"] and "[skjult]" in texts["index"]
