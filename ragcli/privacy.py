@@ -7,9 +7,11 @@ retrieved passages and their titles, guardrail findings — shows "[skjult]" whe
 number was. Findings say *that* a number was masked, never which. `show_cpr=True` (the
 `--show-cpr` flag, for users entitled to see them) leaves everything as it is.
 
-The pattern covers ddmmyy-xxxx with a hyphen, an en or em dash or a minus sign, with
-spaces around the dash (`010190 - 1234`), with one space or none (`0101901234`), with a
-space between day, month and year (`01 01 90-1234`), with a line break where a space or
+The pattern covers ddmmyy-xxxx with a hyphen, an en or em dash, a minus sign or a fullwidth
+hyphen, one or two of them, with spaces around the dash (`010190 - 1234`), with a slash or
+an underscore (`010190/1234`, a file name's `010190_1234`), with one space or none
+(`0101901234`), with a space, a dot, a slash or a dash between day, month and year
+(`01 01 90-1234`, `01.01.90-1234`), in fullwidth digits (`０１０１９０-１２３４`), with a line break where a space or
 nothing may be (a PDF's line wraps inside the number: `150585-\n4321`), and digits split by invisible
 characters (zero-width space, word joiner, soft hyphen). It does not match dates in
 running text (`31.12.1999`, `31-12-1999`, a range `010124-311224`) or phone numbers (8
@@ -30,22 +32,36 @@ CPR_RULE = "cpr-number"
 
 _Z = "[\u200b\u200c\u200d\u2060\ufeff\u00ad]{0,4}"  # invisible characters inside a number
 _SPACE = "[ \t\n\r\u00a0\u202f]"  # a PDF line may break inside a number ("150585-\n4321")
-_PAIR_GAP = f"{_Z}(?:{_SPACE}{_Z})?"  # between day, month and year: nothing or one space
-_DAY = f"(?:0{_Z}[1-9]|[12]{_Z}[0-9]|3{_Z}[01])"
-_MONTH = f"(?:0{_Z}[1-9]|1{_Z}[0-2])"
-_YEAR = f"[0-9]{_Z}[0-9]"
-_DASH = "[-\u2010\u2011\u2012\u2013\u2014\u2212]"
-_SEPARATOR = f"{_Z}(?:{_SPACE}{{0,3}}{_DASH}{_SPACE}{{0,3}}|{_SPACE}{{0,3}}){_Z}"
-_SERIAL = f"[0-9]{_Z}[0-9]{_Z}[0-9]{_Z}[0-9]"
 
-CPR_PATTERN = re.compile(
-    f"(?<![0-9+]){_DAY}{_PAIR_GAP}{_MONTH}{_PAIR_GAP}{_YEAR}{_SEPARATOR}{_SERIAL}(?![0-9])"
-)
-# The longest text one match can span (for holding back streamed output before masking).
-MAX_MATCH_CHARS = 10 + 9 * 4 + 2 + 7 + 2 * 4
+
+def _digit(low: str = "0", high: str = "9") -> str:
+    """A digit from low to high, ASCII or fullwidth ("０１０１９０-１２３４" is in text that was
+    never NFKC-normalised: a question, a file name)."""
+    wide = lambda d: chr(ord(d) - ord("0") + 0xFF10)  # noqa: E731
+    return f"[{low}-{high}{wide(low)}-{wide(high)}]"
+
+
+_DASH = "[-\u2010\u2011\u2012\u2013\u2014\u2212\ufe63\uff0d]"  # … and the small and fullwidth hyphen-minus
+# between day, month and year: nothing, one space, or a date's own separator ("01.01.90-1234")
+_PAIR_GAP = f"{_Z}(?:{_SPACE}|[./]|{_DASH})?{_Z}"
+_DAY = f"(?:{_digit('0', '0')}{_Z}{_digit('1')}|{_digit('1', '2')}{_Z}{_digit()}|{_digit('3', '3')}{_Z}{_digit('0', '1')})"
+_MONTH = f"(?:{_digit('0', '0')}{_Z}{_digit('1')}|{_digit('1', '1')}{_Z}{_digit('0', '2')})"
+_YEAR = f"{_digit()}{_Z}{_digit()}"
+# between date and serial: a dash (or two) with spaces around, a slash or an underscore (a
+# file name's "010190_1234"), or only spaces or nothing
+_SEPARATOR = f"{_Z}(?:{_SPACE}{{0,3}}(?:{_DASH}{{1,2}}|[/_]){_SPACE}{{0,3}}|{_SPACE}{{0,3}}){_Z}"
+_SERIAL = f"{_digit()}{_Z}{_digit()}{_Z}{_digit()}{_Z}{_digit()}"
+_BEFORE = f"(?<![0-9\uff10-\uff19+\uff0b])"
+_AFTER = f"(?![0-9\uff10-\uff19])"
+
+CPR_PATTERN = re.compile(f"{_BEFORE}{_DAY}{_PAIR_GAP}{_MONTH}{_PAIR_GAP}{_YEAR}{_SEPARATOR}{_SERIAL}{_AFTER}")
+# The longest text one match can span (for holding back streamed output before masking):
+# ten digits, up to four invisible characters at each of twelve places, two date separators
+# and three spaces, two dashes and three spaces between date and serial.
+MAX_MATCH_CHARS = 10 + 12 * 4 + 2 + 8
 # A snippet cut short inside a number ("… CPR 311299 - 99 …"): the date part is masked too.
 _CUT_SHORT = re.compile(
-    f"(?<![0-9+]){_DAY}{_PAIR_GAP}{_MONTH}{_PAIR_GAP}{_YEAR}(?:{_SEPARATOR}[0-9]{{0,3}})?{_Z}(?=\\s*(?:…|\\.\\.\\.)?\\s*$)"
+    f"{_BEFORE}{_DAY}{_PAIR_GAP}{_MONTH}{_PAIR_GAP}{_YEAR}(?:{_SEPARATOR}{_digit()}{{0,3}})?{_Z}(?=\\s*(?:…|\\.\\.\\.)?\\s*$)"
 )
 
 

@@ -21,6 +21,15 @@ CPR_VARIANTS = {
     "070790-\n7890": "0707907890",  # a PDF's line wraps after the dash
     "080890\n8901": "0808908901",  # … or where the space was
     "09 09 90 -\r\n9012": "0909909012",
+    # found by a hostile probe, each shown in full by chat, search, MCP and serve:
+    "100190/1234": "1001901234",  # a slash
+    "11.01.90-1234": "1101901234",  # a date's own dots …
+    "12-01-90-1234": "1201901234",  # … dashes …
+    "13/01/90-1234": "1301901234",  # … or slashes
+    "\uff11\uff14\uff10\uff11\uff19\uff10-\uff11\uff12\uff13\uff14": "1401901234",  # fullwidth digits
+    "150190_1234": "1501901234",  # a file name's underscore
+    "160190\uff0d1234": "1601901234",  # a fullwidth hyphen-minus
+    "170190--1234": "1701901234",  # two dashes
 }
 # Look like CPR numbers to a careless pattern, and must stay as they are.
 NOT_CPR = (
@@ -33,6 +42,9 @@ NOT_CPR = (
     "CVR 12345678",
     "Sag 31121999-1234",
     "kl. 10.30-12.00",
+    "den 01.01.2024-31.12.2024",
+    "01/01/2024 - 31/12/2024",
+    "kl. 08.00-16.00",
 )
 ESCAPES = "\x1b[41mRØD\x1b[0m\x1b]0;PWNED\x07\x1b[2J\x9b31m\u202eTXT.exe\u200b"
 
