@@ -7,7 +7,6 @@ skipped), 130 interrupted. Results go to stdout; progress and diagnostics to std
 from __future__ import annotations
 
 import errno
-import json
 import os
 import signal
 import sys
@@ -23,7 +22,7 @@ from rich.text import Text
 from ragcli import __version__
 from ragcli.grounding import DEFAULT_MIN_COVERAGE
 from ragcli.session import Session
-from ragcli.terminal import SafeConsole, printable
+from ragcli.terminal import SafeConsole, json_line, printable
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_WARNINGS, EXIT_INTERRUPTED, EXIT_TERMINATED = 0, 1, 2, 3, 130, 143
 
@@ -181,13 +180,16 @@ def _masked(answer, show_cpr: bool):
 
 def emit_json(data: dict) -> None:
     """One JSON object on stdout, unstyled, so that pipes get exactly that."""
-    sys.stdout.write(json.dumps(data, ensure_ascii=False) + "\n")
+    sys.stdout.write(json_line(data) + "\n")
     sys.stdout.flush()
 
 
 def fail(message: str, code: int = EXIT_ERROR) -> typer.Exit:
-    # The message often holds a path or a name: printed as text, never as rich markup.
-    err.print(Text.assemble(("Fejl:", "bold red"), " ", printable(message)), soft_wrap=True)
+    # The message often holds a path or a name: printed as text, never as rich markup, and
+    # with CPR numbers masked (a file name "sag_010190-1234.pdf", an index name, a question).
+    from ragcli.privacy import mask_cpr
+
+    err.print(Text.assemble(("Fejl:", "bold red"), " ", printable(mask_cpr(message))), soft_wrap=True)
     return typer.Exit(code)
 
 
@@ -242,7 +244,9 @@ def _check_mode(mode: str) -> str:
 def _non_empty(text: str) -> str:
     """A question or query of only spaces would retrieve 'something' and answer nothing."""
     if any(0xDC80 <= ord(c) <= 0xDCFF for c in text):  # bytes that were not UTF-8 (surrogateescape)
-        raise typer.BadParameter(f"er ikke gyldig UTF-8: {printable(text)}")
+        from ragcli.privacy import mask_cpr
+
+        raise typer.BadParameter(f"er ikke gyldig UTF-8: {printable(mask_cpr(text))}")
     from ragcli.errors import UsageError
     from ragcli.retrieval import check_question
 
@@ -318,6 +322,7 @@ def ingest(
     store: StoreOpt = None,
 ) -> None:
     """Read documents, chunk and embed them, and store them in an index."""
+    from ragcli.privacy import mask_values
     from ragcli.rendering import render_ingest
     from ragcli.session import ingest as ingest_into
 
@@ -326,10 +331,11 @@ def ingest(
             folder, index, home, embed_model, chunk_tokens, overlap_tokens, rebuild=rebuild, prune=prune, progress=progress,
             store=store,
         )
+    # file names are shown with CPR numbers masked, as info and search show them
     if as_json:
-        emit_json(report.to_dict())
+        emit_json(mask_values(report.to_dict()))
     else:
-        render_ingest(out, report)
+        render_ingest(out, mask_values(report))
     if report.skipped:
         raise typer.Exit(EXIT_WARNINGS)
 

@@ -51,8 +51,8 @@ _YEAR = f"{_digit()}{_Z}{_digit()}"
 # file name's "010190_1234"), or only spaces or nothing
 _SEPARATOR = f"{_Z}(?:{_SPACE}{{0,3}}(?:{_DASH}{{1,2}}|[/_]){_SPACE}{{0,3}}|{_SPACE}{{0,3}}){_Z}"
 _SERIAL = f"{_digit()}{_Z}{_digit()}{_Z}{_digit()}{_Z}{_digit()}"
-_BEFORE = f"(?<![0-9\uff10-\uff19+\uff0b])"
-_AFTER = f"(?![0-9\uff10-\uff19])"
+_BEFORE = "(?<![0-9\uff10-\uff19+\uff0b])"
+_AFTER = "(?![0-9\uff10-\uff19])"
 
 CPR_PATTERN = re.compile(f"{_BEFORE}{_DAY}{_PAIR_GAP}{_MONTH}{_PAIR_GAP}{_YEAR}{_SEPARATOR}{_SERIAL}{_AFTER}")
 # The longest text one match can span (for holding back streamed output before masking):
@@ -92,6 +92,12 @@ def _mask_value(value: Any) -> Any:
     if is_dataclass(value) and not isinstance(value, type):
         return replace(value, **{f.name: _mask_value(getattr(value, f.name)) for f in fields(value) if f.init})
     return value
+
+
+def mask_values(value: Any) -> Any:
+    """Every string in a record (dicts, lists, tuples, dataclasses, nested) with CPR numbers
+    masked: an ingest report's file names ("sag_010190-1234.pdf"), shown as `info` shows them."""
+    return _mask_value(value)
 
 
 def mask_chunk(chunk: Chunk) -> Chunk:

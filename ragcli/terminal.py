@@ -15,6 +15,7 @@ data as literal text.
 
 from __future__ import annotations
 
+import json
 import re
 import unicodedata
 from collections.abc import Iterable
@@ -49,6 +50,25 @@ def printable(text: str) -> str:
     if _SAFE_RUN.fullmatch(text):
         return text
     return "".join(_escape(c) if is_unsafe(c) else c for c in text)
+
+
+def _json_escape(char: str) -> str:
+    code = ord(char)
+    if code > 0xFFFF:  # JSON writes a character beyond the BMP as its surrogate pair
+        code -= 0x10000
+        return f"\\u{0xD800 + (code >> 10):04x}\\u{0xDC00 + (code & 0x3FF):04x}"
+    return f"\\u{code:04x}"
+
+
+def json_line(data: object) -> str:
+    """data as one line of JSON, non-ASCII letters as they are but every character that could
+    act on a terminal escaped (`\\u202e`): json.dumps escapes C0 controls, not C1 ones, bidi
+    overrides or a lone surrogate (which would not even encode), and `--json` is read on
+    terminals too. The same JSON to a parser."""
+    text = json.dumps(data, ensure_ascii=False)
+    if _SAFE_RUN.fullmatch(text):
+        return text
+    return "".join(_json_escape(c) if is_unsafe(c) else c for c in text)
 
 
 def plain(text: object, style: str = "") -> Text:

@@ -379,13 +379,21 @@ def test_no_cpr_number_and_no_control_character_reaches_any_output(tmp_path):
     hostile.write(folder, "sag\x1b]0;FN\x07\x1b[41m.txt", "Notat om ægtefællen\n\n" + "\n".join(lines))
     hostile.write(folder, "titel.pdf", hostile.text_pdf([lines[0]], title="Sag 311299-9999 \x1b]0;TITEL\x07"))
     hostile.write(folder, "bombe.pdf", hostile.bomb_pdf())
+    # file names hold CPR numbers too ("sag_010190-1234.pdf"), and a right-to-left override
+    hostile.write(folder, "0303901234_ansøgning\u202etxt.pdf", hostile.text_pdf(["Ansøgning om tilskud."]))
+    hostile.write(folder, "sag_311299-9999.pdf", b"ikke en pdf")
     ingest = ragcli("ingest", str(folder), "--index", "cpr", "--embed-model", TEST_EMBED_MODEL, home=tmp_path)
     assert ingest.returncode == 3, ingest.stderr
+    only_bad = tmp_path / "kun_daarlige"
+    hostile.write(only_bad, "sag_311299-9999.pdf", b"ikke en pdf")
     question = "\x1b]0;PWNED\x07\x1b[2J Hvad noterede sagsbehandleren om ægtefællens CPR?"
     questions = tmp_path / "q.txt"
     questions.write_text("Hvad noterede sagsbehandleren om ægtefællens CPR?\nHvilket CPR-nummer står i sagen?\n", encoding="utf-8")
     runs = {
         "ingest": ingest,
+        "ingest --json": ragcli("ingest", str(folder), "--index", "cpr", "--json", home=tmp_path),
+        "ingest of nothing readable": ragcli("ingest", str(only_bad), "--index", "tom", "--embed-model", TEST_EMBED_MODEL, home=tmp_path),
+        "--index named by a CPR number": ragcli("info", "--index", "311299-9999", home=tmp_path),
         "ask --json": ragcli("ask", question, "--index", "cpr", "--json", "--explain", home=tmp_path),
         "ask --explain": ragcli("ask", question, "--index", "cpr", "--explain", home=tmp_path),
         "batch": ragcli("batch", str(questions), "--index", "cpr", home=tmp_path),
@@ -395,12 +403,15 @@ def test_no_cpr_number_and_no_control_character_reaches_any_output(tmp_path):
         "info": ragcli("info", "--index", "cpr", home=tmp_path),
     }
     for name, result in runs.items():
-        assert result.returncode in (0, 3), (name, result.stderr)
+        assert result.returncode in ((1, 2) if name.startswith(("ingest of", "--index")) else (0, 3)), (name, result.stderr)
         for stream in (result.stdout, result.stderr):
             for digits in hostile.CPR_VARIANTS.values():
                 assert not _cpr_digits(digits).search(stream), (name, digits, stream)
-            if not name.endswith("--json") and name != "batch" and name != "batch --retrieve-only":
+            if name not in ("batch", "batch --retrieve-only"):  # batch writes its records to files
                 assert RAW_CONTROLS.search(stream) is None, (name, stream)
+    reported = json.loads(runs["ingest --json"].stdout)
+    assert {s["doc"] for s in reported["skipped"]} >= {"sag_[skjult].pdf"}, reported
+    assert "[skjult]_ansøgning\\u202etxt.pdf" in runs["ingest"].stdout + runs["info"].stdout
     assert "[skjult]" in runs["ask --json"].stdout and "[skjult]" in runs["batch"].stdout
     assert "[skjult]" in runs["search"].stdout and "\\x1b]0;FN" in runs["search"].stdout
     # --show-cpr is the way for users entitled to see the numbers.
