@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-from ragcli.errors import ModelError, one_line
+from ragcli.errors import ModelError, UsageError, one_line
 from ragcli.prompting import Prompt
 from ragcli.registry import ModelNotAvailable
 
@@ -24,6 +24,20 @@ from ragcli.registry import ModelNotAvailable
 # and the answer was then cut to nothing (5 of 20 in one measurement). Chat models stop by
 # themselves and get no stop list.
 COMPLETION_STOPS = ["Spørgsmål:", "Kilder:", "###"]
+
+
+def _check_server_url(url: str) -> None:
+    """An http(s) address with a host, or a UsageError that says what is wrong with it (httpx
+    raised InvalidURL, no HTTPError, for "http://localhost:abc", and ragcli printed a traceback).
+    The address itself is not repeated: it may hold a password."""
+    import httpx
+
+    try:
+        parsed = httpx.URL(url)
+    except httpx.InvalidURL as exc:
+        raise UsageError(f"--llm-url er ingen gyldig adresse: {exc}") from None
+    if parsed.scheme not in ("http", "https") or not parsed.host:
+        raise UsageError("--llm-url skal være en http:// eller https:// adresse med et værtsnavn, fx http://127.0.0.1:8080")
 
 
 class LLMServerError(ModelNotAvailable):
@@ -341,6 +355,7 @@ class HttpBackend:
                  api_key: str | None = None, timeout: float = 300.0):
         import httpx
 
+        _check_server_url(url)
         self.base = url.rstrip("/").removesuffix("/v1")
         self.chat = chat
         self.n_ctx = n_ctx

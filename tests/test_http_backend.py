@@ -10,6 +10,7 @@ import sys
 import pytest
 from conftest import free_port, http_server
 
+from ragcli.errors import UsageError
 from ragcli.generation import GenerationParams, HttpBackend, LlamaBackend
 from ragcli.prompting import build_prompt
 from ragcli.registry import ModelNotAvailable
@@ -59,3 +60,22 @@ def test_ask_with_llm_url_through_the_cli(server, small_index):
 def test_unreachable_server_is_a_clear_error():
     with pytest.raises(ModelNotAvailable, match="cannot reach LLM server"):
         HttpBackend(f"http://127.0.0.1:{free_port()}")
+
+
+@pytest.mark.parametrize("url", ["http://localhost:abc", "http://[::1", "http://x\x1by", "localhost:8080", "file:///etc/passwd", "http://"])
+def test_a_malformed_server_address_is_a_usage_error(url):
+    # httpx raised InvalidURL (no HTTPError) for the first three, and ragcli printed a traceback
+    with pytest.raises(UsageError, match="--llm-url") as raised:
+        HttpBackend(url)
+    assert "\n" not in str(raised.value) and "\x1b" not in str(raised.value)
+
+
+def test_a_malformed_server_address_through_the_cli_is_one_line_and_exit_2(small_index):
+    home, name = small_index
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "RAGCLI_HOME": str(home), "RAGCLI_LLM_URL": "http://[::1"}
+    result = subprocess.run(
+        [sys.executable, "-m", "ragcli.cli", "ask", "Hvilken værdi skal Server.ehealth.mode have?", "--index", name],
+        capture_output=True, text=True, env=env, timeout=600,
+    )
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.startswith("Fejl: --llm-url") and "Traceback" not in result.stderr
