@@ -839,13 +839,45 @@ def run() -> None:
         err.no_color = True
     signal.signal(signal.SIGTERM, _terminate)
     try:
-        app()
+        app()  # standalone: it ends in SystemExit, with the command's exit code
+    except SystemExit as exc:
+        if exc.code in (EXIT_INTERRUPTED, EXIT_TERMINATED):
+            _leave(exc.code)
+        _done()
+        raise
     except KeyboardInterrupt:
         err.print("afbrudt")
-        sys.exit(EXIT_INTERRUPTED)
+        _leave(EXIT_INTERRUPTED)
     except Terminated:
         err.print("afbrudt (SIGTERM)")
-        sys.exit(EXIT_TERMINATED)
+        _leave(EXIT_TERMINATED)
+    _done()
+
+
+def _done() -> None:
+    # The command has said all it will: a Ctrl-C while the interpreter frees the models
+    # printed "Exception ignored in: <function Llama.__del__ …> KeyboardInterrupt" after the
+    # answer, and exit 0.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def _leave(code: int) -> None:
+    """Exit now after an interruption, once its cleanup has run (the ingest's staging folder
+    and lock, as the exception unwound) and the atexit handlers (a PostgreSQL server this
+    process started). Not through interpreter shutdown: a native worker thread (torch's, the
+    embedding engine's) still running then made C++ call std::terminate — "terminate called
+    without an active exception", exit 134 instead of 130 — in 4 of 13 Ctrl-C's during ingest."""
+    import atexit
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    atexit._run_exitfuncs()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):
+            pass
+    os._exit(code)
 
 
 def _terminate(signum, frame) -> None:
