@@ -8,10 +8,10 @@ number was. Findings say *that* a number was masked, never which. `show_cpr=True
 `--show-cpr` flag, for users entitled to see them) leaves everything as it is.
 
 The pattern covers ddmmyy-xxxx with a hyphen, an en or em dash, a minus sign or a fullwidth
-hyphen, one or two of them, with spaces around the dash (`010190 - 1234`), with a slash or
-an underscore (`010190/1234`, a file name's `010190_1234`), with one space or none
-(`0101901234`), with a space, a dot, a slash or a dash between day, month and year
-(`01 01 90-1234`, `01.01.90-1234`), in fullwidth digits (`０１０１９０-１２３４`), with a line break where a space or
+hyphen, one or two of them, with spaces around the dash (`010190 - 1234`), with a slash
+(`010190/1234`), with one space or none (`0101901234`), with a space between day, month and
+year (`01 01 90-1234`), written as a date with dots, slashes or dashes and a dash before the
+serial (`01.01.90-1234`), in fullwidth digits (`０１０１９０-１２３４`), with a line break where a space or
 nothing may be (a PDF's line wraps inside the number: `150585-\n4321`), and digits split by invisible
 characters (zero-width space, word joiner, soft hyphen). It does not match dates in
 running text (`31.12.1999`, `31-12-1999`, a range `010124-311224`) or phone numbers (8
@@ -42,26 +42,30 @@ def _digit(low: str = "0", high: str = "9") -> str:
 
 
 _DASH = "[-\u2010\u2011\u2012\u2013\u2014\u2212\ufe63\uff0d]"  # … and the small and fullwidth hyphen-minus
-# between day, month and year: nothing, one space, or a date's own separator ("01.01.90-1234")
-_PAIR_GAP = f"{_Z}(?:{_SPACE}|[./]|{_DASH})?{_Z}"
+_PAIR_GAP = f"{_Z}(?:{_SPACE}{_Z})?"  # between day, month and year: nothing or one space
 _DAY = f"(?:{_digit('0', '0')}{_Z}{_digit('1')}|{_digit('1', '2')}{_Z}{_digit()}|{_digit('3', '3')}{_Z}{_digit('0', '1')})"
 _MONTH = f"(?:{_digit('0', '0')}{_Z}{_digit('1')}|{_digit('1', '1')}{_Z}{_digit('0', '2')})"
 _YEAR = f"{_digit()}{_Z}{_digit()}"
-# between date and serial: a dash (or two) with spaces around, a slash or an underscore (a
-# file name's "010190_1234"), or only spaces or nothing
-_SEPARATOR = f"{_Z}(?:{_SPACE}{{0,3}}(?:{_DASH}{{1,2}}|[/_]){_SPACE}{{0,3}}|{_SPACE}{{0,3}}){_Z}"
+# between date and serial: one or two dashes or a slash, with spaces around, or only spaces or nothing
+_SEPARATOR = f"{_Z}(?:{_SPACE}{{0,3}}(?:{_DASH}{{1,2}}|/){_SPACE}{{0,3}}|{_SPACE}{{0,3}}){_Z}"
 _SERIAL = f"{_digit()}{_Z}{_digit()}{_Z}{_digit()}{_Z}{_digit()}"
 _BEFORE = "(?<![0-9\uff10-\uff19+\uff0b])"
 _AFTER = "(?![0-9\uff10-\uff19])"
+_COMPACT_DATE = f"{_DAY}{_PAIR_GAP}{_MONTH}{_PAIR_GAP}{_YEAR}"
+# The date written as a date ("01.01.90-1234", "01/01/90-1234"): the same mark between day,
+# month and year, and then a dash right before the serial. Not a space or a line break there:
+# "Møde 12.03.24 1400", a date and a time, is no CPR number, nor a title ending in a date.
+_PUNCTUATED = f"{_DAY}{_Z}(?P<cpr_mark>[./-]){_Z}{_MONTH}{_Z}(?P=cpr_mark){_Z}{_YEAR}{_Z}{_DASH}{_Z}{_SERIAL}"
 
-CPR_PATTERN = re.compile(f"{_BEFORE}{_DAY}{_PAIR_GAP}{_MONTH}{_PAIR_GAP}{_YEAR}{_SEPARATOR}{_SERIAL}{_AFTER}")
+CPR_PATTERN = re.compile(f"{_BEFORE}(?:{_COMPACT_DATE}{_SEPARATOR}{_SERIAL}|{_PUNCTUATED}){_AFTER}")
 # The longest text one match can span (for holding back streamed output before masking):
-# ten digits, up to four invisible characters at each of twelve places, two date separators
-# and three spaces, two dashes and three spaces between date and serial.
+# ten digits, up to four invisible characters at each of twelve places, two spaces in the
+# date, and three spaces, two dashes and three spaces between date and serial.
 MAX_MATCH_CHARS = 10 + 12 * 4 + 2 + 8
-# A snippet cut short inside a number ("… CPR 311299 - 99 …"): the date part is masked too.
+# A snippet cut short inside a number ("… CPR 311299 - 99 …"): the date part is masked too
+# (in the compact form only: a title ending in "05.02.2024" is a date).
 _CUT_SHORT = re.compile(
-    f"{_BEFORE}{_DAY}{_PAIR_GAP}{_MONTH}{_PAIR_GAP}{_YEAR}(?:{_SEPARATOR}{_digit()}{{0,3}})?{_Z}(?=\\s*(?:…|\\.\\.\\.)?\\s*$)"
+    f"{_BEFORE}{_COMPACT_DATE}(?:{_SEPARATOR}{_digit()}{{0,3}})?{_Z}(?=\\s*(?:…|\\.\\.\\.)?\\s*$)"
 )
 
 

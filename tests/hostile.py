@@ -27,7 +27,6 @@ CPR_VARIANTS = {
     "12-01-90-1234": "1201901234",  # … dashes …
     "13/01/90-1234": "1301901234",  # … or slashes
     "\uff11\uff14\uff10\uff11\uff19\uff10-\uff11\uff12\uff13\uff14": "1401901234",  # fullwidth digits
-    "150190_1234": "1501901234",  # a file name's underscore
     "160190\uff0d1234": "1601901234",  # a fullwidth hyphen-minus
     "170190--1234": "1701901234",  # two dashes
 }
@@ -45,6 +44,12 @@ NOT_CPR = (
     "den 01.01.2024-31.12.2024",
     "01/01/2024 - 31/12/2024",
     "kl. 08.00-16.00",
+    # dates with a time, an amount or a year after them, and a scanner's file name
+    "Møde 12.03.24 1400",
+    "Udbetalt 15.01.24 2500 kr.",
+    "Frist 12/03/24 - 2025",
+    "PDF side 12.03.24\n1234",
+    "scan_120324_1430.pdf",
 )
 ESCAPES = "\x1b[41mRØD\x1b[0m\x1b]0;PWNED\x07\x1b[2J\x9b31m\u202eTXT.exe\u200b"
 

@@ -23,7 +23,7 @@ from ragcli.cleaning import clean_text
 from ragcli.ingest import default_chunking, ingest_folder
 from ragcli.lexical import LexicalIndex
 from ragcli.loading import DocumentError, load_document, scan_folder
-from ragcli.privacy import mask_answer, mask_chunk, mask_cpr, mask_hits
+from ragcli.privacy import mask_answer, mask_chunk, mask_cpr, mask_hits, mask_snippet
 from ragcli.schema import Answer, Chunk, Citation, Hit, Page, Sentence
 from ragcli.store import Index, IndexProblem
 from ragcli.terminal import SafeConsole, file_name, printable
@@ -113,6 +113,11 @@ _count_chars.total = 0
 def test_every_written_form_of_a_cpr_number_is_masked(written, digits):
     masked = mask_cpr(f"Sagsbehandleren noterede CPR {written}.")
     assert masked == "Sagsbehandleren noterede CPR [skjult]."
+
+
+@pytest.mark.parametrize("title", ["Referat - Økonomiudvalget 05.02.2024", "Dagsorden 12-03-2024", "Version 2.1 - 12.03.24"])
+def test_a_title_that_ends_in_a_date_is_no_number_cut_short(title):
+    assert mask_snippet(title) == title
 
 
 def test_a_title_or_passage_cut_inside_a_cpr_number_is_masked_too():
