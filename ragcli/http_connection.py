@@ -76,7 +76,10 @@ class GuardedH11Protocol(H11Protocol):
         if self._refused:
             return  # lingering: what follows a refusal is read and dropped
         super().data_received(data)
-        if self.conn.their_state is not h11.IDLE:
+        if self._awaiting_head():
+            if self._head_timer is None:
+                self._await_head()
+        else:
             self._stop_head_timer()  # the head came: Guard times the body
 
     def on_response_complete(self) -> None:
@@ -101,13 +104,19 @@ class GuardedH11Protocol(H11Protocol):
             self._head_timer.cancel()
             self._head_timer = None
 
+    def _awaiting_head(self) -> bool:
+        """Waiting for a request's head, or answered already (a 401 or 413 before the body) while
+        the client still sends what no one will read."""
+        return self.conn.their_state is h11.IDLE or (self.conn.our_state is h11.DONE and self.conn.their_state is h11.SEND_BODY)
+
     def _head_too_slow(self) -> None:
         self._head_timer = None
-        if self.transport.is_closing() or self.conn.their_state is not h11.IDLE:
+        if self.transport.is_closing() or not self._awaiting_head():
             return
-        if not self.conn.trailing_data[0]:
-            # nothing of a next request has come: an idle connection, closed without a word
-            # (uvicorn's keep-alive timer does the same sooner)
+        if self.conn.their_state is not h11.IDLE or not self.conn.trailing_data[0]:
+            # nothing of a next request has come (an idle connection; uvicorn's keep-alive
+            # timer does the same sooner), or the rest of a body already answered: closed
+            # without a word
             self.transport.close()
             return
         self._refuse(408, "Request Timeout", f"forespørgslens linje og headere kom ikke inden for {self.header_timeout:g} s")

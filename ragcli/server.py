@@ -340,11 +340,13 @@ class Guard:
         # Read the body here (also a chunked one, which declares no length) so that no
         # endpoint ever holds more than max_body bytes of it; then hand it on.
         body = bytearray()
+        # A client that sends its body slowly or not at all holds a connection and a file
+        # descriptor; 40 of them once sat for minutes (a slowloris). The deadline is for the
+        # whole body: one per read let one byte every 29 s hold a connection for hours.
+        deadline = asyncio.get_running_loop().time() + self.body_timeout
         while True:
             try:
-                # a client that sends its body slowly or not at all holds a connection and a
-                # file descriptor; 40 of them once sat for minutes (a slowloris)
-                message = await asyncio.wait_for(receive(), self.body_timeout)
+                message = await asyncio.wait_for(receive(), max(0.0, deadline - asyncio.get_running_loop().time()))
             except TimeoutError:
                 await _send_error(send, 408, f"forespørgslens indhold kom ikke inden for {self.body_timeout:g} s")
                 return

@@ -141,3 +141,27 @@ def test_an_idle_connection_is_closed_without_a_word(address):
         started = time.monotonic()
         assert _read_all(sock) == b""
         assert time.monotonic() - started < 8  # uvicorn's keep-alive timer or the head deadline
+
+
+def test_a_body_dribbled_after_an_early_answer_does_not_hold_the_connection(address):
+    # Guard answers 413 to the declared length before reading the body; a client that goes on
+    # sending a byte at a time kept the connection (and lost the head deadline for its next request)
+    with socket.create_connection(address) as sock:
+        sock.sendall(b"POST /echo HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 100000\r\n\r\n{")
+        sock.settimeout(5)
+        assert sock.recv(65536).startswith(b"HTTP/1.1 413")
+        started = time.monotonic()
+        closed = False
+        while time.monotonic() - started < HEAD_TIMEOUT + 6:
+            try:
+                sock.sendall(b"x")
+                sock.settimeout(0.2)
+                if sock.recv(65536) == b"":
+                    closed = True
+                    break
+            except TimeoutError:
+                continue
+            except (BrokenPipeError, ConnectionResetError):
+                closed = True
+                break
+        assert closed and time.monotonic() - started < HEAD_TIMEOUT + 4

@@ -126,6 +126,28 @@ def test_a_body_that_does_not_come_is_a_408_not_a_held_connection():
     assert sent[0]["status"] == 408 and b"0.2 s" in sent[1]["body"]
 
 
+def test_the_body_deadline_is_for_the_whole_body_not_each_read():
+    import asyncio
+
+    async def app(scope, receive, send):  # never reached
+        raise AssertionError("the body never came whole")
+
+    guard = Guard(app, token=None, max_body=2048, body_timeout=0.3)
+    sent: list[dict] = []
+
+    async def receive():  # one byte every 0.1 s: each read in time, the body never
+        await asyncio.sleep(0.1)
+        return {"type": "http.request", "body": b"x", "more_body": True}
+
+    async def send(message):
+        sent.append(message)
+
+    scope = {"type": "http", "path": "/v1/ask", "method": "POST", "headers": [(b"host", b"127.0.0.1"), (b"content-length", b"2000")]}
+    started = time.monotonic()
+    asyncio.run(asyncio.wait_for(guard(scope, receive, send), 5))
+    assert sent[0]["status"] == 408 and time.monotonic() - started < 1.0
+
+
 def test_on_loopback_only_loopback_host_names_are_served():
     # DNS rebinding: a web page whose name now points at 127.0.0.1 sends its own name as Host
     from fastapi import FastAPI
