@@ -25,6 +25,7 @@ from ragcli import wire
 from ragcli.errors import DataError, one_line
 from ragcli.results_file import cut_torn_line, not_results, read_records, read_text
 from ragcli.schema import Answer, Hit
+from ragcli.terminal import json_line
 
 if TYPE_CHECKING:
     from ragcli.answering import AskParams
@@ -217,7 +218,7 @@ class RecordWriter:
                 ]
             )
         else:
-            self._handle.write(json.dumps(record, ensure_ascii=False) + "\n")
+            self._handle.write(json_line(record) + "\n")  # `-o -` is a terminal too
         self._handle.flush()
         if self._owned:
             os.fsync(self._handle.fileno())

@@ -843,7 +843,7 @@ def run() -> None:
     except SystemExit as exc:
         if exc.code in (EXIT_INTERRUPTED, EXIT_TERMINATED):
             _leave(exc.code)
-        _done()
+        _done(exc.code if isinstance(exc.code, int) else EXIT_ERROR if exc.code else EXIT_OK)
         raise
     except KeyboardInterrupt:
         err.print("afbrudt")
@@ -851,14 +851,14 @@ def run() -> None:
     except Terminated:
         err.print("afbrudt (SIGTERM)")
         _leave(EXIT_TERMINATED)
-    _done()
+    _done(EXIT_OK)
 
 
-def _done() -> None:
+def _done(code: int) -> None:
     # The command has said all it will: a Ctrl-C while the interpreter frees the models
     # printed "Exception ignored in: <function Llama.__del__ …> KeyboardInterrupt" after the
-    # answer, and exit 0.
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # answer. Now it ends the process at once, with the command's own exit code.
+    signal.signal(signal.SIGINT, lambda signum, frame: os._exit(code))
 
 
 def _leave(code: int) -> None:

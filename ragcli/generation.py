@@ -26,18 +26,24 @@ from ragcli.registry import ModelNotAvailable
 COMPLETION_STOPS = ["Spørgsmål:", "Kilder:", "###"]
 
 
-def _check_server_url(url: str) -> None:
-    """An http(s) address with a host, or a UsageError that says what is wrong with it (httpx
-    raised InvalidURL, no HTTPError, for "http://localhost:abc", and ragcli printed a traceback).
-    The address itself is not repeated: it may hold a password."""
+_URL_HELP = "--llm-url skal være en http:// eller https:// adresse med et værtsnavn og evt. en port, fx http://127.0.0.1:8080"
+
+
+def _check_server_url(url: str) -> str:
+    """The address as messages may show it (without a user and password), or a UsageError
+    when it is no http(s) address with a host and a port in range: httpx raised InvalidURL, no
+    HTTPError, for "http://localhost:abc", and ragcli printed a traceback. The address itself
+    is not repeated in that error: it may hold a password."""
     import httpx
 
     try:
         parsed = httpx.URL(url)
-    except httpx.InvalidURL as exc:
-        raise UsageError(f"--llm-url er ingen gyldig adresse: {exc}") from None
-    if parsed.scheme not in ("http", "https") or not parsed.host:
-        raise UsageError("--llm-url skal være en http:// eller https:// adresse med et værtsnavn, fx http://127.0.0.1:8080")
+        port = parsed.port
+    except httpx.InvalidURL:
+        raise UsageError(_URL_HELP) from None
+    if parsed.scheme not in ("http", "https") or not parsed.host or (port is not None and not 0 < port < 65536):
+        raise UsageError(_URL_HELP)
+    return str(parsed.copy_with(username=None, password=None)).rstrip("/").removesuffix("/v1")
 
 
 class LLMServerError(ModelNotAvailable):
@@ -355,7 +361,7 @@ class HttpBackend:
                  api_key: str | None = None, timeout: float = 300.0):
         import httpx
 
-        _check_server_url(url)
+        self.shown = _check_server_url(url)
         self.base = url.rstrip("/").removesuffix("/v1")
         self.chat = chat
         self.n_ctx = n_ctx
@@ -376,13 +382,13 @@ class HttpBackend:
         try:
             response = self._client.request(method, path, json=body)
         except httpx.HTTPError as exc:
-            raise LLMServerError.unreachable(self.base, exc) from None
+            raise LLMServerError.unreachable(self.shown, exc) from None
         if response.is_error:
-            raise LLMServerError.from_status(self.base, path, response.status_code, response.headers.get("retry-after"))
+            raise LLMServerError.from_status(self.shown, path, response.status_code, response.headers.get("retry-after"))
         try:
             reply = response.json() if response.content else {}
         except ValueError:
-            raise LLMServerError(f"LLM server {self.base} answered {path} with something other than JSON") from None
+            raise LLMServerError(f"LLM server {self.shown} answered {path} with something other than JSON") from None
         return reply if isinstance(reply, dict) else {}
 
     def _find_tokenizer(self) -> None:
@@ -428,7 +434,7 @@ class HttpBackend:
         try:
             with self._client.stream("POST", path, json=body) as response:
                 if response.is_error:
-                    raise LLMServerError.from_status(self.base, path, response.status_code, response.headers.get("retry-after"))
+                    raise LLMServerError.from_status(self.shown, path, response.status_code, response.headers.get("retry-after"))
                 for line in _lines(response.iter_text(), MAX_EVENT_CHARS):
                     if not line.startswith("data:"):
                         continue
@@ -438,15 +444,15 @@ class HttpBackend:
                     try:
                         event = json.loads(payload)
                     except ValueError:
-                        raise LLMServerError(f"LLM server {self.base} sent a malformed event on {path}") from None
+                        raise LLMServerError(f"LLM server {self.shown} sent a malformed event on {path}") from None
                     if isinstance(event, dict) and event.get("error"):
-                        raise LLMServerError(f"LLM server {self.base} stopped with an error mid-answer: {_error_text(event['error'])}")
+                        raise LLMServerError(f"LLM server {self.shown} stopped with an error mid-answer: {_error_text(event['error'])}")
                     choice = ((event.get("choices") if isinstance(event, dict) else None) or [{}])[0]
                     text = choice.get("text") if "text" in choice else (choice.get("delta") or {}).get("content")
                     if text:
                         yield text
         except httpx.HTTPError as exc:
-            raise LLMServerError.unreachable(self.base, exc) from None
+            raise LLMServerError.unreachable(self.shown, exc) from None
 
     def close(self) -> None:
         self._client.close()

@@ -67,7 +67,7 @@ def _server_type(show_cpr: bool) -> type[MCPServer]:
     CPR numbers masked as everywhere `ragcli serve` answers (an unknown index's or tool's name
     is the client's text too)."""
     from mcp.server.mcpserver import MCPServer
-    from mcp.server.mcpserver.exceptions import ToolError
+    from mcp.server.mcpserver.exceptions import ToolError, UnexpectedToolError
     from pydantic import ValidationError
 
     from ragcli.privacy import mask_cpr
@@ -76,12 +76,16 @@ def _server_type(show_cpr: bool) -> type[MCPServer]:
         async def call_tool(self, name, arguments, context=None):  # type: ignore[override]
             try:
                 return await super().call_tool(name, arguments, context)
+            except UnexpectedToolError:
+                raise  # a crash: the SDK logs it and sends the client no text of it
             except ToolError as exc:
                 cause = exc.__cause__
                 message = _arguments_message(name, cause) if isinstance(cause, ValidationError) else str(exc)
-                if message == str(exc) and (show_cpr or mask_cpr(message) == message):
+                # one line, whatever the client put in a name ("Unknown tool: x\n…")
+                message = " ".join((message if show_cpr else mask_cpr(message)).split())
+                if message == str(exc):
                     raise
-                raise ToolError(message if show_cpr else mask_cpr(message)) from cause
+                raise ToolError(message) from cause
 
     return RagcliMCPServer
 

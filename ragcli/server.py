@@ -451,12 +451,15 @@ def create_app(service: Service) -> FastAPI:
 
     app = FastAPI(title="ragcli", version=_version(), lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)
 
-    def refuse(exc: BaseException) -> JSONResponse:
+    def error_body(exc: BaseException) -> wire.ErrorDict:
         status, kind = _status(exc)
-        headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, Busy) else None
         # an error can echo what the client sent ("ukendt indeks '…'"): masked as everything served
-        message = str(exc) if service.settings.show_cpr else mask_cpr(str(exc))
-        return JSONResponse(wire.error(message, kind, status), status_code=status, headers=headers)
+        return wire.error(str(exc) if service.settings.show_cpr else mask_cpr(str(exc)), kind, status)
+
+    def refuse(exc: BaseException) -> JSONResponse:
+        headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, Busy) else None
+        body = error_body(exc)
+        return JSONResponse(body, status_code=body["error"]["code"], headers=headers)
 
     @app.exception_handler(RagcliError)
     async def ragcli_error(request: Request, exc: RagcliError):
@@ -552,8 +555,7 @@ def create_app(service: Service) -> FastAPI:
                     else:
                         yield _sse("answer", dict(wire.answer(item, served.name, mode)))
             except RagcliError as exc:
-                status, kind = _status(exc)
-                yield _sse("error", wire.error(str(exc), kind, status))
+                yield _sse("error", error_body(exc))
 
         return StreamingResponse(events(), media_type="text/event-stream", headers={"Cache-Control": "no-store"})
 
@@ -592,8 +594,7 @@ def create_app(service: Service) -> FastAPI:
                             yield chunk({"content": part})
                 yield chunk({}, "stop")
             except RagcliError as exc:
-                status, kind = _status(exc)
-                yield _sse(None, wire.error(str(exc), kind, status))
+                yield _sse(None, error_body(exc))
             yield _sse(None, "[DONE]")
 
         return StreamingResponse(events(), media_type="text/event-stream", headers={"Cache-Control": "no-store"})

@@ -52,7 +52,6 @@ def error(message: str, kind: str, code: int) -> ErrorDict:
     return {"error": {"message": message, "type": kind, "code": code}}
 
 
-
 class HitDict(TypedDict):
     doc: str
     title: str

@@ -57,17 +57,19 @@ def test_ask_with_llm_url_through_the_cli(server, small_index):
     assert any(c["doc"] == "sds_ehdsi_driftshaandbog.pdf" and c["page_start"] <= 2 <= c["page_end"] for c in data["citations"])
 
 
-def test_unreachable_server_is_a_clear_error():
-    with pytest.raises(ModelNotAvailable, match="cannot reach LLM server"):
-        HttpBackend(f"http://127.0.0.1:{free_port()}")
+def test_unreachable_server_is_a_clear_error_that_keeps_the_password_to_itself():
+    with pytest.raises(ModelNotAvailable, match="cannot reach LLM server") as raised:
+        HttpBackend(f"http://bruger:hemmelig@127.0.0.1:{free_port()}/v1")
+    assert "hemmelig" not in str(raised.value) and "bruger" not in str(raised.value)
 
 
-@pytest.mark.parametrize("url", ["http://localhost:abc", "http://[::1", "http://x\x1by", "localhost:8080", "file:///etc/passwd", "http://"])
+@pytest.mark.parametrize("url", ["http://localhost:abc", "http://[::1", "http://x\x1by", "localhost:8080", "file:///etc/passwd", "http://",
+                                 "http://127.0.0.1:99999"])
 def test_a_malformed_server_address_is_a_usage_error(url):
     # httpx raised InvalidURL (no HTTPError) for the first three, and ragcli printed a traceback
     with pytest.raises(UsageError, match="--llm-url") as raised:
         HttpBackend(url)
-    assert "\n" not in str(raised.value) and "\x1b" not in str(raised.value)
+    assert "\n" not in str(raised.value) and "\x1b" not in str(raised.value) and "abc" not in str(raised.value)
 
 
 def test_a_malformed_server_address_through_the_cli_is_one_line_and_exit_2(small_index):

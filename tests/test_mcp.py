@@ -88,6 +88,7 @@ def test_tool_errors_name_the_field_and_never_echo_what_was_sent():
                 "question": await mcp.call_tool("ask_documents", {"question": 101901234}),
                 "missing": await mcp.call_tool("search_documents", {"k": 3}),
                 "index": await mcp.call_tool("search_documents", {"query": "skole", "index": cpr}),
+                "tool": await mcp.call_tool(f"search_documents\n{cpr}", {"query": "skole"}),
             }
 
     results = anyio.run(main)
@@ -99,3 +100,4 @@ def test_tool_errors_name_the_field_and_never_echo_what_was_sent():
     assert texts["question"].startswith("ugyldige argumenter til ask_documents: question:")
     assert "query" in texts["missing"]
     assert "ukendt indeks" in texts["index"] and "[skjult]" in texts["index"]
+    assert "[skjult]" in texts["tool"]
