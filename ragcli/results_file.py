@@ -25,9 +25,15 @@ def not_results(name: str, why: str) -> ResultsFileError:
 
 
 def read_text(path: Path, name: str) -> str | None:
-    """A results file's text, None where it does not exist yet. `name`: the file in errors."""
+    """A results file's text, None where it does not exist yet. `name`: the file in errors.
+    Only a regular file is one: reading /dev/full never ends (it filled 20 GB of memory), and
+    a FIFO or /dev/stdout waits for ever for a writer."""
     if not path.exists():
         return None
+    if not path.is_file():
+        raise ResultsFileError(
+            f"{name} is not a regular file (a device, a pipe or a folder); give a file for --out, or - for standard output"
+        )
     try:
         return path.read_text(encoding="utf-8")
     except UnicodeDecodeError:

@@ -216,3 +216,24 @@ def test_a_question_the_model_cannot_take_fails_alone_and_the_run_goes_on(batch_
         assert sorted(records) == ["a", "b", "c"] and records["a"]["decision"] != "error" and records["c"]["decision"] != "error"
         again = _cli(batch_home, "batch", str(questions), "--index", "b", "--out", str(out))
         assert again.returncode == 0 and "0 besvaret, 3 fandtes allerede" in again.stderr
+
+
+@pytest.mark.parametrize("kind", ["device", "fifo", "folder"])
+def test_an_out_that_is_no_regular_file_is_refused_before_anything_is_read(tmp_path, kind):
+    # /dev/full read to its end filled 20 GB of memory; a FIFO (or /dev/stdout on a pipe) waited for ever
+    from ragcli.answer_eval import done_ids
+    from ragcli.batch import answered_ids
+    from ragcli.results_file import ResultsFileError
+
+    if kind == "device":
+        target = Path("/dev/full")
+    elif kind == "fifo":
+        target = tmp_path / "ud.jsonl"
+        os.mkfifo(target)
+    else:
+        target = tmp_path / "mappe.jsonl"
+        target.mkdir()
+    with pytest.raises(ResultsFileError, match="not a regular file"):
+        answered_ids(str(target))  # batch --out
+    with pytest.raises(ResultsFileError, match="not a regular file"):
+        done_ids(target)  # eval --answers --out
