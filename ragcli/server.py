@@ -474,7 +474,7 @@ def create_app(service: Service) -> FastAPI:
         problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'] if p != 'body')}: {e['msg']}" for e in exc.errors())
         return JSONResponse(wire.error(f"ugyldig forespørgsel: {problems}", "invalid_request_error", 422), status_code=422)
 
-    @app.get("/healthz")
+    @app.api_route("/healthz", methods=["GET", "HEAD"])  # uptime checkers and curl -I ask with HEAD
     async def healthz():
         return {"status": "ok"}
 
@@ -636,7 +636,10 @@ class _OnlyMcp:
             return
         allowed = sorted({m for r in self.api.routes if getattr(r, "path", None) == scope["path"] for m in getattr(r, "methods", None) or ()})
         status = 405 if allowed else 404
-        message = f"{scope['method']} er ikke tilladt her (tilladt: {', '.join(allowed)})" if allowed else f"ingen side {scope['path']}"
+        # the path is the client's text: CPR numbers masked, and not 70 KB of it echoed
+        path = mask_cpr(scope["path"])
+        path = path if len(path) <= 100 else path[:100] + "…"
+        message = f"{scope['method']} er ikke tilladt her (tilladt: {', '.join(allowed)})" if allowed else f"ingen side {path}"
         await _send_error(send, status, message, [(b"allow", ", ".join(allowed).encode())] if allowed else [])
 
 

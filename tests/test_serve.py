@@ -251,6 +251,10 @@ def test_limits_and_bad_requests_are_clear_errors(client):
         response = client.request(method, path)
         assert response.status_code == status and response.json()["error"]["code"] == status, (method, path)
     assert client.request("DELETE", "/v1/search").headers["allow"] == "POST"
+    # a path is the client's text too: masked, and not echoed at any length
+    lost = client.get("/010190-1234/" + "x" * 6_000)
+    assert lost.status_code == 404 and "010190" not in lost.text and "[skjult]" in lost.text and len(lost.text) < 400
+    assert client.head("/healthz").status_code == 200  # uptime checkers and curl -I
     # a chat message part whose text is a number is a 400, and the connection stays usable
     bad = client.post("/v1/chat/completions", json={"model": "demo", "messages": [{"role": "user", "content": [{"type": "text", "text": 123}]}]})
     assert bad.status_code == 400 and "tekst" in bad.json()["error"]["message"]
