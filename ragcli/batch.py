@@ -67,6 +67,8 @@ def _from_jsonl(lines: list[str], where: str) -> list[BatchQuestion]:
             row = json.loads(line)
         except json.JSONDecodeError as exc:
             raise BatchError(f"{where}:{number}: not JSON ({exc.msg} at column {exc.colno})") from None
+        except RecursionError:
+            raise BatchError(f"{where}:{number}: JSON nested too deep") from None
         if not isinstance(row, dict) or "question" not in row:
             raise BatchError(f"{where}:{number}: expected an object with a 'question', not {_shape(row)}")
         question = row["question"]

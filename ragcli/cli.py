@@ -650,11 +650,13 @@ def eval_command(
 ) -> None:
     """Measure retrieval (hit@1/5/10, doc hit@5, MRR@10) or, with --answers, the answers themselves."""
     _check_mode(mode)
-    from ragcli.evaluation import load_questions
+    from ragcli.evaluation import load_questions, require_answers
     from ragcli.rendering import render_answer_eval, render_eval
 
     with user_errors():
         rows = load_questions(questions)
+        if answers:
+            require_answers(rows, questions)
         with Session.open(index, home, model, llm_url, llm_chat, mode=mode, store=store) as session:
             session.load(generator=answers)
             if answers:

@@ -112,11 +112,13 @@ def load_config(path: Path | None) -> tuple[Path, dict[str, Any]]:
             raise ConfigError(f"no such config file: {path}")
         return path, {}
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
+        data = tomllib.loads(path.read_text(encoding="utf-8-sig"))  # Notepad's BOM too
     except UnicodeDecodeError as exc:  # e.g. saved as UTF-16 by Notepad: TOML is UTF-8
         raise ConfigError(f"cannot read config {path}: not UTF-8 text (byte {exc.start})") from None
     except (OSError, tomllib.TOMLDecodeError) as exc:
         raise ConfigError(f"cannot read config {path}: {exc}") from None
+    except RecursionError:
+        raise ConfigError(f"cannot read config {path}: nested too deep") from None
     unknown = sorted(set(data) - set(BY_NAME))
     if unknown:
         raise ConfigError(f"{path}: unknown setting(s) {', '.join(unknown)} (known: {', '.join(BY_NAME)})")

@@ -72,7 +72,7 @@ class QuestionResult:
 
 ROW_SHAPE = (
     "expected an object with 'question' (a text) and, for an answerable one, 'doc' (a file name) and"
-    " 'page' (a whole number from 1), or 'hops' (a list of such {doc, page})"
+    " 'page' (a whole number from 1), or 'hops' (a list of such {doc, page}); 'answer', where given, a text"
 )
 
 
@@ -88,6 +88,8 @@ def _question_row(row: object, number: int) -> EvalQuestion:
         raise TypeError(row)
     if row.get("doc") is not None and not isinstance(row["doc"], str):
         raise TypeError(row["doc"])
+    if row.get("answer") is not None and not isinstance(row["answer"], str):
+        raise TypeError(row["answer"])  # 5 as an answer crashed the answer eval after its generation
     hops = tuple((str(h["doc"]), _page(h["page"])) for h in row.get("hops") or ())
     return EvalQuestion(
         id=str(row.get("id", number)),
@@ -115,6 +117,8 @@ def load_questions(path: Path) -> list[EvalQuestion]:
             row = json.loads(line)
         except json.JSONDecodeError as exc:
             raise EvalError(f"{path}:{number}: not JSON ({exc.msg} at column {exc.colno})") from None
+        except RecursionError:
+            raise EvalError(f"{path}:{number}: JSON nested too deep") from None
         try:
             questions.append(_question_row(row, number))
         except (KeyError, TypeError, ValueError):
@@ -126,6 +130,15 @@ def load_questions(path: Path) -> list[EvalQuestion]:
     if not questions:
         raise EvalError(f"{path} holds no questions")
     return questions
+
+
+def require_answers(rows: list[EvalQuestion], path: Path) -> None:
+    """The answer eval scores each answerable row against its 'answer': one without it would be
+    scored 0 without a word."""
+    lacking = [row.id for row in rows if (row.doc is not None or row.hops) and not (row.answer or "").strip()]
+    if lacking:
+        shown = ", ".join(lacking[:5]) + (f" and {len(lacking) - 5} more" if len(lacking) > 5 else "")
+        raise EvalError(f"{path}: --answers needs an 'answer' in every answerable row; {len(lacking)} lack one ({shown})")
 
 
 def _first_rank(hits: list[Hit], match) -> int | None:

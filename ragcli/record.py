@@ -436,6 +436,8 @@ def read_record(path: Path) -> dict:
         raise RecordError(f"optegnelsen findes ikke: {path}") from None
     except (OSError, UnicodeDecodeError, ValueError) as exc:
         raise RecordError(f"{path} er ikke en læsbar optegnelse: {str(exc).splitlines()[0][:160]}") from None
+    except RecursionError:
+        raise RecordError(f"{path} er ikke en læsbar optegnelse: JSON indlejret for dybt") from None
     if not isinstance(record, dict) or record.get("format") != RECORD_FORMAT:
         raise RecordError(f"{path} er ikke en ragcli-optegnelse (format {RECORD_FORMAT} mangler)")
     if not isinstance(record.get("spans"), list) or not isinstance(record.get("sources"), list):

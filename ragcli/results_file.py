@@ -56,7 +56,7 @@ def read_records(path: Path, shown: str | None = None) -> list[dict]:
             continue
         try:
             record = json.loads(line)
-        except json.JSONDecodeError:
+        except (json.JSONDecodeError, RecursionError):
             record = None
         if not isinstance(record, dict) or "id" not in record:
             raise not_results(name, f"line {number} is not a record")

@@ -107,3 +107,48 @@ def test_question_file_with_a_bom_is_read_like_batch_reads_it(tmp_path):
     path.write_bytes('\ufeff{"id": "a", "question": "Hvornår?", "doc": null, "page": null, "kind": "unanswerable"}\n'.encode())
     [row] = load_questions(path)
     assert row.id == "a" and not row.answerable
+
+
+def test_hostile_question_files_are_one_line_each(tmp_path):
+    from ragcli.evaluation import require_answers
+
+    rows = tmp_path / "rows.jsonl"
+    rows.write_text("[" * 200_000 + "]" * 200_000 + "\n")  # a RecursionError traceback before
+    with pytest.raises(EvalError, match="rows.jsonl:1: JSON nested too deep"):
+        load_questions(rows)
+    rows.write_text(json.dumps({"id": "a", "question": "Hvad er GeoFA?", "doc": "geofa.pdf", "page": 1, "answer": 5}) + "\n")
+    with pytest.raises(EvalError, match="rows.jsonl:1: not a question row"):  # crashed the answer eval after generating
+        load_questions(rows)
+    rows.write_text(json.dumps({"id": "a", "question": "Hvad er GeoFA?", "doc": "geofa.pdf", "page": 1}) + "\n"
+                    + json.dumps({"id": "u", "question": "Hvad koster GeoFA?", "doc": None}) + "\n")
+    loaded = load_questions(rows)  # retrieval needs no answer …
+    with pytest.raises(EvalError, match=r"--answers needs an 'answer' in every answerable row; 1 lack one \(a\)"):
+        require_answers(loaded, rows)  # … the answer eval scored it 0 without a word
+    require_answers([q for q in loaded if q.id == "u"], rows)  # an unanswerable row has no answer to give
+
+
+def test_a_config_file_nested_too_deep_is_one_line_and_a_bom_is_read(tmp_path):
+    from ragcli.config import ConfigError, load_config
+
+    deep = tmp_path / "deep.toml"
+    deep.write_text("a = " + "[" * 5000 + "]" * 5000 + "\n")
+    with pytest.raises(ConfigError, match="nested too deep"):
+        load_config(deep)
+    bom = tmp_path / "bom.toml"
+    bom.write_text("k = 5\n", encoding="utf-8-sig")  # Notepad's way
+    assert load_config(bom)[1] == {"k": 5}
+
+
+def test_a_record_or_batch_file_nested_too_deep_is_one_line(tmp_path):
+    from ragcli.batch import BatchError, read_questions
+    from ragcli.record import RecordError, read_record
+
+    deep = "[" * 200_000 + "]" * 200_000
+    record = tmp_path / "svar.json"
+    record.write_text(deep)
+    with pytest.raises(RecordError, match="indlejret for dybt"):
+        read_record(record)
+    questions = tmp_path / "q.jsonl"
+    questions.write_text(deep + "\n")
+    with pytest.raises(BatchError, match="nested too deep"):
+        read_questions(str(questions))
