@@ -472,9 +472,10 @@ def quote_found(quote: str, text: str, start: int | None = None, end: int | None
 def verify_record(record: dict, root: Path | None = None) -> Verification:
     """Do the record's sources still hash the same, and do they still hold its quotes?
 
-    A source with the same sha256 has the same bytes, so its quotes are still there; a
-    changed one is read again (as ingest reads it) and every quote looked for, so the
-    report says whether the change touched the evidence.
+    Every source is read again (as ingest reads it) and every quote looked for at its place,
+    also where the sha256 is unchanged: the same bytes hold the same text, but the record
+    itself may have been edited since (a quote changed, or a path and hash pointed at
+    another file), and "the quotes still stand" must have been checked to be said.
 
     root: look for the documents by name under this folder instead of at their recorded
     paths (a case file moved to another machine).
@@ -495,7 +496,6 @@ def verify_record(record: dict, root: Path | None = None) -> Verification:
         result.sources += 1
         path = where(source)
         doc = source.get("doc")
-        texts.setdefault(doc, "")  # the same bytes hold the same quotes: read again only if changed
         if not path.is_file():
             result.changes.append(f"mangler: {doc} findes ikke længere ({path})")
             texts[doc] = None
@@ -508,7 +508,6 @@ def verify_record(record: dict, root: Path | None = None) -> Verification:
             continue
         if digest != source.get("sha256"):
             result.changes.append(f"ændret: {doc} har ikke længere samme sha256 ({str(source.get('sha256'))[:12]}… → {digest[:12]}…)")
-            del texts[doc]
     for span in record["spans"]:
         result.quotes += 1
         doc = span.get("doc")
@@ -520,7 +519,7 @@ def verify_record(record: dict, root: Path | None = None) -> Verification:
                 result.changes.append(f"ulæselig: {doc} kan ikke læses ({str(exc).splitlines()[0][:120] if str(exc) else type(exc).__name__})")
                 texts[doc] = None
         text = texts[doc]
-        if not text:  # unchanged (nothing to re-read), or gone (already reported)
+        if text is None:  # gone or unreadable: already reported
             continue
         if not quote_found(span.get("quote", ""), text, span.get("char_start"), span.get("char_end")):
             quote = _normalised(span.get("quote", ""))

@@ -132,6 +132,19 @@ def test_verify_detects_a_removed_quote(tmp_path):
     assert verify_record(read_record(path)).changes[0].startswith("mangler:")
 
 
+def test_a_quote_edited_in_the_record_is_found_out_though_the_source_is_unchanged(tmp_path):
+    # verify said "1 citater står der stadig" for an edited quote, since the sha256 still matched
+    source = tmp_path / "notat.txt"
+    source.write_text("Notat om parkering\n\nDer er derfor altid mindst 500 ledige pladser i p-husene.\n", encoding="utf-8")
+    answer, doc = scripted_answer(source, "notat.txt", "mindst 500", "Der er altid mindst 500 ledige pladser i p-husene.")
+    path = write_record(build_record(answer, facts(doc)), tmp_path / "svar.json")
+    record = read_record(path)
+    assert verify_record(record).ok
+    record["spans"][0]["quote"] = "Der er altid mindst 900 ledige pladser i p-husene."
+    changes = verify_record(record).changes
+    assert len(changes) == 1 and changes[0].startswith("citat væk:") and "900" in changes[0]
+
+
 def test_masked_cpr_in_a_quote_still_verifies(tmp_path):
     source = tmp_path / "sag.txt"
     source.write_text("Sagen\n\nBorgeren med CPR 010190-1234 har fået tilskud på 4.000 kr.\n", encoding="utf-8")
