@@ -604,8 +604,13 @@ def create_app(service: Service) -> FastAPI:
         return JSONResponse(wire.error(str(exc.detail), "invalid_request_error", exc.status_code), exc.status_code, headers=exc.headers)
 
     if mcp_server is not None:
-        mcp_app = mcp_server.streamable_http_app(streamable_http_path="/mcp", host=service.settings.host, json_response=True)
-        app.mount("/", _OnlyMcp(app, mcp_app))
+        # Stateless: the two tools keep nothing between calls, and a session per client let
+        # 10,000 "initialize" calls (22 s) fill the SDK's session table (every later client got
+        # 503 for the 30-minute idle timeout) and add 400 MB.
+        mcp_app = mcp_server.streamable_http_app(
+            streamable_http_path="/mcp", host=service.settings.host, json_response=True, stateless_http=True
+        )
+        app.mount("/", _OnlyMcp(app, mcp_app, service.settings.show_cpr))
 
     app.add_middleware(
         Guard, token=service.settings.token, max_body=service.settings.max_body,
@@ -626,13 +631,14 @@ class _OnlyMcp:
     it is one the API does not have (404), or has for other methods (405), in the API's JSON
     error shape. The mount matches every path, so a wrong method on an API path lands here too."""
 
-    def __init__(self, api: FastAPI, mcp_app):
+    def __init__(self, api: FastAPI, mcp_app, show_cpr: bool = False):
         self.api = api
         self.mcp_app = mcp_app
+        self.show_cpr = show_cpr
 
     async def __call__(self, scope, receive, send) -> None:
         if scope["type"] != "http" or scope["path"] == "/mcp":
-            await self.mcp_app(scope, receive, send)
+            await self.mcp_app(scope, receive, send if self.show_cpr else _masking_errors(send))
             return
         allowed = sorted({m for r in self.api.routes if getattr(r, "path", None) == scope["path"] for m in getattr(r, "methods", None) or ()})
         status = 405 if allowed else 404
@@ -641,6 +647,33 @@ class _OnlyMcp:
         path = path if len(path) <= 100 else path[:100] + "…"
         message = f"{scope['method']} er ikke tilladt her (tilladt: {', '.join(allowed)})" if allowed else f"ingen side {path}"
         await _send_error(send, status, message, [(b"allow", ", ".join(allowed).encode())] if allowed else [])
+
+
+def _masking_errors(send):
+    """`send` for the MCP transport, with CPR numbers masked in its error responses: it answers
+    a malformed JSON-RPC message with pydantic's text, which quotes the input ("input_value=
+    {'hello': '010190-1234'}"). An error's body is held until it is whole (it is small), masked,
+    and sent with its length set again."""
+    held: dict = {}
+    body = bytearray()
+
+    async def masked_send(message) -> None:
+        if message["type"] == "http.response.start" and message["status"] >= 400:
+            held["start"] = message
+            return
+        if "start" not in held or message["type"] != "http.response.body":
+            await send(message)
+            return
+        body.extend(message.get("body", b""))
+        if message.get("more_body"):
+            return
+        text = mask_cpr(body.decode("utf-8", errors="replace")).encode()
+        start = held.pop("start")
+        headers = [(k, v) for k, v in start.get("headers", []) if k.lower() != b"content-length"]
+        await send({**start, "headers": [*headers, (b"content-length", str(len(text)).encode())]})
+        await send({"type": "http.response.body", "body": text})
+
+    return masked_send
 
 
 def _version() -> str:

@@ -399,6 +399,15 @@ def test_mcp_tools_over_streamable_http(server):
     result = anyio.run(main)
     assert not result.is_error
     assert result.structured_content["passages"][0]["file"] == "fjordby_affaldssortering.pdf"
+    # stateless: an "initialize" opens no session that 10,000 of them could use up
+    hello = {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+        "protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "probe", "version": "0"}}}
+    with httpx.Client(headers={**AUTH, "Accept": "application/json, text/event-stream"}, timeout=60) as raw:
+        replies = [raw.post(f"{server}/mcp", json=hello) for _ in range(30)]
+        assert all(r.status_code == 200 and "mcp-session-id" not in r.headers for r in replies), replies[-1].text
+        # the transport's own errors quote the message; CPR numbers in it are masked
+        wrong = raw.post(f"{server}/mcp", json={"hello": "010190-1234"})
+    assert wrong.status_code >= 400 and "010190" not in wrong.text, wrong.text
 
 
 @pytest.mark.slow
