@@ -84,14 +84,30 @@ def _from_jsonl(lines: list[str], where: str) -> list[BatchQuestion]:
 
 
 def _from_csv(text: str, where: str) -> list[BatchQuestion]:
-    reader = csv.DictReader(io.StringIO(text))
-    if not reader.fieldnames or "question" not in reader.fieldnames:
-        raise BatchError(f"{where}: a CSV input needs a 'question' column")
-    return [
-        BatchQuestion(str(row.get("id") or number), row["question"].strip())
-        for number, row in enumerate(reader, start=1)
-        if (row.get("question") or "").strip()
-    ]
+    """Rows of a CSV file with a 'question' column (and an 'id' one, optionally), separated by
+    commas, or by semicolons or tabs as a Danish spreadsheet saves them."""
+    header = next(csv.reader(io.StringIO(text.split("\n", 1)[0]), delimiter=","), [])
+    delimiter = ","
+    for candidate in (",", ";", "\t"):
+        cells = next(csv.reader(io.StringIO(text.split("\n", 1)[0]), delimiter=candidate), [])
+        if "question" in (c.strip() for c in cells):
+            delimiter, header = candidate, [c.strip() for c in cells]
+            break
+    if "question" not in header:
+        raise BatchError(f"{where}: a CSV input needs a 'question' column (comma-, semicolon- or tab-separated)")
+    doubled = sorted({name for name in header if name and header.count(name) > 1})
+    if doubled:
+        raise BatchError(f"{where}: the column {doubled[0]!r} appears twice; which one is meant?")
+    reader = csv.DictReader(io.StringIO(text), fieldnames=header, delimiter=delimiter)
+    next(reader)  # the header
+    questions = []
+    for number, row in enumerate(reader, start=1):
+        question = row.get("question")
+        # an empty question was dropped without a word, where JSONL's is refused
+        if not isinstance(question, str) or not question.strip():
+            raise BatchError(f"{where}:{reader.line_num}: 'question' is empty")
+        questions.append(BatchQuestion(str((row.get("id") or "").strip() or number), question.strip()))
+    return questions
 
 
 def read_questions(source: str, stdin: IO[str] | None = None) -> list[BatchQuestion]:
