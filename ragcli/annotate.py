@@ -316,9 +316,18 @@ def annotate(record: dict, out_dir: Path, png: bool = False) -> AnnotationReport
         if target in report.files:  # "a/b.pdf" and "a_b.pdf" share a safe name
             target = target.with_name(f"{target.stem}-{len(report.files) + 1}.pdf")
         temporary = target.with_name(f".{target.name}.tmp")
-        with temporary.open("wb") as handle:
-            writer.write(handle)
-        os.replace(temporary, target)
+        try:
+            with temporary.open("wb") as handle:
+                writer.write(handle)
+            os.replace(temporary, target)
+        except OSError as exc:
+            # no half-file left behind, and the error names the file the user will look for
+            # (a folder of that name was "Is a directory: .….pdf.tmp", the .tmp left there)
+            temporary.unlink(missing_ok=True)
+            raise OSError(exc.errno, exc.strerror, str(target)) from None
+        except BaseException:
+            temporary.unlink(missing_ok=True)
+            raise
         for highlight in report.highlights:
             if highlight["doc"] == doc and highlight["page"] == number:
                 highlight.setdefault("file", str(target))

@@ -408,8 +408,15 @@ def write_record(record: dict, path: Path) -> Path:
     else:
         body = record_markdown(record)
     temporary = path.with_name(f".{path.name}.tmp")
-    temporary.write_text(body, encoding="utf-8")
-    os.replace(temporary, path)
+    try:
+        temporary.write_text(body, encoding="utf-8")
+        os.replace(temporary, path)
+    except OSError as exc:
+        temporary.unlink(missing_ok=True)  # no half-record left behind
+        raise OSError(exc.errno, exc.strerror, str(path)) from None
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
     return path
 
 

@@ -104,6 +104,16 @@ def test_highlight_sits_on_the_cited_page_over_the_sentence_and_the_original_is_
     assert inside[0] > 200 and inside[1] > 200 and inside[2] < 150  # yellow
 
 
+def test_a_folder_in_the_way_is_one_error_naming_it_and_leaves_no_temporary_file(agenda, tmp_path):
+    answer, doc = scripted_answer(agenda, AGENDA, P_HOUSES, "Der er altid mindst 500 ledige pladser i p-husene.")
+    out = tmp_path / "markeret"
+    (out / "aarhus_byraad_dagsorden_2025-08-27-s6.pdf").mkdir(parents=True)  # a folder where the file goes
+    with pytest.raises(OSError) as raised:
+        annotate(build_record(answer, facts(doc)), out)
+    assert raised.value.filename == str(out / "aarhus_byraad_dagsorden_2025-08-27-s6.pdf")
+    assert [p.name for p in out.iterdir()] == ["aarhus_byraad_dagsorden_2025-08-27-s6.pdf"]  # no .….pdf.tmp left
+
+
 def test_a_wrapped_sentence_on_the_second_page_of_a_passage(agenda, tmp_path):
     answer, doc = scripted_answer(agenda, AGENDA, TWO_LINES, TWO_LINES)
     chunk = answer.hits[0].chunk
