@@ -263,7 +263,8 @@ def test_limits_and_bad_requests_are_clear_errors(client):
     assert invalid.status_code == 422 and "k" in invalid.json()["error"]["message"]
     # a mistaken type is reported, not guessed at ("yes" as true, true as k=1)
     for path, body in (("/v1/search", {"query": "skole", "k": "3"}), ("/v1/search", {"query": "skole", "k": True}),
-                       ("/v1/ask", {"question": "Hvornår?", "stream": "yes"})):
+                       ("/v1/ask", {"question": "Hvornår?", "stream": "yes"}),
+                       ("/v1/chat/completions", {"model": "demo", "stream": "true", "messages": [{"role": "user", "content": "Hvornår?"}]})):
         assert client.post(path, json=body).status_code == 422, body
     # A lone surrogate was a plain-text 500 (the embedder cannot encode it); zero-width
     # characters only were a search for five arbitrary passages.
