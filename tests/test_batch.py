@@ -192,7 +192,7 @@ def test_an_output_that_cannot_be_results_is_a_one_line_error(batch_home, tmp_pa
     questions.write_text("Hvornår starter skoledagen?\n")
     (tmp_path / "binary.jsonl").write_bytes(bytes(range(256)))
     cases = {
-        str(tmp_path): "cannot read",  # a folder (was a traceback)
+        str(tmp_path): "is not a regular file",  # a folder (was a traceback)
         str(questions): "is the questions file",  # every id would look answered already
         str(tmp_path / "binary.jsonl"): "is not a results file",
     }
