@@ -871,8 +871,9 @@ def _leave(code: int) -> None:
     without an active exception", exit 134 instead of 130 — in 4 of 13 Ctrl-C's during ingest."""
     import atexit
 
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    # a second Ctrl-C or SIGTERM while the handlers run ends it at once, with the same code
+    signal.signal(signal.SIGINT, lambda signum, frame: os._exit(code))
+    signal.signal(signal.SIGTERM, lambda signum, frame: os._exit(code))
     atexit._run_exitfuncs()
     for stream in (sys.stdout, sys.stderr):
         try:
