@@ -510,15 +510,21 @@ def copy_index_command(
     index: IndexOpt = "default",
     home: HomeOpt = DEFAULT_HOME,
     store: StoreOpt = None,
+    replace: Annotated[bool, typer.Option("--replace", help="Replace an index of the same name already in --to.")] = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Copy an index to another store (local folder ⇄ PostgreSQL) without embedding anything again."""
-    from ragcli.stores import copy_index, index_writer, open_index
+    from ragcli.stores import check_store, copy_index, index_exists, index_writer, open_index
 
     target_store = None if to == "local" else to
     if target_store == (None if store in (None, "", "local") else store):
         raise fail("--to er det samme lager som indekset ligger i; angiv et andet (postgresql://… eller local)", EXIT_USAGE)
+    with user_errors():
+        check_store(target_store, "--to")  # before the source is opened: a wrong --to is a usage error at once
     with user_errors(), open_index(index, home, store) as source:
+        # an index of that name in --to was replaced without a word (a laptop's notes gone)
+        if not replace and index_exists(index, home, target_store):
+            raise fail(f"--to har allerede et indeks {index!r}; giv --replace for at erstatte det", EXIT_USAGE)
         writer = index_writer(index, home, target_store)
         try:
             manifest = copy_index(source, writer)

@@ -41,6 +41,7 @@ from ragcli.schema import Chunk
 from ragcli.store import (
     SCHEMA_VERSION,
     DocumentRecord,
+    IndexNotFound,
     IndexProblem,
     _check_manifest,
     analysis_settings,
@@ -116,8 +117,13 @@ def connect(url: str, autocommit: bool = True):
     location = where(url)
     try:
         return psycopg.connect(url, autocommit=autocommit, connect_timeout=CONNECT_TIMEOUT_S, application_name="ragcli")
-    except psycopg.ProgrammingError as exc:  # a URL libpq cannot parse
-        raise PgStoreError(f"ugyldig PostgreSQL-adresse ({_first_line(exc, url)}); brug postgresql://BRUGER@VÆRT/DATABASE") from None
+    except psycopg.ProgrammingError:  # a URL libpq cannot parse
+        # libpq's reason quotes the URL, or the token it choked on, which may be the password
+        # ('invalid percent-encoded token: "Hunter2%Secret"'): not repeated
+        raise PgStoreError(
+            "ugyldig PostgreSQL-adresse (libpq kan ikke læse den); brug postgresql://BRUGER@VÆRT/DATABASE, "
+            "og skriv tegn som % @ / : # i en adgangskode %-kodet (% som %25), eller sæt den i PGPASSWORD"
+        ) from None
     except psycopg.OperationalError as exc:
         cause = _first_line(exc, url)
         if "password authentication failed" in cause or "no password supplied" in cause:
@@ -198,8 +204,8 @@ def default_pending_folder(url: str, name: str) -> Path:
     return cache / "ragcli" / "pending" / key
 
 
-def _missing(name: str, url: str) -> IndexProblem:
-    return IndexProblem(
+def _missing(name: str, url: str) -> IndexNotFound:
+    return IndexNotFound(
         f"intet indeks {name!r} i {where(url)} (kør `ragcli ingest MAPPE --index {name} --store URL` først)"
     )
 

@@ -44,6 +44,10 @@ class IndexProblem(DataError):
     """A problem with an index on disk (missing, wrong model, unreadable)."""
 
 
+class IndexNotFound(IndexProblem):
+    """There is no index of that name in the store (not one that is there but damaged)."""
+
+
 def damaged(name: str, what: str) -> IndexProblem:
     """The one message for an index whose files cannot be trusted: say what, and how to fix it."""
     return IndexProblem(
@@ -168,7 +172,7 @@ def _write_json_atomic(path: Path, data: dict) -> None:
 def read_manifest(folder: Path) -> dict:
     path = folder / MANIFEST
     if not path.exists():
-        raise IndexProblem(f"no index at {folder} (run `ragcli ingest FOLDER --index {folder.name}` first)")
+        raise IndexNotFound(f"no index at {folder} (run `ragcli ingest FOLDER --index {folder.name}` first)")
     try:
         manifest = json.loads(path.read_text(encoding="utf-8"))
     except UnicodeDecodeError:

@@ -107,14 +107,17 @@ def is_pg(store: str | None) -> bool:
     return bool(store) and str(store).startswith(PG_SCHEMES)
 
 
-def _check_store(store: str | None) -> None:
+def check_store(store: str | None, option: str = "--store") -> None:
     if store and store != LOCAL and not is_pg(store):
-        raise UsageError(f"--store skal være en postgresql://-adresse (eller udeladt for det lokale indeks), ikke {store[:40]!r}")
+        # the address is not repeated: it may hold a password ("mysql://u:hemmelig@h/db")
+        scheme = store.split("://", 1)[0] if "://" in store else None
+        given = f"en {scheme}://-adresse" if scheme and scheme.isalnum() and len(scheme) <= 12 else "en adresse uden postgresql://"
+        raise UsageError(f"{option} skal være en postgresql://-adresse (eller udeladt for det lokale indeks), ikke {given}")
 
 
 def open_index(name: str, home: Path | str, store: str | None = None) -> IndexReader:
     """Open index `name`: the local folder under `home`, or the one in PostgreSQL at `store`."""
-    _check_store(store)
+    check_store(store)
     if is_pg(store):
         from ragcli.pgstore import PgIndex
 
@@ -124,8 +127,21 @@ def open_index(name: str, home: Path | str, store: str | None = None) -> IndexRe
     return Index.open(Path(home), name)
 
 
+def index_exists(name: str, home: Path | str, store: str | None = None) -> bool:
+    """Is there an index `name` in the store (a damaged one too)?"""
+    from ragcli.store import IndexNotFound, IndexProblem
+
+    try:
+        with open_index(name, home, store):
+            return True
+    except IndexNotFound:
+        return False
+    except IndexProblem:
+        return True
+
+
 def index_writer(name: str, home: Path | str, store: str | None = None) -> IndexWriter:
-    _check_store(store)
+    check_store(store)
     if is_pg(store):
         from ragcli.pgstore import PgWriter, default_pending_folder
 

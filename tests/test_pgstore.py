@@ -69,6 +69,19 @@ def test_a_store_that_is_not_a_postgresql_url_is_a_usage_error():
     assert result.exit_code == 2 and "postgresql://" in result.output
 
 
+@pytest.mark.parametrize("url", [
+    "mysql://u:TopSecret99@h/db",  # another scheme: the address was repeated
+    "postgres:TopSecret99@h/db",  # no scheme at all
+    "postgresql://postgres:Top%Secret99@127.0.0.1:9/postgres",  # a bare % in the password: libpq quoted the token
+    "postgresql://u:TopSecret99@[::1/db",  # libpq quoted the whole URL
+])
+def test_no_error_about_a_store_address_repeats_its_password(url):
+    for command in (["info", "--store", url], ["copy-index", "--to", url, "--home", "/nonexistent-ragcli-home"]):
+        result = CliRunner().invoke(app, command)
+        assert result.exit_code in (1, 2) and "Fejl:" in result.output, result.output
+        assert "TopSecret99" not in result.output and "Secret99" not in result.output, result.output
+
+
 def test_store_local_overrides_a_url_from_the_environment(tmp_path):
     result = CliRunner().invoke(
         app, ["info", "--index", "demo", "--home", str(tmp_path), "--store", "local"], env={"RAGCLI_STORE": DEAD_URL}
@@ -356,6 +369,11 @@ def test_copy_index_moves_an_index_between_stores_without_embedding(demo_pg, tmp
         ]
     same = runner.invoke(app, ["copy-index", "--index", "demo", "--store", demo_pg, "--to", demo_pg])
     assert same.exit_code == 2
+    # an index already there is replaced only when asked (a laptop's own notes were gone without a word)
+    again = runner.invoke(app, ["copy-index", "--index", "demo", "--store", demo_pg, "--to", "local", "--home", str(tmp_path)])
+    assert again.exit_code == 2 and "--replace" in again.output
+    replaced = runner.invoke(app, ["copy-index", "--index", "demo", "--store", demo_pg, "--to", "local", "--home", str(tmp_path), "--replace"])
+    assert replaced.exit_code == 0, replaced.output
 
 
 @pytest.mark.slow
