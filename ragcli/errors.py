@@ -7,6 +7,7 @@
     │   └── server.UnknownIndex      a request names an index the server does not serve (HTTP 404)
     ├── DataError               1    an index, a document or a question file cannot be used
     │   ├── store.IndexProblem       missing, damaged or mismatched index (model, analysis, schema)
+    │   │   ├── store.IndexNotFound    there is no index of that name in the store
     │   │   └── pgstore.PgStoreError   the PostgreSQL server cannot be reached or used (rights, pgvector)
     │   ├── ingest.IngestError       nothing to ingest, model or chunking mismatch
     │   ├── locking.IndexLocked      another process is writing the index
