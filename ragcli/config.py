@@ -103,6 +103,9 @@ def default_config_path() -> Path:
     return Path(base) / "ragcli" / "config.toml"
 
 
+MAX_CONFIG_BYTES = 1024 * 1024
+
+
 def load_config(path: Path | None) -> tuple[Path, dict[str, Any]]:
     """The config file's path and its settings (empty when the default file does not exist)."""
     explicit = path is not None
@@ -111,6 +114,11 @@ def load_config(path: Path | None) -> tuple[Path, dict[str, Any]]:
         if explicit:
             raise ConfigError(f"no such config file: {path}")
         return path, {}
+    # a settings file is a small regular file: /dev/zero was read until the kernel killed ragcli
+    if not path.is_file():
+        raise ConfigError(f"config {path} is not a regular file")
+    if path.stat().st_size > MAX_CONFIG_BYTES:
+        raise ConfigError(f"config {path} is larger than {MAX_CONFIG_BYTES // 1024} KiB; a settings file is a few lines")
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8-sig"))  # Notepad's BOM too
     except UnicodeDecodeError as exc:  # e.g. saved as UTF-16 by Notepad: TOML is UTF-8

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 from conftest import SHARED, SMALL_DOCS
@@ -134,6 +135,15 @@ def test_a_config_file_nested_too_deep_is_one_line_and_a_bom_is_read(tmp_path):
     deep.write_text("a = " + "[" * 5000 + "]" * 5000 + "\n")
     with pytest.raises(ConfigError, match="nested too deep"):
         load_config(deep)
+    with pytest.raises(ConfigError, match="not a regular file"):
+        load_config(Path("/dev/zero"))  # was read until the kernel killed ragcli
+    (tmp_path / "map.toml").mkdir()
+    with pytest.raises(ConfigError, match="not a regular file"):
+        load_config(tmp_path / "map.toml")
+    huge = tmp_path / "huge.toml"
+    huge.write_text("# " + "x" * 2_000_000 + "\n")
+    with pytest.raises(ConfigError, match="larger than"):
+        load_config(huge)
     bom = tmp_path / "bom.toml"
     bom.write_text("k = 5\n", encoding="utf-8-sig")  # Notepad's way
     assert load_config(bom)[1] == {"k": 5}
