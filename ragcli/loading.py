@@ -10,6 +10,7 @@ that ingest can report it and carry on with the other files.
 from __future__ import annotations
 
 import atexit
+import codecs
 import json
 import logging
 import os
@@ -146,15 +147,37 @@ def html_to_text(markup: str) -> tuple[str, str]:
     return "".join(parser.parts), parser.title.strip()
 
 
-def _load_text(path: Path, doc_name: str, html: bool = False) -> LoadedDocument:
-    try:
-        raw = path.read_bytes()
-    except OSError as exc:
-        raise DocumentError(f"cannot read file: {exc.strerror or exc}") from None
+MAX_TEXT_FILE_BYTES = 64 * 1024 * 1024  # as office files: a 200 MB .txt took 2.2 GB to load
+
+_BYTE_ORDER_MARKS = (
+    (codecs.BOM_UTF32_LE, "utf-32"), (codecs.BOM_UTF32_BE, "utf-32"),  # before UTF-16's: they begin alike
+    (codecs.BOM_UTF16_LE, "utf-16"), (codecs.BOM_UTF16_BE, "utf-16"), (codecs.BOM_UTF8, "utf-8-sig"),
+)
+
+
+def _decode_text(raw: bytes) -> str:
+    """A text file's text: by its byte-order mark (Notepad's "Unicode" is UTF-16, which was read
+    as cp1252 into "ÿþT\x00e\x00…"), else UTF-8, else cp1252 (older Windows files)."""
+    for mark, encoding in _BYTE_ORDER_MARKS:
+        if raw.startswith(mark):
+            return raw.decode(encoding, errors="replace")
     try:
         decoded = raw.decode("utf-8")
     except UnicodeDecodeError:
         decoded = raw.decode("cp1252", errors="replace")
+    # a NUL in a text file is no PDF's lost "fi" ligature, which clean_text would put back
+    return decoded.replace("\x00", "")
+
+
+def _load_text(path: Path, doc_name: str, html: bool = False) -> LoadedDocument:
+    try:
+        size = path.stat().st_size
+        if size > MAX_TEXT_FILE_BYTES:
+            raise DocumentError(f"too large ({size // (1024 * 1024)} MB; at most {MAX_TEXT_FILE_BYTES // (1024 * 1024)} MB)")
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise DocumentError(f"cannot read file: {exc.strerror or exc}") from None
+    decoded = _decode_text(raw)
     html_title = ""
     if html:
         decoded, html_title = html_to_text(decoded)

@@ -76,3 +76,25 @@ def test_text_and_markdown_files(tmp_path):
     doc = load_document(found[0], "noter.md")
     assert doc.title == "Noter"
     assert "kl. 10" in doc.pages[0].text
+
+
+def test_a_text_file_is_read_by_its_byte_order_mark_and_a_nul_is_no_ligature(tmp_path):
+    text = "Tilskud til foreninger søges inden 1. marts. Ansøgningen behandles på fire uger."
+    for encoding in ("utf-16", "utf-16-be", "utf-32", "utf-8-sig"):  # Notepad's "Unicode" is UTF-16 with a mark
+        path = tmp_path / f"{encoding}.txt"
+        raw = text.encode(encoding)
+        path.write_bytes(raw if encoding in ("utf-16", "utf-32", "utf-8-sig") else b"\xfe\xff" + raw)
+        assert load_document(path, path.name).pages[0].text == text, encoding  # was "ÿþTfiifilskud…"
+    nul = tmp_path / "nul.txt"
+    nul.write_bytes(b"NUL\x00 tegn i en tekstfil, som ikke er en PDF med ligaturer.")
+    assert load_document(nul, "nul.txt").pages[0].text.startswith("NUL tegn")  # not "NULfi tegn"
+
+
+def test_a_text_file_too_large_is_skipped_with_one_line(tmp_path, monkeypatch):
+    import ragcli.loading as loading
+
+    monkeypatch.setattr(loading, "MAX_TEXT_FILE_BYTES", 1000)  # the real cap is 64 MB
+    big = tmp_path / "log.txt"
+    big.write_text("Linje i en logfil. " * 100)
+    with pytest.raises(DocumentError, match=r"too large \(0 MB; at most 0 MB\)"):
+        load_document(big, "log.txt")
