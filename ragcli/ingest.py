@@ -299,12 +299,22 @@ class _EmbedAhead:
         self._pool.shutdown(wait=True, cancel_futures=interrupted)
 
 
+# About 4,000 pages of dense text, ~7,000 chunks: minutes of embedding on 2 cores. The
+# largest document in the shared corpus holds well under a million characters.
+MAX_DOCUMENT_CHARS = 10_000_000
+
+
 def _read_and_chunk(
     path: Path, name: str, count_tokens: Callable[[list[str]], list[int]], params: ChunkingParams,
     stop: threading.Event,
 ) -> tuple[LoadedDocument, list[Chunk]]:
     """Read one file and cut it into chunks (on a reader thread)."""
     loaded = load_document(path, name, stop)
+    characters = sum(len(page.text) for page in loaded.pages)
+    if characters > MAX_DOCUMENT_CHARS:
+        # a 1 MB .docx unpacked to 29.5 million characters (under every archive limit): half an
+        # hour of embedding for one file, and an e-mail may carry many such attachments
+        raise DocumentError(f"too much text ({characters:,} characters; at most {MAX_DOCUMENT_CHARS:,})")
     return loaded, chunk_document(loaded.pages, count_tokens, params)
 
 

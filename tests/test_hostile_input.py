@@ -83,6 +83,19 @@ def test_any_exception_while_loading_a_file_is_a_skip_not_an_abort(tmp_path, min
     assert [(s.doc, "AssertionError" in s.reason) for s in report.skipped] == [("ond.txt", True)]
 
 
+def test_a_small_file_that_unpacks_to_too_much_text_is_skipped_and_the_rest_indexed(tmp_path, minilm, monkeypatch):
+    # a 1 MB .docx held 29.5 million characters under every archive limit: half an hour of embedding
+    import ragcli.ingest as ingest_module
+
+    monkeypatch.setattr(ingest_module, "MAX_DOCUMENT_CHARS", 5_000)  # the real cap is 10 million
+    folder = tmp_path / "docs"
+    hostile.write(folder, "god.txt", "Affald sorteres i ti fraktioner i Fjordby Kommune.")
+    hostile.write(folder, "stor.txt", "Kommunen behandler ansøgninger om tilskud. " * 200)
+    report = ingest_folder(folder, tmp_path / "idx", minilm, default_chunking(minilm))
+    assert report.added == ["god.txt"]
+    assert [(s.doc, s.reason) for s in report.skipped] == [("stor.txt", "too much text (8,599 characters; at most 5,000)")]
+
+
 def _count_chars(texts):
     _count_chars.total += sum(len(t) for t in texts)
     return [len(t.split()) + len(t) // 4 for t in texts]
