@@ -102,6 +102,8 @@ def _from_csv(text: str, where: str) -> list[BatchQuestion]:
     next(reader)  # the header
     questions = []
     for number, row in enumerate(reader, start=1):
+        if not any((value or "").strip() for value in row.values() if isinstance(value, str)):
+            continue  # a spreadsheet's trailing empty rows (";;")
         question = row.get("question")
         # an empty question was dropped without a word, where JSONL's is refused
         if not isinstance(question, str) or not question.strip():

@@ -114,13 +114,19 @@ def load_config(path: Path | None) -> tuple[Path, dict[str, Any]]:
         if explicit:
             raise ConfigError(f"no such config file: {path}")
         return path, {}
-    # a settings file is a small regular file: /dev/zero was read until the kernel killed ragcli
-    if not path.is_file():
+    # a settings file is a few lines, in a file or a pipe (--config <(…)): /dev/zero was read
+    # until the kernel killed ragcli, so no device, and no more than MAX_CONFIG_BYTES of a pipe
+    if not (path.is_file() or path.is_fifo()):
         raise ConfigError(f"config {path} is not a regular file")
-    if path.stat().st_size > MAX_CONFIG_BYTES:
+    try:
+        with path.open("rb") as handle:
+            raw = handle.read(MAX_CONFIG_BYTES + 1)
+    except OSError as exc:
+        raise ConfigError(f"cannot read config {path}: {exc.strerror or exc}") from None
+    if len(raw) > MAX_CONFIG_BYTES:
         raise ConfigError(f"config {path} is larger than {MAX_CONFIG_BYTES // 1024} KiB; a settings file is a few lines")
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8-sig"))  # Notepad's BOM too
+        data = tomllib.loads(raw.decode("utf-8-sig"))  # Notepad's BOM too
     except UnicodeDecodeError as exc:  # e.g. saved as UTF-16 by Notepad: TOML is UTF-8
         raise ConfigError(f"cannot read config {path}: not UTF-8 text (byte {exc.start})") from None
     except (OSError, tomllib.TOMLDecodeError) as exc:

@@ -158,13 +158,14 @@ _BYTE_ORDER_MARKS = (
 def _decode_text(raw: bytes) -> str:
     """A text file's text: by its byte-order mark (Notepad's "Unicode" is UTF-16, which was read
     as cp1252 into "ÿþT\x00e\x00…"), else UTF-8, else cp1252 (older Windows files)."""
-    for mark, encoding in _BYTE_ORDER_MARKS:
-        if raw.startswith(mark):
-            return raw.decode(encoding, errors="replace")
-    try:
-        decoded = raw.decode("utf-8")
-    except UnicodeDecodeError:
-        decoded = raw.decode("cp1252", errors="replace")
+    encoding = next((encoding for mark, encoding in _BYTE_ORDER_MARKS if raw.startswith(mark)), None)
+    if encoding is not None:
+        decoded = raw.decode(encoding, errors="replace")
+    else:
+        try:
+            decoded = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            decoded = raw.decode("cp1252", errors="replace")
     # a NUL in a text file is no PDF's lost "fi" ligature, which clean_text would put back
     return decoded.replace("\x00", "")
 

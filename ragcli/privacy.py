@@ -55,7 +55,9 @@ _COMPACT_DATE = f"{_DAY}{_PAIR_GAP}{_MONTH}{_PAIR_GAP}{_YEAR}"
 # The date written as a date ("01.01.90-1234", "01/01/90-1234"): the same mark between day,
 # month and year, and then a dash right before the serial. Not a space or a line break there:
 # "Møde 12.03.24 1400", a date and a time, is no CPR number, nor a title ending in a date.
-_PUNCTUATED = f"{_DAY}{_Z}(?P<cpr_mark>[./-]){_Z}{_MONTH}{_Z}(?P=cpr_mark){_Z}{_YEAR}{_Z}{_DASH}{_Z}{_SERIAL}"
+# (A line may break after that dash, "01.01.90-\n1234"; a space before it is a date range's:
+# "Frist 12/03/24 - 2025".)
+_PUNCTUATED = f"{_DAY}{_Z}(?P<cpr_mark>[./-]){_Z}{_MONTH}{_Z}(?P=cpr_mark){_Z}{_YEAR}{_Z}{_DASH}{_SPACE}{{0,2}}{_Z}{_SERIAL}"
 
 CPR_PATTERN = re.compile(f"{_BEFORE}(?:{_COMPACT_DATE}{_SEPARATOR}{_SERIAL}|{_PUNCTUATED}){_AFTER}")
 # The longest text one match can span (for holding back streamed output before masking):

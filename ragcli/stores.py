@@ -136,7 +136,9 @@ def index_exists(name: str, home: Path | str, store: str | None = None) -> bool:
             return True
     except IndexNotFound:
         return False
-    except IndexProblem:
+    except IndexProblem as exc:
+        if is_pg(store) and type(exc).__name__ == "PgStoreError":
+            raise  # a server that cannot be reached says nothing of what it holds
         return True
 
 

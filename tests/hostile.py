@@ -29,6 +29,7 @@ CPR_VARIANTS = {
     "\uff11\uff14\uff10\uff11\uff19\uff10-\uff11\uff12\uff13\uff14": "1401901234",  # fullwidth digits
     "160190\uff0d1234": "1601901234",  # a fullwidth hyphen-minus
     "170190--1234": "1701901234",  # two dashes
+    "18.01.90-\n1234": "1801901234",  # a line wraps after the dash of a date-written number
 }
 # Look like CPR numbers to a careless pattern, and must stay as they are.
 NOT_CPR = (

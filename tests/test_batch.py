@@ -40,7 +40,7 @@ def test_reads_every_input_format(tmp_path):
     (tmp_path / "q.csv").write_text("id,question\nx,\"Tre, fire?\"\n")
     assert [(q.id, q.question) for q in read_questions(str(tmp_path / "q.csv"))] == [("x", "Tre, fire?")]
     # a Danish spreadsheet's semicolons, a quoted line break, a BOM
-    (tmp_path / "dk.csv").write_text("\ufeffid;question\nx;\"Hvad er\nKLE?\"\ny;Tre, fire?\n", encoding="utf-8")
+    (tmp_path / "dk.csv").write_text("\ufeffid;question\nx;\"Hvad er\nKLE?\"\ny;Tre, fire?\n;\n;\n", encoding="utf-8")
     assert [(q.id, q.question) for q in read_questions(str(tmp_path / "dk.csv"))] == [("x", "Hvad er\nKLE?"), ("y", "Tre, fire?")]
     # a row without its question was dropped without a word; a doubled column was guessed at
     for text, refused in (("id,question\nc1,Hvad?\nc2,\nc3,Hvor?\n", "q.csv:3: 'question' is empty"),

@@ -140,6 +140,15 @@ def test_a_config_file_nested_too_deep_is_one_line_and_a_bom_is_read(tmp_path):
     (tmp_path / "map.toml").mkdir()
     with pytest.raises(ConfigError, match="not a regular file"):
         load_config(tmp_path / "map.toml")
+    import os
+    import threading
+
+    pipe = tmp_path / "pipe.toml"  # --config <(…): a pipe is read, a device is not
+    os.mkfifo(pipe)
+    writer = threading.Thread(target=lambda: pipe.write_text("k = 7\n"))
+    writer.start()
+    assert load_config(pipe)[1] == {"k": 7}
+    writer.join(5)
     huge = tmp_path / "huge.toml"
     huge.write_text("# " + "x" * 2_000_000 + "\n")
     with pytest.raises(ConfigError, match="larger than"):

@@ -88,6 +88,8 @@ def test_a_text_file_is_read_by_its_byte_order_mark_and_a_nul_is_no_ligature(tmp
     nul = tmp_path / "nul.txt"
     nul.write_bytes(b"NUL\x00 tegn i en tekstfil, som ikke er en PDF med ligaturer.")
     assert load_document(nul, "nul.txt").pages[0].text.startswith("NUL tegn")  # not "NULfi tegn"
+    nul.write_bytes("NUL\x00 tegn i en tekstfil med et byte-order mark foran.".encode("utf-8-sig"))
+    assert load_document(nul, "nul.txt").pages[0].text.startswith("NUL tegn")
 
 
 def test_a_text_file_too_large_is_skipped_with_one_line(tmp_path, monkeypatch):

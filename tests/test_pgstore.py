@@ -69,6 +69,14 @@ def test_a_store_that_is_not_a_postgresql_url_is_a_usage_error():
     assert result.exit_code == 2 and "postgresql://" in result.output
 
 
+def test_a_server_that_cannot_be_reached_holds_no_index_to_replace():
+    # copy-index said "--to har allerede et indeks …; giv --replace" for a server that was down
+    from ragcli.stores import index_exists
+
+    with pytest.raises(PgStoreError, match="kan ikke forbinde"):
+        index_exists("demo", "/nonexistent-ragcli-home", DEAD_URL)
+
+
 @pytest.mark.parametrize("url", [
     "mysql://u:TopSecret99@h/db",  # another scheme: the address was repeated
     "postgres:TopSecret99@h/db",  # no scheme at all
