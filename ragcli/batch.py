@@ -86,14 +86,12 @@ def _from_jsonl(lines: list[str], where: str) -> list[BatchQuestion]:
 def _from_csv(text: str, where: str) -> list[BatchQuestion]:
     """Rows of a CSV file with a 'question' column (and an 'id' one, optionally), separated by
     commas, or by semicolons or tabs as a Danish spreadsheet saves them."""
-    header = next(csv.reader(io.StringIO(text.split("\n", 1)[0]), delimiter=","), [])
-    delimiter = ","
-    for candidate in (",", ";", "\t"):
-        cells = next(csv.reader(io.StringIO(text.split("\n", 1)[0]), delimiter=candidate), [])
-        if "question" in (c.strip() for c in cells):
-            delimiter, header = candidate, [c.strip() for c in cells]
+    first_line = text.split("\n", 1)[0]
+    for delimiter in (",", ";", "\t"):
+        header = [cell.strip() for cell in next(csv.reader(io.StringIO(first_line), delimiter=delimiter), [])]
+        if "question" in header:
             break
-    if "question" not in header:
+    else:
         raise BatchError(f"{where}: a CSV input needs a 'question' column (comma-, semicolon- or tab-separated)")
     doubled = sorted({name for name in header if name and header.count(name) > 1})
     if doubled:

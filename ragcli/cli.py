@@ -862,11 +862,16 @@ def run() -> None:
     _done(EXIT_OK)
 
 
+def _exit_at_once_on(code: int, *signals: int) -> None:
+    for signum in signals:
+        signal.signal(signum, lambda signum, frame: os._exit(code))
+
+
 def _done(code: int) -> None:
     # The command has said all it will: a Ctrl-C while the interpreter frees the models
     # printed "Exception ignored in: <function Llama.__del__ …> KeyboardInterrupt" after the
     # answer. Now it ends the process at once, with the command's own exit code.
-    signal.signal(signal.SIGINT, lambda signum, frame: os._exit(code))
+    _exit_at_once_on(code, signal.SIGINT)
 
 
 def _leave(code: int) -> None:
@@ -878,8 +883,7 @@ def _leave(code: int) -> None:
     import atexit
 
     # a second Ctrl-C or SIGTERM while the handlers run ends it at once, with the same code
-    signal.signal(signal.SIGINT, lambda signum, frame: os._exit(code))
-    signal.signal(signal.SIGTERM, lambda signum, frame: os._exit(code))
+    _exit_at_once_on(code, signal.SIGINT, signal.SIGTERM)
     atexit._run_exitfuncs()
     for stream in (sys.stdout, sys.stderr):
         try:

@@ -7,9 +7,10 @@ uvicorn reads a request's line and headers before any ASGI code runs, so `server
   byte, so a client that sends "POST /v1/ask HTTP/1.1\\r\\nHost: x" and then nothing holds a
   connection and a file descriptor for ever (a slowloris). Here it gets a 408 after
   `header_timeout` seconds, on a fresh connection and between requests on a kept-alive one.
-- A head over h11's limit (16 KiB by default; a 100 KB Authorization header) was answered
-  with uvicorn's plain-text 400, written while the client was still sending, so the client
-  read a connection reset. Here it is a 431 in the API's JSON error shape, and the rest of
+- A head h11 gives up on (over its 16 KiB limit while still arriving: a 1 MB header; one
+  that arrives whole in a read is Guard's to count) was answered with uvicorn's plain-text
+  400, written while the client was still sending, so the client read a connection reset.
+  Here it is a 431 (or a 400 for what is not HTTP) in the API's JSON error shape, and the rest of
   what the client sends is read and dropped for a moment before the connection closes
   (a lingering close, as nginx does), so the client reads the answer.
 """

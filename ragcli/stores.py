@@ -137,8 +137,11 @@ def index_exists(name: str, home: Path | str, store: str | None = None) -> bool:
     except IndexNotFound:
         return False
     except IndexProblem as exc:
-        if is_pg(store) and type(exc).__name__ == "PgStoreError":
-            raise  # a server that cannot be reached says nothing of what it holds
+        if is_pg(store):
+            from ragcli.pgstore import PgStoreError
+
+            if isinstance(exc, PgStoreError):
+                raise  # a server that cannot be reached says nothing of what it holds
         return True
 
 
