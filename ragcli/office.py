@@ -150,7 +150,11 @@ def docx_blocks(data: bytes) -> tuple[list[tuple[bool, str]], str]:
             style = block.style.name if block.style is not None and block.style.name else ""
             blocks.append((_is_heading(style), block.text))
     try:
-        title = document.core_properties.title or ""
+        properties = document.core_properties
+        title = properties.title or ""
+        # A file without core properties gets python-docx's made-up ones: "Word Document".
+        if properties.last_modified_by == "python-docx" and title == "Word Document":
+            title = ""
     except Exception:  # noqa: BLE001 - broken metadata must not sink a readable document
         title = ""
     return blocks, title

@@ -5,6 +5,7 @@ hostile ones (a zip bomb, a truncated archive, a mail nested a thousand deep) sk
 
 from __future__ import annotations
 
+import re
 import zipfile
 from email.message import EmailMessage
 from pathlib import Path
@@ -225,3 +226,22 @@ def test_office_files_are_searched_and_cited(office_index):
     [span] = record["spans"]
     assert span["doc"] == "bibliotek.odt" and span["location"] == "afsnit 1 (Åbningstider på Hovedbiblioteket)"
     assert span["quote"] == "Hovedbiblioteket har åbent alle hverdage fra kl. 8 til kl. 20."
+
+
+def test_a_docx_without_core_properties_is_titled_by_its_first_line_not_word_document(tmp_path):
+    # Word for the web and many converters write no docProps/core.xml; python-docx then makes
+    # up "Word Document", which had become every such file's title.
+    made = make_docx(tmp_path / "made.docx")
+    bare = tmp_path / "bare.docx"
+    with zipfile.ZipFile(made) as source, zipfile.ZipFile(bare, "w", zipfile.ZIP_DEFLATED) as target:
+        for item in source.infolist():
+            if item.filename == "docProps/core.xml":
+                continue
+            data = source.read(item)
+            if item.filename == "_rels/.rels":
+                data, dropped = re.subn(rb"<Relationship [^>]*docProps/core\.xml[^>]*/>", b"", data)
+                assert dropped == 1
+            target.writestr(item, data)
+    assert docx.Document(str(bare)).core_properties.title == "Word Document"
+    assert load_document(bare, "bare.docx").title == "Beboerlicens i midtbyen"
+    assert load_document(made, "made.docx").title == "Vejledning om beboerparkering"
