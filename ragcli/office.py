@@ -226,7 +226,8 @@ _CONTAINER = re.compile(rb"content-type:\s*(?:multipart|message)/", re.IGNORECAS
 
 def attachment_label(name: str) -> str:
     """An attachment's file name for display only: its last path component, cleaned, bounded."""
-    last = PurePosixPath(name.replace("\\", "/")).name
+    # A NUL in a name is no PDF ligature (clean_text would make it "fi"): drop it first.
+    last = PurePosixPath(name.replace("\\", "/").replace("\x00", "")).name
     return clean_title(last)[:120] or "bilag"
 
 

@@ -245,3 +245,9 @@ def test_a_docx_without_core_properties_is_titled_by_its_first_line_not_word_doc
     assert docx.Document(str(bare)).core_properties.title == "Word Document"
     assert load_document(bare, "bare.docx").title == "Beboerlicens i midtbyen"
     assert load_document(made, "made.docx").title == "Vejledning om beboerparkering"
+
+
+def test_an_attachment_name_with_nul_characters_loses_them_and_gains_no_ligature():
+    assert office.attachment_label("kon\x00trakt.pdf") == "kontrakt.pdf"
+    assert office.attachment_label("..\\..\\\x00noter.txt") == "noter.txt"
+    assert office.attachment_label("\x00") == "bilag"
