@@ -80,8 +80,8 @@ ModelAnswersOpt = Annotated[
     bool,
     typer.Option(
         "--model-answers",
-        help="Show the model's own verified answer instead of the source sentence it agrees with "
-        "(for a model that writes better than it quotes).",
+        help="Trust the model's own verified answer: show it instead of the source sentence, also where "
+        "extraction picks another sentence or none (for a bigger model, --model or --llm-url).",
     ),
 ]
 NCtxOpt = Annotated[int, typer.Option("--n-ctx", min=512, help="Model context size in tokens.")]
@@ -150,7 +150,7 @@ class AnswerOptions:
         """The session's ask parameters from these settings and the command's own."""
         return session.params(
             k=self.k, temperature=self.temperature, max_tokens=self.max_tokens, min_coverage=min_coverage,
-            show_cpr=show_cpr, prefer_quote=not self.model_answers,
+            show_cpr=show_cpr, prefer_quote=not self.model_answers, model_must_agree=not self.model_answers,
         )
 
 
@@ -666,7 +666,9 @@ def eval_command(
         with Session.open(index, home, model, llm_url, llm_chat, mode=mode, store=store) as session:
             session.load(generator=answers)
             if answers:
-                params = session.params(k=k or 5, min_coverage=min_coverage, prefer_quote=not model_answers)
+                params = session.params(
+                    k=k or 5, min_coverage=min_coverage, prefer_quote=not model_answers, model_must_agree=not model_answers
+                )
                 with _batch_progress(False, len(rows), 0) as advance:
                     report = session.evaluate_answers(rows, params, output, on_record=lambda record: advance())
             else:

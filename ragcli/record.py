@@ -217,6 +217,7 @@ def facts_from_session(session, params=None, n_ctx: int | None = None) -> Record
             mode=params.retrieval.mode, k=params.retrieval.k, temperature=params.generation.temperature,
             max_tokens=params.generation.max_tokens, seed=params.generation.seed, min_coverage=params.min_coverage,
             window_chars=params.window_chars, show_cpr=params.show_cpr, prefer_quote=params.prefer_quote,
+            model_must_agree=params.model_must_agree,
         )
     if session.llm_url:
         settings["llm_chat"] = session.llm_chat

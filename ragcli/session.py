@@ -47,8 +47,13 @@ def ask_params(
     min_coverage: float | None = None,
     show_cpr: bool = False,
     prefer_quote: bool = True,
+    model_must_agree: bool = True,
 ) -> AskParams:
-    """The ask options from their everyday settings (what `ask`, `chat`, `batch` and `eval` take)."""
+    """The ask options from their everyday settings (what `ask`, `chat`, `batch` and `eval` take).
+
+    prefer_quote and model_must_agree both off trust the model's own verified answer (the
+    CLI's --model-answers): for a model that reads the passages better than the extraction
+    model picks a sentence."""
     from ragcli.answering import AskParams
     from ragcli.generation import GenerationParams
     from ragcli.grounding import DEFAULT_MIN_COVERAGE
@@ -66,6 +71,7 @@ def ask_params(
         min_coverage=DEFAULT_MIN_COVERAGE if min_coverage is None else min_coverage,
         show_cpr=show_cpr,
         prefer_quote=prefer_quote,
+        model_must_agree=model_must_agree,
         **extra,
     )
 

@@ -20,6 +20,7 @@ from ragcli.ingest import default_chunking, ingest_folder
 from ragcli.prompting import REFUSAL, Prompt
 from ragcli.rendering import render_decision
 from ragcli.retrieval import RetrievalParams
+from ragcli.session import ask_params
 from ragcli.store import Index
 
 GOVCLOUD = (
@@ -97,9 +98,17 @@ def test_a_verified_answer_with_the_asked_for_name_is_answered(index):
     # A verified answer that does not agree, where agreement is not required, is shown as it is.
     other, _ = ask(index, question, "DMI [1].", replace(LEXICAL, min_extract_confidence=0.1, model_must_agree=False))
     assert other.decision == "answered" and other.text == "DMI [1]." and not other.model_agreed
-    # With no qualifying sentence to agree with, the model's answer is not shown either.
+    # With no qualifying sentence to agree with, the model's answer is not shown either …
     refused, _ = ask(index, question, "Det Norske Veritas [1].", replace(LEXICAL, min_extract_confidence=0.99))
     assert refused.decision == "refused"
+    # … unless the model is trusted (--model-answers: a bigger model reads better than extraction picks).
+    trusted = ask_params(mode="lexical", k=3, prefer_quote=False, model_must_agree=False)
+    assert trusted == replace(LEXICAL, prefer_quote=False, model_must_agree=False)
+    shown, _ = ask(index, question, "Det Norske Veritas [1].", replace(trusted, min_extract_confidence=0.99))
+    assert shown.decision == "answered" and shown.text == "Det Norske Veritas [1]."
+    # Trusted or not, an answer the sources do not hold is never shown.
+    unheld, _ = ask(index, question, "Bureau Veritas Danmark [1].", replace(trusted, min_extract_confidence=0.99))
+    assert unheld.decision == "refused"
     # The model saw evidence windows, not whole documents: the page label is not in it.
     assert "Side 1 af 4" not in backend.prompts[0].passages[0]
     assert answer.windows and answer.windows[0]["source"] == 1
@@ -151,3 +160,14 @@ def test_nothing_qualifies_means_an_honest_refusal(index):
 def test_first_line_skips_a_leading_newline_and_stops_at_the_next():
     assert "".join(first_line(iter(["\n", " Kl.", " 16:00 [1].", "\nSpørgsmål: mere"]))) == "Kl. 16:00 [1]."
     assert "".join(first_line(iter(["\n\n"]))) == ""
+
+
+def test_model_answers_on_the_command_line_trusts_the_model():
+    from ragcli.cli import AnswerOptions
+    from ragcli.session import Session
+
+    session = Session(None)
+    default = AnswerOptions().params(session, 0.3, False)
+    assert default.prefer_quote and default.model_must_agree
+    trusted = AnswerOptions(model_answers=True).params(session, 0.3, False)
+    assert not trusted.prefer_quote and not trusted.model_must_agree
