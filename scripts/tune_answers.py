@@ -151,6 +151,7 @@ def main() -> int:
     parser.add_argument("--extract-only", action="store_true", help="no model: tune extraction and refusal alone")
     parser.add_argument("--defaults", action="store_true", help="no tuning: measure the shipped defaults on every half and --report set")
     parser.add_argument("--halves", default="tune,test", help="with --defaults: which halves to measure (tune, test, all)")
+    parser.add_argument("--model-answers", action="store_true", help="with --defaults: trust the model's verified answers, as ask --model-answers")
     parser.add_argument("--out", type=Path, default=Path("bench/tune_answers.json"))
     args = parser.parse_args()
 
@@ -164,14 +165,15 @@ def main() -> int:
     backend = ExtractOnly() if args.extract_only else CachingBackend(LlamaBackend(default_llm_path(), n_ctx=4096), args.cache)
     print(f"{len(tune)} tune rows, {len(test)} test rows", file=sys.stderr)
     if args.defaults:
+        shipped = AskParams(prefer_quote=False, model_must_agree=False) if args.model_answers else AskParams()
         report = {}
         for name, set_rows in sets.items():
             for half in args.halves.split(","):
                 report[f"{name} {half}"] = evaluate(
-                    [r for r in set_rows if half == "all" or split_of(r.id) == half], index, embedder, backend, AskParams()
+                    [r for r in set_rows if half == "all" or split_of(r.id) == half], index, embedder, backend, shipped
                 )
         for extra in args.report:
-            report[str(extra)] = evaluate(load_questions(extra), index, embedder, backend, AskParams())
+            report[str(extra)] = evaluate(load_questions(extra), index, embedder, backend, shipped)
         backend.save()
         args.out.write_text(json.dumps(report, ensure_ascii=False, indent=1))
         print(json.dumps({k: v["summary"] for k, v in report.items()}, indent=1))
