@@ -166,6 +166,7 @@ class ServedOptions:
     llm_chat: LlmChatOpt = True
     show_cpr: ShowCprOpt = False
     store: StoreOpt = None
+    model_answers: ModelAnswersOpt = False
 
     def open(self, index: str, home: Path) -> Session:
         return Session.open(index, home, self.model, self.llm_url, self.llm_chat, self.n_ctx, self.seed, self.mode, store=self.store)
@@ -816,7 +817,7 @@ def serve(
     with user_errors():
         names, settings = _serve_settings(
             indexes, host=host, port=port, token=token, cors_origins=cors_origin or [], queue=queue,
-            max_question=max_question, max_body=max_body, show_cpr=served.show_cpr,
+            max_question=max_question, max_body=max_body, show_cpr=served.show_cpr, model_answers=served.model_answers,
         )
         run_server(
             settings, names, lambda name: served.open(name, home),
@@ -838,7 +839,9 @@ def mcp(
     from ragcli.mcp_server import run_stdio
 
     with user_errors():
-        names, settings = _serve_settings(indexes, queue=queue, max_question=max_question, show_cpr=served.show_cpr, mcp=False)
+        names, settings = _serve_settings(
+            indexes, queue=queue, max_question=max_question, show_cpr=served.show_cpr, model_answers=served.model_answers, mcp=False
+        )
         run_stdio(settings, names, lambda name: served.open(name, home))
 
 

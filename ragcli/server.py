@@ -69,6 +69,7 @@ class ServeSettings:
     max_tokens: int = 512
     cors_origins: list[str] = field(default_factory=list)
     show_cpr: bool = False  # only for deployments whose every client may see CPR numbers
+    model_answers: bool = False  # trust the model's verified answers (a bigger model), as ask --model-answers
     mcp: bool = True  # mount the MCP tools at /mcp
 
     def check(self) -> None:
@@ -253,7 +254,10 @@ class Service:
             settings["k"] = min(settings["k"], self.settings.max_k)
         if "max_tokens" in settings:
             settings["max_tokens"] = min(settings["max_tokens"], self.settings.max_tokens)
-        params = served.asker.params(show_cpr=self.settings.show_cpr, **settings)
+        trusted = self.settings.model_answers
+        params = served.asker.params(
+            show_cpr=self.settings.show_cpr, prefer_quote=not trusted, model_must_agree=not trusted, **settings
+        )
         return served, params, params.retrieval.mode
 
     async def ask(

@@ -171,3 +171,18 @@ def test_model_answers_on_the_command_line_trusts_the_model():
     assert default.prefer_quote and default.model_must_agree
     trusted = AnswerOptions(model_answers=True).params(session, 0.3, False)
     assert not trusted.prefer_quote and not trusted.model_must_agree
+
+
+def test_serve_and_mcp_trust_the_model_only_when_started_with_model_answers():
+    from ragcli.server import ServeSettings, Service
+    from ragcli.session import Session
+
+    class Demo:  # what prepare_ask reads of a served index: its name and its answering Session
+        name = "demo"
+        asker = Session(None)
+
+    for trusted in (False, True):
+        service = Service(ServeSettings(model_answers=trusted), {"demo": Demo()})
+        _, params, _ = service.prepare_ask("demo", "Hvem driver GovCloud?", {"k": 3})
+        assert params.retrieval.k == 3
+        assert (params.prefer_quote, params.model_must_agree) == (not trusted, not trusted)
