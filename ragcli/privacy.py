@@ -31,7 +31,10 @@ MASK = "[skjult]"
 CPR_RULE = "cpr-number"
 
 _Z = "[\u200b\u200c\u200d\u2060\ufeff\u00ad]{0,4}"  # invisible characters inside a number
-_SPACE = "[ \t\n\r\u00a0\u202f]"  # a PDF line may break inside a number ("150585-\n4321")
+# Any Unicode space: a PDF line may break inside a number ("150585-\n4321"), and a question
+# pasted from a word processor holds thin, figure (made for lining up digits) or ideographic
+# spaces, which ingest folds but a question keeps.
+_SPACE = r"\s"
 
 
 def _digit(low: str = "0", high: str = "9") -> str:

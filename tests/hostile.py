@@ -30,6 +30,11 @@ CPR_VARIANTS = {
     "160190\uff0d1234": "1601901234",  # a fullwidth hyphen-minus
     "170190--1234": "1701901234",  # two dashes
     "18.01.90-\n1234": "1801901234",  # a line wraps after the dash of a date-written number
+    # found by the next probe: every Unicode space, as a question pasted from a word processor holds
+    "190190\u20091234": "1901901234",  # thin space
+    "200190\u20071234": "2001901234",  # figure space
+    "210190 \u3000-\u205f1234": "2101901234",  # ideographic and medium mathematical space
+    "22\u200a01\u200a90\u20021234": "2201901234",  # hair and en spaces inside the date
 }
 # Look like CPR numbers to a careless pattern, and must stay as they are.
 NOT_CPR = (
