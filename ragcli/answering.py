@@ -192,7 +192,7 @@ def answer_question(
 ) -> Answer:
     timings: dict[str, float] = {}
     started = time.perf_counter()
-    check_question(question)
+    question = check_question(question)
     question, flags = check_input(strip_controls(question), params.rules)
     block = blocked(flags)
     trace: dict = {}

@@ -8,6 +8,7 @@ to the top while either alone can still contribute a candidate.
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass
 from typing import Literal
 
@@ -27,7 +28,9 @@ MAX_QUESTION_CHARS = 4000
 
 
 def check_question(text: str) -> str:
-    """The question or search text, if it can be used; else one UsageError line saying why."""
+    """The question or search text, if it can be used, in NFC (as the index's text); else one
+    UsageError line saying why. A question pasted from macOS is decomposed ("å" as "a" and a
+    combining ring): its words would match nothing, not even the stop words."""
     if not isinstance(text, str):
         raise UsageError(f"the question must be text, not {type(text).__name__}")
     try:
@@ -41,7 +44,7 @@ def check_question(text: str) -> str:
         raise UsageError(
             f"the question has {len(text):,} characters; at most {MAX_QUESTION_CHARS:,} are allowed: ask about one thing at a time"
         )
-    return text
+    return unicodedata.normalize("NFC", text)
 
 
 @dataclass(frozen=True)
@@ -117,7 +120,7 @@ def retrieve(
     index: Index, query: str, params: RetrievalParams, embedder: Embedder | None = None, trace: dict | None = None
 ) -> list[Hit]:
     """Return the top params.k hits for query, best first. `trace` (if given) receives fusion details."""
-    check_question(query)
+    query = check_question(query)
     index.refresh()  # search what the last ingest committed, also from a long-lived session
     dense: list[tuple[int, float]] = []
     lexical: list[tuple[int, float]] = []

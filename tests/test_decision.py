@@ -186,3 +186,18 @@ def test_serve_and_mcp_trust_the_model_only_when_started_with_model_answers():
         _, params, _ = service.prepare_ask("demo", "Hvem driver GovCloud?", {"k": 3})
         assert params.retrieval.k == 3
         assert (params.prefer_quote, params.model_must_agree) == (not trusted, not trusted)
+
+
+def test_a_decomposed_question_is_answered_as_the_composed_one(index):
+    # Pasted from macOS, "å" arrives as "a" + a combining ring: "hvornår", "får" and "på" had
+    # matched nothing, not even as stop words, and the question lost its asked-for kind.
+    import unicodedata
+
+    question = "Hvor stor rabat får søskende på en plads i SFO?"
+    decomposed = unicodedata.normalize("NFD", question)
+    assert decomposed != question
+    composed, _ = ask(index, question, "Det fremgår ikke af dokumenterne.")
+    pasted, _ = ask(index, decomposed, "Det fremgår ikke af dokumenterne.")
+    assert composed.decision == "extracted" and "50 procent rabat" in composed.text
+    assert (pasted.question, pasted.decision, pasted.text) == (question, composed.decision, composed.text)
+    assert [h.chunk.doc for h in pasted.hits] == [h.chunk.doc for h in composed.hits]
