@@ -80,8 +80,20 @@ def scan_folder(folder: Path) -> tuple[list[Path], list[tuple[Path, str]]]:
                     continue
             elif not path.is_file():
                 continue
+            if not _utf8(str(path.resolve())):
+                # "B\xe6rnehave.txt" from a Windows zip: the index stores names and paths as text
+                refused.append((path, "the file name is not UTF-8 text; rename it (convmv -f cp1252 -t utf-8 FILE)"))
+                continue
             found.append(path)
     return sorted(found), sorted(refused)
+
+
+def _utf8(name: str) -> bool:
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:  # bytes that were not UTF-8 come back as lone surrogates
+        return False
+    return True
 
 
 def find_documents(folder: Path) -> list[Path]:

@@ -96,6 +96,20 @@ def test_a_small_file_that_unpacks_to_too_much_text_is_skipped_and_the_rest_inde
     assert [(s.doc, s.reason) for s in report.skipped] == [("stor.txt", "too much text (8,599 characters; at most 5,000)")]
 
 
+def test_a_file_name_that_is_not_utf8_is_skipped_with_one_line_and_the_rest_indexed(tmp_path, minilm):
+    # "Børnehave.txt" unpacked from a Windows zip: the name's bytes are cp1252. It had crashed
+    # the whole ingest after all the embedding, on writing the name, and every later one too.
+    folder = tmp_path / "docs"
+    hostile.write(folder, "god.txt", "Affald sorteres i ti fraktioner i Fjordby Kommune.")
+    (folder / os.fsdecode(b"B\xe6rnehave.txt")).write_text("Takster for en plads i børnehave.", encoding="utf-8")
+    report = ingest_folder(folder, tmp_path / "idx", minilm, default_chunking(minilm))
+    assert report.added == ["god.txt"] and report.documents == 1
+    assert [s.reason for s in report.skipped] == ["the file name is not UTF-8 text; rename it (convmv -f cp1252 -t utf-8 FILE)"]
+    # … and the next ingest of the same folder is no different
+    again = ingest_folder(folder, tmp_path / "idx", minilm, default_chunking(minilm))
+    assert again.unchanged == ["god.txt"] and len(again.skipped) == 1
+
+
 def _count_chars(texts):
     _count_chars.total += sum(len(t) for t in texts)
     return [len(t.split()) + len(t) // 4 for t in texts]
