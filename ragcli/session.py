@@ -13,6 +13,7 @@ user of this module; it assembles no pipeline of its own.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -102,6 +103,11 @@ class Session:
         self.mode = _check_mode(mode)
         self._embedder: Embedder | None = None
         self._generator: Generator | None = None
+        # A session may be shared by threads. Models load once, and one answer is generated at
+        # a time: a llama.cpp context is one sequence of tokens, and two threads decoding into
+        # it had aborted the process (GGML_ASSERT) or crashed it. Searches run side by side.
+        self._loading = threading.RLock()
+        self._generating = threading.Lock()
 
     @classmethod
     def open(cls, index: str, home: Path | str = DEFAULT_HOME, *settings, store: str | None = None, **named_settings) -> Session:
@@ -137,30 +143,32 @@ class Session:
         index = self.index
         if _check_mode(mode or self.mode) == "lexical":
             return None
-        if self._embedder is None:
-            from ragcli.embedding import load_embedder
+        with self._loading:
+            if self._embedder is None:
+                from ragcli.embedding import load_embedder
 
-            self._embedder = load_embedder(index.embedding_model, quick_start=self.quick_start)
-        return self._embedder
+                self._embedder = load_embedder(index.embedding_model, quick_start=self.quick_start)
+            return self._embedder
 
     @property
     def generator(self) -> Generator:
         """The language model (loaded once): a local GGUF, or the server at llm_url."""
         self.index  # noqa: B018 - raises if the session is closed
-        if self._generator is None:
-            if self.llm_url:
-                from ragcli.generation import HttpBackend
+        with self._loading:
+            if self._generator is None:
+                if self.llm_url:
+                    from ragcli.generation import HttpBackend
 
-                self._generator = HttpBackend(
-                    self.llm_url, model=str(self.model) if self.model else None, chat=self.llm_chat, n_ctx=self.n_ctx
-                )
-            else:
-                from ragcli.generation import LlamaBackend
-                from ragcli.registry import default_llm_path
+                    self._generator = HttpBackend(
+                        self.llm_url, model=str(self.model) if self.model else None, chat=self.llm_chat, n_ctx=self.n_ctx
+                    )
+                else:
+                    from ragcli.generation import LlamaBackend
+                    from ragcli.registry import default_llm_path
 
-                path = Path(self.model) if self.model is not None else default_llm_path()
-                self._generator = LlamaBackend(path, n_ctx=self.n_ctx, seed=self.seed)
-        return self._generator
+                    path = Path(self.model) if self.model is not None else default_llm_path()
+                    self._generator = LlamaBackend(path, n_ctx=self.n_ctx, seed=self.seed)
+            return self._generator
 
     def load(self, generator: bool = True) -> Session:
         """Load the models now rather than on first use, so that a missing one fails early."""
@@ -195,7 +203,9 @@ class Session:
 
         params = params or self.params()
         embedder = self.embedder(params.retrieval.mode)
-        return answer_question(question, self.index, embedder, self.generator, params, on_token=on_token)
+        generator = self.generator
+        with self._generating:
+            return answer_question(question, self.index, embedder, generator, params, on_token=on_token)
 
     def search(self, query: str, k: int = 5, mode: str | None = None, show_cpr: bool = False) -> list[Hit]:
         """The k best passages for `query` (no generation); CPR numbers masked unless show_cpr."""

@@ -166,3 +166,33 @@ def test_a_one_question_session_never_imports_torch(tmp_path, small_corpus, llm_
     shown = json.loads(result.stdout.strip().splitlines()[-1])
     assert shown["torch"] is False and shown["decision"] in ("answered", "extracted", "refused") and shown["cited"] > 0
     assert shown["torch_later"] is True and shown["same"] is True
+
+
+@pytest.mark.slow
+def test_threads_sharing_a_session_get_the_answers_they_would_get_alone(small_index, llm_path):
+    # Two threads decoding into one llama.cpp context had aborted the process (GGML_ASSERT).
+    import threading
+
+    home, name = small_index
+    questions = [QUESTION, "Hvad er Server.ehealth.mode?", "Hvem driver platformen?"]
+    with ragcli.Session.open(name, home=home, model=llm_path) as session:
+        params = session.params(max_tokens=40)
+        alone = {q: session.ask(q, params) for q in questions}
+        together: dict[str, ragcli.Answer] = {}
+        failed: list[BaseException] = []
+
+        def ask(question: str) -> None:
+            try:
+                together[question] = session.ask(question, params)
+            except BaseException as exc:  # noqa: BLE001 - reported below
+                failed.append(exc)
+
+        threads = [threading.Thread(target=ask, args=(q,)) for q in questions * 2]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    assert not failed
+    assert {q: (a.raw_answer, a.text, a.decision) for q, a in together.items()} == {
+        q: (a.raw_answer, a.text, a.decision) for q, a in alone.items()
+    }
