@@ -412,9 +412,13 @@ def chat_export(session, answer, params, command: str, argument: str) -> list[st
     if not target:
         return ["Brug: /annotate MAPPE [--png]" if command == "/annotate" else "Brug: /record FIL.json eller FIL.md"]
     try:
+        where = Path(target).expanduser()
+    except RuntimeError:  # "~nobody/x": no such user
+        return [f"Fejl: {target!r} nævner en ukendt bruger (mente du ~/…?)"]
+    try:
         if command == "/annotate":
-            return export_evidence(session, answer, params, None, Path(target).expanduser(), png=png)
-        return export_evidence(session, answer, params, Path(target).expanduser(), None)
+            return export_evidence(session, answer, params, None, where, png=png)
+        return export_evidence(session, answer, params, where, None)
     except RagcliError as exc:
         return [f"Fejl: {exc}"]
     except OSError as exc:

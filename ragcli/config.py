@@ -141,7 +141,10 @@ def load_config(path: Path | None) -> tuple[Path, dict[str, Any]]:
         if not setting.valid(value):
             raise ConfigError(f"{path}: {name} must be {setting.expected}, not {value!r}")
     if "home" in data:
-        data["home"] = str(Path(str(data["home"])).expanduser())
+        try:
+            data["home"] = str(Path(str(data["home"])).expanduser())
+        except RuntimeError:  # "~ragcli/indexes", meant as "~/ragcli/indexes": no user ragcli
+            raise ConfigError(f"{path}: home names an unknown user: {data['home']!r} (meant ~/…?)") from None
     return path, data
 
 

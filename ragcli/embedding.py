@@ -193,8 +193,12 @@ def load_embedder(model_id: str, quick_start: bool = False) -> Embedder:
         return SentenceTransformerEmbedder(
             spec.id, str(spec.weights_path()), spec.query_prefix, spec.passage_prefix
         )
-    if Path(model_id).expanduser().is_dir():
-        return SentenceTransformerEmbedder(model_id, str(Path(model_id).expanduser()))
+    try:
+        folder = Path(model_id).expanduser()
+    except RuntimeError:  # "~nobody/model": no such user, so no such folder
+        folder = Path(model_id)
+    if folder.is_dir():
+        return SentenceTransformerEmbedder(model_id, str(folder))
     if os.environ.get("HF_HUB_OFFLINE", "1") == "1":
         raise ModelNotAvailable(
             f"unknown embedding model {model_id!r}: not in `ragcli models` and not a local folder "

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -171,3 +174,23 @@ def test_a_record_or_batch_file_nested_too_deep_is_one_line(tmp_path):
     questions.write_text(deep + "\n")
     with pytest.raises(BatchError, match="nested too deep"):
         read_questions(str(questions))
+
+
+def test_a_config_home_naming_an_unknown_user_is_one_line(tmp_path):
+    # "~ragcli/indexes" meant "~/ragcli/indexes": every command, `ragcli config` too, had died
+    # with "RuntimeError: Could not determine home directory".
+    from ragcli.config import ConfigError, load_config
+
+    typo = tmp_path / "typo.toml"
+    typo.write_text('home = "~ragcli_no_such_user/indexes"\n')
+    with pytest.raises(ConfigError, match="unknown user"):
+        load_config(typo)
+    mine = tmp_path / "mine.toml"
+    mine.write_text('home = "~/ragcli/indexes"\n')
+    assert load_config(mine)[1] == {"home": str(Path.home() / "ragcli" / "indexes")}
+    result = subprocess.run(
+        [sys.executable, "-m", "ragcli.cli", "config"], env={**os.environ, "RAGCLI_CONFIG": str(typo)},
+        capture_output=True, text=True, timeout=60,
+    )
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert "unknown user" in result.stderr and len(result.stderr.strip().splitlines()) == 1
