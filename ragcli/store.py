@@ -406,6 +406,21 @@ class Index:
             raise damaged(self.folder.name, "meta.sqlite cannot be opened") from None
         self._vectors = None
         self._lexical: LexicalIndex | None = None
+        # Each file is checked against the manifest's counts as it is opened (the tables here,
+        # the vectors and BM25 on first use): a file copied in from another index had answered
+        # from the other corpus, or found nothing, without a word; only `info` had noticed.
+        self._check_tables()
+
+    def _check_tables(self) -> None:
+        counts = self.manifest["counts"]
+        n_chunks = self._query("SELECT count(*) FROM chunks")[0][0]
+        n_documents = self._query("SELECT count(*) FROM documents")[0][0]
+        if (n_chunks, n_documents) != (counts["chunks"], counts["documents"]):
+            raise damaged(
+                self.name,
+                f"meta.sqlite holds {n_documents} documents and {n_chunks} chunks, "
+                f"the manifest says {counts['documents']} and {counts['chunks']}",
+            )
 
     def refresh(self) -> bool:
         """Move to the newest generation if an ingest has committed one since; True if it did.
@@ -470,6 +485,10 @@ class Index:
             if self._vectors.d != dim:
                 found, self._vectors = self._vectors.d, None
                 raise damaged(self.name, f"vectors.faiss holds {found}-dimensional vectors, the manifest says {dim}")
+            chunks = self.manifest["counts"]["chunks"]
+            if self._vectors.ntotal != chunks:
+                found, self._vectors = self._vectors.ntotal, None
+                raise damaged(self.name, f"vectors.faiss holds {found} vectors for {chunks} chunks")
             kind = self.manifest.get("faiss_index", "")
             if kind.startswith("IVF"):
                 ivf = faiss.extract_index_ivf(self._vectors)
@@ -486,6 +505,10 @@ class Index:
                 self._lexical = LexicalIndex.load(self.path / "bm25", mmap=True)
             except Exception:  # noqa: BLE001 - bm25s and numpy raise many types for broken files
                 raise self._vanished() or damaged(self.name, "the BM25 index in bm25/ cannot be read") from None
+            chunks = self.manifest["counts"]["chunks"]
+            if len(self._lexical) != chunks:
+                found, self._lexical = len(self._lexical), None
+                raise damaged(self.name, f"the BM25 index holds {found} chunks, the manifest says {chunks}")
         return self._lexical
 
     def _query(self, sql: str, parameters: list | tuple = ()) -> list[tuple]:
@@ -500,24 +523,14 @@ class Index:
         Raises IndexProblem ("the index is damaged … --rebuild") at the first problem, so
         `info` never calls an index healthy that `search` cannot read.
         """
-        counts = self.manifest["counts"]
         if not (self.path / "meta.sqlite").is_file():
             raise damaged(self.name, "meta.sqlite is missing")
         integrity = self._query("PRAGMA quick_check")
         if not integrity or integrity[0][0] != "ok":
             raise damaged(self.name, "meta.sqlite failed its integrity check")
-        n_chunks = self._query("SELECT count(*) FROM chunks")[0][0]
-        n_documents = self._query("SELECT count(*) FROM documents")[0][0]
-        if (n_chunks, n_documents) != (counts["chunks"], counts["documents"]):
-            raise damaged(
-                self.name,
-                f"meta.sqlite holds {n_documents} documents and {n_chunks} chunks, "
-                f"the manifest says {counts['documents']} and {counts['chunks']}",
-            )
-        if self.vectors.ntotal != counts["chunks"]:
-            raise damaged(self.name, f"vectors.faiss holds {self.vectors.ntotal} vectors for {counts['chunks']} chunks")
-        if len(self.lexical) != counts["chunks"]:
-            raise damaged(self.name, f"the BM25 index holds {len(self.lexical)} chunks, the manifest says {counts['chunks']}")
+        self._check_tables()
+        self.vectors  # noqa: B018 - opening them checks their counts
+        self.lexical  # noqa: B018
 
     def dense_search(self, query_vector: np.ndarray, k: int) -> list[tuple[int, float]]:
         index = self.vectors

@@ -306,6 +306,28 @@ def test_a_damaged_faiss_file_is_one_line_and_info_says_so(tmp_path, tiny_index,
     assert result.returncode == 1 and "--rebuild" in _one_line(result.stderr)
 
 
+@pytest.mark.parametrize("part", ["meta.sqlite", "vectors.faiss", "bm25"])
+def test_a_file_copied_in_from_another_index_is_found_out_by_search_too(tmp_path, tiny_index, minilm, part):
+    # Only `info` had noticed: search answered from the other corpus, or found nothing, exit 0.
+    import shutil
+
+    other = tmp_path / "other"
+    hostile.write(other / "docs", "vand.txt", "Vandet afbrydes i Fjordby på mandag.")
+    hostile.write(other / "docs", "vej.txt", "Vejen lukkes i to uger.\n\nOmkørsel er skiltet.")
+    ingest_folder(other / "docs", other / "idx", minilm, default_chunking(minilm))
+    source = other / "idx" / json.loads((other / "idx" / "manifest.json").read_text())["generation"] / part
+    folder = _copy_index(tiny_index, tmp_path)
+    target = folder / json.loads((folder / "manifest.json").read_text())["generation"] / part
+    if source.is_dir():
+        shutil.rmtree(target)
+        shutil.copytree(source, target)
+    else:
+        shutil.copyfile(source, target)
+    mode = {"meta.sqlite": "hybrid", "vectors.faiss": "dense", "bm25": "lexical"}[part]
+    result = ragcli("search", "affald", "--index", "tiny", "--mode", mode, home=tmp_path)
+    assert result.returncode == 1 and "--rebuild" in _one_line(result.stderr)
+
+
 @pytest.mark.parametrize("generation", ["../victim/gen-000001", "/tmp", "gen-1", None])
 def test_a_manifest_pointing_outside_its_index_is_refused(tmp_path, tiny_index, generation):
     folder = _copy_index(tiny_index, tmp_path)
