@@ -351,6 +351,11 @@ def _ingest_into(folder, target, embed_model, chunk_tokens, overlap_tokens, rebu
     if asked_overlap is not None and asked_overlap >= size // 2:
         raise UsageError(f"--overlap-tokens {asked_overlap} must be below half of the chunk size ({size} tokens)")
     embedder = load_embedder(embed_model or DEFAULT_EMBEDDING_MODEL)
+    if chunk_tokens is not None and chunk_tokens > embedder.max_tokens:
+        # It had been cut to the model's limit without a word.
+        raise UsageError(
+            f"--chunk-tokens {chunk_tokens} is more than {embedder.model_id} reads at once ({embedder.max_tokens} tokens)"
+        )
     chunking = default_chunking(
         embedder,
         **({"max_tokens": chunk_tokens} if chunk_tokens is not None else {}),

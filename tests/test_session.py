@@ -225,3 +225,10 @@ def test_the_library_refuses_what_the_command_line_refuses_with_one_usage_error(
     with pytest.raises(UsageError) as info:
         call(session)
     assert "\n" not in str(info.value)
+
+
+@pytest.mark.slow
+def test_a_chunk_larger_than_the_embedding_model_reads_is_refused_not_cut_quietly(tmp_path, small_corpus):
+    with pytest.raises(UsageError, match="more than .* reads at once"):
+        ragcli.ingest(small_corpus, "x", home=tmp_path, embed_model=TEST_EMBED_MODEL, chunk_tokens=100_000)
+    assert not (tmp_path / "x" / "manifest.json").exists()
