@@ -475,6 +475,13 @@ def search(
         query = query if show_cpr else mask_cpr(query)
     if as_json:
         emit_json(dict(wire.search(query, index, mode, hits, seconds)))
+    elif not hits:
+        # BM25 finds only passages that share a word with the query, stop words not counted.
+        err.print(
+            "Ingen passager fundet: ingen af søgningens ord (stopord tæller ikke) står i indekset. "
+            "Prøv andre ord, eller --mode hybrid.",
+            markup=False,
+        )
     else:
         render_hits(out, hits, mode)
 

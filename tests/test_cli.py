@@ -75,6 +75,9 @@ def test_search_and_info_json(cli_home):
     assert info["manifest"]["embedding"]["model"] == TEST_EMBED_MODEL
     assert info["manifest"]["counts"]["documents"] == 3
     assert sorted(d["name"] for d in info["documents"])[0] == "aarhus_naar_dit_barn_gaar_i_skole.pdf"
+    # Only stop words: BM25 finds nothing, and says why rather than drawing an empty table.
+    nothing = ragcli("search", "og i på det", "--index", "kommune", "--mode", "lexical", home=cli_home, check=True)
+    assert nothing.stdout == "" and "Ingen passager fundet" in nothing.stderr and "stopord" in nothing.stderr
 
 
 def _one_line_error(result: subprocess.CompletedProcess) -> str:
