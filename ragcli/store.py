@@ -172,6 +172,9 @@ def _write_json_atomic(path: Path, data: dict) -> None:
 def read_manifest(folder: Path) -> dict:
     path = folder / MANIFEST
     if not path.exists():
+        home = folder.parent
+        if home.exists() and not home.is_dir():
+            raise IndexNotFound(f"the index home {home} is a file, not a folder (--home, RAGCLI_HOME)")
         raise IndexNotFound(f"no index at {folder} (run `ragcli ingest FOLDER --index {folder.name}` first)")
     try:
         manifest = json.loads(path.read_text(encoding="utf-8"))

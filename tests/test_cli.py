@@ -91,6 +91,9 @@ def _one_line_error(result: subprocess.CompletedProcess) -> str:
 def test_errors_are_one_line(tmp_path, cli_home):
     missing = ragcli("ingest", str(tmp_path / "nowhere"), "--index", "x", home=tmp_path)
     assert missing.returncode == 1 and "nowhere" in _one_line_error(missing)
+    (tmp_path / "homefile").write_text("")
+    home_file = ragcli("info", "--index", "x", home=tmp_path / "homefile")
+    assert home_file.returncode == 1 and "is a file, not a folder" in _one_line_error(home_file)
 
     empty = tmp_path / "empty"
     empty.mkdir()
