@@ -408,6 +408,9 @@ def chat_export(session, answer, params, command: str, argument: str) -> list[st
 
     words = argument.split()
     png = "--png" in words
+    unknown = [w for w in words if w.startswith("--") and w != "--png"]
+    if unknown:  # "/annotate mappe --pgn" must not go on without the pictures asked for
+        return [f"Fejl: ukendt valg {unknown[0]!r}; /annotate tager kun --png"]
     target = " ".join(w for w in words if w != "--png").strip()
     if not target:
         return ["Brug: /annotate MAPPE [--png]" if command == "/annotate" else "Brug: /record FIL.json eller FIL.md"]

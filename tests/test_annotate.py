@@ -227,7 +227,10 @@ def test_chat_annotate_and_record_commands(agenda, tmp_path):
     class Session:
         index, _generator, llm_url, llm_chat, n_ctx, seed = Index(), None, None, True, 4096, 0
 
-    lines = iter(["/annotate ud", "Hvor mange pladser?", "/annotate", f"/annotate {tmp_path / 'ud'} --png", f"/record {tmp_path / 'svar.md'}", "/quit"])
+    lines = iter([
+        "/annotate ud", "Hvor mange pladser?", "/annotate", f"/annotate {tmp_path / 'typo'} --pgn",
+        f"/annotate {tmp_path / 'ud'} --png", f"/record {tmp_path / 'svar.md'}", "/quit",
+    ])
     shown = StringIO()
     run_chat(
         Console(file=shown, width=200), lambda question, params, on_token: answer, ask_params(), lambda a: None,
@@ -236,6 +239,7 @@ def test_chat_annotate_and_record_commands(agenda, tmp_path):
     )
     output = shown.getvalue()
     assert "Intet svar endnu." in output and "Brug: /annotate MAPPE [--png]" in output
+    assert "ukendt valg '--pgn'" in output and not (tmp_path / "typo").exists()  # a typo is not a folder name
     assert (tmp_path / "ud" / "aarhus_byraad_dagsorden_2025-08-27-s6.pdf").is_file()
     assert (tmp_path / "ud" / "aarhus_byraad_dagsorden_2025-08-27-s6.png").is_file()
     assert "sha256" in (tmp_path / "svar.md").read_text(encoding="utf-8")
