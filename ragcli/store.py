@@ -394,33 +394,47 @@ class Index:
 
     def __init__(self, folder: Path):
         self.folder = folder
+        self._db: sqlite3.Connection | None = None
         self._open(read_manifest(folder))
 
     def _open(self, manifest: dict) -> None:
-        self.manifest = manifest
-        self.path = self.folder / manifest["generation"]
-        if not self.path.is_dir():
-            raise damaged(self.folder.name, f"{self.path.name} is missing")
-        if self.path.is_symlink() or self.path.resolve().parent != self.folder.resolve():
-            raise damaged(self.folder.name, f"{self.path.name} is not a folder inside the index")
+        """Move to the manifest's generation, once its tables have passed their check; a
+        generation that fails it is never taken up (a reader that refreshes into it stays
+        where it was, and checks it again on its next refresh)."""
+        path = self.folder / manifest["generation"]
+        if not path.is_dir():
+            raise damaged(self.folder.name, f"{path.name} is missing")
+        if path.is_symlink() or path.resolve().parent != self.folder.resolve():
+            raise damaged(self.folder.name, f"{path.name} is not a folder inside the index")
         try:
-            self._db = sqlite3.connect(f"file:{self.path / 'meta.sqlite'}?mode=ro", uri=True, check_same_thread=False)
+            db = sqlite3.connect(f"file:{path / 'meta.sqlite'}?mode=ro", uri=True, check_same_thread=False)
         except sqlite3.Error:
             raise damaged(self.folder.name, "meta.sqlite cannot be opened") from None
+        try:
+            # Each file is checked against the manifest's counts as it is opened (the tables
+            # here, the vectors and BM25 on first use): a file copied in from another index had
+            # answered from the other corpus, or found nothing, without a word; only `info` had
+            # noticed.
+            self._check_tables(db, manifest)
+        except BaseException:
+            db.close()
+            raise
+        if self._db is not None:
+            self._db.close()
+        self._db, self.manifest, self.path = db, manifest, path
         self._vectors = None
         self._lexical: LexicalIndex | None = None
-        # Each file is checked against the manifest's counts as it is opened (the tables here,
-        # the vectors and BM25 on first use): a file copied in from another index had answered
-        # from the other corpus, or found nothing, without a word; only `info` had noticed.
-        self._check_tables()
 
-    def _check_tables(self) -> None:
-        counts = self.manifest["counts"]
-        n_chunks = self._query("SELECT count(*) FROM chunks")[0][0]
-        n_documents = self._query("SELECT count(*) FROM documents")[0][0]
+    def _check_tables(self, db: sqlite3.Connection, manifest: dict) -> None:
+        counts = manifest["counts"]
+        try:
+            n_chunks = db.execute("SELECT count(*) FROM chunks").fetchone()[0]
+            n_documents = db.execute("SELECT count(*) FROM documents").fetchone()[0]
+        except sqlite3.DatabaseError as exc:
+            raise damaged(self.folder.name, f"meta.sqlite cannot be read: {exc}") from None
         if (n_chunks, n_documents) != (counts["chunks"], counts["documents"]):
             raise damaged(
-                self.name,
+                self.folder.name,
                 f"meta.sqlite holds {n_documents} documents and {n_chunks} chunks, "
                 f"the manifest says {counts['documents']} and {counts['chunks']}",
             )
@@ -434,7 +448,6 @@ class Index:
         manifest = read_manifest(self.folder)
         if manifest["generation"] == self.manifest["generation"]:
             return False
-        self._db.close()
         self._open(manifest)
         return True
 
@@ -531,7 +544,7 @@ class Index:
         integrity = self._query("PRAGMA quick_check")
         if not integrity or integrity[0][0] != "ok":
             raise damaged(self.name, "meta.sqlite failed its integrity check")
-        self._check_tables()
+        self._check_tables(self._db, self.manifest)
         self.vectors  # noqa: B018 - opening them checks their counts
         self.lexical  # noqa: B018
 

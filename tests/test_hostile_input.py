@@ -328,6 +328,32 @@ def test_a_file_copied_in_from_another_index_is_found_out_by_search_too(tmp_path
     assert result.returncode == 1 and "--rebuild" in _one_line(result.stderr)
 
 
+def test_a_reader_that_refreshes_into_a_damaged_generation_stays_refused(tmp_path, tiny_index, minilm):
+    # A long-lived reader (serve, chat) had taken up the new generation before checking it:
+    # the first search was refused, the second answered from the other corpus.
+    import shutil
+
+    from ragcli.retrieval import RetrievalParams, retrieve
+
+    other = tmp_path / "other"
+    hostile.write(other / "docs", "vand.txt", "Vandet afbrydes i Fjordby på mandag.")
+    hostile.write(other / "docs", "vej.txt", "Vejen lukkes i to uger.\n\nOmkørsel er skiltet.")
+    ingest_folder(other / "docs", other / "idx", minilm, default_chunking(minilm))
+    other_generation = other / "idx" / json.loads((other / "idx" / "manifest.json").read_text())["generation"]
+    folder = _copy_index(tiny_index, tmp_path)
+    reader = Index(folder)
+    lexical = RetrievalParams(mode="lexical", k=3)
+    assert [h.chunk.doc for h in retrieve(reader, "affald", lexical)] == ["affald.txt"]
+    manifest = json.loads((folder / "manifest.json").read_text())
+    shutil.copytree(folder / manifest["generation"], folder / "gen-000099")
+    shutil.copyfile(other_generation / "meta.sqlite", folder / "gen-000099" / "meta.sqlite")
+    (folder / "manifest.json").write_text(json.dumps({**manifest, "generation": "gen-000099"}))
+    for _ in range(2):
+        with pytest.raises(IndexProblem, match="beskadiget"):
+            retrieve(reader, "affald", lexical)
+    reader.close()
+
+
 @pytest.mark.parametrize("generation", ["../victim/gen-000001", "/tmp", "gen-1", None])
 def test_a_manifest_pointing_outside_its_index_is_refused(tmp_path, tiny_index, generation):
     folder = _copy_index(tiny_index, tmp_path)
