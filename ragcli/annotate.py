@@ -408,7 +408,8 @@ def chat_export(session, answer, params, command: str, argument: str) -> list[st
 
     words = argument.split()
     png = "--png" in words
-    unknown = [w for w in words if w.startswith("--") and w != "--png"]
+    # "-png", and "—png" (a Mac turns "--" into an em dash), are typos too, not folder names.
+    unknown = [w for w in words if w.startswith(("-", "\u2014", "\u2013")) and w != "--png"]
     if unknown:  # "/annotate mappe --pgn" must not go on without the pictures asked for
         return [f"Fejl: ukendt valg {unknown[0]!r}; /annotate tager kun --png"]
     target = " ".join(w for w in words if w != "--png").strip()

@@ -150,7 +150,7 @@ class AnswerOptions:
         """The session's ask parameters from these settings and the command's own."""
         return session.params(
             k=self.k, temperature=self.temperature, max_tokens=self.max_tokens, min_coverage=min_coverage,
-            show_cpr=show_cpr, prefer_quote=not self.model_answers, model_must_agree=not self.model_answers,
+            show_cpr=show_cpr, model_answers=self.model_answers,
         )
 
 
@@ -477,11 +477,11 @@ def search(
         emit_json(dict(wire.search(query, index, mode, hits, seconds)))
     elif not hits:
         # BM25 finds only passages that share a word with the query, stop words not counted.
-        err.print(
-            "Ingen passager fundet: ingen af søgningens ord (stopord tæller ikke) står i indekset. "
-            "Prøv andre ord, eller --mode hybrid.",
-            markup=False,
+        why = (
+            "ingen af søgningens ord (stopord tæller ikke) står i indekset. Prøv andre ord, eller --mode hybrid."
+            if mode == "lexical" else "indekset har ingen passager."
         )
+        err.print(f"Ingen passager fundet: {why}", markup=False)
     else:
         render_hits(out, hits, mode)
 
@@ -674,9 +674,7 @@ def eval_command(
         with Session.open(index, home, model, llm_url, llm_chat, mode=mode, store=store) as session:
             session.load(generator=answers)
             if answers:
-                params = session.params(
-                    k=k or 5, min_coverage=min_coverage, prefer_quote=not model_answers, model_must_agree=not model_answers
-                )
+                params = session.params(k=k or 5, min_coverage=min_coverage, model_answers=model_answers)
                 with _batch_progress(False, len(rows), 0) as advance:
                     report = session.evaluate_answers(rows, params, output, on_record=lambda record: advance())
             else:

@@ -82,7 +82,9 @@ def scan_folder(folder: Path) -> tuple[list[Path], list[tuple[Path, str]]]:
                 continue
             if not _utf8(str(path.resolve())):
                 # "B\xe6rnehave.txt" from a Windows zip: the index stores names and paths as text
-                refused.append((path, "the file name is not UTF-8 text; rename it (convmv -f cp1252 -t utf-8 FILE)"))
+                whose = "file name" if _utf8(str(path.resolve().parent)) else "folder name"
+                fix = "convmv -f cp1252 -t utf-8 FILE" if whose == "file name" else "convmv -r -f cp1252 -t utf-8 FOLDER"
+                refused.append((path, f"the {whose} is not UTF-8 text; rename it ({fix})"))
                 continue
             found.append(path)
     return sorted(found), sorted(refused)

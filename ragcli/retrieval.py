@@ -37,6 +37,7 @@ def check_question(text: str) -> str:
         text.encode("utf-8")
     except UnicodeEncodeError:  # a lone surrogate ("\ud800" in JSON): no engine can read it
         raise UsageError("the question is not valid text (it holds a lone surrogate code point)") from None
+    text = unicodedata.normalize("NFC", text)  # before its length is measured: NFD is longer
     # Only zero-width or control characters (U+200B, bidi marks) retrieve five arbitrary passages.
     if not strip_controls(text).strip():
         raise UsageError("the question is empty; write a question or search text")
@@ -44,7 +45,7 @@ def check_question(text: str) -> str:
         raise UsageError(
             f"the question has {len(text):,} characters; at most {MAX_QUESTION_CHARS:,} are allowed: ask about one thing at a time"
         )
-    return unicodedata.normalize("NFC", text)
+    return text
 
 
 @dataclass(frozen=True)

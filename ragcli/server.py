@@ -254,10 +254,7 @@ class Service:
             settings["k"] = min(settings["k"], self.settings.max_k)
         if "max_tokens" in settings:
             settings["max_tokens"] = min(settings["max_tokens"], self.settings.max_tokens)
-        trusted = self.settings.model_answers
-        params = served.asker.params(
-            show_cpr=self.settings.show_cpr, prefer_quote=not trusted, model_must_agree=not trusted, **settings
-        )
+        params = served.asker.params(show_cpr=self.settings.show_cpr, model_answers=self.settings.model_answers, **settings)
         return served, params, params.retrieval.mode
 
     async def ask(

@@ -13,6 +13,7 @@ user of this module; it assembles no pipeline of its own.
 
 from __future__ import annotations
 
+import numbers
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -39,19 +40,22 @@ def _check_mode(mode: str) -> str:
     return mode
 
 
-def _whole(name: str, value, low: int, high: int | None = None) -> int:
-    """A whole-number setting within the command line's range, else one UsageError line."""
-    if isinstance(value, bool) or not isinstance(value, int) or value < low or (high is not None and value > high):
-        span = f"from {low} to {high}" if high is not None else f"of at least {low}"
-        raise UsageError(f"{name} must be a whole number {span}, not {value!r}")
-    return value
+def _whole(name: str, value, low: int | None = None, high: int | None = None) -> int:
+    """A whole-number setting (numpy's too) within the command line's range, else one UsageError line."""
+    if (
+        isinstance(value, bool) or not isinstance(value, numbers.Integral)
+        or (low is not None and value < low) or (high is not None and value > high)
+    ):
+        span = f" from {low} to {high}" if high is not None else f" of at least {low}" if low is not None else ""
+        raise UsageError(f"{name} must be a whole number{span}, not {value!r}")
+    return int(value)
 
 
 def _number(name: str, value, low: float, high: float) -> float:
-    """A number setting within the command line's range (NaN is in none), else one UsageError line."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not low <= value <= high:
+    """A number setting (numpy's too) within the command line's range (NaN is in none), else one UsageError line."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not low <= value <= high:
         raise UsageError(f"{name} must be a number from {low:g} to {high:g}, not {value!r}")
-    return value
+    return float(value)
 
 
 def ask_params(
@@ -63,13 +67,14 @@ def ask_params(
     min_coverage: float | None = None,
     show_cpr: bool = False,
     prefer_quote: bool = True,
-    model_must_agree: bool = True,
+    model_answers: bool = False,
 ) -> AskParams:
     """The ask options from their everyday settings (what `ask`, `chat`, `batch` and `eval` take).
 
-    prefer_quote and model_must_agree both off trust the model's own verified answer (the
-    CLI's --model-answers): for a model that reads the passages better than the extraction
-    model picks a sentence."""
+    model_answers (the CLI's --model-answers) trusts the model's own verified answer, also
+    where extraction picks another sentence or none: for a model that reads the passages
+    better than the extraction model picks a sentence. prefer_quote=False alone shows the
+    model's answer only where it agrees with the sentence extraction picks."""
     from ragcli.answering import AskParams
     from ragcli.generation import GenerationParams
     from ragcli.grounding import DEFAULT_MIN_COVERAGE
@@ -79,12 +84,12 @@ def ask_params(
 
     # The command line's ranges, so that the library cannot ask for what it would refuse:
     # k=0 had retrieved nothing and refused, k=-1 cut the list from the end.
-    _whole("k", k, 1, 100)
-    _whole("max_tokens", max_tokens, 1, 4096)
-    _number("temperature", temperature, 0.0, 2.0)
-    _whole("seed", seed, -(2**31), 2**32 - 1)
+    k = _whole("k", k, 1, 100)
+    max_tokens = _whole("max_tokens", max_tokens, 1, 4096)
+    temperature = _number("temperature", temperature, 0.0, 2.0)
+    seed = _whole("seed", seed)
     if min_coverage is not None:
-        _number("min_coverage", min_coverage, 0.0, 1.0)
+        min_coverage = _number("min_coverage", min_coverage, 0.0, 1.0)
     extra: dict = {}
     if show_cpr:
         # Entitled users: no rule masks CPR numbers, in the question, the stream or the answer.
@@ -94,8 +99,8 @@ def ask_params(
         generation=GenerationParams(temperature=temperature, max_tokens=max_tokens, seed=seed),
         min_coverage=DEFAULT_MIN_COVERAGE if min_coverage is None else min_coverage,
         show_cpr=show_cpr,
-        prefer_quote=prefer_quote,
-        model_must_agree=model_must_agree,
+        prefer_quote=prefer_quote and not model_answers,
+        model_must_agree=not model_answers,
         **extra,
     )
 
@@ -114,8 +119,8 @@ class Session:
         mode: str = "hybrid",
         quick_start: bool = False,
     ):
-        _whole("n_ctx", n_ctx, 512)
-        _whole("seed", seed, -(2**31), 2**32 - 1)
+        n_ctx = _whole("n_ctx", n_ctx, 512)
+        seed = _whole("seed", seed)
         if model is not None and not isinstance(model, (str, Path)):
             raise UsageError(f"model must be a GGUF file's path or a server's model name, not {model!r}")
         self._index: Index | None = index
@@ -135,6 +140,7 @@ class Session:
         # it had aborted the process (GGML_ASSERT) or crashed it. Searches run side by side.
         self._loading = threading.RLock()
         self._generating = threading.Lock()
+        self._generating_thread: int | None = None  # who holds _generating: on_token must not ask again
 
     @classmethod
     def open(cls, index: str, home: Path | str = DEFAULT_HOME, *settings, store: str | None = None, **named_settings) -> Session:
@@ -242,15 +248,22 @@ class Session:
         params = self._checked(params)
         embedder = self.embedder(params.retrieval.mode)
         generator = self.generator
+        if self._generating_thread == threading.get_ident():
+            # From inside on_token: waiting for the lock this very thread holds would hang.
+            raise UsageError("ask cannot be called from inside on_token; ask again after the answer")
         with self._generating:
-            return answer_question(question, self.index, embedder, generator, params, on_token=on_token)
+            self._generating_thread = threading.get_ident()
+            try:
+                return answer_question(question, self.index, embedder, generator, params, on_token=on_token)
+            finally:
+                self._generating_thread = None
 
     def search(self, query: str, k: int = 5, mode: str | None = None, show_cpr: bool = False) -> list[Hit]:
         """The k best passages for `query` (no generation); CPR numbers masked unless show_cpr."""
         from ragcli.privacy import mask_hits
         from ragcli.retrieval import RetrievalParams, retrieve
 
-        _whole("k", k, 1, 100)
+        k = _whole("k", k, 1, 100)
         mode = _check_mode(mode or self.mode)
         hits = retrieve(self.index, query, RetrievalParams(mode=mode, k=k), self.embedder(mode))  # type: ignore[arg-type]
         return mask_hits(hits, show_cpr)
@@ -260,8 +273,8 @@ class Session:
         from ragcli.evaluation import run_eval
         from ragcli.retrieval import RetrievalParams
 
-        _whole("k", k, 1, 100)
-        _check_rows(rows)
+        k = _whole("k", k, 1, 100)
+        rows = _rows(rows)
         mode = _check_mode(mode or self.mode)
         return run_eval(self.index, self.embedder(mode), rows, RetrievalParams(mode=mode, k=k))  # type: ignore[arg-type]
 
@@ -276,7 +289,7 @@ class Session:
         from ragcli.answer_eval import run_answer_eval, summarise, summarise_by_kind
 
         params = self._checked(params)
-        _check_rows(rows)
+        rows = _rows(rows)
         generator = self.generator
         records = run_answer_eval(rows, lambda q: self.ask(q, params), out, on_record=on_record)
         indexed = {d.name for d in self.index.documents()}
@@ -313,9 +326,9 @@ def ingest(
     from ragcli.stores import index_writer
 
     if chunk_tokens is not None:
-        _whole("chunk_tokens", chunk_tokens, 16)
+        chunk_tokens = _whole("chunk_tokens", chunk_tokens, 16)
     if overlap_tokens is not None:
-        _whole("overlap_tokens", overlap_tokens, 0)
+        overlap_tokens = _whole("overlap_tokens", overlap_tokens, 0)
     folder = Path(folder)
     if not folder.exists():
         raise IngestError(f"no such file or folder: {folder}")
@@ -326,11 +339,17 @@ def ingest(
         target.close()
 
 
-def _check_rows(rows) -> None:
+def _rows(rows) -> list[EvalQuestion]:
+    """The rows as a list (a generator is read once, here), if every one is an EvalQuestion."""
     from ragcli.evaluation import EvalQuestion
 
-    if isinstance(rows, (str, bytes)) or not all(isinstance(row, EvalQuestion) for row in rows):
+    try:
+        rows = list(rows) if not isinstance(rows, (str, bytes)) else None
+    except TypeError:
+        rows = None
+    if rows is None or not all(isinstance(row, EvalQuestion) for row in rows):
         raise UsageError("rows must be EvalQuestion records (ragcli.evaluation.load_questions reads them from JSONL)")
+    return rows
 
 
 def _ingest_into(folder, target, embed_model, chunk_tokens, overlap_tokens, rebuild, prune, progress) -> IngestReport:
@@ -339,7 +358,7 @@ def _ingest_into(folder, target, embed_model, chunk_tokens, overlap_tokens, rebu
     from ragcli.ingest import DEFAULT_CHUNK_TOKENS, default_chunking, ingest_folder
     from ragcli.registry import DEFAULT_EMBEDDING_MODEL
 
-    asked_overlap = overlap_tokens
+    asked_chunk, asked_overlap = chunk_tokens, overlap_tokens
     existing = target.manifest() if target.exists() and not rebuild else None
     if existing:
         embed_model = embed_model or existing["embedding"]["model"]
@@ -351,10 +370,11 @@ def _ingest_into(folder, target, embed_model, chunk_tokens, overlap_tokens, rebu
     if asked_overlap is not None and asked_overlap >= size // 2:
         raise UsageError(f"--overlap-tokens {asked_overlap} must be below half of the chunk size ({size} tokens)")
     embedder = load_embedder(embed_model or DEFAULT_EMBEDDING_MODEL)
-    if chunk_tokens is not None and chunk_tokens > embedder.max_tokens:
-        # It had been cut to the model's limit without a word.
+    if asked_chunk is not None and asked_chunk > embedder.max_tokens:
+        # It had been cut to the model's limit without a word. (The index's own size is the
+        # index's business: a model with a smaller limit there needs --rebuild, said later.)
         raise UsageError(
-            f"--chunk-tokens {chunk_tokens} is more than {embedder.model_id} reads at once ({embedder.max_tokens} tokens)"
+            f"--chunk-tokens {asked_chunk} is more than {embedder.model_id} reads at once ({embedder.max_tokens} tokens)"
         )
     chunking = default_chunking(
         embedder,

@@ -102,7 +102,7 @@ def test_a_verified_answer_with_the_asked_for_name_is_answered(index):
     refused, _ = ask(index, question, "Det Norske Veritas [1].", replace(LEXICAL, min_extract_confidence=0.99))
     assert refused.decision == "refused"
     # … unless the model is trusted (--model-answers: a bigger model reads better than extraction picks).
-    trusted = ask_params(mode="lexical", k=3, prefer_quote=False, model_must_agree=False)
+    trusted = ask_params(mode="lexical", k=3, model_answers=True)
     assert trusted == replace(LEXICAL, prefer_quote=False, model_must_agree=False)
     shown, _ = ask(index, question, "Det Norske Veritas [1].", replace(trusted, min_extract_confidence=0.99))
     assert shown.decision == "answered" and shown.text == "Det Norske Veritas [1]."
@@ -201,3 +201,15 @@ def test_a_decomposed_question_is_answered_as_the_composed_one(index):
     assert composed.decision == "extracted" and "50 procent rabat" in composed.text
     assert (pasted.question, pasted.decision, pasted.text) == (question, composed.decision, composed.text)
     assert [h.chunk.doc for h in pasted.hits] == [h.chunk.doc for h in composed.hits]
+
+
+def test_asking_again_from_inside_on_token_is_a_usage_error_not_a_hang(index):
+    from ragcli.errors import UsageError
+    from ragcli.session import Session
+
+    session = Session(index, mode="lexical")
+    session._generator = Scripted("Det Norske Veritas [1].")  # the model's part is not under test here
+    question = "Hvem har certificeret driften af GovCloud efter ISO 27001?"
+    with pytest.raises(UsageError, match="inside on_token"):
+        session.ask(question, on_token=lambda piece: session.ask(question))
+    assert session.ask(question).decision == "extracted"  # the lock was let go

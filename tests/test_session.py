@@ -199,32 +199,49 @@ def test_threads_sharing_a_session_get_the_answers_they_would_get_alone(small_in
 
 
 @pytest.mark.parametrize(
-    "call",
+    "call, says",
     [
-        lambda s: ragcli.session.ask_params(k=0),  # had retrieved nothing and refused
-        lambda s: ragcli.session.ask_params(k=-1),  # had cut the list from its end
-        lambda s: ragcli.session.ask_params(k="3"),
-        lambda s: ragcli.session.ask_params(max_tokens=-5),
-        lambda s: ragcli.session.ask_params(temperature=float("nan")),
-        lambda s: ragcli.session.ask_params(temperature=-1.0),
-        lambda s: ragcli.session.ask_params(min_coverage=float("nan")),  # had refused everything
-        lambda s: ragcli.session.ask_params(min_coverage=5),
-        lambda s: ragcli.Session(None, n_ctx="abc"),  # had failed only at the first ask, as a TypeError
-        lambda s: ragcli.Session(None, n_ctx=-5),
-        lambda s: ragcli.Session.open(None),
-        lambda s: s.search("affald", k=-3),  # had returned 15 hits
-        lambda s: s.search("affald", k=2.5),
-        lambda s: s.ask("Hvad sorteres?", params={"k": 3}),  # had been an AttributeError
-        lambda s: s.evaluate([{"question": "x"}]),
-        lambda s: ragcli.ingest("no-such-folder", "x", chunk_tokens=0),  # had been a bare ValueError
-        lambda s: ragcli.ingest("no-such-folder", "x", overlap_tokens=-5),
+        (lambda s: ragcli.session.ask_params(k=0), "k must"),  # had retrieved nothing and refused
+        (lambda s: ragcli.session.ask_params(k=-1), "k must"),  # had cut the list from its end
+        (lambda s: ragcli.session.ask_params(k="3"), "k must"),
+        (lambda s: ragcli.session.ask_params(max_tokens=-5), "max_tokens must"),
+        (lambda s: ragcli.session.ask_params(temperature=float("nan")), "temperature must"),
+        (lambda s: ragcli.session.ask_params(temperature=-1.0), "temperature must"),
+        (lambda s: ragcli.session.ask_params(min_coverage=float("nan")), "min_coverage must"),  # had refused everything
+        (lambda s: ragcli.session.ask_params(min_coverage=5), "min_coverage must"),
+        (lambda s: ragcli.session.ask_params(seed="1"), "seed must"),
+        (lambda s: ragcli.Session(None, n_ctx="abc"), "n_ctx must"),  # had failed only at the first ask, as a TypeError
+        (lambda s: ragcli.Session(None, n_ctx=-5), "n_ctx must"),
+        (lambda s: ragcli.Session.open(None), "index must"),
+        (lambda s: s.search("affald", k=-3), "k must"),  # had returned 15 hits
+        (lambda s: s.search("affald", k=2.5), "k must"),
+        (lambda s: s.ask("Hvad sorteres?", params={"k": 3}), "params must"),  # had been an AttributeError
+        (lambda s: s.evaluate([{"question": "x"}]), "rows must"),
+        (lambda s: s.evaluate(None), "rows must"),
+        (lambda s: ragcli.ingest("no-such-folder", "x", chunk_tokens=0), "chunk_tokens must"),  # had been a bare ValueError
+        (lambda s: ragcli.ingest("no-such-folder", "x", overlap_tokens=-5), "overlap_tokens must"),
     ],
 )
-def test_the_library_refuses_what_the_command_line_refuses_with_one_usage_error(tmp_path, call):
-    session = ragcli.Session(None)  # the checks come before any index or model is touched
-    with pytest.raises(UsageError) as info:
-        call(session)
+def test_the_library_refuses_what_the_command_line_refuses_with_one_usage_error(small_index, call, says):
+    home, name = small_index
+    with ragcli.Session.open(name, home=home, mode="lexical") as session:  # open: "closed" is not the reason
+        with pytest.raises(UsageError, match=says) as info:
+            call(session)
     assert "\n" not in str(info.value)
+
+
+def test_numpy_numbers_are_settings_too_and_rows_may_come_from_a_generator(small_index):
+    import numpy as np
+
+    from ragcli.evaluation import EvalQuestion
+
+    params = ragcli.session.ask_params(k=np.int64(3), temperature=np.float32(0.25), max_tokens=np.int32(40))
+    assert (params.retrieval.k, params.generation.max_tokens) == (3, 40) and type(params.retrieval.k) is int
+    home, name = small_index
+    with ragcli.Session.open(name, home=home, mode="lexical") as session:
+        assert len(session.search("affald", k=np.int64(2))) <= 2
+        rows = (EvalQuestion(id=str(n), question=QUESTION, doc=GOLD[0], page=GOLD[1], kind="fact") for n in range(2))
+        assert len(session.evaluate(rows, k=5)["questions"]) == 2  # a generator read once, not used up by the check
 
 
 @pytest.mark.slow
