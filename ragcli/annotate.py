@@ -65,7 +65,7 @@ def _normalise_chars(chars: list[str]) -> tuple[str, list[int]]:
 
 def find_in_page(page_chars: list[str], quote: str) -> tuple[int, int] | None:
     """First and last character index (inclusive) on the page of the quote, or None."""
-    from ragcli.record import MASK
+    from ragcli.record import MASK, span_of_parts
 
     page_norm, where = _normalise_chars(page_chars)
     parts = [p for p in (_normalise_chars(list(part))[0] for part in quote.split(MASK)) if p]
@@ -77,11 +77,11 @@ def find_in_page(page_chars: list[str], quote: str) -> tuple[int, int] | None:
         if at >= 0:
             return where[at], where[at + len(quote_norm) - 1]
     else:
-        # A masked CPR number in the quote: the parts in order, a few characters apart.
-        pattern = r"[^\W_]{0,20}?".join(re.escape(p) for p in parts)
-        match = re.search(pattern, page_norm)
-        if match:
-            return where[match.start()], where[match.end() - 1]
+        # A masked CPR number in the quote: the parts in order, a few characters apart (found
+        # in linear time: a table of CPR numbers had made a lazy regex backtrack for minutes).
+        span = span_of_parts(parts, [(0, 20)] * (len(parts) - 1), page_norm)
+        if span:
+            return where[span[0]], where[span[1] - 1]
     if len(page_norm) > MAX_FUZZY_PAGE:
         return None  # a page of a hundred thousand letters is a table dump; no quadratic search in it
     # Extraction differs in detail (a footnote mark, a dropped ligature): accept a close match.

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -476,38 +477,59 @@ def _occurrences(part: str, text: str) -> list[int]:
     return found
 
 
+def span_of_parts(
+    pieces: list[str], gaps: list[tuple[int, int]], text: str, lead: int = 0, trail: int = 0
+) -> tuple[int, int] | None:
+    """Where `pieces` stand in `text` in order, piece i at lo..hi characters after piece i-1
+    (gaps[i-1] = (lo, hi)), with at least `lead` characters before and `trail` after: the
+    (start, end) that starts first, and ends first from there; None if nowhere.
+
+    Every place each piece can end is kept with the earliest start that reaches it, so the
+    work grows with the text, not with the number of pieces: a regular expression with one
+    lazy gap per piece backtracked for minutes over a contents page's leader dots."""
+    reach = [(at + len(pieces[0]), at) for at in _occurrences(pieces[0], text) if at >= lead]  # (end, start)
+    for piece, (lo, hi) in zip(pieces[1:], gaps):
+        nxt: list[tuple[int, int]] = []
+        window: deque[tuple[int, int]] = deque()  # reachable (end, start) with end in [at - hi, at - lo]
+        i = 0
+        for at in _occurrences(piece, text):
+            while i < len(reach) and reach[i][0] <= at - lo:
+                # keep the window's starts increasing, so its first is the earliest start
+                while window and window[-1][1] >= reach[i][1]:
+                    window.pop()
+                window.append(reach[i])
+                i += 1
+            while window and window[0][0] < at - hi:
+                window.popleft()
+            if window:
+                nxt.append((at + len(piece), window[0][1]))
+        reach = nxt
+        if not reach:
+            return None
+    done = [(start, end) for end, start in reach if len(text) - end >= trail]
+    return min(done) if done else None
+
+
 def quote_in(quote: str, text: str) -> bool:
     """Does whitespace-normalised `text` hold the quote, each masked CPR number in it standing
-    for 1 to MASKED_CHARS characters? The quote's parts are found in order, keeping every place
-    each part can end, so the work grows with the text, not with the number of masks: a regular
-    expression with one lazy gap per mask backtracked for minutes over a contents page's
-    leader dots in a hand-edited record."""
+    for 1 to MASKED_CHARS characters (masks side by side for a wider gap, masks at either end
+    for characters there)? See span_of_parts."""
     parts = [_normalised(p) for p in _normalised(quote).split(MASK)]
     if len(parts) == 1:
         return parts[0] in text
-    # Masks side by side ("[skjult][skjult]") make one wider gap; masks at either end only need
-    # characters there.
     pieces: list[str] = []
-    gaps: list[int] = []  # masks before each piece
+    masks_before: list[int] = []
     masks = 0
     for i, part in enumerate(parts):
         masks += i > 0
         if part:
             pieces.append(part)
-            gaps.append(masks)
+            masks_before.append(masks)
             masks = 0
     if not pieces:
         return len(text) >= masks
-    ends = [at + len(pieces[0]) for at in _occurrences(pieces[0], text) if at >= gaps[0]]
-    for piece, gap in zip(pieces[1:], gaps[1:]):
-        reachable, j = [], 0
-        for at in _occurrences(piece, text):
-            while j < len(ends) and ends[j] < at - gap * MASKED_CHARS:
-                j += 1
-            if j < len(ends) and ends[j] <= at - gap:
-                reachable.append(at + len(piece))
-        ends = reachable
-    return any(len(text) - end >= masks for end in ends)
+    gaps = [(n, n * MASKED_CHARS) for n in masks_before[1:]]
+    return span_of_parts(pieces, gaps, text, lead=masks_before[0], trail=masks) is not None
 
 
 def quote_found(quote: str, text: str, start: int | None = None, end: int | None = None) -> bool:

@@ -271,3 +271,18 @@ def test_every_gold_evidence_of_the_dev_set_is_highlighted_on_its_gold_page(tmp_
         under = " ".join(textpage.get_text_bounded(*r) for r in _quads(mark))
         pdf.close()
         assert _letters(under) == _letters(row["evidence"]), row["id"]
+
+
+def test_a_quote_with_many_masked_numbers_is_found_on_a_page_in_linear_time():
+    # A table of CPR numbers: the lazy gap per mask had backtracked for seconds (5 masks) to
+    # minutes (6 and more) over a page of repeated letters.
+    import time
+
+    page = list("a" * 3000 + "Borgeren med CPR 0101901234 og ægtefællen med CPR 0202902345 har fået tilskud.")
+    started = time.perf_counter()
+    for masks in (4, 6, 10):
+        find_in_page(page, "[skjult]".join(["a"] * (masks + 1)) + "z")
+    assert time.perf_counter() - started < 5
+    found = find_in_page(page, "Borgeren med CPR [skjult] og ægtefællen med CPR [skjult] har fået tilskud.")
+    assert found is not None and "".join(page[found[0] : found[1] + 1]).startswith("Borgeren med CPR 0101901234")
+    assert "".join(page[found[0] : found[1] + 1]).endswith("tilskud")
