@@ -234,7 +234,9 @@ class LlamaBackend:
                 verbose=False,
             )
         except (ValueError, RuntimeError) as exc:
-            raise ModelNotAvailable(f"cannot load model {model_path}: {exc}") from None
+            # The weights loaded but the context did not: that is the size asked for, not the file.
+            hint = f" (--n-ctx {n_ctx} may be more than this machine's memory holds)" if "context" in str(exc) else ""
+            raise ModelNotAvailable(f"cannot load model {model_path}: {exc}{hint}") from None
         self.model_path = model_path
         self.name = model_path.stem
         self.n_ctx = n_ctx

@@ -58,3 +58,9 @@ def test_an_answer_does_not_depend_on_the_question_asked_before_it(backend, llm_
     "".join(backend.stream(pool, params))
     "".join(backend.stream(other, params))
     assert "".join(backend.stream(school, params)) == alone
+
+
+def test_a_context_too_large_to_create_is_named_as_such_not_as_a_broken_model(llm_path):
+    # "Failed to create llama_context" had read as if the model file were broken.
+    with pytest.raises(ModelNotAvailable, match="--n-ctx 100000000 may be more than"):
+        LlamaBackend(llm_path, n_ctx=100_000_000)
