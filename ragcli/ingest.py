@@ -435,6 +435,7 @@ def _ingest_locked(
             raise
         finally:
             loader.shutdown(wait=True, cancel_futures=True)
+        _say_when_the_original_was_skipped_too(report)
 
         # Documents from elsewhere stay; documents gone from this folder go (when pruning).
         for old_path, old in previous.items():
@@ -564,6 +565,16 @@ class _PendingVectors:
 
 
 DEFAULT_CHUNK_TOKENS = 384
+
+
+def _say_when_the_original_was_skipped_too(report: IngestReport) -> None:
+    """A copy is told from its original before either is read; where the original then could
+    not be read, "duplicate of a.pdf" alone read as if a.pdf were in the index."""
+    reasons = {s.doc: s.reason for s in report.skipped}
+    for i, skipped in enumerate(report.skipped):
+        original = skipped.reason.removeprefix("duplicate of ")
+        if original != skipped.reason and original in reasons:
+            report.skipped[i] = Skipped(skipped.doc, f"{skipped.reason}, which was skipped too: {reasons[original]}")
 
 
 def default_chunking(embedder: Embedder, max_tokens: int = DEFAULT_CHUNK_TOKENS, overlap_tokens: int = 64) -> ChunkingParams:

@@ -558,3 +558,14 @@ def test_a_question_no_engine_can_read_is_one_usage_error():
             check_question(bad)
     assert check_question("Hvornår starter skoledagen?") == "Hvornår starter skoledagen?"
     assert len(check_question("x" * 4000)) == 4000
+
+
+def test_a_copy_of_a_file_that_could_not_be_read_says_the_original_was_skipped_too(tmp_path, minilm):
+    folder = tmp_path / "docs"
+    hostile.write(folder, "god.txt", "Affald sorteres i ti fraktioner i Fjordby Kommune.")
+    (folder / "a.pdf").write_bytes(b"%PDF-1.7\n" + b"\x00garbage" * 50)
+    (folder / "b.pdf").write_bytes((folder / "a.pdf").read_bytes())
+    report = ingest_folder(folder, tmp_path / "idx", minilm, default_chunking(minilm))
+    assert report.added == ["god.txt"]
+    reasons = {s.doc: s.reason for s in report.skipped}
+    assert reasons["b.pdf"].startswith("duplicate of a.pdf, which was skipped too: ") and reasons["a.pdf"] in reasons["b.pdf"]
