@@ -24,17 +24,7 @@ _QUESTION_WORDS = (
     "hvilken hvilket hvilke hvor hvornår hvordan hvorfor hvem hvad mange meget "
     "ifølge står fremgår nævnt nævnes beskrives beskrevet opregner omtaler dokument dokumentet dokumenterne"
 )
-# A question in English (about the corpus's English documents, or from a colleague abroad):
-# its function words are no content either, and had been counted as missing key terms, so
-# every English question was refused. Not the ones that are Danish words too: "to" (two),
-# "by" (town), "and" (duck), "is" (ice), "it" (IT), "be", "do", "had" (hate), "have" (garden).
-_ENGLISH_QUESTION_WORDS = (
-    "what which who whom whose when where why how does did doing done the this that these those "
-    "about with into are was were been being has should would could can will shall may might "
-    "any there their they them its our your you we he she his than then also please "
-    "describe explain according of on in or if an"
-)
-QUESTION_TERMS: frozenset[str] = frozenset(analyze(_QUESTION_WORDS)) | frozenset(analyze(_ENGLISH_QUESTION_WORDS))
+QUESTION_TERMS: frozenset[str] = frozenset(analyze(_QUESTION_WORDS))
 # Light verbs and fillers: a sentence whose only new words are these says nothing new.
 _LIGHT_WORDS = (
     "kl klokken lavet laver lave gjort gør får fået findes ligger står stod kan skal blev bliver hedder gælder "
