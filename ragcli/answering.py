@@ -34,7 +34,7 @@ from ragcli.generation import GenerationParams, Generator
 from ragcli.grounding import DEFAULT_MIN_COVERAGE, Grounding, measure_grounding, question_weights
 from ragcli.guardrails import DEFAULT_RULES, OutputFilter, Rule, blocked, check_input, check_output, check_passages
 from ragcli.lexical import analyze
-from ragcli.privacy import mask_answer
+from ragcli.privacy import mask_answer, mask_cpr_parts
 from ragcli.prompting import build_prompt
 from ragcli.retrieval import RetrievalParams, check_question, retrieve
 from ragcli.schema import Answer, Hit, Sentence
@@ -130,6 +130,16 @@ def _decide(
     return _Outcome(REFUSAL, "refused", sentences)
 
 
+def _shown_grounding(grounding: Grounding, asked: str, show_cpr: bool) -> dict:
+    """The grounding as the Answer shows it: the analyser split a CPR number of the question
+    into terms ("150585", "4321") that masking would no longer recognise, so they are masked here."""
+    shown = {**grounding.to_dict(), "answer_type": answer_type(asked)}
+    if not show_cpr:
+        for key in ("terms", "missing", "missing_numbers", "missing_names"):
+            shown[key] = mask_cpr_parts(list(shown[key]), asked)
+    return shown
+
+
 def agrees(answer: str, found: Extract | None, question: str) -> bool:
     """Does the model say what the quote extraction picks says (the best source sentence, with
     the neighbours it takes)? All the answer's new numbers and words are in it.
@@ -192,15 +202,19 @@ def answer_question(
 ) -> Answer:
     timings: dict[str, float] = {}
     started = time.perf_counter()
-    question = check_question(question)
-    question, flags = check_input(strip_controls(question), params.rules)
+    asked = strip_controls(check_question(question))
+    # The question is shown, and given to the model, with CPR numbers masked; it is answered
+    # as asked. Masked, a number matched every masked number in the passages ("[skjult]"), and
+    # the answer could be another person's case; as asked, it is a number that the passage
+    # must hold, as any number in a question is. Everything in the Answer is masked at the end.
+    question, flags = check_input(asked, params.rules)
     block = blocked(flags)
     trace: dict = {}
-    retrieved = [] if block else retrieve(index, question, params.retrieval, embedder, trace)
+    retrieved = [] if block else retrieve(index, asked, params.retrieval, embedder, trace)
     lexical = index.lexical
-    weights = question_weights(question, lexical.document_frequency, len(lexical))
+    weights = question_weights(asked, lexical.document_frequency, len(lexical))
     if retrieved and params.extract_fallback:
-        retrieved = _with_code_list(question, retrieved, index, weights, params.retrieval.k, trace)
+        retrieved = _with_code_list(asked, retrieved, index, weights, params.retrieval.k, trace)
     timings["retrieve_s"] = time.perf_counter() - started
 
     if params.window_chars > 0:
@@ -214,7 +228,7 @@ def answer_question(
     hits = prompt.hits
     shown_windows = [replace(w, source=n) for n, w in enumerate([w for w in windows if w.text.strip()][: len(hits)], 1)]
     # Grounding is measured over the passages the prompt holds, numbered as there.
-    grounding = measure_grounding(question, hits, lexical.document_frequency, len(lexical))
+    grounding = measure_grounding(asked, hits, lexical.document_frequency, len(lexical))
     passage_flags = check_passages([h.chunk.text for h in hits], params.rules)
     flags += passage_flags
     tainted = {f.source for f in passage_flags if f.source is not None and f.rule in ("prompt-injection", "role-override")}
@@ -235,8 +249,8 @@ def answer_question(
         raw = "".join(pieces).strip()
         timings["generate_s"] = time.perf_counter() - generate_started
         outcome = _decide(
-            question, raw, hits, prompt.passages, grounding, params, rarity_test(index), tainted,
-            similarity_to(question, embedder),
+            asked, raw, hits, prompt.passages, grounding, params, rarity_test(index), tainted,
+            similarity_to(asked, embedder),
         )
     else:
         if on_token:
@@ -262,7 +276,7 @@ def answer_question(
         evidence=[] if refused else best_evidence(text, hits, outcome.sentences),
         decision=outcome.decision,
         raw_answer=raw,
-        grounding={**grounding.to_dict(), "answer_type": answer_type(question)},
+        grounding=_shown_grounding(grounding, asked, params.show_cpr),
         flags=[f.to_dict() for f in flags],
         retrieval_trace=trace,
         temperature=params.generation.temperature,

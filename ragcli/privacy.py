@@ -84,6 +84,19 @@ def mask_snippet(text: str) -> str:
     return _CUT_SHORT.sub(MASK, mask_cpr(text)) if text else text
 
 
+def mask_cpr_parts(values: list[str], text: str) -> list[str]:
+    """`values` (terms or numbers drawn from `text`) with each piece of a CPR number in `text`
+    masked: the analyser splits "150585-4321" into "150585" and "4321", which the pattern no
+    longer sees as a CPR number."""
+    numbers = ["".join(re.findall(r"\d", match.group(0))) for match in CPR_PATTERN.finditer(text)]
+    if not numbers:
+        return values
+    def piece(value: str) -> bool:
+        digits = "".join(re.findall(r"\d", value))
+        return bool(digits) and len(digits) >= 2 and any(digits in number for number in numbers)
+    return [MASK if piece(value) else value for value in values]
+
+
 def contains_cpr(text: str) -> bool:
     return bool(text) and CPR_PATTERN.search(text) is not None
 

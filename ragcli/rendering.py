@@ -110,7 +110,9 @@ def render_decision(console: Console, answer: Answer) -> None:
         for n in order[:3]:
             hit = answer.hits[n - 1]
             console.print(plain(f"  [{n}] {file_name(hit.chunk.doc)}, s. {hit.chunk.pages}: “{_snippet(hit.chunk.text, 160)}”", style="dim"))
-        missing = ", ".join(answer.grounding.get("missing", [])[:6])
+        # A CPR number of the question is looked for as asked, and named here masked.
+        terms = dict.fromkeys("CPR-nummeret [skjult]" if t == "[skjult]" else t for t in answer.grounding.get("missing", [])[:6])
+        missing = ", ".join(terms)
         if missing:
             console.print(plain(f"Ikke fundet i kilderne: {missing}", style="dim"))
     for flag in answer.flags:

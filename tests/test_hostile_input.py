@@ -569,3 +569,41 @@ def test_a_copy_of_a_file_that_could_not_be_read_says_the_original_was_skipped_t
     assert report.added == ["god.txt"]
     reasons = {s.doc: s.reason for s in report.skipped}
     assert reasons["b.pdf"].startswith("duplicate of a.pdf, which was skipped too: ") and reasons["a.pdf"] in reasons["b.pdf"]
+
+
+class _Refusing:
+    """A generator that always says the documents do not say it: the decision rests on extraction."""
+
+    name, n_ctx, chat = "refusing", 4096, False
+
+    def count_tokens(self, text: str) -> int:
+        return len(text) // 3 + 1
+
+    def stream(self, prompt, params):
+        yield "Det fremgår ikke af dokumenterne."
+
+
+def test_a_cpr_number_in_the_question_finds_that_persons_case_and_is_never_shown(tmp_path, minilm):
+    # Masked before anything else, the number had matched every masked number in the passages:
+    # "Hvad har borgeren 150585-4321 søgt om?" was answered from 010190-1234's case.
+    from ragcli import wire
+    from ragcli.answering import AskParams, answer_question
+    from ragcli.retrieval import RetrievalParams
+
+    folder = tmp_path / "docs"
+    hostile.write(folder, "sag1.txt", "Sagsnotat\n\nBorgeren med CPR 150585-4321 har søgt om hjælp til tandbehandling.")
+    hostile.write(folder, "sag2.txt", "Sagsnotat\n\nBorgeren med CPR 010190-1234 har søgt om hjælp til briller.")
+    for n in range(5):
+        hostile.write(folder, f"andet{n}.txt", f"Referat nummer {n} fra et møde i Fjordby Kommune om veje og parker.")
+    ingest_folder(folder, tmp_path / "idx", minilm, default_chunking(minilm))
+    params = AskParams(retrieval=RetrievalParams(mode="lexical", k=5))
+    with Index(tmp_path / "idx") as index:
+        for cpr, case in (("150585-4321", "tandbehandling"), ("010190-1234", "briller")):
+            answer = answer_question(f"Hvad har borgeren {cpr} søgt om hjælp til?", index, None, _Refusing(), params)
+            assert answer.decision == "extracted" and case in answer.text and "[skjult]" in answer.text
+            shown = json.dumps(dict(wire.answer(answer, "idx", "lexical")), ensure_ascii=False)
+            assert answer.question == "Hvad har borgeren [skjult] søgt om hjælp til?"
+            for piece in cpr.split("-"):
+                assert piece not in shown and piece not in answer.prompt
+        unknown = answer_question("Hvad har borgeren 020202-2222 søgt om hjælp til?", index, None, _Refusing(), params)
+        assert unknown.decision == "refused" and unknown.grounding["missing_numbers"] == ["[skjult]", "[skjult]"]
