@@ -109,6 +109,7 @@ def cited_spans(
     """
     from ragcli.citations import strip_markers
     from ragcli.danish import is_refusal
+    from ragcli.evidence import SEPARATOR
 
     if answer.decision == "refused":
         return []
@@ -117,12 +118,16 @@ def cited_spans(
         claim = strip_markers(sentence.text)
         if not claim or is_refusal(claim):
             continue
-        for number in dict.fromkeys((*sentence.cites, *sentence.attached)):
+        # A quote of two units of a passage apart is one answer sentence joined by " … ": each
+        # part has its own place in the source (the first had been left out, though it is
+        # usually the one that answers).
+        parts = [p.strip() for p in claim.split(SEPARATOR.strip())] if SEPARATOR in claim else [claim]
+        for number, part in ((n, p) for n in dict.fromkeys((*sentence.cites, *sentence.attached)) for p in parts if p):
             if not 0 < number <= len(answer.hits):
                 continue
             chunk = answer.hits[number - 1].chunk
             text = raw_chunk(chunk)
-            found = supporting_span(claim, text)
+            found = supporting_span(part, text)
             if found is None:
                 continue
             start, end, share = found

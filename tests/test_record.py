@@ -268,3 +268,16 @@ def test_model_sha256_trusts_only_a_matching_verification_stamp(tmp_path):
     assert model_sha256(model) == "ab" * 32  # the stamp ragcli.registry writes after hashing
     os.utime(model, ns=(st.st_atime_ns, st.st_mtime_ns + 1_000_000_000))  # touched since: hash again
     assert model_sha256(model) == real
+
+
+def test_a_quote_of_two_units_apart_has_a_span_for_each(tmp_path):
+    # "A. … B. [1]" is one answer sentence; its record had held B's span only (and --annotate
+    # highlighted B only), though A is usually the one that answers.
+    source = tmp_path / "skole.txt"
+    first = "En almindelig skoledag starter kl. 8.00 for alle elever."
+    second = "Første skoledag møder børnehaveklassen kl. 9.00 sammen med forældrene."
+    source.write_text(f"Skolestart\n\n{first} Frikvarteret er kl. 10.\n\n{second}\n", encoding="utf-8")
+    answer, doc = scripted_answer(source, "skole.txt", "Frikvarteret", f"{first} … {second}")
+    spans = build_record(answer, facts(doc))["spans"]
+    assert [s["quote"] for s in spans] == [first, second]
+    assert verify_record(build_record(answer, facts(doc))).ok
