@@ -600,6 +600,7 @@ def batch(
     retrieve_only: Annotated[bool, typer.Option("--retrieve-only", help="Write the passages only; no generation.")] = False,
     llm_url: LlmUrlOpt = None,
     llm_chat: LlmChatOpt = True,
+    n_ctx: NCtxOpt = 4096,
     show_cpr: ShowCprOpt = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q")] = False,
     store: StoreOpt = None,
@@ -612,7 +613,9 @@ def batch(
         check_output(questions, output)
         rows = read_questions(questions)
         todo = list(pending(rows, output))
-        with Session.open(index, home, answering.model, llm_url, llm_chat, seed=answering.seed, mode=answering.mode, store=store) as session:
+        with Session.open(
+            index, home, answering.model, llm_url, llm_chat, n_ctx, seed=answering.seed, mode=answering.mode, store=store
+        ) as session:
             session.load(generator=not retrieve_only and bool(todo))
             params = answering.params(session, min_coverage, show_cpr)
             writer = RecordWriter(output)
@@ -659,6 +662,7 @@ def eval_command(
     model_answers: ModelAnswersOpt = False,
     llm_url: LlmUrlOpt = None,
     llm_chat: LlmChatOpt = True,
+    n_ctx: NCtxOpt = 4096,
     as_json: JsonOpt = False,
     store: StoreOpt = None,
 ) -> None:
@@ -671,7 +675,7 @@ def eval_command(
         rows = load_questions(questions)
         if answers:
             require_answers(rows, questions)
-        with Session.open(index, home, model, llm_url, llm_chat, mode=mode, store=store) as session:
+        with Session.open(index, home, model, llm_url, llm_chat, n_ctx, mode=mode, store=store) as session:
             session.load(generator=answers)
             if answers:
                 params = session.params(k=k or 5, min_coverage=min_coverage, model_answers=model_answers)

@@ -226,6 +226,11 @@ def test_a_question_the_model_cannot_take_fails_alone_and_the_run_goes_on(batch_
         assert sorted(records) == ["a", "b", "c"] and records["a"]["decision"] != "error" and records["c"]["decision"] != "error"
         again = _cli(batch_home, "batch", str(questions), "--index", "b", "--out", str(out))
         assert again.returncode == 0 and "0 besvaret, 3 fandtes allerede" in again.stderr
+    # The error's advice can be followed: batch takes --n-ctx (it had been "No such option").
+    roomy = tmp_path / "roomy.jsonl"
+    result = _cli(batch_home, "batch", str(questions), "--index", "b", "--out", str(roomy), "--n-ctx", "8192")
+    assert result.returncode == 0, result.stderr
+    assert all(json.loads(line)["decision"] != "error" for line in roomy.read_text().splitlines())
 
 
 @pytest.mark.parametrize("kind", ["device", "fifo", "folder"])
