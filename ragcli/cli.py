@@ -272,10 +272,16 @@ def main(
     ] = None,
 ) -> None:
     """Ask Danish documents questions with a local model, and see the sources."""
-    from ragcli.config import default_map, load_config
+    from ragcli.config import ConfigError, default_map, load_config
 
-    with user_errors():
+    try:
         path, settings = load_config(config)
+    except ConfigError:
+        if ctx.invoked_subcommand != "doctor":
+            with user_errors():
+                raise
+        # doctor reports the broken file as one failed check among the others
+        path, settings = config, {}
     # Click resolves flag > environment variable > default_map > built-in default.
     ctx.default_map = default_map(settings)
     ctx.obj = {"config_path": path, "config": settings}

@@ -37,8 +37,14 @@ def test_doctor_reports_a_broken_config_file(tmp_path):
     config = tmp_path / "config.toml"
     config.write_text("k = [unclosed\n")
     result = ragcli("--config", str(config), "doctor", "--no-models", "--json", home=tmp_path)
-    assert result.returncode == 2  # a config file that does not parse stops every command, doctor too
-    assert result.stderr.startswith("Fejl:") and str(config) in result.stderr
+    # doctor is where one looks for what is wrong: the file is one failed check among the
+    # others (it had stopped doctor before its first check, as it stops every other command)
+    assert result.returncode == 1, result.stderr
+    checks = {c["name"]: c for c in json.loads(result.stdout)["checks"]}
+    assert checks["config"]["status"] == "fail" and str(config) in checks["config"]["detail"]
+    assert checks["index home"]["status"] == "ok"
+    other = ragcli("--config", str(config), "info", home=tmp_path)
+    assert other.returncode == 2 and other.stderr.startswith("Fejl:") and str(config) in other.stderr
 
 
 @pytest.mark.slow
