@@ -254,7 +254,8 @@ def _non_empty(text: str) -> str:
     try:
         return check_question(text)
     except UsageError as exc:
-        raise typer.BadParameter(str(exc)) from None
+        # one line, as every other error (a usage panel repeated all of --help's first lines)
+        raise fail(str(exc), EXIT_USAGE) from None
 
 
 def version_callback(value: bool) -> None:
