@@ -26,6 +26,11 @@ SUPPORT_THRESHOLD = 0.6
 
 RarityTest = Callable[[str], bool]
 
+# Evidence lists a second source sentence that holds at least this share of what the best holds
+# of the answer's terms (a two-part quote's parts hold 0.75 and 0.44 of it; a sentence sharing
+# one word with a one-sentence answer, 0.1).
+EVIDENCE_SHARE = 0.4
+
 
 def parse_markers(text: str) -> list[int]:
     """Source numbers in a text, in order of first appearance: "[1]", "[2, 3]", "[1-3]"."""
@@ -165,4 +170,8 @@ def best_evidence(answer: str, hits: Sequence[Hit], sentences: Sequence[Sentence
             if overlap > 0:
                 candidates.append((overlap, n, sentence))
     candidates.sort(key=lambda c: -c[0])
-    return [wire.evidence(n, hits[n - 1].chunk, sentence, overlap) for overlap, n, sentence in candidates[:limit]]
+    # A second sentence only where it backs a good part of the answer too: one sharing a word or
+    # two ("plads") with a one-sentence quote is not what the answer rests on.
+    best = candidates[0][0] if candidates else 0.0
+    kept = [c for c in candidates[:limit] if c[0] >= EVIDENCE_SHARE * best]
+    return [wire.evidence(n, hits[n - 1].chunk, sentence, overlap) for overlap, n, sentence in kept]

@@ -67,6 +67,18 @@ def test_citations_and_evidence_point_at_used_sources():
     assert evidence[0]["doc"] == "skole.pdf" and evidence[0]["quote"].startswith("Skoledagen starter")
 
 
+def test_evidence_lists_a_second_sentence_only_where_it_backs_the_answer_too():
+    sfo = "En plads i SFO koster 1.850 kr. om måneden. Søskende får 50 procent rabat på den billigste plads."
+    hits = [Hit(Chunk("sfo.pdf", "SFO", 2, 2, 0, len(sfo), sfo, 30), score=0.9)]
+    one = "En plads i SFO koster 1.850 kr. om måneden. [1]"
+    # the rabat sentence shares "plads" with the answer, and had been shown as what it rests on
+    assert [e["quote"] for e in best_evidence(one, hits, check_answer(one, {1: sfo}))] == [
+        "En plads i SFO koster 1.850 kr. om måneden."
+    ]
+    both = "En plads i SFO koster 1.850 kr. om måneden. … Søskende får 50 procent rabat på den billigste plads. [1]"
+    assert len(best_evidence(both, hits, check_answer(both, {1: sfo}))) == 2
+
+
 def test_refusal_is_not_checked_as_a_claim():
     [sentence] = check_answer("Det fremgår ikke af dokumenterne.", SOURCES)
     assert sentence.supported and sentence.cites == []
