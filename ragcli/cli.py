@@ -311,7 +311,7 @@ def config_command(ctx: typer.Context, as_json: JsonOpt = False) -> None:
 
 @app.command()
 def ingest(
-    folder: Annotated[Path, typer.Argument(help="Folder (or single file) of PDF, .txt and .md documents.")],
+    folder: Annotated[Path, typer.Argument(help="Folder (or single file) of documents: .pdf, .txt, .md, .html, .docx, .odt, .eml.")],
     index: IndexOpt = "default",
     home: HomeOpt = DEFAULT_HOME,
     embed_model: Annotated[
