@@ -273,19 +273,20 @@ def main(
     ] = None,
 ) -> None:
     """Ask Danish documents questions with a local model, and see the sources."""
-    from ragcli.config import ConfigError, default_map, load_config
+    from ragcli.config import ConfigError, default_config_path, default_map, load_config
 
+    error = None
     try:
         path, settings = load_config(config)
-    except ConfigError:
+    except ConfigError as exc:
         if ctx.invoked_subcommand != "doctor":
             with user_errors():
                 raise
         # doctor reports the broken file as one failed check among the others
-        path, settings = config, {}
+        path, settings, error = config or default_config_path(), {}, str(exc)
     # Click resolves flag > environment variable > default_map > built-in default.
     ctx.default_map = default_map(settings)
-    ctx.obj = {"config_path": path, "config": settings}
+    ctx.obj = {"config_path": path, "config": settings, "config_error": error}
 
 
 @app.command("config")
@@ -766,7 +767,9 @@ def doctor(
 
     marks = {"ok": "[green]✓[/]", "warn": "[yellow]![/]", "fail": "[bold red]✗[/]"}
     checks = []
-    for check in run_checks(home, ctx.obj["config_path"], models=not no_models):
+    for check in run_checks(
+        home, ctx.obj["config_path"], models=not no_models, settings=ctx.obj["config"], config_error=ctx.obj["config_error"]
+    ):
         checks.append(check)
         if not as_json:
             out.print(f"{marks[check.status]} {check.name}: ", end="")

@@ -185,16 +185,13 @@ def _home(home: Path) -> Check:
     return Check("index home", "ok", f"{home.resolve()} is writable")
 
 
-def _config(config: Path | None) -> Check:
-    from ragcli.config import ConfigError, default_config_path, load_config
-
-    path = config or default_config_path()
-    if not path.exists():
+def _config(path: Path, settings: dict, error: str | None) -> Check:
+    """What the command line made of the config file when it started: a pipe (--config <(…))
+    can be read only once, so it is not read again here."""
+    if error:
+        return Check("config", "fail", error)
+    if not settings and not path.exists():
         return Check("config", "ok", f"{path} (none; defaults apply)")
-    try:
-        _, settings = load_config(path)
-    except ConfigError as exc:
-        return Check("config", "fail", str(exc))
     return Check("config", "ok", f"{path}: {len(settings)} settings")
 
 
@@ -215,8 +212,11 @@ def _bundled_pgvector() -> Check | None:
     )
 
 
-def run_checks(home: Path, config: Path | None, models: bool = True) -> Iterator[Check]:
-    """Each check as it finishes; `models=False` skips loading and running the models."""
+def run_checks(
+    home: Path, config: Path, models: bool = True, settings: dict | None = None, config_error: str | None = None
+) -> Iterator[Check]:
+    """Each check as it finishes; `models=False` skips loading and running the models. `config`,
+    `settings` and `config_error`: the config file as the command line read it."""
     yield _python()
     yield _packages()
     yield _cpu()
@@ -230,4 +230,4 @@ def run_checks(home: Path, config: Path | None, models: bool = True) -> Iterator
     if pgvector is not None:
         yield pgvector
     yield _home(home)
-    yield _config(config)
+    yield _config(config, settings or {}, config_error)

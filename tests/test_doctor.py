@@ -45,6 +45,25 @@ def test_doctor_reports_a_broken_config_file(tmp_path):
     assert checks["index home"]["status"] == "ok"
     other = ragcli("--config", str(config), "info", home=tmp_path)
     assert other.returncode == 2 and other.stderr.startswith("Fejl:") and str(config) in other.stderr
+    # a pipe (--config <(…)) is read once, when the command line starts: doctor reports what
+    # was read then (read again, it had been empty: "0 settings", exit 0)
+    import os
+    import subprocess
+    import sys
+
+    for text, status in (("k = [unclosed\n", "fail"), ("k = 7\n", "ok")):
+        read, write = os.pipe()
+        os.write(write, text.encode())
+        os.close(write)
+        env = {**os.environ, "HF_HUB_OFFLINE": "1", "NO_COLOR": "1", "RAGCLI_HOME": str(tmp_path)}
+        piped = subprocess.run(
+            [sys.executable, "-m", "ragcli.cli", "--config", f"/dev/fd/{read}", "doctor", "--no-models", "--json"],
+            capture_output=True, text=True, env=env, pass_fds=(read,), timeout=120,
+        )
+        os.close(read)
+        check = next(c for c in json.loads(piped.stdout)["checks"] if c["name"] == "config")
+        assert check["status"] == status, check
+        assert status == "fail" or check["detail"].endswith("1 settings")
 
 
 @pytest.mark.slow
