@@ -472,8 +472,14 @@ def create_app(service: Service) -> FastAPI:
 
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, exc: RequestValidationError):
-        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'] if p != 'body')}: {e['msg']}" for e in exc.errors())
-        return JSONResponse(wire.error(f"ugyldig forespørgsel: {problems}", "invalid_request_error", 422), status_code=422)
+        # A field's name is the client's text too ({"150585-4321": 1}): cut short and masked.
+        where = lambda e: ".".join(str(p)[:100] for p in e["loc"] if p != "body")  # noqa: E731
+        problems = "; ".join(f"{where(e)}: {e['msg']}" for e in exc.errors()[:10])
+        message = f"ugyldig forespørgsel: {problems}"
+        return JSONResponse(
+            wire.error(message if service.settings.show_cpr else mask_cpr(message), "invalid_request_error", 422),
+            status_code=422,
+        )
 
     @app.api_route("/healthz", methods=["GET", "HEAD"])  # uptime checkers and curl -I ask with HEAD
     async def healthz():

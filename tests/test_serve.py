@@ -261,6 +261,9 @@ def test_limits_and_bad_requests_are_clear_errors(client):
     assert client.get("/v1/indexes").status_code == 200
     invalid = client.post("/v1/search", json={"query": "skole", "k": 0, "path": "/etc/passwd"})
     assert invalid.status_code == 422 and "k" in invalid.json()["error"]["message"]
+    # a field's name is the client's text: it had come back with its CPR number, and whole
+    named = client.post("/v1/ask", json={"question": "Hvad?", "150585-4321" + "x" * 5_000: 1})
+    assert named.status_code == 422 and "150585" not in named.text and "[skjult]" in named.text and len(named.text) < 500
     # a mistaken type is reported, not guessed at ("yes" as true, true as k=1)
     for path, body in (("/v1/search", {"query": "skole", "k": "3"}), ("/v1/search", {"query": "skole", "k": True}),
                        ("/v1/ask", {"question": "Hvornår?", "stream": "yes"}),
