@@ -26,6 +26,7 @@ from pathlib import Path
 from ragcli.citations import MARKER
 from ragcli.evaluation import EvalQuestion
 from ragcli.lexical import analyze
+from ragcli.privacy import mask_cpr
 from ragcli.results_file import cut_torn_line, read_records
 from ragcli.schema import Answer
 
@@ -54,9 +55,9 @@ def answer_record(row: EvalQuestion, answer: Answer) -> dict:
     return {
         "id": row.id,
         "kind": row.kind,
-        "question": row.question,
+        "question": mask_cpr(row.question),  # as the answer masks them (eval has no --show-cpr)
         "answerable": row.answerable,
-        "gold": row.answer,
+        "gold": mask_cpr(row.answer) if row.answer else row.answer,
         "decision": answer.decision,
         "answer": answer.text,
         "raw_answer": answer.raw_answer,

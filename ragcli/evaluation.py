@@ -22,6 +22,7 @@ from pathlib import Path
 from ragcli import wire
 from ragcli.embedding import Embedder
 from ragcli.errors import DataError, UsageError
+from ragcli.privacy import mask_cpr, mask_hits
 from ragcli.retrieval import RetrievalParams, check_question, retrieve
 from ragcli.schema import Hit
 from ragcli.store import Index
@@ -165,11 +166,12 @@ def evaluate_question(index: Index, embedder: Embedder | None, question: EvalQue
     rank, doc_rank, all_hops = judge(question, hits)
     dense = [h.dense_score for h in hits if h.dense_score is not None]
     lexical = [h.lexical_score for h in hits if h.lexical_score is not None]
+    # What eval shows and writes has CPR numbers masked, as everything else does (eval has no --show-cpr).
     return QuestionResult(
-        id=question.id, kind=question.kind, question=question.question, rank=rank, doc_rank=doc_rank,
+        id=question.id, kind=question.kind, question=mask_cpr(question.question), rank=rank, doc_rank=doc_rank,
         all_hops_rank=all_hops, hops=len(question.targets), top_score=hits[0].score if hits else None,
         top_dense=max(dense, default=None), top_lexical=max(lexical, default=None), seconds=seconds,
-        retrieved=[wire.ranked(h) for h in hits],
+        retrieved=[wire.ranked(h) for h in mask_hits(hits)],
     )
 
 

@@ -607,3 +607,13 @@ def test_a_cpr_number_in_the_question_finds_that_persons_case_and_is_never_shown
                 assert piece not in shown and piece not in answer.prompt
         unknown = answer_question("Hvad har borgeren 020202-2222 søgt om hjælp til?", index, None, _Refusing(), params)
         assert unknown.decision == "refused" and unknown.grounding["missing_numbers"] == ["[skjult]", "[skjult]"]
+        # eval (which has no --show-cpr) had written and shown the question and the passages as they were
+        from ragcli.answer_eval import run_answer_eval
+        from ragcli.evaluation import EvalQuestion, run_eval
+
+        row = EvalQuestion(id="q1", question="Hvad har borgeren 150585-4321 søgt om hjælp til?", doc="sag1.txt", page=1,
+                           kind="fact", answer="Tandbehandling; CPR 150585-4321.")
+        retrieval = json.dumps(run_eval(index, None, [row], RetrievalParams(mode="lexical", k=3)), ensure_ascii=False)
+        answers = json.dumps(run_answer_eval([row], lambda q: answer_question(q, index, None, _Refusing(), params)), ensure_ascii=False)
+        for shown in (retrieval, answers):
+            assert "150585" not in shown and "[skjult]" in shown
