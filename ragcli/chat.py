@@ -38,7 +38,21 @@ def history_path() -> Path:
     return Path(base) / "ragcli" / "history"
 
 
-def _setup_readline() -> Callable[[], None]:
+def mask_history(readline, show_cpr: bool = False) -> None:
+    """CPR numbers in the history masked, before it is written to disk (a question that names a
+    citizen had been kept there as typed). In the session itself the arrow keys still bring
+    back the question as typed."""
+    if show_cpr:
+        return
+    from ragcli.privacy import mask_cpr
+
+    for position in range(readline.get_current_history_length()):
+        item = readline.get_history_item(position + 1)  # 1-based, unlike replace_history_item
+        if item and mask_cpr(item) != item:
+            readline.replace_history_item(position, mask_cpr(item))
+
+
+def _setup_readline(show_cpr: bool = False) -> Callable[[], None]:
     """Enable line editing and history; returns a function that saves the history."""
     try:
         import readline
@@ -53,6 +67,7 @@ def _setup_readline() -> Callable[[], None]:
 
     def save() -> None:
         try:
+            mask_history(readline, show_cpr)
             path.parent.mkdir(parents=True, exist_ok=True)
             readline.write_history_file(path)
         except OSError:
@@ -71,7 +86,7 @@ def run_chat(
     read_line: Callable[[str], str] = input,
     export: Callable[[str, str, Answer], None] | None = None,
 ) -> None:
-    save_history = _setup_readline()
+    save_history = _setup_readline(params.show_cpr)
     console.print(f"ragcli chat — {HELP.splitlines()[0]} /help viser kommandoerne.")
     last: Answer | None = None
     try:

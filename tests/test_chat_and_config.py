@@ -118,3 +118,18 @@ def test_a_question_that_cannot_be_answered_ends_that_question_not_the_chat(smal
     assert "Fejl: the question has 4,749 characters; at most 4,000 are allowed" in shown.getvalue()
     assert [a.question for a in answers] == ["Hvilken værdi skal Server.ehealth.mode have i produktion?"]
     assert answers[0].citations
+
+
+def test_the_chat_history_written_to_disk_has_cpr_numbers_masked():
+    import readline
+
+    from ragcli.chat import mask_history
+
+    readline.clear_history()
+    for line in ("Hvornår starter skoledagen?", "Hvad har borgeren 150585-4321 søgt om?"):
+        readline.add_history(line)
+    mask_history(readline, show_cpr=True)
+    assert readline.get_history_item(2) == "Hvad har borgeren 150585-4321 søgt om?"
+    mask_history(readline)
+    assert [readline.get_history_item(i) for i in (1, 2)] == ["Hvornår starter skoledagen?", "Hvad har borgeren [skjult] søgt om?"]
+    readline.clear_history()
