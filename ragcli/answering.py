@@ -34,7 +34,7 @@ from ragcli.generation import GenerationParams, Generator
 from ragcli.grounding import DEFAULT_MIN_COVERAGE, Grounding, measure_grounding, question_weights
 from ragcli.guardrails import DEFAULT_RULES, OutputFilter, Rule, blocked, check_input, check_output, check_passages
 from ragcli.lexical import analyze
-from ragcli.privacy import mask_answer, mask_cpr_parts
+from ragcli.privacy import canonical_cpr, mask_answer, mask_cpr_parts
 from ragcli.prompting import build_prompt
 from ragcli.retrieval import RetrievalParams, check_question, retrieve
 from ragcli.schema import Answer, Hit, Sentence
@@ -202,7 +202,7 @@ def answer_question(
 ) -> Answer:
     timings: dict[str, float] = {}
     started = time.perf_counter()
-    asked = strip_controls(check_question(question))
+    asked = canonical_cpr(strip_controls(check_question(question)))
     # The question is shown, and given to the model, with CPR numbers masked; it is answered
     # as asked. Masked, a number matched every masked number in the passages ("[skjult]"), and
     # the answer could be another person's case; as asked, it is a number that the passage

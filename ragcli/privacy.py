@@ -84,17 +84,28 @@ def mask_snippet(text: str) -> str:
     return _CUT_SHORT.sub(MASK, mask_cpr(text)) if text else text
 
 
+def canonical_cpr(text: str) -> str:
+    """`text` with every CPR number written as ddmmyy-ssss in ASCII digits, the way documents
+    mostly write it: "1505854321", "15.05.85-4321" and "１５０５８５-４３２１" are the same
+    person's number, and a question must find the passage that names it."""
+
+    def canonical(match: re.Match) -> str:
+        digits = "".join(str(int(d)) for d in re.findall(r"\d", match.group(0)))
+        return f"{digits[:6]}-{digits[6:]}"
+
+    return CPR_PATTERN.sub(canonical, text) if text else text
+
+
+# How the analyser and the number finder cut a CPR number into pieces ("150585", "4321").
+_PIECES = re.compile(r"\d+(?:[.,:]\d+)*|\b\w\w+\b")
+
+
 def mask_cpr_parts(values: list[str], text: str) -> list[str]:
     """`values` (terms or numbers drawn from `text`) with each piece of a CPR number in `text`
     masked: the analyser splits "150585-4321" into "150585" and "4321", which the pattern no
-    longer sees as a CPR number."""
-    numbers = ["".join(re.findall(r"\d", match.group(0))) for match in CPR_PATTERN.finditer(text)]
-    if not numbers:
-        return values
-    def piece(value: str) -> bool:
-        digits = "".join(re.findall(r"\d", value))
-        return bool(digits) and len(digits) >= 2 and any(digits in number for number in numbers)
-    return [MASK if piece(value) else value for value in values]
+    longer sees as a CPR number. Only those very pieces: "85" from "§ 85" stays."""
+    pieces = {piece.lower() for match in CPR_PATTERN.finditer(text) for piece in _PIECES.findall(match.group(0))}
+    return [MASK if value.lower() in pieces else value for value in values] if pieces else values
 
 
 def contains_cpr(text: str) -> bool:

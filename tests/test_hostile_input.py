@@ -605,6 +605,13 @@ def test_a_cpr_number_in_the_question_finds_that_persons_case_and_is_never_shown
             assert answer.question == "Hvad har borgeren [skjult] søgt om hjælp til?"
             for piece in cpr.split("-"):
                 assert piece not in shown and piece not in answer.prompt
+        # the same number in another written form finds the same case
+        for written in ("1505854321", "15.05.85-4321", "\uff11\uff15\uff10\uff15\uff18\uff15-\uff14\uff13\uff12\uff11"):
+            other = answer_question(f"Hvad har borgeren {written} søgt om hjælp til?", index, None, _Refusing(), params)
+            assert other.decision == "extracted" and "tandbehandling" in other.text, written
+        # only the number's own pieces are masked in what the grounding shows: "§ 43" stays
+        law = answer_question("Hvad har borgeren 150585-4321 fået efter servicelovens § 43?", index, None, _Refusing(), params)
+        assert law.grounding["missing_numbers"] == ["43"]
         unknown = answer_question("Hvad har borgeren 020202-2222 søgt om hjælp til?", index, None, _Refusing(), params)
         assert unknown.decision == "refused" and unknown.grounding["missing_numbers"] == ["[skjult]", "[skjult]"]
         # eval (which has no --show-cpr) had written and shown the question and the passages as they were
