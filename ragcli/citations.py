@@ -30,6 +30,7 @@ RarityTest = Callable[[str], bool]
 # of the answer's terms (a two-part quote's parts hold 0.75 and 0.44 of it; a sentence sharing
 # one word with a one-sentence answer, 0.1).
 EVIDENCE_SHARE = 0.4
+EVIDENCE_OWN_SHARE = 0.6
 
 
 def parse_markers(text: str) -> list[int]:
@@ -168,10 +169,11 @@ def best_evidence(answer: str, hits: Sequence[Hit], sentences: Sequence[Sentence
                 continue
             overlap = len(claim_terms & terms) / len(claim_terms)
             if overlap > 0:
-                candidates.append((overlap, n, sentence))
+                candidates.append((overlap, len(claim_terms & terms) / len(terms), n, sentence))
     candidates.sort(key=lambda c: -c[0])
-    # A second sentence only where it backs a good part of the answer too: one sharing a word or
-    # two ("plads") with a one-sentence quote is not what the answer rests on.
+    # A second sentence only where it backs a good part of the answer too, or the answer holds
+    # most of it (a short second answer sentence): one sharing a word or two ("plads") with a
+    # one-sentence quote is not what the answer rests on.
     best = candidates[0][0] if candidates else 0.0
-    kept = [c for c in candidates[:limit] if c[0] >= EVIDENCE_SHARE * best]
-    return [wire.evidence(n, hits[n - 1].chunk, sentence, overlap) for overlap, n, sentence in kept]
+    kept = [c for c in candidates[:limit] if c[0] >= EVIDENCE_SHARE * best or c[1] >= EVIDENCE_OWN_SHARE]
+    return [wire.evidence(n, hits[n - 1].chunk, sentence, overlap) for overlap, _, n, sentence in kept]

@@ -77,6 +77,14 @@ def test_evidence_lists_a_second_sentence_only_where_it_backs_the_answer_too():
     ]
     both = "En plads i SFO koster 1.850 kr. om måneden. … Søskende får 50 procent rabat på den billigste plads. [1]"
     assert len(best_evidence(both, hits, check_answer(both, {1: sfo}))) == 2
+    # a short second sentence of the answer is backed though it holds little of the whole answer
+    school = (
+        "Skoledagen starter kl. 8.00 for alle elever i indskolingen, mellemtrinnet og udskolingen på Fjordby Skole."
+        " Om fredagen slutter den kl. 12."
+    )
+    hits = [Hit(Chunk("skole.pdf", "Skole", 1, 1, 0, len(school), school, 30), score=0.9)]
+    answer = f"{school} [1]"
+    assert len(best_evidence(answer, hits, check_answer(answer, {1: school}))) == 2
 
 
 def test_refusal_is_not_checked_as_a_claim():
