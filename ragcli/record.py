@@ -121,15 +121,18 @@ def cited_spans(
         # A quote of two units of a passage apart is one answer sentence joined by " … ": each
         # part has its own place in the source (the first had been left out, though it is
         # usually the one that answers).
-        parts = [p.strip() for p in claim.split(SEPARATOR.strip())] if SEPARATOR in claim else [claim]
-        for number, part in ((n, p) for n in dict.fromkeys((*sentence.cites, *sentence.attached)) for p in parts if p):
+        parts = [p.strip() for p in claim.split(SEPARATOR) if p.strip()] or [claim]
+        seen: set[tuple[int, int, int]] = set()
+        for number, part in ((n, p) for n in dict.fromkeys((*sentence.cites, *sentence.attached)) for p in parts):
             if not 0 < number <= len(answer.hits):
                 continue
             chunk = answer.hits[number - 1].chunk
             text = raw_chunk(chunk)
             found = supporting_span(part, text)
-            if found is None:
+            # of a quote in parts, only where a part is found (another source holds the other part)
+            if found is None or (len(parts) > 1 and found[2] <= 0) or (number, found[0], found[1]) in seen:
                 continue
+            seen.add((number, found[0], found[1]))
             start, end, share = found
             page = chunk.page_start
             if chunk.page_end != chunk.page_start:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -281,3 +282,23 @@ def test_a_quote_of_two_units_apart_has_a_span_for_each(tmp_path):
     spans = build_record(answer, facts(doc))["spans"]
     assert [s["quote"] for s in spans] == [first, second]
     assert verify_record(build_record(answer, facts(doc))).ok
+
+
+def test_the_parts_of_a_quote_find_only_their_own_places():
+    # every part had been looked for in every cited source (a fallback span with no share for
+    # each), and a plain "…" inside a sentence had cut it into fragments
+    from ragcli.record import cited_spans
+    from ragcli.schema import Chunk
+
+    first, second = "Skoledagen starter kl. 8.00 for alle elever.", "SFO koster 1.850 kr. om måneden."
+    school = Chunk("skole.txt", "Skole", 1, 1, 0, 60, f"Skolestart. {first}", 20)
+    sfo = Chunk("sfo.txt", "SFO", 1, 1, 0, 60, f"Takster. {second}", 20)
+    sentence = Sentence(text=f"{first} … {second} [1]", cites=[1], attached=[2], supported=True, support=1.0)
+    answer = Answer(
+        question="Hvornår og hvad?", text=sentence.text, refused=False, citations=[], sentences=[sentence],
+        hits=[Hit(school, 0.8), Hit(sfo, 0.7)], model="scripted", prompt="", prompt_tokens=1, decision="extracted",
+    )
+    assert [(s.source, s.quote) for s in cited_spans(answer)] == [(1, first), (2, second)]
+    ellipsis = Sentence(text="Skoledagen starter kl. 8.00…for alle elever. [1]", cites=[1], supported=True, support=1.0)
+    answer = replace(answer, sentences=[ellipsis], text=ellipsis.text)
+    assert len(cited_spans(answer)) == 1
