@@ -133,9 +133,14 @@ def verify_default_llm() -> bool:
     it is assembled first if it has not been. False: missing, unassemblable or not the file."""
     try:
         path = default_llm_path()
-    except ModelNotAvailable:
-        return False
-    return sha256_file(path) == DEFAULT_LLM.sha256
+        if sha256_file(path) == DEFAULT_LLM.sha256:
+            return True
+        # The stamp vouched for a file that is not the model: withdraw it, so that the next
+        # load hashes the file, finds it wrong and assembles the model again.
+        path.with_suffix(".verified").unlink(missing_ok=True)
+    except (ModelNotAvailable, OSError):
+        pass
+    return False
 
 
 def default_llm_path() -> Path:

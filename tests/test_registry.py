@@ -76,4 +76,5 @@ def test_models_verify_hashes_the_language_model_whatever_its_stamp_says(tmp_pat
         handle.write(bytes([byte[0] ^ 0xFF]))
     os.utime(copy, ns=(stat.st_atime_ns, stat.st_mtime_ns))
     assert default_llm_path() == copy  # the stamp still vouches for it …
-    assert not verify_default_llm()  # … the hash does not
+    assert not verify_default_llm()  # … the hash does not, and withdraws the stamp
+    assert not copy.with_suffix(".verified").exists()
