@@ -247,7 +247,7 @@ def _non_empty(text: str) -> str:
     if any(0xDC80 <= ord(c) <= 0xDCFF for c in text):  # bytes that were not UTF-8 (surrogateescape)
         from ragcli.privacy import mask_cpr
 
-        raise fail(f"spørgsmålet er ikke gyldig UTF-8: {printable(mask_cpr(text))}", EXIT_USAGE)
+        raise fail(f"teksten er ikke gyldig UTF-8: {printable(mask_cpr(text))}", EXIT_USAGE)
     from ragcli.errors import UsageError
     from ragcli.retrieval import check_question
 
