@@ -160,21 +160,70 @@ def check_output(questions: str, output: str) -> None:
         raise BatchError(f"--out {output} is the questions file; choose another file for the results")
 
 
+_DECISION = CSV_FIELDS.index("decision")
+
+
+def _csv_rows(output: str) -> list[list[str]] | None:
+    text = read_text(Path(output), output)
+    if text is None:
+        return None
+    rows = list(csv.reader(io.StringIO(text)))
+    if rows and rows[0] != list(CSV_FIELDS):
+        raise not_results(output, "its first line is not ragcli's header")
+    return rows
+
+
 def answered_ids(output: str) -> set[str]:
-    """Ids already in an output file (empty for stdout or a new file). A torn last line is
-    ignored; a file that is not ragcli's results is refused before anything is written."""
+    """Ids already answered in an output file (empty for stdout or a new file); a failed
+    question's record does not count, so a resume asks it again. A torn last line is ignored;
+    a file that is not ragcli's results is refused before anything is written."""
     if output == "-":
         return set()
     path = Path(output)
     if path.suffix.lower() != ".csv":
-        return {str(record["id"]) for record in read_records(path, output)}
-    text = read_text(path, output)
-    if text is None:
-        return set()
-    rows = list(csv.reader(io.StringIO(text)))
-    if rows and rows[0] != list(CSV_FIELDS):
-        raise not_results(output, "its first line is not ragcli's header")
-    return {_uncell(row[0]) for row in rows[1:] if row and row[0]}
+        return {str(record["id"]) for record in read_records(path, output) if record.get("decision") != "error"}
+    rows = _csv_rows(output) or []
+    return {_uncell(row[0]) for row in rows[1:] if row and row[0] and row[_DECISION:_DECISION + 1] != ["error"]}
+
+
+def drop_failed(output: str) -> int:
+    """Take the failed questions' records out of an output file, to be answered again (after
+    --n-ctx was raised, say), so that each id keeps one record; the file is replaced whole.
+    Returns how many were taken out."""
+    if output == "-":
+        return 0
+    path = Path(output)
+    if path.suffix.lower() == ".csv":
+        rows = _csv_rows(output) or []
+        kept = rows[:1] + [row for row in rows[1:] if row[_DECISION : _DECISION + 1] != ["error"]]
+        removed = len(rows) - len(kept)
+        buffer = io.StringIO()
+        csv.writer(buffer).writerows(kept)
+        text = buffer.getvalue()
+    else:
+        read_records(path, output)  # refuses a file that is not a results file
+        lines = (read_text(path, output) or "").split("\n")[:-1]  # a torn last line goes too, to be redone
+        kept_lines = [line for line in lines if not _failed_line(line)]
+        removed = len(lines) - len(kept_lines)
+        text = "".join(line + "\n" for line in kept_lines)
+    if not removed:
+        return 0
+    temporary = path.with_name(f".{path.name}.tmp")
+    try:
+        temporary.write_text(text, encoding="utf-8", newline="")
+        os.replace(temporary, path)
+    except OSError as exc:
+        temporary.unlink(missing_ok=True)
+        raise BatchError(f"cannot write {output}: {exc.strerror or exc}") from None
+    return removed
+
+
+def _failed_line(line: str) -> bool:
+    try:
+        record = json.loads(line)
+    except (json.JSONDecodeError, RecursionError):
+        return False
+    return isinstance(record, dict) and record.get("decision") == "error"
 
 
 def answer_record(question: BatchQuestion, answer: Answer) -> dict:

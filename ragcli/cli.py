@@ -615,7 +615,7 @@ def batch(
 ) -> None:
     """Answer many questions; one JSON (or CSV) record each. Re-run with the same --out to resume."""
     _check_mode(answering.mode)
-    from ragcli.batch import RecordWriter, check_output, pending, read_questions, run_batch
+    from ragcli.batch import RecordWriter, check_output, drop_failed, pending, read_questions, run_batch
 
     with user_errors():
         check_output(questions, output)
@@ -626,6 +626,7 @@ def batch(
         ) as session:
             session.load(generator=not retrieve_only and bool(todo))
             params = answering.params(session, min_coverage, show_cpr)
+            drop_failed(output)  # their questions are in `todo`: asked again, one record each
             writer = RecordWriter(output)
             try:
                 with _batch_progress(quiet, len(rows), len(rows) - len(todo)) as advance:
@@ -635,7 +636,7 @@ def batch(
     if not quiet:
         err.print(f"{len(todo) - failed} besvaret, {len(rows) - len(todo)} fandtes allerede i {output}", markup=False)
     if failed:
-        # Their records say why; a resume counts them as done, so a retry needs their lines gone.
+        # Their records say why; a resume asks them again (after --n-ctx was raised, say).
         err.print(f"Fejl: {failed} spørgsmål fik intet svar; deres poster i {output} siger hvorfor (\"error\")", markup=False)
         raise typer.Exit(1)
 

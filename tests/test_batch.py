@@ -224,13 +224,19 @@ def test_a_question_the_model_cannot_take_fails_alone_and_the_run_goes_on(batch_
             records = {r["id"]: r for r in csv.DictReader(out.open())}
             assert records["b"]["decision"] == "error" and records["b"]["answer"].startswith("Fejl: ")
         assert sorted(records) == ["a", "b", "c"] and records["a"]["decision"] != "error" and records["c"]["decision"] != "error"
+        # A resume asks the failed question again (it had counted as done), and keeps one record per id.
         again = _cli(batch_home, "batch", str(questions), "--index", "b", "--out", str(out))
-        assert again.returncode == 0 and "0 besvaret, 3 fandtes allerede" in again.stderr
-    # The error's advice can be followed: batch takes --n-ctx (it had been "No such option").
-    roomy = tmp_path / "roomy.jsonl"
-    result = _cli(batch_home, "batch", str(questions), "--index", "b", "--out", str(roomy), "--n-ctx", "8192")
-    assert result.returncode == 0, result.stderr
-    assert all(json.loads(line)["decision"] != "error" for line in roomy.read_text().splitlines())
+        assert again.returncode == 1 and "0 besvaret, 2 fandtes allerede" in again.stderr
+        # The error's advice can be followed: batch takes --n-ctx (it had been "No such option").
+        roomy = _cli(batch_home, "batch", str(questions), "--index", "b", "--out", str(out), "--n-ctx", "8192")
+        assert roomy.returncode == 0 and "1 besvaret, 2 fandtes allerede" in roomy.stderr, roomy.stderr
+        if out.suffix == ".jsonl":
+            records = [json.loads(line) for line in out.read_text().splitlines()]
+            ids = [r["id"] for r in records]
+        else:
+            records = list(csv.DictReader(out.open()))
+            ids = [r["id"] for r in records]
+        assert sorted(ids) == ["a", "b", "c"] and all(r["decision"] != "error" for r in records)
 
 
 @pytest.mark.parametrize("kind", ["device", "fifo", "folder"])
