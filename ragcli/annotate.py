@@ -25,6 +25,7 @@ from difflib import SequenceMatcher
 from pathlib import Path
 
 from ragcli.errors import UsageError
+from ragcli.results_file import replace_whole
 
 HIGHLIGHT_COLOUR = "ffeb3b"  # a marker-pen yellow
 PNG_SCALE = 2.0  # 144 dpi: readable on screen, small on disk
@@ -315,19 +316,7 @@ def annotate(record: dict, out_dir: Path, png: bool = False) -> AnnotationReport
         target = out_dir / f"{_safe_stem(doc)}-s{number}.pdf"
         if target in report.files:  # "a/b.pdf" and "a_b.pdf" share a safe name
             target = target.with_name(f"{target.stem}-{len(report.files) + 1}.pdf")
-        temporary = target.with_name(f".{target.name}.tmp")
-        try:
-            with temporary.open("wb") as handle:
-                writer.write(handle)
-            os.replace(temporary, target)
-        except OSError as exc:
-            # no half-file left behind, and the error names the file the user will look for
-            # (a folder of that name was "Is a directory: .….pdf.tmp", the .tmp left there)
-            temporary.unlink(missing_ok=True)
-            raise OSError(exc.errno, exc.strerror, str(target)) from None
-        except BaseException:
-            temporary.unlink(missing_ok=True)
-            raise
+        replace_whole(target, writer.write)
         for highlight in report.highlights:
             if highlight["doc"] == doc and highlight["page"] == number:
                 highlight.setdefault("file", str(target))

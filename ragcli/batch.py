@@ -23,7 +23,7 @@ from typing import IO, TYPE_CHECKING
 
 from ragcli import wire
 from ragcli.errors import DataError, one_line
-from ragcli.results_file import cut_torn_line, not_results, read_records, read_text
+from ragcli.results_file import cut_torn_line, not_results, read_records, read_text, replace_whole
 from ragcli.schema import Answer, Hit
 from ragcli.terminal import json_line
 
@@ -201,19 +201,19 @@ def drop_failed(output: str) -> int:
         csv.writer(buffer).writerows(kept)
         text = buffer.getvalue()
     else:
-        read_records(path, output)  # refuses a file that is not a results file
+        # read_records refuses a file that is not a results file; the file is read again, as
+        # it stands, only where there is something to take out (a resume seldom has)
+        if not any(record.get("decision") == "error" for record in read_records(path, output)):
+            return 0
         lines = (read_text(path, output) or "").split("\n")[:-1]  # a torn last line goes too, to be redone
         kept_lines = [line for line in lines if not _failed_line(line)]
         removed = len(lines) - len(kept_lines)
         text = "".join(line + "\n" for line in kept_lines)
     if not removed:
         return 0
-    temporary = path.with_name(f".{path.name}.tmp")
     try:
-        temporary.write_text(text, encoding="utf-8", newline="")
-        os.replace(temporary, path)
+        replace_whole(path, lambda handle: handle.write(text.encode("utf-8")))
     except OSError as exc:
-        temporary.unlink(missing_ok=True)
         raise BatchError(f"cannot write {output}: {exc.strerror or exc}") from None
     return removed
 

@@ -47,9 +47,10 @@ def mask_history(readline, show_cpr: bool = False) -> None:
     from ragcli.privacy import mask_cpr
 
     for position in range(readline.get_current_history_length()):
-        item = readline.get_history_item(position + 1)  # 1-based, unlike replace_history_item
-        if item and mask_cpr(item) != item:
-            readline.replace_history_item(position, mask_cpr(item))
+        item = readline.get_history_item(position + 1) or ""  # 1-based, unlike replace_history_item
+        masked = mask_cpr(item)
+        if masked != item:
+            readline.replace_history_item(position, masked)
 
 
 def _setup_readline(show_cpr: bool = False) -> Callable[[], None]:

@@ -25,6 +25,7 @@ from typing import Any
 
 from ragcli import __version__, wire
 from ragcli.errors import DataError, UsageError
+from ragcli.results_file import replace_whole
 from ragcli.schema import Answer, Chunk
 
 # The shape's name lives with the shape (wire.RecordDict); kept here under its old name too.
@@ -410,23 +411,12 @@ def record_markdown(record: dict) -> str:
 
 def write_record(record: dict, path: Path) -> Path:
     """Write the record as JSON or Markdown (by suffix), atomically."""
-    import os
-
     check_record_path(path)
     if path.suffix.lower() == ".json":
         body = json.dumps(record, ensure_ascii=False, indent=2) + "\n"
     else:
         body = record_markdown(record)
-    temporary = path.with_name(f".{path.name}.tmp")
-    try:
-        temporary.write_text(body, encoding="utf-8")
-        os.replace(temporary, path)
-    except OSError as exc:
-        temporary.unlink(missing_ok=True)  # no half-record left behind
-        raise OSError(exc.errno, exc.strerror, str(path)) from None
-    except BaseException:
-        temporary.unlink(missing_ok=True)
-        raise
+    replace_whole(path, lambda handle: handle.write(body.encode("utf-8")))
     return path
 
 

@@ -128,6 +128,11 @@ DEFAULT_LLM = GGUFModelSpec(
 )
 
 
+def _stamp(model_file: Path) -> Path:
+    """Where default_llm_path notes the size and mtime of the file it has hashed."""
+    return model_file.with_suffix(".verified")
+
+
 def verify_default_llm() -> bool:
     """Hash the default GGUF in full, whatever its verification stamp says (`models --verify`);
     it is assembled first if it has not been. False: missing, unassemblable or not the file."""
@@ -137,7 +142,7 @@ def verify_default_llm() -> bool:
             return True
         # The stamp vouched for a file that is not the model: withdraw it, so that the next
         # load hashes the file, finds it wrong and assembles the model again.
-        path.with_suffix(".verified").unlink(missing_ok=True)
+        _stamp(path).unlink(missing_ok=True)
     except (ModelNotAvailable, OSError):
         pass
     return False
@@ -153,7 +158,7 @@ def default_llm_path() -> Path:
         ) from None
     target = package.default_output_path()
     # Hashing 250 MB on every `ask` is wasteful: remember the size and mtime we verified.
-    stamp = target.with_suffix(".verified")
+    stamp = _stamp(target)
     if target.exists() and stamp.exists():
         st = target.stat()
         if stamp.read_text() == f"{DEFAULT_LLM.sha256} {st.st_size} {st.st_mtime_ns}":

@@ -6,12 +6,18 @@ mid-write leaves a torn last line, and a torn record starts as a record does ("{
 other line means the file is something else — notes, data, another program's output — and
 appending to it, or cutting its "unfinished" last line, would spoil the user's file, so
 such a file is refused before anything is written.
+
+`replace_whole` writes the files a command writes at once (a record, an annotated page, a
+results file with its failed records taken out) so that none is ever left half-written.
 """
 
 from __future__ import annotations
 
 import json
+import os
+from collections.abc import Callable
 from pathlib import Path
+from typing import BinaryIO
 
 from ragcli.errors import DataError
 
@@ -22,6 +28,24 @@ class ResultsFileError(DataError):
 
 def not_results(name: str, why: str) -> ResultsFileError:
     return ResultsFileError(f"{name} exists and is not a results file ({why}); choose another --out")
+
+
+def replace_whole(path: Path, write: Callable[[BinaryIO], object]) -> None:
+    """Write a file whole (`write` gets a binary handle): to a temporary beside it, then renamed
+    over it. Nothing half-written is left, and an OSError names `path`, the file the user will
+    look for (a folder of that name had been "Is a directory: .….tmp", the .tmp left there).
+    For the files a command writes at once: a record, an annotated page, a resumed results file."""
+    temporary = path.with_name(f".{path.name}.tmp")
+    try:
+        with temporary.open("wb") as handle:
+            write(handle)
+        os.replace(temporary, path)
+    except OSError as exc:
+        temporary.unlink(missing_ok=True)
+        raise OSError(exc.errno, exc.strerror, str(path)) from None
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
 
 
 def read_text(path: Path, name: str) -> str | None:

@@ -452,10 +452,14 @@ def create_app(service: Service) -> FastAPI:
 
     app = FastAPI(title="ragcli", version=_version(), lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)
 
+    def shown(message: str) -> str:
+        # an error can echo what the client sent ("ukendt indeks '…'", a field's name): masked
+        # as everything served
+        return message if service.settings.show_cpr else mask_cpr(message)
+
     def error_body(exc: BaseException) -> wire.ErrorDict:
         status, kind = _status(exc)
-        # an error can echo what the client sent ("ukendt indeks '…'"): masked as everything served
-        return wire.error(str(exc) if service.settings.show_cpr else mask_cpr(str(exc)), kind, status)
+        return wire.error(shown(str(exc)), kind, status)
 
     def refuse(exc: BaseException) -> JSONResponse:
         headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, Busy) else None
@@ -475,11 +479,7 @@ def create_app(service: Service) -> FastAPI:
         # A field's name is the client's text too ({"150585-4321": 1}): cut short and masked.
         where = lambda e: ".".join(str(p)[:100] for p in e["loc"] if p != "body")  # noqa: E731
         problems = "; ".join(f"{where(e)}: {e['msg']}" for e in exc.errors()[:10])
-        message = f"ugyldig forespørgsel: {problems}"
-        return JSONResponse(
-            wire.error(message if service.settings.show_cpr else mask_cpr(message), "invalid_request_error", 422),
-            status_code=422,
-        )
+        return JSONResponse(wire.error(shown(f"ugyldig forespørgsel: {problems}"), "invalid_request_error", 422), status_code=422)
 
     @app.api_route("/healthz", methods=["GET", "HEAD"])  # uptime checkers and curl -I ask with HEAD
     async def healthz():
