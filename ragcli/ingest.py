@@ -355,6 +355,9 @@ def _ingest_locked(
         resolved = str(path.resolve())
         seen_paths.add(resolved)
         try:
+            # The size now, with the hash: a file deleted while the others are read (a sync
+            # client, a user tidying up) must not fail the run when its record is written.
+            size = path.stat().st_size
             digest = sha256_file(path)
         except OSError as exc:
             report.skipped.append(Skipped(name, f"cannot read file: {exc.strerror or exc}"))
@@ -378,7 +381,7 @@ def _ingest_locked(
                 # something else (a move, a rename, two files swapped): reuse its vectors.
                 if not other.is_file():
                     moved_from.add(same.record.path)
-                kept.append(same.moved(replace(same.record, name=name, path=resolved, size=path.stat().st_size)))
+                kept.append(same.moved(replace(same.record, name=name, path=resolved, size=size)))
                 (report.updated if old is not None else report.added).append(name)
             return None
         reading = loader.submit(_read_and_chunk, path, name, embedder.count_tokens, params, stop_reading)
@@ -397,7 +400,7 @@ def _ingest_locked(
                 return
             record = DocumentRecord(
                 name=name, path=resolved, title=loaded.title, sha256=digest,
-                size=path.stat().st_size, pages=len(loaded.pages), chunks=len(chunks),
+                size=size, pages=len(loaded.pages), chunks=len(chunks),
             )
             new_docs.append((record, chunks))
             filed_names[digest] = name

@@ -64,21 +64,33 @@ def scan_folder(folder: Path) -> tuple[list[Path], list[tuple[Path, str]]]:
             path = base / name
             if path.is_symlink():
                 dirnames.remove(name)
-                if not path.resolve().is_relative_to(root):
+                target = _resolved(path)
+                if target is None:
+                    refused.append((path, "symbolic link that loops (not followed)"))
+                elif not target.is_relative_to(root):
                     refused.append((path, "symbolic link to a folder outside the ingested folder (not followed)"))
         for name in filenames:
             path = base / name
             if name.startswith(".") or path.suffix.lower() not in SUPPORTED_SUFFIXES:
                 continue
             if path.is_symlink():
-                target = path.resolve()
+                target = _resolved(path)
+                if target is None:
+                    refused.append((path, "symbolic link that loops (not followed)"))
+                    continue
                 if not target.is_relative_to(root):
                     refused.append((path, "symbolic link to a file outside the ingested folder (not followed)"))
                     continue
-                if not target.is_file():
+                if not target.exists():
                     refused.append((path, "broken symbolic link"))
                     continue
+                if not target.is_file():
+                    refused.append((path, "not a regular file (a pipe, socket or device)"))
+                    continue
             elif not path.is_file():
+                # A pipe named "notat.txt" would block the reader; say why it is left out.
+                if path.exists():
+                    refused.append((path, "not a regular file (a pipe, socket or device)"))
                 continue
             if not _utf8(str(path.resolve())):
                 # "B\xe6rnehave.txt" from a Windows zip: the index stores names and paths as text
@@ -88,6 +100,14 @@ def scan_folder(folder: Path) -> tuple[list[Path], list[tuple[Path, str]]]:
                 continue
             found.append(path)
     return sorted(found), sorted(refused)
+
+
+def _resolved(path: Path) -> Path | None:
+    """Where a link leads, or None for a loop ("a.txt" -> "b.txt" -> "a.txt")."""
+    try:
+        return path.resolve()
+    except (RuntimeError, OSError):  # Python 3.11 raises RuntimeError for a loop, 3.13 OSError
+        return None
 
 
 def _utf8(name: str) -> bool:

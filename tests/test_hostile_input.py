@@ -110,6 +110,43 @@ def test_a_file_name_that_is_not_utf8_is_skipped_with_one_line_and_the_rest_inde
     assert again.unchanged == ["god.txt"] and len(again.skipped) == 1
 
 
+def test_a_file_that_vanishes_while_the_others_are_read_is_skipped_and_the_rest_indexed(tmp_path, minilm, monkeypatch):
+    # A sync client or a user tidying up deletes a file after it was read and before it was
+    # filed: the run had stopped with "No such file or directory" and indexed nothing.
+    import ragcli.ingest as ingest_module
+
+    folder = tmp_path / "docs"
+    hostile.write(folder, "god.txt", "Affald sorteres i ti fraktioner i Fjordby Kommune.")
+    hostile.write(folder, "vaek.txt", "Denne fil slettes, mens de andre læses.")
+    real = ingest_module.load_document
+
+    def read_then_delete(path, name, stop=None):
+        loaded = real(path, name, stop)
+        if name == "vaek.txt":
+            path.unlink()
+        return loaded
+
+    monkeypatch.setattr(ingest_module, "load_document", read_then_delete)
+    report = ingest_folder(folder, tmp_path / "idx", minilm, default_chunking(minilm))
+    # read whole before it went: its text is indexed, with the size it had when it was hashed
+    assert report.added == ["god.txt", "vaek.txt"] and report.documents == 2 and not report.skipped
+
+
+def test_link_loops_and_pipes_are_reported_not_fatal(tmp_path):
+    folder = tmp_path / "sag"
+    hostile.write(folder, "ok.txt", "Tekst om fjernvarme.")
+    (folder / "self.txt").symlink_to("self.txt")  # a link to itself
+    (folder / "a.txt").symlink_to("b.txt")  # two links that lead to each other
+    (folder / "b.txt").symlink_to("a.txt")
+    os.mkfifo(folder / "fifo.txt")  # would block a reader for ever
+    found, refused = scan_folder(folder)
+    assert [p.name for p in found] == ["ok.txt"]
+    reasons = {p.name: reason for p, reason in refused}
+    assert set(reasons) == {"self.txt", "a.txt", "b.txt", "fifo.txt"}
+    assert all("loops" in reasons[n] for n in ("self.txt", "a.txt", "b.txt"))
+    assert "not a regular file" in reasons["fifo.txt"]
+
+
 def _count_chars(texts):
     _count_chars.total += sum(len(t) for t in texts)
     return [len(t.split()) + len(t) // 4 for t in texts]
