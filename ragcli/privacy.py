@@ -30,48 +30,107 @@ from ragcli.schema import Answer, Chunk, Hit
 MASK = "[skjult]"
 CPR_RULE = "cpr-number"
 
-_Z = "[\u200b\u200c\u200d\u2060\ufeff\u00ad]{0,4}"  # invisible characters inside a number
+# Invisible characters inside a number: zero-width space, joiners, word joiner, soft hyphen,
+# left-to-right and right-to-left marks and embeddings (a question pasted from a right-to-left
+# page holds them), invisible operators, byte order mark.
+_Z = "[\u00ad\u034f\u061c\u180e\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff]{0,4}"
 # Any Unicode space: a PDF line may break inside a number ("150585-\n4321"), and a question
 # pasted from a word processor holds thin, figure (made for lining up digits) or ideographic
 # spaces, which ingest folds but a question keeps.
 _SPACE = r"\s"
 
 
-def _digit(low: str = "0", high: str = "9") -> str:
-    """A digit from low to high, ASCII or fullwidth ("０１０１９０-１２３４" is in text that was
-    never NFKC-normalised: a question, a file name)."""
-    wide = lambda d: chr(ord(d) - ord("0") + 0xFF10)  # noqa: E731
-    return f"[{low}-{high}{wide(low)}-{wide(high)}]"
+# The zero of every run of ten decimal digits in Unicode 14 (Python 3.11's unicodedata; a test
+# checks the list against it): ASCII, Arabic-Indic, Devanagari, …, fullwidth, mathematical
+# bold and monospace. Text that was never NFKC-normalised (a question, a file name) can hold
+# a number in any of them, and int() reads each.
+_ZEROS = (
+    0x30, 0x660, 0x6F0, 0x7C0, 0x966, 0x9E6, 0xA66, 0xAE6, 0xB66, 0xBE6, 0xC66, 0xCE6, 0xD66, 0xDE6,
+    0xE50, 0xED0, 0xF20, 0x1040, 0x1090, 0x17E0, 0x1810, 0x1946, 0x19D0, 0x1A80, 0x1A90, 0x1B50,
+    0x1BB0, 0x1C40, 0x1C50, 0xA620, 0xA8D0, 0xA900, 0xA9D0, 0xA9F0, 0xAA50, 0xABF0, 0xFF10,
+    0x104A0, 0x10D30, 0x11066, 0x110F0, 0x11136, 0x111D0, 0x112F0, 0x11450, 0x114D0, 0x11650,
+    0x116C0, 0x11730, 0x118E0, 0x11950, 0x11C50, 0x11D50, 0x11DA0, 0x16A60, 0x16AC0, 0x16B50,
+    0x1D7CE, 0x1D7D8, 0x1D7E2, 0x1D7EC, 0x1D7F6, 0x1E140, 0x1E2F0, 0x1E950, 0x1FBF0,
+)
 
 
-_DASH = "[-\u2010\u2011\u2012\u2013\u2014\u2212\ufe63\uff0d]"  # … and the small and fullwidth hyphen-minus
+_NARROW_ZEROS = (0x30, 0xFF10)  # ASCII and fullwidth: what nearly all text holds
+# A digit neither ASCII nor fullwidth: only then is the pattern of every script worth its cost
+# (a character class of 66 ranges at each of ten places made masking nine times slower).
+_EXOTIC_DIGIT = re.compile(r"(?![0-9\uff10-\uff19])\d")
+
+
+def _digit(low: str, high: str, zeros: tuple[int, ...]) -> str:
+    """A digit from low to high in the scripts whose zeros are given ("０１０１９０-１２３４", "𝟏𝟓𝟎𝟓𝟖𝟓-𝟒𝟑𝟐𝟏")."""
+    a, b = int(low), int(high)
+    return "[" + "".join(f"{re.escape(chr(z + a))}-{re.escape(chr(z + b))}" for z in zeros) + "]"
+
+
+_DASH = "[-\u2010-\u2015\u2043\u2212\ufe58\ufe63\uff0d]"  # hyphens, dashes, a horizontal bar, the small and fullwidth ones
 _PAIR_GAP = f"{_Z}(?:{_SPACE}{_Z})?"  # between day, month and year: nothing or one space
-_DAY = f"(?:{_digit('0', '0')}{_Z}{_digit('1')}|{_digit('1', '2')}{_Z}{_digit()}|{_digit('3', '3')}{_Z}{_digit('0', '1')})"
-_MONTH = f"(?:{_digit('0', '0')}{_Z}{_digit('1')}|{_digit('1', '1')}{_Z}{_digit('0', '2')})"
-_YEAR = f"{_digit()}{_Z}{_digit()}"
-# between date and serial: one or two dashes or a slash, with spaces around, or only spaces or nothing
-_SEPARATOR = f"{_Z}(?:{_SPACE}{{0,3}}(?:{_DASH}{{1,2}}|/){_SPACE}{{0,3}}|{_SPACE}{{0,3}}){_Z}"
-_SERIAL = f"{_digit()}{_Z}{_digit()}{_Z}{_digit()}{_Z}{_digit()}"
-_BEFORE = "(?<![0-9\uff10-\uff19+\uff0b])"
-_AFTER = "(?![0-9\uff10-\uff19])"
-_COMPACT_DATE = f"{_DAY}{_PAIR_GAP}{_MONTH}{_PAIR_GAP}{_YEAR}"
-# The date written as a date ("01.01.90-1234", "01/01/90-1234"): the same mark between day,
-# month and year, and then a dash right before the serial. Not a space or a line break there:
-# "Møde 12.03.24 1400", a date and a time, is no CPR number, nor a title ending in a date.
-# (A line may break after that dash, "01.01.90-\n1234"; a space before it is a date range's:
-# "Frist 12/03/24 - 2025".)
-_PUNCTUATED = f"{_DAY}{_Z}(?P<cpr_mark>[./-]){_Z}{_MONTH}{_Z}(?P=cpr_mark){_Z}{_YEAR}{_Z}{_DASH}{_SPACE}{{0,2}}{_Z}{_SERIAL}"
+# between date and serial: one or two dashes or a slash, with spaces around; an underscore or
+# a full stop (a file name's "sag_150585_4321.pdf"); or only spaces (a table's column gap,
+# "150585    4321") or nothing
+_SEPARATOR = f"{_Z}(?:{_SPACE}{{0,3}}(?:{_DASH}{{1,2}}|[/／]){_SPACE}{{0,3}}|[_.．]|{_SPACE}{{0,8}}){_Z}"
+_BEFORE = r"(?<![\d+\uff0b])"  # \d: a digit of any script
+_AFTER = r"(?!\d)"
 
-CPR_PATTERN = re.compile(f"{_BEFORE}(?:{_COMPACT_DATE}{_SEPARATOR}{_SERIAL}|{_PUNCTUATED}){_AFTER}")
+
+def _patterns(zeros: tuple[int, ...]) -> tuple[re.Pattern[str], re.Pattern[str]]:
+    """The CPR pattern and the cut-short one, for digits of the scripts whose zeros are given."""
+    d = lambda low="0", high="9": _digit(low, high, zeros)  # noqa: E731
+    day = f"(?:{d('0', '0')}{_Z}{d('1')}|{d('1', '2')}{_Z}{d()}|{d('3', '3')}{_Z}{d('0', '1')})"
+    month = f"(?:{d('0', '0')}{_Z}{d('1')}|{d('1', '1')}{_Z}{d('0', '2')})"
+    year = f"{d()}{_Z}{d()}"
+    serial = f"{d()}{_Z}{d()}{_Z}{d()}{_Z}{d()}"
+    compact_date = f"{day}{_PAIR_GAP}{month}{_PAIR_GAP}{year}"
+    # The date written as a date ("01.01.90-1234", "01/01/90-1234"): the same mark between day,
+    # month and year, and then a dash before the serial. Not only a space or a line break
+    # there: "Møde 12.03.24 1400", a date and a time, is no CPR number, nor a title ending in
+    # a date. (A line may break after that dash, "01.01.90-\n1234".) Written with full stops,
+    # the dash may have spaces before it as well ("15.05.85 - 4321"); with slashes, not:
+    # "Frist 12/03/24 - 2025" is a deadline and a year.
+    punctuated = (
+        f"{day}{_Z}(?P<cpr_dot>[.．]){_Z}{month}{_Z}(?P=cpr_dot){_Z}{year}{_Z}{_SPACE}{{0,2}}{_DASH}{_SPACE}{{0,2}}{_Z}{serial}"
+        f"|{day}{_Z}(?P<cpr_mark>[-/／]){_Z}{month}{_Z}(?P=cpr_mark){_Z}{year}{_Z}{_DASH}{_SPACE}{{0,2}}{_Z}{serial}"
+    )
+    whole = re.compile(f"{_BEFORE}(?:{compact_date}{_SEPARATOR}{serial}|{punctuated}){_AFTER}")
+    # A snippet cut short inside a number ("… CPR 311299 - 99 …"): the date part is masked too
+    # (in the compact form only: a title ending in "05.02.2024" is a date).
+    cut_short = re.compile(f"{_BEFORE}{compact_date}(?:{_SEPARATOR}{d()}{{0,3}})?{_Z}(?=\\s*(?:…|\\.\\.\\.)?\\s*$)")
+    return whole, cut_short
+
+
+class _AnyScript:
+    """A compiled pattern's search, finditer and sub, with the narrow pattern's speed on text
+    whose digits are all ASCII or fullwidth, and the wide one's reach on any other."""
+
+    def __init__(self, narrow: re.Pattern[str], wide: re.Pattern[str]):
+        self.narrow, self.wide = narrow, wide
+        self.pattern = wide.pattern
+
+    def _for(self, text: str) -> re.Pattern[str]:
+        return self.wide if _EXOTIC_DIGIT.search(text) else self.narrow
+
+    def search(self, text: str, *bounds: int) -> re.Match[str] | None:
+        return self._for(text).search(text, *bounds)
+
+    def finditer(self, text: str, *bounds: int):
+        return self._for(text).finditer(text, *bounds)
+
+    def sub(self, replacement, text: str, count: int = 0) -> str:
+        return self._for(text).sub(replacement, text, count)
+
+
+_NARROW = _patterns(_NARROW_ZEROS)
+_WIDE = _patterns(_ZEROS)
+CPR_PATTERN = _AnyScript(_NARROW[0], _WIDE[0])
+_CUT_SHORT = _AnyScript(_NARROW[1], _WIDE[1])
 # The longest text one match can span (for holding back streamed output before masking):
 # ten digits, up to four invisible characters at each of twelve places, two spaces in the
-# date, and three spaces, two dashes and three spaces between date and serial.
+# date, and at most eight characters between date and serial (three spaces, two dashes and
+# three spaces; or eight spaces).
 MAX_MATCH_CHARS = 10 + 12 * 4 + 2 + 8
-# A snippet cut short inside a number ("… CPR 311299 - 99 …"): the date part is masked too
-# (in the compact form only: a title ending in "05.02.2024" is a date).
-_CUT_SHORT = re.compile(
-    f"{_BEFORE}{_COMPACT_DATE}(?:{_SEPARATOR}{_digit()}{{0,3}})?{_Z}(?=\\s*(?:…|\\.\\.\\.)?\\s*$)"
-)
 
 
 def mask_cpr(text: str) -> str:

@@ -35,6 +35,18 @@ CPR_VARIANTS = {
     "200190\u20071234": "2001901234",  # figure space
     "210190 \u3000-\u205f1234": "2101901234",  # ideographic and medium mathematical space
     "22\u200a01\u200a90\u20021234": "2201901234",  # hair and en spaces inside the date
+    # found by the probe after that: shown by search, ask, serve, MCP, batch, chat's history
+    "230190\u20151234": "2301901234",  # a horizontal bar for the dash
+    "24.01.90 - 1234": "2401901234",  # a dotted date with spaces around the dash …
+    "25.01.90 -1234": "2501901234",  # … or before it
+    "\uff12\uff16\uff0e\uff10\uff11\uff0e\uff19\uff10-\uff11\uff12\uff13\uff14": "2601901234",  # fullwidth stops too
+    "270190_1234": "2701901234",  # a file name's underscore …
+    "280190.1234": "2801901234",  # … or full stop
+    "290190    1234": "2901901234",  # a table's column gap
+    "\U0001d7d1\U0001d7ce\U0001d7ce\U0001d7cf\U0001d7d7\U0001d7ce-\U0001d7cf\U0001d7d0\U0001d7d1\U0001d7d2": "3001901234",  # mathematical bold
+    "\u0663\u0661\u0660\u0661\u0669\u0660-\u0661\u0662\u0663\u0664": "3101901234",  # Arabic-Indic digits
+    "010290\u200e-1234": "0102901234",  # a left-to-right mark, as pasted from a right-to-left page
+    "020290\u200f\u2066-1234": "0202901234",  # a right-to-left mark and an isolate
 }
 # Look like CPR numbers to a careless pattern, and must stay as they are.
 NOT_CPR = (
@@ -55,7 +67,8 @@ NOT_CPR = (
     "Udbetalt 15.01.24 2500 kr.",
     "Frist 12/03/24 - 2025",
     "PDF side 12.03.24\n1234",
-    "scan_120324_1430.pdf",
+    # (A scanner's "scan_120324_1430.pdf" is masked: it is written as "sag_150585_4321.pdf" is.)
+    "scan_20240312_1430.pdf",
 )
 ESCAPES = "\x1b[41mRØD\x1b[0m\x1b]0;PWNED\x07\x1b[2J\x9b31m\u202eTXT.exe\u200b"
 

@@ -179,6 +179,17 @@ def test_every_written_form_of_a_cpr_number_is_masked(written, digits):
     assert masked == "Sagsbehandleren noterede CPR [skjult]."
 
 
+def test_the_digit_scripts_masked_are_every_run_of_ten_decimal_digits_unicode_has():
+    import sys
+
+    from ragcli import privacy
+
+    zeros = tuple(c for c in range(sys.maxunicode + 1) if unicodedata.decimal(chr(c), None) == 0 and unicodedata.category(chr(c)) == "Nd")
+    assert privacy._ZEROS == zeros
+    # and a number in one of them is read as the number it is (a question finds that person's case)
+    assert privacy.canonical_cpr("CPR \u0661\u0665\u0660\u0665\u0668\u0665 \u0664\u0663\u0662\u0661") == "CPR 150585-4321"
+
+
 @pytest.mark.parametrize("title", ["Referat - Økonomiudvalget 05.02.2024", "Dagsorden 12-03-2024", "Version 2.1 - 12.03.24"])
 def test_a_title_that_ends_in_a_date_is_no_number_cut_short(title):
     assert mask_snippet(title) == title
