@@ -27,7 +27,7 @@ from ragcli.citations import MARKER
 from ragcli.evaluation import EvalQuestion
 from ragcli.lexical import analyze
 from ragcli.privacy import mask_cpr
-from ragcli.results_file import cut_torn_line, read_records
+from ragcli.results_file import EVAL_KEYS, check_same_question, cut_torn_line, read_records
 from ragcli.schema import Answer
 
 GOOD_RECALL = 0.5
@@ -124,7 +124,7 @@ def summarise_by_kind(records: Sequence[dict]) -> dict[str, dict]:
 def done_ids(path: Path | None) -> dict[str, dict]:
     """Records already written to `path` (a torn last line is ignored and will be redone; a
     file that is not a results file is refused)."""
-    return {} if path is None else {record["id"]: record for record in read_records(path)}
+    return {} if path is None else {record["id"]: record for record in read_records(path, keys=EVAL_KEYS)}
 
 
 def run_answer_eval(
@@ -136,6 +136,9 @@ def run_answer_eval(
     """Ask every row (skipping those already in `out`), append records to `out`, return all records."""
     rows = list(rows)
     previous = done_ids(out)
+    for row in rows:  # before anything is asked or written
+        if row.id in previous:
+            check_same_question(str(out), row.id, previous[row.id]["question"], row.question)
     records: list[dict] = []
     if out is not None and out.exists():
         cut_torn_line(out)  # else the first new record would be glued to the torn one

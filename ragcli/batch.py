@@ -23,7 +23,7 @@ from typing import IO, TYPE_CHECKING
 
 from ragcli import wire
 from ragcli.errors import DataError, one_line
-from ragcli.results_file import cut_torn_line, not_results, read_records, read_text, replace_whole
+from ragcli.results_file import BATCH_KEYS, check_same_question, cut_torn_line, not_results, read_records, read_text, replace_whole
 from ragcli.schema import Answer, Hit
 from ragcli.terminal import json_line
 
@@ -173,17 +173,26 @@ def _csv_rows(output: str) -> list[list[str]] | None:
     return rows
 
 
-def answered_ids(output: str) -> set[str]:
-    """Ids already answered in an output file (empty for stdout or a new file); a failed
-    question's record does not count, so a resume asks it again. A torn last line is ignored;
-    a file that is not ragcli's results is refused before anything is written."""
+def answered_ids(output: str) -> dict[str, str]:
+    """Ids already answered in an output file, with the question each record holds (empty for
+    stdout or a new file); a failed question's record does not count, so a resume asks it
+    again. A torn last line is ignored; a file that is not batch's results is refused before
+    anything is written."""
     if output == "-":
-        return set()
+        return {}
     path = Path(output)
     if path.suffix.lower() != ".csv":
-        return {str(record["id"]) for record in read_records(path, output) if record.get("decision") != "error"}
+        return {
+            str(record["id"]): record["question"]
+            for record in read_records(path, output, BATCH_KEYS)
+            if record.get("decision") != "error"
+        }
     rows = _csv_rows(output) or []
-    return {_uncell(row[0]) for row in rows[1:] if row and row[0] and row[_DECISION:_DECISION + 1] != ["error"]}
+    return {
+        _uncell(row[0]): _uncell(row[1]) if len(row) > 1 else ""
+        for row in rows[1:]
+        if row and row[0] and row[_DECISION:_DECISION + 1] != ["error"]
+    }
 
 
 def drop_failed(output: str) -> int:
@@ -203,7 +212,7 @@ def drop_failed(output: str) -> int:
     else:
         # read_records refuses a file that is not a results file; the file is read again, as
         # it stands, only where there is something to take out (a resume seldom has)
-        if not any(record.get("decision") == "error" for record in read_records(path, output)):
+        if not any(record.get("decision") == "error" for record in read_records(path, output, BATCH_KEYS)):
             return 0
         lines = (read_text(path, output) or "").split("\n")[:-1]  # a torn last line goes too, to be redone
         kept_lines = [line for line in lines if not _failed_line(line)]
@@ -296,7 +305,12 @@ class RecordWriter:
 
 
 def pending(questions: list[BatchQuestion], output: str) -> Iterator[BatchQuestion]:
+    """The questions not yet answered in `output`; refused (before anything is asked) where
+    the file holds another question under one of their ids."""
     done = answered_ids(output)
+    for q in questions:
+        if q.id in done:
+            check_same_question(output, q.id, done[q.id], q.question)
     return (q for q in questions if q.id not in done)
 
 

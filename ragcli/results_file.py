@@ -66,9 +66,17 @@ def read_text(path: Path, name: str) -> str | None:
         raise ResultsFileError(f"cannot read {name}: {exc.strerror or exc}") from None
 
 
-def read_records(path: Path, shown: str | None = None) -> list[dict]:
+# The keys by which each command knows its own records: a batch results file given to
+# `eval --answers --out` had ended in a KeyError traceback, and eval's file given to batch had
+# had batch's records appended to it.
+BATCH_KEYS = ("question", "timings")
+EVAL_KEYS = ("question", "answerable", "recall")
+
+
+def read_records(path: Path, shown: str | None = None, keys: tuple[str, ...] = ()) -> list[dict]:
     """The records already in the JSONL results file at `path` (none where it does not exist);
-    a torn last line is left out, to be redone. `shown`: how to name the file in an error."""
+    a torn last line is left out, to be redone. `shown`: how to name the file in an error;
+    `keys`: what every record of this kind of results file has."""
     name = shown or str(path)
     text = read_text(path, name)
     if text is None:
@@ -84,10 +92,27 @@ def read_records(path: Path, shown: str | None = None) -> list[dict]:
             record = None
         if not isinstance(record, dict) or "id" not in record:
             raise not_results(name, f"line {number} is not a record")
+        if any(key not in record for key in keys):
+            kind = "batch" if keys == BATCH_KEYS else "eval --answers" if keys == EVAL_KEYS else "this command"
+            raise not_results(name, f"line {number} is not a record of {kind}")
         records.append(record)
     if last.strip() and not last.lstrip().startswith("{"):
         raise not_results(name, f"line {len(complete) + 1} is not a record")
     return records
+
+
+def check_same_question(name: str, record_id: str, recorded: object, asked: str) -> None:
+    """A record resumes a question only if it was that question's: ids of a .txt file are its
+    line numbers, so another questions file (or an edited one) with the same --out had been
+    "answered" from the first file's records, exit 0. Both sides are compared masked, as
+    records hold questions (a CPR number is masked unless --show-cpr)."""
+    from ragcli.privacy import mask_cpr
+
+    if not isinstance(recorded, str) or mask_cpr(recorded).strip() != mask_cpr(asked).strip():
+        raise ResultsFileError(
+            f"{name} holds the answer to another question under id {mask_cpr(str(record_id))!r}; "
+            "give a new --out file for these questions (or remove the old one)"
+        )
 
 
 def cut_torn_line(path: Path) -> None:

@@ -106,7 +106,7 @@ def test_an_existing_file_that_is_not_results_is_refused_and_left_as_it_is(tmp_p
     writer = RecordWriter(str(ours))
     writer.write({"id": "7", "question": "Q?", "answer": "A", "timings": {"total_s": 1.0}})
     writer.close()
-    assert answered_ids(str(ours)) == {"7"}
+    assert answered_ids(str(ours)) == {"7": "Q?"}
 
 
 def test_a_csv_cell_a_spreadsheet_would_run_as_a_formula_is_written_as_text(tmp_path):
@@ -117,17 +117,52 @@ def test_a_csv_cell_a_spreadsheet_would_run_as_a_formula_is_written_as_text(tmp_
     writer.close()
     [row] = list(csv.DictReader(out.open(encoding="utf-8")))
     assert row["question"] == "'=HYPERLINK(\"http://evil.example\";\"klik\")" and row["answer"] == "'@SUM(A1)"
-    assert answered_ids(str(out)) == {"-1"}  # a resume still knows the row
+    assert answered_ids(str(out)) == {"-1": '=HYPERLINK("http://evil.example";"klik")'}  # a resume still knows the row
 
 
 def test_a_torn_last_line_is_ignored_and_cut(tmp_path):
     out = tmp_path / "out.jsonl"
-    out.write_text('{"id": "1", "answer": "ok"}\n{"id": "2", "ans')
-    assert answered_ids(str(out)) == {"1"}
+    out.write_text('{"id": "1", "question": "Q?", "answer": "ok", "timings": {}}\n{"id": "2", "ans')
+    assert answered_ids(str(out)) == {"1": "Q?"}
     writer = RecordWriter(str(out))
-    writer.write({"id": "2", "answer": "igen"})
+    writer.write({"id": "2", "question": "R?", "answer": "igen", "timings": {}})
     writer.close()
     assert [json.loads(line)["id"] for line in out.read_text().splitlines()] == ["1", "2"]
+
+
+def test_a_results_file_of_other_questions_or_another_command_is_refused_before_anything_is_asked(tmp_path):
+    # The ids of a .txt file are its line numbers: another questions file with the same --out
+    # had been "answered" from the first file's records (0 answered, exit 0).
+    from ragcli.answer_eval import run_answer_eval
+    from ragcli.batch import pending
+    from ragcli.evaluation import EvalQuestion
+
+    out = tmp_path / "svar.jsonl"
+    writer = RecordWriter(str(out))
+    writer.write({"id": "1", "question": "Hvornår starter skoledagen?", "answer": "kl. 8", "decision": "extracted", "timings": {}})
+    writer.close()
+    same = read_questions_from(tmp_path, "Hvornår starter skoledagen? \nHvad koster SFO?\n")
+    assert [q.id for q in pending(same, str(out))] == ["2"]  # the same first question: resumed
+    other = read_questions_from(tmp_path, "Hvad koster en plads i SFO?\n")
+    with pytest.raises(DataError, match="another question under id '1'"):
+        list(pending(other, str(out)))
+    before = out.read_bytes()
+    # … and eval's results file is not batch's, nor batch's eval's
+    asked = []
+    row = EvalQuestion(id="1", question="Hvornår starter skoledagen?", doc="a.pdf", page=1, kind="fact", answer="kl. 8")
+    with pytest.raises(DataError, match="not a record of eval --answers"):
+        run_answer_eval([row], lambda q: asked.append(q), out)
+    assert asked == [] and out.read_bytes() == before
+    evals = tmp_path / "eval.jsonl"
+    evals.write_text(json.dumps({"id": "1", "question": "Q?", "answerable": True, "recall": 1.0}) + "\n")
+    with pytest.raises(DataError, match="not a record of batch"):
+        answered_ids(str(evals))
+
+
+def read_questions_from(folder: Path, text: str):
+    path = folder / "q.txt"
+    path.write_text(text, encoding="utf-8")
+    return read_questions(str(path))
 
 
 @pytest.fixture(scope="module")
