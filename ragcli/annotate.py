@@ -254,6 +254,8 @@ def annotate(record: dict, out_dir: Path, png: bool = False) -> AnnotationReport
     from pypdf.annotations import Highlight
     from pypdf.generic import ArrayObject, FloatObject, NameObject, TextStringObject
 
+    from ragcli.record import source_path
+
     logging.getLogger("pypdf").setLevel(logging.ERROR)
     report = AnnotationReport()
     if out_dir.exists() and not out_dir.is_dir():
@@ -264,7 +266,7 @@ def annotate(record: dict, out_dir: Path, png: bool = False) -> AnnotationReport
     for span in record.get("spans", []):
         doc = span["doc"]
         label = f"{doc}, {span.get('location') or 's. ' + str(span['page'])}"
-        path = Path(str((sources.get(doc) or span).get("path")))
+        path = source_path(span if span.get("path") else sources.get(doc) or span)
         if path.suffix.lower() != ".pdf":
             report.not_highlighted.append(f"{label}: ikke en PDF; citatet står i optegnelsen, men kan ikke markeres")
             continue
@@ -289,7 +291,8 @@ def annotate(record: dict, out_dir: Path, png: bool = False) -> AnnotationReport
         return report
     out_dir.mkdir(parents=True, exist_ok=True)
     for (doc, number), marks in pages.items():
-        path = Path(str((sources.get(doc) or marks[0][0]).get("path")))
+        first = marks[0][0]
+        path = source_path(first if first.get("path") else sources.get(doc) or first)
         try:
             reader = pypdf.PdfReader(str(path))
             if reader.is_encrypted:

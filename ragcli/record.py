@@ -243,23 +243,28 @@ def facts_from_session(session, params=None, n_ctx: int | None = None) -> Record
     )
 
 
-def raw_chunks_from(index) -> Callable[[Chunk], str]:
-    """Chunk text as stored in the index (unmasked), falling back to the chunk's own."""
+def raw_chunks_from(index) -> Callable[[Chunk], Chunk]:
+    """A passage as the index stores it (its text and file name unmasked), falling back to the
+    passage itself. The answer's passages have CPR numbers masked, in the file name too
+    ("sag_[skjult].pdf"): offsets, the document's record and its file are found from this."""
+    from ragcli.privacy import mask_cpr
 
-    def raw(chunk: Chunk) -> str:
+    def raw(chunk: Chunk) -> Chunk:
         if chunk.chunk_id >= 0:
             stored = index.chunks([chunk.chunk_id]).get(chunk.chunk_id)
-            if stored is not None and stored.doc == chunk.doc:
-                return stored.text
-        return chunk.text
+            if stored is not None and chunk.doc in (stored.doc, mask_cpr(stored.doc)):
+                return stored
+        return chunk
 
     return raw
 
 
 def build_record(
-    answer: Answer, facts: RecordFacts, raw_chunk: Callable[[Chunk], str] | None = None, now: datetime | None = None
+    answer: Answer, facts: RecordFacts, raw_chunk: Callable[[Chunk], Chunk] | None = None, now: datetime | None = None
 ) -> wire.RecordDict:
     """The record of an answer (see record_json for its shape)."""
+    from dataclasses import replace
+
     documents = facts.documents
     cache: dict[str, tuple[list[int], list[int], dict[int, str]] | None] = {}
 
@@ -288,7 +293,10 @@ def build_record(
         found = loaded(doc)
         return "" if found is None else found[2].get(page, "")
 
-    spans = cited_spans(answer, raw_chunk or (lambda chunk: chunk.text), page_map)
+    # Spans are found in the passages as stored, under their real file names; record_json
+    # masks what it writes.
+    stored = answer if raw_chunk is None else replace(answer, hits=[replace(h, chunk=raw_chunk(h.chunk)) for h in answer.hits])
+    spans = cited_spans(stored, page_map=page_map)
     locations = {(s.doc, s.page): location_label(s.doc, s.page, heading(s.doc, s.page)) for s in spans}
     return record_json(answer, spans, facts, now or datetime.now(UTC), locations)
 
@@ -306,10 +314,16 @@ def record_json(
     def source(doc: str) -> wire.RecordSourceDict:
         record = facts.documents.get(doc)
         title = getattr(record, "title", "") or ""  # a first line, which can end inside a number
-        return wire.record_source(doc, record, title if facts.show_cpr else mask_snippet(title))
+        found = wire.record_source(shown(doc), record, title if facts.show_cpr else mask_snippet(title))
+        # A folder or file named by a CPR number ("borger_150585-4321/notat.txt"): masked like
+        # the name; `verify` and `--annotate` find the file again by the rest and its sha256.
+        return {**found, "path": shown(found["path"]) if found["path"] else found["path"]}
 
     def location(span: CitedSpan) -> str:
         return shown((locations or {}).get((span.doc, span.page)) or location_label(span.doc, span.page))
+
+    def span_record(span: CitedSpan) -> wire.RecordSpanDict:
+        return {**wire.record_span(span, source(span.doc), location(span), shown(span.quote)), "doc": shown(span.doc)}
 
     cited_docs = list(dict.fromkeys(s.doc for s in spans))
     cited_numbers = {c.number for c in answer.citations if c.cited}
@@ -318,7 +332,7 @@ def record_json(
         created=now.isoformat(timespec="seconds"),
         ragcli_version=__version__,
         sentences=[wire.record_sentence(s, strip_markers(s.text)) for s in answer.sentences],
-        spans=[wire.record_span(s, source(s.doc), location(s), shown(s.quote)) for s in spans],
+        spans=[span_record(s) for s in spans],
         sources=[source(doc) for doc in cited_docs],
         retrieval=[wire.record_hit(n, hit, n in cited_numbers) for n, hit in enumerate(answer.hits, start=1)],
         model=wire.RecordModelDict(name=answer.model, file=facts.model_file, sha256=facts.model_sha256, url=facts.model_url),
@@ -536,6 +550,51 @@ def quote_found(quote: str, text: str, start: int | None = None, end: int | None
     return quote_in(quote, _normalised(text))
 
 
+def source_path(source: dict, root: Path | None = None) -> Path:
+    """The file of a record's source (or span): at its recorded path, or by its name under
+    `root`. A CPR number masked in the path ("…/borger_[skjult]/notat.txt") stands for any
+    number there: the file is the one whose masked path is that, and of several, the one with
+    the recorded sha256."""
+    if root is None:
+        path = Path(str(source.get("path")))
+    else:
+        path = root / str(source.get("doc"))
+        # A document name from the record never leads out of --root ("../../etc/passwd").
+        if not path.resolve().is_relative_to(root.resolve()):
+            return root / ".ragcli-outside-root"
+    return _unmasked(path, source.get("sha256"))
+
+
+def _unmasked(path: Path, sha256: object) -> Path:
+    import glob
+
+    from ragcli.privacy import mask_cpr
+    from ragcli.registry import sha256_file
+
+    shown = str(path)
+    if MASK not in shown:
+        return path
+    parts = shown.split(MASK)
+    # each "[skjult]" stands for exactly one CPR number, and nothing else does
+    exact = re.compile("(.+?)".join(re.escape(part) for part in parts))
+
+    def masked_alike(candidate: str) -> bool:
+        match = exact.fullmatch(candidate)
+        return match is not None and all(mask_cpr(number) == MASK for number in match.groups())
+
+    found = sorted(Path(p) for p in glob.glob("*".join(glob.escape(part) for part in parts)) if masked_alike(p) and Path(p).is_file())
+    if len(found) > 1 and isinstance(sha256, str):
+        found = [p for p in found if _sha256_or_none(p, sha256_file) == sha256] or found
+    return found[0] if found else path
+
+
+def _sha256_or_none(path: Path, sha256_file) -> str | None:
+    try:
+        return sha256_file(path)
+    except OSError:
+        return None
+
+
 def verify_record(record: dict, root: Path | None = None) -> Verification:
     """Do the record's sources still hash the same, and do they still hold its quotes?
 
@@ -554,11 +613,7 @@ def verify_record(record: dict, root: Path | None = None) -> Verification:
     unchanged: set[str] = set()  # the same bytes as recorded
 
     def where(source: dict) -> Path:
-        if root is None:
-            return Path(str(source.get("path")))
-        candidate = root / source["doc"]
-        # A document name from the record never leads out of --root ("../../etc/passwd").
-        return candidate if candidate.resolve().is_relative_to(root.resolve()) else root / ".ragcli-outside-root"
+        return source_path(source, root)
 
     for source in record["sources"]:
         result.sources += 1

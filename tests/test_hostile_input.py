@@ -672,3 +672,43 @@ def test_a_cpr_number_in_the_question_finds_that_persons_case_and_is_never_shown
         answers = json.dumps(run_answer_eval([row], lambda q: answer_question(q, index, None, _Refusing(), params)), ensure_ascii=False)
         for shown in (retrieval, answers):
             assert "150585" not in shown and "[skjult]" in shown
+
+
+def test_a_record_of_a_file_named_by_a_cpr_number_is_masked_and_still_verifies_and_highlights(tmp_path, minilm):
+    # The record had been built from the masked answer: "sag_[skjult].pdf" was no document of
+    # the index (no sha256, "ikke en PDF", verify "mangler"), while a folder named by the number
+    # was written into the record's paths in full.
+    from ragcli.annotate import annotate
+    from ragcli.answering import AskParams, answer_question
+    from ragcli.record import RecordFacts, build_record, raw_chunks_from, record_markdown, verify_record
+    from ragcli.retrieval import RetrievalParams
+
+    folder = tmp_path / "borger_150585-4321"
+    hostile.write(folder, "sag_150585-4321.pdf", hostile.text_pdf(["Sagsnotat. Borgeren har søgt om tilskud til en handicapbil."]))
+    hostile.write(folder, "sag_010190-1234.pdf", hostile.text_pdf(["Sagsnotat. Borgeren har søgt om hjælp til briller."]))
+    ingest_folder(folder, tmp_path / "idx", minilm, default_chunking(minilm))
+    with Index(tmp_path / "idx") as index:
+        answer = mask_answer(answer_question(
+            "Hvad har borgeren søgt om tilskud til?", index, None, _Refusing(), AskParams(retrieval=RetrievalParams(mode="lexical", k=2))
+        ))
+        assert answer.decision == "extracted" and "handicapbil" in answer.text
+        facts = RecordFacts(index="idx", embedding_model=minilm.model_id, documents={d.name: d for d in index.documents()})
+        record = build_record(answer, facts, raw_chunks_from(index))
+    written = json.dumps(record, ensure_ascii=False) + record_markdown(record)
+    assert "150585" not in written and "4321" not in written and "010190" not in written
+    [source] = record["sources"]
+    real = folder / "sag_150585-4321.pdf"
+    assert source["doc"] == "sag_[skjult].pdf" and source["path"] == str(tmp_path / "borger_[skjult]" / "sag_[skjult].pdf")
+    assert source["sha256"] == index_sha(real) and source["size"] == real.stat().st_size
+    # the masked path finds the one file it stands for (of two that mask alike, by sha256)
+    assert verify_record(record).ok and verify_record(record, root=folder).ok
+    report = annotate(record, tmp_path / "marked")
+    assert len(report.files) == 1 and not report.not_highlighted and "150585" not in str(report.files[0])
+    real.write_bytes(real.read_bytes() + b"\n%")  # changed since: found, and said so
+    assert any(c.startswith("ændret") for c in verify_record(record).changes)
+
+
+def index_sha(path: Path) -> str:
+    import hashlib
+
+    return hashlib.sha256(path.read_bytes()).hexdigest()
