@@ -50,10 +50,14 @@ def answer_record(row: EvalQuestion, answer: Answer) -> dict:
     cited = sorted({n for s in answer.sentences for n in (*s.cites, *s.attached) if 0 < n <= len(answer.hits)})
     cited_on_gold = None
     if answered and cited and row.answerable:
-        cited_on_gold = any(answer.hits[n - 1].chunk.covers(doc, page) for n in cited for doc, page in row.targets)
+        # the answer's file names are masked as it shows them ("sag_[skjult].pdf"), so the gold's are too
+        cited_on_gold = any(
+            answer.hits[n - 1].chunk.covers(shown, page)
+            for n in cited for doc, page in row.targets for shown in {doc, mask_cpr(doc)}
+        )
     recall = token_recall(answer.text, row.answer) if (answered and row.answer) else 0.0
     return {
-        "id": row.id,
+        "id": mask_cpr(row.id),
         "kind": row.kind,
         "question": mask_cpr(row.question),  # as the answer masks them (eval has no --show-cpr)
         "answerable": row.answerable,
@@ -136,17 +140,17 @@ def run_answer_eval(
     """Ask every row (skipping those already in `out`), append records to `out`, return all records."""
     rows = list(rows)
     previous = done_ids(out)
-    for row in rows:  # before anything is asked or written
-        if row.id in previous:
-            check_same_question(str(out), row.id, previous[row.id]["question"], row.question)
+    for row in rows:  # before anything is asked or written (ids are written masked, as questions are)
+        if mask_cpr(row.id) in previous:
+            check_same_question(str(out), row.id, previous[mask_cpr(row.id)]["question"], row.question)
     records: list[dict] = []
     if out is not None and out.exists():
         cut_torn_line(out)  # else the first new record would be glued to the torn one
     handle = out.open("a", encoding="utf-8") if out is not None else None
     try:
         for row in rows:
-            if row.id in previous:
-                records.append(previous[row.id])
+            if mask_cpr(row.id) in previous:
+                records.append(previous[mask_cpr(row.id)])
                 continue
             record = answer_record(row, ask(row.question))
             records.append(record)

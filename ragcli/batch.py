@@ -173,26 +173,25 @@ def _csv_rows(output: str) -> list[list[str]] | None:
     return rows
 
 
-def answered_ids(output: str) -> dict[str, str]:
-    """Ids already answered in an output file, with the question each record holds (empty for
-    stdout or a new file); a failed question's record does not count, so a resume asks it
-    again. A torn last line is ignored; a file that is not batch's results is refused before
-    anything is written."""
+def answered_ids(output: str) -> dict[str, list[str]]:
+    """Ids already answered in an output file, with the questions their records hold (empty
+    for stdout or a new file; an id is masked where it held a CPR number, so several can
+    share one); a failed question's record does not count, so a resume asks it again. A torn
+    last line is ignored; a file that is not batch's results is refused before anything is
+    written."""
     if output == "-":
         return {}
     path = Path(output)
+    answered: dict[str, list[str]] = {}
     if path.suffix.lower() != ".csv":
-        return {
-            str(record["id"]): record["question"]
-            for record in read_records(path, output, BATCH_KEYS)
-            if record.get("decision") != "error"
-        }
-    rows = _csv_rows(output) or []
-    return {
-        _uncell(row[0]): _uncell(row[1]) if len(row) > 1 else ""
-        for row in rows[1:]
-        if row and row[0] and row[_DECISION:_DECISION + 1] != ["error"]
-    }
+        for record in read_records(path, output, BATCH_KEYS):
+            if record.get("decision") != "error":
+                answered.setdefault(str(record["id"]), []).append(str(record["question"]))
+        return answered
+    for row in (_csv_rows(output) or [])[1:]:
+        if row and row[0] and row[_DECISION:_DECISION + 1] != ["error"]:
+            answered.setdefault(_uncell(row[0]), []).append(_uncell(row[1]) if len(row) > 1 else "")
+    return answered
 
 
 def drop_failed(output: str) -> int:
@@ -307,11 +306,16 @@ class RecordWriter:
 def pending(questions: list[BatchQuestion], output: str) -> Iterator[BatchQuestion]:
     """The questions not yet answered in `output`; refused (before anything is asked) where
     the file holds another question under one of their ids."""
+    from ragcli.privacy import mask_cpr
+
     done = answered_ids(output)
+    todo = []
     for q in questions:
-        if q.id in done:
-            check_same_question(output, q.id, done[q.id], q.question)
-    return (q for q in questions if q.id not in done)
+        if q.id in done:  # an id as the file holds it: its record must be of this question
+            check_same_question(output, q.id, done[q.id][0], q.question)
+        elif not any(mask_cpr(asked) == mask_cpr(q.question) for asked in done.get(mask_cpr(q.id), ())):
+            todo.append(q)  # (an id holding a CPR number is written masked: matched by its question too)
+    return iter(todo)
 
 
 def run_batch(
@@ -331,7 +335,7 @@ def run_batch(
 
     failed = 0
     for question in questions:
-        shown = question if show_cpr else replace(question, question=mask_cpr(question.question))
+        shown = question if show_cpr else replace(question, id=mask_cpr(question.id), question=mask_cpr(question.question))
         try:
             if retrieve_only:
                 started = time.perf_counter()

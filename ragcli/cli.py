@@ -295,18 +295,19 @@ def config_command(ctx: typer.Context, as_json: JsonOpt = False) -> None:
     from rich.table import Table
 
     from ragcli.config import effective
+    from ragcli.privacy import mask_cpr, mask_values
 
     path, settings = ctx.obj["config_path"], ctx.obj["config"]
     rows = effective(settings)
-    if as_json:
-        emit_json({"config_file": str(path), "config_file_exists": path.exists(), "settings": rows})
+    if as_json:  # a value or path can name a citizen (RAGCLI_INDEX=sag-150585-4321): masked as everywhere
+        emit_json({"config_file": mask_cpr(str(path)), "config_file_exists": path.exists(), "settings": mask_values(rows)})
         return
-    out.print(Text(printable(f"Konfigurationsfil: {path}" + ("" if path.exists() else " (findes ikke)"))))
+    out.print(Text(printable(mask_cpr(f"Konfigurationsfil: {path}" + ("" if path.exists() else " (findes ikke)")))))
     table = Table(title="Indstillinger (flag på kommandolinjen går forud for alt)", title_justify="left")
     for col in ("navn", "værdi", "kilde", "betydning"):
         table.add_column(col, overflow="fold")
     for row in rows:
-        table.add_row(*(Text(printable(str(row[key]))) for key in ("name", "value", "source", "help")))
+        table.add_row(*(Text(printable(mask_cpr(str(row[key])))) for key in ("name", "value", "source", "help")))
     out.print(table)
 
 
@@ -440,22 +441,27 @@ def ask(
 def _check_evidence_options(annotate: Path | None, png: bool, open_pages: bool, record: Path | None) -> None:
     """Before any model loads: --png/--open need --annotate, and the record must be writable where asked."""
     from ragcli.errors import UsageError
+    from ragcli.privacy import mask_cpr
     from ragcli.record import check_record_path
 
     if (png or open_pages) and annotate is None:
         raise typer.BadParameter("needs --annotate DIR", param_hint="--png" if png else "--open")
     if annotate is not None and annotate.exists() and not annotate.is_dir():
-        raise typer.BadParameter(f"{printable(str(annotate))} is not a folder", param_hint="--annotate")
+        raise typer.BadParameter(f"{printable(mask_cpr(str(annotate)))} is not a folder", param_hint="--annotate")
     if record is not None:
         try:
             check_record_path(record)
-        except UsageError as exc:
-            raise typer.BadParameter(printable(str(exc)), param_hint="--record") from None
+        except UsageError as exc:  # a path the user typed may name a citizen ("/sager/150585-4321/")
+            raise typer.BadParameter(printable(mask_cpr(str(exc))), param_hint="--record") from None
 
 
 def _print_lines(console, lines: list[str]) -> None:
+    """Lines about files written (a record, highlighted pages): their paths, as typed, can
+    name a citizen, so CPR numbers are masked as everywhere else."""
+    from ragcli.privacy import mask_cpr
+
     for line in lines:
-        console.print(Text(printable(line)), soft_wrap=True)
+        console.print(Text(printable(mask_cpr(line))), soft_wrap=True)
 
 
 @app.command()
@@ -616,6 +622,7 @@ def batch(
     """Answer many questions; one JSON (or CSV) record each. Re-run with the same --out to resume."""
     _check_mode(answering.mode)
     from ragcli.batch import RecordWriter, check_output, drop_failed, pending, read_questions, run_batch
+    from ragcli.privacy import mask_cpr
 
     with user_errors():
         check_output(questions, output)
@@ -634,7 +641,7 @@ def batch(
             finally:
                 writer.close()
     if not quiet:
-        err.print(f"{len(todo) - failed} besvaret, {len(rows) - len(todo)} fandtes allerede i {output}", markup=False)
+        err.print(f"{len(todo) - failed} besvaret, {len(rows) - len(todo)} fandtes allerede i {mask_cpr(output)}", markup=False)
     if failed:
         # Their records say why; a resume asks them again (after --n-ctx was raised, say).
         err.print(f"Fejl: {failed} spørgsmål fik intet svar; deres poster i {output} siger hvorfor (\"error\")", markup=False)

@@ -168,7 +168,7 @@ def evaluate_question(index: Index, embedder: Embedder | None, question: EvalQue
     lexical = [h.lexical_score for h in hits if h.lexical_score is not None]
     # What eval shows and writes has CPR numbers masked, as everything else does (eval has no --show-cpr).
     return QuestionResult(
-        id=question.id, kind=question.kind, question=mask_cpr(question.question), rank=rank, doc_rank=doc_rank,
+        id=mask_cpr(question.id), kind=question.kind, question=mask_cpr(question.question), rank=rank, doc_rank=doc_rank,
         all_hops_rank=all_hops, hops=len(question.targets), top_score=hits[0].score if hits else None,
         top_dense=max(dense, default=None), top_lexical=max(lexical, default=None), seconds=seconds,
         retrieved=[wire.ranked(h) for h in mask_hits(hits)],
@@ -217,7 +217,7 @@ def run_eval(index: Index, embedder: Embedder | None, questions: list[EvalQuesti
     results = [evaluate_question(index, embedder, q, params) for q in questions]
     # Gold documents the index lacks can never be hit: usually the wrong --index.
     indexed = {d.name for d in index.documents()}
-    missing = sorted({doc for q in questions for doc, _ in q.targets} - indexed)
+    missing = sorted({mask_cpr(doc) for q in questions for doc, _ in q.targets if doc not in indexed})
     return {
         "index": index.name,
         "missing_documents": missing,

@@ -287,6 +287,7 @@ class Session:
     ) -> dict:
         """Answer every row and measure the answers (see ragcli.answer_eval); `out` makes a re-run resume."""
         from ragcli.answer_eval import run_answer_eval, summarise, summarise_by_kind
+        from ragcli.privacy import mask_cpr
 
         params = self._checked(params)
         rows = _rows(rows)
@@ -298,7 +299,7 @@ class Session:
             "model": generator.name,
             "mode": params.retrieval.mode,
             "k": params.retrieval.k,
-            "missing_documents": sorted({doc for q in rows for doc, _ in q.targets} - indexed),
+            "missing_documents": sorted({mask_cpr(doc) for q in rows for doc, _ in q.targets if doc not in indexed}),
             "summary": summarise(records),
             "by_kind": summarise_by_kind(records),
             "records": records,

@@ -80,3 +80,15 @@ def test_a_torn_last_record_is_redone_and_not_glued_to_the_next(tmp_path):
     lines = out.read_text().splitlines()
     assert [json.loads(line)["id"] for line in lines] == ["a", "b"]  # every line whole
     assert [r["id"] for r in records] == ["a", "b"] and records[0] == first[0]
+
+
+def test_a_gold_file_named_by_a_cpr_number_is_cited_on_gold_and_ids_are_written_masked(tmp_path):
+    # The answer shows "sag_[skjult].pdf"; compared with the gold's full name, a right citation
+    # had counted as a wrong one. Ids that are CPR numbers had been written in full.
+    row = EvalQuestion("150585-4321", "Hvad har borgeren søgt om?", "sag_150585-4321.pdf", 1, "factual", answer="briller")
+    out = tmp_path / "records.jsonl"
+    [record] = run_answer_eval([row], lambda q: _answer("Borgeren har søgt om briller [1].", "extracted", doc="sag_[skjult].pdf", page=1), out)
+    assert record["cited_on_gold"] is True and record["id"] == "[skjult]"
+    assert "150585" not in out.read_text()
+    asked = []
+    assert run_answer_eval([row], lambda q: asked.append(q), out)[0]["recall"] == 1.0 and asked == []  # resumed

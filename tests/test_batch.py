@@ -106,7 +106,7 @@ def test_an_existing_file_that_is_not_results_is_refused_and_left_as_it_is(tmp_p
     writer = RecordWriter(str(ours))
     writer.write({"id": "7", "question": "Q?", "answer": "A", "timings": {"total_s": 1.0}})
     writer.close()
-    assert answered_ids(str(ours)) == {"7": "Q?"}
+    assert answered_ids(str(ours)) == {"7": ["Q?"]}
 
 
 def test_a_csv_cell_a_spreadsheet_would_run_as_a_formula_is_written_as_text(tmp_path):
@@ -117,13 +117,13 @@ def test_a_csv_cell_a_spreadsheet_would_run_as_a_formula_is_written_as_text(tmp_
     writer.close()
     [row] = list(csv.DictReader(out.open(encoding="utf-8")))
     assert row["question"] == "'=HYPERLINK(\"http://evil.example\";\"klik\")" and row["answer"] == "'@SUM(A1)"
-    assert answered_ids(str(out)) == {"-1": '=HYPERLINK("http://evil.example";"klik")'}  # a resume still knows the row
+    assert answered_ids(str(out)) == {"-1": ['=HYPERLINK("http://evil.example";"klik")']}  # a resume still knows the row
 
 
 def test_a_torn_last_line_is_ignored_and_cut(tmp_path):
     out = tmp_path / "out.jsonl"
     out.write_text('{"id": "1", "question": "Q?", "answer": "ok", "timings": {}}\n{"id": "2", "ans')
-    assert answered_ids(str(out)) == {"1": "Q?"}
+    assert answered_ids(str(out)) == {"1": ["Q?"]}
     writer = RecordWriter(str(out))
     writer.write({"id": "2", "question": "R?", "answer": "igen", "timings": {}})
     writer.close()
@@ -293,3 +293,22 @@ def test_an_out_that_is_no_regular_file_is_refused_before_anything_is_read(tmp_p
         answered_ids(str(target))  # batch --out
     with pytest.raises(ResultsFileError, match="not a regular file"):
         done_ids(target)  # eval --answers --out
+
+
+def test_ids_that_are_cpr_numbers_are_written_masked_and_a_resume_still_knows_them(tmp_path):
+    # A case worker's sheet keyed by the citizen's CPR number: the ids had been written in full.
+    from types import SimpleNamespace
+
+    from ragcli.batch import pending, run_batch
+    from ragcli.session import ask_params
+
+    questions = tmp_path / "sager.csv"
+    questions.write_text("id,question\n150585-4321,Hvad har borgeren søgt om?\n010190-1234,Hvornår er sagen afgjort?\n", encoding="utf-8")
+    rows = read_questions(str(questions))
+    session = SimpleNamespace(search=lambda *a, **k: [], index=SimpleNamespace(embedding_model="e5"))
+    out = tmp_path / "svar.jsonl"
+    writer = RecordWriter(str(out))
+    run_batch(session, rows[:1], writer, ask_params(), retrieve_only=True)
+    writer.close()
+    assert "150585" not in out.read_text() and json.loads(out.read_text())["id"] == "[skjult]"
+    assert [q.id for q in pending(rows, str(out))] == ["010190-1234"]  # the first is done, by its question

@@ -712,3 +712,17 @@ def index_sha(path: Path) -> str:
     import hashlib
 
     return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+@pytest.mark.slow
+def test_values_the_user_typed_are_echoed_with_cpr_numbers_masked(tmp_path):
+    # An index, a record path or a config value can name a citizen; `config` had shown the
+    # value in full, and --record's missing folder in a usage box.
+    (tmp_path / "cfg" / "ragcli").mkdir(parents=True)
+    (tmp_path / "cfg" / "ragcli" / "config.toml").write_text('index = "sag-150585-4321"\n', encoding="utf-8")
+    shown = ragcli("config", home=tmp_path)
+    as_json = ragcli("config", "--json", home=tmp_path)
+    record = ragcli("ask", "Hvad?", "--record", str(tmp_path / "150585-4321" / "x.json"), home=tmp_path)
+    assert shown.returncode == as_json.returncode == 0 and record.returncode == 2
+    for result in (shown, as_json, record):
+        assert "150585" not in result.stdout + result.stderr and "[skjult]" in result.stdout + result.stderr
