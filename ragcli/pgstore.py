@@ -84,6 +84,34 @@ def schema_name(name: str) -> str:
     return schema
 
 
+# The user part of a URL: up to its last "@" (before any "?" or "#"). A password written with
+# an unencoded "/" or "@" ("postgresql://u:Vinter/2025@db/rag") is cut apart by libpq into
+# host, port and database names, which had then been shown as "where" the server is.
+_USERINFO = re.compile(r"^[A-Za-z][\w+.-]*://([^?#]*)@")
+
+
+def _secrets(url: str) -> list[str]:
+    """What of `url` may be a password, longest first: libpq's reading of it, and the raw text
+    after the user name up to the last "@" with its pieces (however libpq cut it)."""
+    found: list[str] = []
+    try:
+        from psycopg.conninfo import conninfo_to_dict
+
+        password = conninfo_to_dict(url).get("password")
+        if password:
+            found.append(str(password))
+    except Exception:  # noqa: BLE001 - an unparsable URL still has its raw text
+        pass
+    match = _USERINFO.match(url)
+    if match:
+        userinfo = match.group(1)
+        user = re.split(r"[:@]", userinfo, maxsplit=1)[0]
+        secret = userinfo[len(user) + 1:]
+        if secret:
+            found += [secret, *(piece for piece in re.split(r"[/@:]", secret) if len(piece) >= 3)]
+    return sorted(set(found), key=len, reverse=True)
+
+
 def where(url: str) -> str:
     """user@host:port/db of a connection URL, never its password (for messages and `info`)."""
     try:
@@ -95,19 +123,33 @@ def where(url: str) -> str:
     host = str(parts.get("host") or "localhost")
     port = f":{parts['port']}" if parts.get("port") else ""
     user = f"{parts['user']}@" if parts.get("user") else ""
-    return f"postgresql://{user}{host}{port}/{parts.get('dbname') or ''}"
+    shown = f"postgresql://{user}{host}{port}/{parts.get('dbname') or ''}"
+    match = _USERINFO.match(url)
+    if match and _misread(url, shown):
+        # libpq read part of the password as the host or database: show the raw address after
+        # its last "@" instead, and the user name before the first ":" or "@"
+        name = re.split(r"[:@]", match.group(1), maxsplit=1)[0]
+        return f"postgresql://{name}@{url[match.end():].split('?', 1)[0]}"
+    return shown
+
+
+def _misread(url: str, shown: str | None = None) -> bool:
+    """Did libpq take part of the password for the host, port or database?"""
+    if shown is None:
+        try:
+            from psycopg.conninfo import conninfo_to_dict
+
+            parts = conninfo_to_dict(url)
+        except Exception:  # noqa: BLE001
+            return False
+        shown = " ".join(str(parts.get(key) or "") for key in ("host", "port", "dbname"))
+    return any(secret in shown for secret in _secrets(url))
 
 
 def _first_line(exc: BaseException, url: str) -> str:
     text = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-    try:
-        from psycopg.conninfo import conninfo_to_dict
-
-        password = conninfo_to_dict(url).get("password")
-    except Exception:  # noqa: BLE001
-        password = None
-    if password:
-        text = text.replace(str(password), "***")
+    for secret in _secrets(url):  # longest first, so a piece never leaves the rest of a longer one
+        text = text.replace(secret, "***")
     return re.sub(r"^connection failed: ", "", text)[:200]
 
 
@@ -128,6 +170,8 @@ def connect(url: str, autocommit: bool = True):
         cause = _first_line(exc, url)
         if "password authentication failed" in cause or "no password supplied" in cause:
             fix = "forkert bruger eller adgangskode; sæt den i PGPASSWORD eller ~/.pgpass"
+        elif _misread(url):
+            fix = "adgangskoden har et / @ eller : uden %-kodning; skriv det %-kodet (/ som %2F, @ som %40) eller sæt den i PGPASSWORD"
         elif re.search(r"database .* does not exist", cause):
             fix = "databasen findes ikke; opret den med createdb eller ret adressen"
         else:
@@ -335,15 +379,23 @@ class PgIndex:
 
     def _query(self, template: str, parameters=()) -> list[tuple]:
         psycopg = _psycopg()
-        try:
-            with self._lock:
-                if self._conn.closed:  # lost earlier (a server restart): a long-lived reader reconnects
-                    self._conn = self._connect()
-                return self._conn.execute(self.tables.sql(template), parameters).fetchall()
-        except psycopg.errors.UndefinedTable:
-            raise IndexProblem(f"indekset {self.name!r} blev slettet, mens det blev læst; kør kommandoen igen") from None
-        except psycopg.OperationalError as exc:
-            raise PgStoreError(f"forbindelsen til PostgreSQL på {where(self.url)} gik tabt: {_first_line(exc, self.url)}") from None
+        for attempt in (1, 2):
+            try:
+                with self._lock:
+                    if self._conn.closed:  # lost earlier: a long-lived reader reconnects
+                        self._conn = self._connect()
+                    return self._conn.execute(self.tables.sql(template), parameters).fetchall()
+            except psycopg.errors.UndefinedTable:
+                raise IndexProblem(f"indekset {self.name!r} blev slettet, mens det blev læst; kør kommandoen igen") from None
+            except psycopg.OperationalError as exc:
+                # A server restarted (or a failover) since the last query: the connection is
+                # found broken only by using it. Every query here reads, so it is asked once
+                # more on a new connection; serve had failed each connection's first request.
+                if attempt == 1 and (self._conn.closed or self._conn.broken):
+                    self._conn.close()
+                    continue
+                raise PgStoreError(f"forbindelsen til PostgreSQL på {where(self.url)} gik tabt: {_first_line(exc, self.url)}") from None
+        raise AssertionError("unreachable")
 
     def refresh(self) -> bool:
         """Re-read the manifest; True if an ingest has committed since (the term statistics changed)."""
@@ -492,10 +544,21 @@ class PgWriter:
         return self._pending
 
     @contextmanager
+    def _lost(self):
+        """A server gone mid-ingest is one line, not psycopg's traceback (the run's vectors wait
+        in the pending folder, and the next run resumes from them)."""
+        psycopg = _psycopg()
+        try:
+            yield
+        except psycopg.OperationalError as exc:
+            raise PgStoreError(f"forbindelsen til PostgreSQL på {where(self.url)} gik tabt: {_first_line(exc, self.url)}") from None
+
+    @contextmanager
     def lock(self):
         """Refuse a second concurrent ingest of this index at once, rather than wait or interleave."""
         key = self.tables.schema_text
-        (taken,), = self._conn.execute("SELECT pg_try_advisory_lock(%s, hashtext(%s))", (LOCK_CLASS, key)).fetchall()
+        with self._lost():
+            (taken,), = self._conn.execute("SELECT pg_try_advisory_lock(%s, hashtext(%s))", (LOCK_CLASS, key)).fetchall()
         if not taken:
             raise IndexLocked(
                 f"indekset {self.name!r} i {where(self.url)} opdateres allerede af en anden ingest; vent til den er færdig"
@@ -503,17 +566,20 @@ class PgWriter:
         try:
             yield self
         finally:
-            if not self._conn.closed:
-                self._conn.execute("SELECT pg_advisory_unlock(%s, hashtext(%s))", (LOCK_CLASS, key))
+            if not self._conn.closed and not self._conn.broken:
+                with self._lost():
+                    self._conn.execute("SELECT pg_advisory_unlock(%s, hashtext(%s))", (LOCK_CLASS, key))
 
     def exists(self) -> bool:
-        (found,), = self._conn.execute(
-            "SELECT to_regclass(quote_ident(%s) || '.meta') IS NOT NULL", (self.tables.schema_text,)
-        ).fetchall()
+        with self._lost():
+            (found,), = self._conn.execute(
+                "SELECT to_regclass(quote_ident(%s) || '.meta') IS NOT NULL", (self.tables.schema_text,)
+            ).fetchall()
         return bool(found)
 
     def manifest(self) -> dict:
-        return _read_manifest(self._conn, self.tables, self.name, self.url)
+        with self._lost():
+            return _read_manifest(self._conn, self.tables, self.name, self.url)
 
     def sources(self) -> list[str]:
         try:

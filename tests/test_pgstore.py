@@ -82,12 +82,17 @@ def test_a_server_that_cannot_be_reached_holds_no_index_to_replace():
     "postgres:TopSecret99@h/db",  # no scheme at all
     "postgresql://postgres:Top%Secret99@127.0.0.1:9/postgres",  # a bare % in the password: libpq quoted the token
     "postgresql://u:TopSecret99@[::1/db",  # libpq quoted the whole URL
+    # an unencoded "/" or "@" in the password: libpq read its pieces as host, port and database
+    "postgresql://postgres:TopSecret99/Secret99@127.0.0.1:9/postgres",
+    "postgresql://postgres@TopSecret99@127.0.0.1:9/postgres",
+    "postgresql://nightly:Vinter/TopSecret99@127.0.0.1:9/rag",
 ])
 def test_no_error_about_a_store_address_repeats_its_password(url):
     for command in (["info", "--store", url], ["copy-index", "--to", url, "--home", "/nonexistent-ragcli-home"]):
         result = CliRunner().invoke(app, command)
         assert result.exit_code in (1, 2) and "Fejl:" in result.output, result.output
         assert "TopSecret99" not in result.output and "Secret99" not in result.output, result.output
+    assert "Secret99" not in where(url)
 
 
 def test_store_local_overrides_a_url_from_the_environment(tmp_path):
@@ -416,3 +421,36 @@ def test_a_postgres_index_records_its_analysis_and_refuses_another(pg_url):
     set_meta(lambda m: m.pop("analysis"))  # an index from before the settings were recorded
     with PgIndex(pg_url, "analyse") as index:
         assert index.lexical.search("affaldet", k=1)[0][1] > 0
+
+
+def _terminate(url: str, conn) -> None:
+    """What a server restart does to a connection: the server ends it."""
+    from ragcli.pgstore import connect
+
+    with connect(url) as admin:
+        admin.execute("SELECT pg_terminate_backend(%s)", (conn.info.backend_pid,))
+
+
+@pytest.mark.slow
+def test_a_reader_goes_on_after_the_server_ended_its_connection(demo_pg):
+    # serve's first request on each connection had failed with 500 after a database restart,
+    # though the server was back ("gik tabt: terminating connection due to administrator command")
+    with PgIndex(demo_pg, "demo") as index:
+        before = [d.name for d in index.documents()]
+        _terminate(demo_pg, index._conn)
+        assert [d.name for d in index.documents()] == before
+        _terminate(demo_pg, index._conn)
+        assert index.refresh() is False and index.lexical.search("affald", 3)
+
+
+@pytest.mark.slow
+def test_a_server_gone_during_an_ingest_is_one_line_not_a_traceback(demo_pg):
+    writer = PgWriter(demo_pg, "demo")
+    try:
+        _terminate(demo_pg, writer._conn)
+        with pytest.raises(PgStoreError, match="gik tabt"):
+            writer.exists()
+        with pytest.raises(PgStoreError, match="gik tabt"):
+            writer.manifest()
+    finally:
+        writer.close()
