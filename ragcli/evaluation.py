@@ -103,7 +103,8 @@ def _question_row(row: object, number: int) -> EvalQuestion:
     )
 
 
-def load_questions(path: Path) -> list[EvalQuestion]:
+def load_questions(path: Path | str) -> list[EvalQuestion]:
+    path = Path(path)
     if not path.is_file():
         raise EvalError(f"no such question file: {path}")
     questions = []

@@ -58,6 +58,31 @@ def _number(name: str, value, low: float, high: float) -> float:
     return float(value)
 
 
+def _flag(name: str, value) -> bool:
+    """A switch (numpy's bool too), else one UsageError line: show_cpr="no" is a true string,
+    and a privacy switch read as Python truthiness had shown CPR numbers."""
+    import numpy as np
+
+    if not isinstance(value, (bool, np.bool_)):
+        raise UsageError(f"{name} must be True or False, not {value!r}")
+    return bool(value)
+
+
+def _text(name: str, value, optional: bool = True) -> str | None:
+    if (value is None and optional) or isinstance(value, str):
+        return value
+    raise UsageError(f"{name} must be text{' or None' if optional else ''}, not {value!r}")
+
+
+def _path(name: str, value) -> Path:
+    """A file or folder given as text or a Path, else one UsageError line."""
+    import os
+
+    if isinstance(value, (str, os.PathLike)) and str(value):
+        return Path(value)
+    raise UsageError(f"{name} must be a path (text or pathlib.Path), not {value!r}")
+
+
 def ask_params(
     mode: str = "hybrid",
     k: int = 5,
@@ -90,6 +115,9 @@ def ask_params(
     seed = _whole("seed", seed)
     if min_coverage is not None:
         min_coverage = _number("min_coverage", min_coverage, 0.0, 1.0)
+    show_cpr = _flag("show_cpr", show_cpr)
+    prefer_quote = _flag("prefer_quote", prefer_quote)
+    model_answers = _flag("model_answers", model_answers)
     extra: dict = {}
     if show_cpr:
         # Entitled users: no rule masks CPR numbers, in the question, the stream or the answer.
@@ -121,6 +149,9 @@ class Session:
     ):
         n_ctx = _whole("n_ctx", n_ctx, 512)
         seed = _whole("seed", seed)
+        llm_url = _text("llm_url", llm_url)
+        llm_chat = _flag("llm_chat", llm_chat)
+        quick_start = _flag("quick_start", quick_start)
         if model is not None and not isinstance(model, (str, Path)):
             raise UsageError(f"model must be a GGUF file's path or a server's model name, not {model!r}")
         self._index: Index | None = index
@@ -157,6 +188,8 @@ class Session:
 
         if not isinstance(index, str):
             raise UsageError(f"index must be an index's name, not {index!r}")
+        home = _path("home", home)
+        store = _text("store", store)
         session = cls(None, *settings, **named_settings)  # a bad setting fails before the index (or a database) opens
         session._index = open_index(index, home, store)
         return session
@@ -264,6 +297,7 @@ class Session:
         from ragcli.retrieval import RetrievalParams, retrieve
 
         k = _whole("k", k, 1, 100)
+        show_cpr = _flag("show_cpr", show_cpr)
         mode = _check_mode(mode or self.mode)
         hits = retrieve(self.index, query, RetrievalParams(mode=mode, k=k), self.embedder(mode))  # type: ignore[arg-type]
         return mask_hits(hits, show_cpr)
@@ -282,7 +316,7 @@ class Session:
         self,
         rows: list[EvalQuestion],
         params: AskParams | None = None,
-        out: Path | None = None,
+        out: Path | str | None = None,
         on_record: Callable[[dict], None] | None = None,
     ) -> dict:
         """Answer every row and measure the answers (see ragcli.answer_eval); `out` makes a re-run resume."""
@@ -291,6 +325,7 @@ class Session:
 
         params = self._checked(params)
         rows = _rows(rows)
+        out = None if out is None else _path("out", out)
         generator = self.generator
         records = run_answer_eval(rows, lambda q: self.ask(q, params), out, on_record=on_record)
         indexed = {d.name for d in self.index.documents()}
@@ -330,7 +365,13 @@ def ingest(
         chunk_tokens = _whole("chunk_tokens", chunk_tokens, 16)
     if overlap_tokens is not None:
         overlap_tokens = _whole("overlap_tokens", overlap_tokens, 0)
-    folder = Path(folder)
+    if not isinstance(index, str):
+        raise UsageError(f"index must be an index's name, not {index!r}")
+    rebuild, prune = _flag("rebuild", rebuild), _flag("prune", prune)
+    home = _path("home", home)
+    store = _text("store", store)
+    embed_model = _text("embed_model", embed_model)
+    folder = _path("folder", folder)
     if not folder.exists():
         raise IngestError(f"no such file or folder: {folder}")
     target = index_writer(index, home, store)
@@ -350,6 +391,8 @@ def _rows(rows) -> list[EvalQuestion]:
         rows = None
     if rows is None or not all(isinstance(row, EvalQuestion) for row in rows):
         raise UsageError("rows must be EvalQuestion records (ragcli.evaluation.load_questions reads them from JSONL)")
+    if not rows:  # evaluate([]) had ended in statistics' "no median for empty data"
+        raise UsageError("rows holds no questions; give at least one EvalQuestion")
     return rows
 
 

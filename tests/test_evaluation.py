@@ -40,6 +40,7 @@ def test_loads_the_shared_schema_as_is(tmp_path):
         pytest.skip(f"no dev set at {dev}")
     questions = load_questions(dev)
     assert len(questions) == 20
+    assert load_questions(str(dev)) == questions  # a path as text too (had been an AttributeError)
     assert any(q.hops and len(q.targets) == 2 for q in questions)
     assert [q.answerable for q in questions].count(False) == sum(q.kind == "unanswerable" for q in questions)
     bad = tmp_path / "bad.jsonl"

@@ -220,6 +220,18 @@ def test_threads_sharing_a_session_get_the_answers_they_would_get_alone(small_in
         (lambda s: s.evaluate(None), "rows must"),
         (lambda s: ragcli.ingest("no-such-folder", "x", chunk_tokens=0), "chunk_tokens must"),  # had been a bare ValueError
         (lambda s: ragcli.ingest("no-such-folder", "x", overlap_tokens=-5), "overlap_tokens must"),
+        # found by an integrator: a privacy switch read as truthiness had shown CPR numbers for "no"
+        (lambda s: s.search("affald", show_cpr="no"), "show_cpr must"),
+        (lambda s: ragcli.session.ask_params(show_cpr="false"), "show_cpr must"),
+        (lambda s: s.params(model_answers=1), "model_answers must"),
+        # … and these had been bare StatisticsError, TypeError or AttributeError
+        (lambda s: s.evaluate([]), "no questions"),
+        (lambda s: s.evaluate_answers([]), "no questions"),
+        (lambda s: ragcli.ingest("no-such-folder", None), "index must"),
+        (lambda s: ragcli.ingest(None, "x"), "folder must"),
+        (lambda s: ragcli.Session.open("x", store=123), "store must"),
+        (lambda s: ragcli.Session.open("x", home=123), "home must"),
+        (lambda s: ragcli.Session(None, llm_url=123), "llm_url must"),  # had failed only at the first ask
     ],
 )
 def test_the_library_refuses_what_the_command_line_refuses_with_one_usage_error(small_index, call, says):
@@ -242,6 +254,7 @@ def test_numpy_numbers_are_settings_too_and_rows_may_come_from_a_generator(small
         assert len(session.search("affald", k=np.int64(2))) <= 2
         rows = (EvalQuestion(id=str(n), question=QUESTION, doc=GOLD[0], page=GOLD[1], kind="fact") for n in range(2))
         assert len(session.evaluate(rows, k=5)["questions"]) == 2  # a generator read once, not used up by the check
+        assert len(session.search("affald", k=2, show_cpr=np.bool_(False))) <= 2
 
 
 @pytest.mark.slow
