@@ -99,6 +99,26 @@ _DIGITS = re.compile(r"\d+")
 _PAGE_LABEL = re.compile(r"^\W*#\W*$|\b(?:side|page|s\.)\s*#|#\s*(?:/|af|of)\s*\d", re.IGNORECASE)
 
 
+# A line that is only a page's own number: "Side 2", "- 2 -", "2 / 9", "Side 2 af 9".
+_OWN_PAGE_LABEL = re.compile(r"^\W*(?:(?:side|page|s\.)\s*)?(\d{1,4})(?:\s*(?:/|af|of)\s*\d{1,4})?\W*$", re.IGNORECASE)
+
+
+def _drop_own_page_numbers(pages: list[str]) -> list[str]:
+    """A document too short to tell its running lines (under 3 pages) still prints its page
+    numbers: "Side 1" at the foot of the school page ran into the next page's heading ("…
+    distriktsskolen. Side 1 SFO Skolefritidsordningen …") in passages, prompts and quotes.
+    Only a line at a page's edge that is that page's own number goes."""
+    cleaned = []
+    for index, text in enumerate(pages):
+        lines = text.split("\n")
+        for i, line in _edges(lines).items():
+            match = _OWN_PAGE_LABEL.match(line)
+            if match and int(match.group(1)) == index + 1:
+                lines[i] = ""
+        cleaned.append(_MANY_NEWLINES.sub("\n\n", "\n".join(lines)).strip() if lines != text.split("\n") else text)
+    return cleaned
+
+
 def _running_key(line: str) -> str:
     """A line as a running header compares: its numbers do not count."""
     return _DIGITS.sub("#", line.lower())
@@ -147,7 +167,7 @@ def drop_running_lines(pages: list[str]) -> list[str]:
     or its author ("Digital Identity ApS"), which a question may ask about.
     """
     if len(pages) < 3:
-        return pages
+        return _drop_own_page_numbers(pages)
     need = max(3, RUNNING_LINE_SHARE * len(pages))
     page_lines = [text.split("\n") for text in pages]
     by_key: dict[str, dict[int, set[str]]] = {}

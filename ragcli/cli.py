@@ -37,6 +37,10 @@ app = typer.Typer(
 # other control character from a file, a document or a question reaches the terminal raw.
 out = SafeConsole(highlight=False, soft_wrap=False)
 err = SafeConsole(stderr=True, highlight=False)
+# Into a pipe or a file a line stays one line: rich wraps at 80 columns where there is no
+# terminal, and `ragcli ask … | head -1` had cut the answer mid-sentence.
+for _console in (out, err):
+    _console.soft_wrap = not _console.is_terminal
 
 
 class Terminated(BaseException):

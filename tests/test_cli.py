@@ -61,6 +61,9 @@ def test_ask_prints_answer_and_sources_table(cli_home):
     assert result.stdout.startswith("Svar:")
     assert "Kilder" in result.stdout and "sds_ehdsi_driftshaandbog.pdf" in result.stdout
     assert "\x1b[" not in result.stdout  # no ANSI codes when piped
+    # … and the answer is one line (rich had wrapped it at 80 columns: `| head -1` cut it short)
+    answer = json.loads(ragcli("ask", QUESTION, "--index", "kommune", "--json", home=cli_home, check=True).stdout)["answer"]
+    assert result.stdout.splitlines()[0] == "Svar: " + answer
 
 
 def test_search_and_info_json(cli_home):
