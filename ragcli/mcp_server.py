@@ -99,7 +99,7 @@ def build_server(service: Service) -> MCPServer:
 
     @server.tool(description="Find de passager i dokumenterne der bedst matcher query (ingen generering)." + index_note)
     async def search_documents(
-        query: str, k: Annotated[int, Field(ge=1, le=100)] = 5, index: str | None = None  # as over HTTP
+        query: str, k: Annotated[int, Field(ge=1, le=100, strict=True)] = 5, index: str | None = None  # as over HTTP: "3" is no number
     ) -> wire.ToolSearchDict:
         with _tool_errors():
             found = await service.search(index, query, k, None)

@@ -644,6 +644,12 @@ class _OnlyMcp:
         self.show_cpr = show_cpr
 
     async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] == "http" and scope["path"] == "/mcp" and scope["method"] == "GET":
+            # The stream for messages the server starts: a stateless server starts none, and the
+            # SDK held such a stream open with nothing ever sent (300 of them, a descriptor each,
+            # from any local process). The MCP transport allows 405 here.
+            await _send_error(send, 405, "GET er ikke tilladt her (tilladt: POST); serveren sender ingen beskeder af sig selv", [(b"allow", b"POST")])
+            return
         if scope["type"] != "http" or scope["path"] == "/mcp":
             await self.mcp_app(scope, receive, send if self.show_cpr else _masking_errors(send))
             return

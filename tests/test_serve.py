@@ -398,10 +398,11 @@ def test_mcp_tools_over_streamable_http(server):
         transport = streamable_http_client(f"{server}/mcp", http_client=httpx2.AsyncClient(headers=AUTH, timeout=300))
         async with Client(transport) as mcp:
             assert {t.name for t in (await mcp.list_tools()).tools} == {"search_documents", "ask_documents"}
-            return await mcp.call_tool("search_documents", {"query": "madaffald restaffald fraktioner", "k": 1})
+            text_k = await mcp.call_tool("search_documents", {"query": "madaffald", "k": "3"})  # as over HTTP: 422
+            return text_k, await mcp.call_tool("search_documents", {"query": "madaffald restaffald fraktioner", "k": 1})
 
-    result = anyio.run(main)
-    assert not result.is_error
+    text_k, result = anyio.run(main)
+    assert text_k.is_error and not result.is_error
     assert result.structured_content["passages"][0]["file"] == "fjordby_affaldssortering.pdf"
     # stateless: an "initialize" opens no session that 10,000 of them could use up
     hello = {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
@@ -411,7 +412,10 @@ def test_mcp_tools_over_streamable_http(server):
         assert all(r.status_code == 200 and "mcp-session-id" not in r.headers for r in replies), replies[-1].text
         # the transport's own errors quote the message; CPR numbers in it are masked
         wrong = raw.post(f"{server}/mcp", json={"hello": "010190-1234"})
+        # a stateless server sends nothing of itself: no event stream held open for ever
+        idle = raw.get(f"{server}/mcp", headers={"Accept": "text/event-stream"}, timeout=10)
     assert wrong.status_code >= 400 and "010190" not in wrong.text, wrong.text
+    assert idle.status_code == 405 and idle.headers["allow"] == "POST" and idle.json()["error"]["code"] == 405
 
 
 @pytest.mark.slow
