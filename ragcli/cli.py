@@ -586,7 +586,7 @@ def chat(
         params = answering.params(session, min_coverage, show_cpr)
 
         def after(answer) -> None:
-            render_decision(out, answer)
+            render_decision(out, answer, explain="/explain")
             render_answer_check(out, answer)
 
         run_chat(
@@ -645,10 +645,11 @@ def batch(
             finally:
                 writer.close()
     if not quiet:
-        err.print(f"{len(todo) - failed} besvaret, {len(rows) - len(todo)} fandtes allerede i {mask_cpr(output)}", markup=False)
+        done = f"{len(todo) - failed} {'søgt' if retrieve_only else 'besvaret'}"
+        err.print(done if output == "-" else f"{done}, {len(rows) - len(todo)} fandtes allerede i {mask_cpr(output)}", markup=False)
     if failed:
         # Their records say why; a resume asks them again (after --n-ctx was raised, say).
-        err.print(f"Fejl: {failed} spørgsmål fik intet svar; deres poster i {output} siger hvorfor (\"error\")", markup=False)
+        err.print(f"Fejl: {failed} spørgsmål fik intet svar; deres poster i {mask_cpr(output)} siger hvorfor (\"error\")", markup=False)
         raise typer.Exit(1)
 
 

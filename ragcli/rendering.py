@@ -81,8 +81,14 @@ class DraftStream:
             self._live = None
 
 
-def render_decision(console: Console, answer: Answer) -> None:
-    """The answer ragcli stands behind, and, when it is not the model's own, why not."""
+# danish.AnswerType as --explain says it
+ANSWER_TYPE_NAMES = {"quantity": "en mængde eller et beløb", "number": "et tal", "time": "et tidspunkt eller en dato",
+                     "name": "et navn", "any": "et hvilket som helst svar"}
+
+
+def render_decision(console: Console, answer: Answer, explain: str = "--explain") -> None:
+    """The answer ragcli stands behind, and, when it is not the model's own, why not.
+    `explain`: how to see the model's draft where this is shown (chat's is /explain)."""
     console.print(Text.assemble(("Svar: ", "bold"), plain(answer.text)))
     refusal = not answer.raw_answer or is_refusal(answer.raw_answer)
     if answer.decision == "extracted":
@@ -96,13 +102,13 @@ def render_decision(console: Console, answer: Answer) -> None:
         else:
             console.print(plain(
                 "(Modellens eget svar kunne ikke underbygges af kilderne; sætningen ovenfor er kildens egen. "
-                "--explain viser modellens udkast.)", style="dim",
+                f"{explain} viser modellens udkast.)", style="dim",
             ))
     elif answer.decision == "refused" and answer.hits:
         if not refusal:
             console.print(plain(
                 "(Modellens svar kunne ikke underbygges af kilderne, og ingen kildesætning svarer på spørgsmålet. "
-                "--explain viser modellens udkast.)", style="dim",
+                f"{explain} viser modellens udkast.)", style="dim",
             ))
         best = answer.grounding.get("source") or 1
         order = [best] + [n for n in range(1, len(answer.hits) + 1) if n != best]
@@ -265,7 +271,8 @@ def render_explain(console: Console, answer: Answer) -> None:
         )
     )
     if answer.grounding.get("answer_type"):
-        console.print(plain(f"Spørgsmålet beder om: {answer.grounding['answer_type']}", style="dim"))
+        kind = answer.grounding["answer_type"]  # the JSON keeps the English name; the user reads Danish
+        console.print(plain(f"Spørgsmålet beder om: {ANSWER_TYPE_NAMES.get(kind, kind)} ({kind})", style="dim"))
     for window in answer.windows:
         spans = ", ".join(f"{a}–{b}" for a, b in window["spans"])
         console.print(plain(f"Evidensvindue [{window['source']}]: tegn {spans} af passagen (dækning {window['score']})", style="dim"))

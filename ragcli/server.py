@@ -478,7 +478,10 @@ def create_app(service: Service) -> FastAPI:
     async def invalid(request: Request, exc: RequestValidationError):
         # A field's name is the client's text too ({"150585-4321": 1}): cut short and masked.
         where = lambda e: ".".join(str(p)[:100] for p in e["loc"] if p != "body")  # noqa: E731
-        problems = "; ".join(f"{where(e)}: {e['msg']}" for e in exc.errors()[:10])
+        problems = "; ".join(f"{where(e)}: {e['msg']}" if where(e) else e["msg"] for e in exc.errors()[:10])
+        if "json" not in request.headers.get("content-type", ""):
+            # curl -d '{…}' sends form data's type, and FastAPI then reads no JSON at all
+            problems += " (send JSON med Content-Type: application/json)"
         return JSONResponse(wire.error(shown(f"ugyldig forespørgsel: {problems}"), "invalid_request_error", 422), status_code=422)
 
     @app.api_route("/healthz", methods=["GET", "HEAD"])  # uptime checkers and curl -I ask with HEAD

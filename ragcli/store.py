@@ -175,7 +175,11 @@ def read_manifest(folder: Path) -> dict:
         home = folder.parent
         if home.exists() and not home.is_dir():
             raise IndexNotFound(f"the index home {home} is a file, not a folder (--home, RAGCLI_HOME)")
-        raise IndexNotFound(f"no index at {folder} (run `ragcli ingest FOLDER --index {folder.name}` first)")
+        # The default home is relative ("indexes"): from another folder, the absolute path
+        # says where it was looked for, and how to point elsewhere.
+        where = folder if folder.is_absolute() else f"{folder} ({folder.absolute()})"
+        hint = "" if folder.is_absolute() else "; or give --home / RAGCLI_HOME where the indexes are"
+        raise IndexNotFound(f"no index at {where} (run `ragcli ingest FOLDER --index {folder.name}` first{hint})")
     try:
         manifest = json.loads(path.read_text(encoding="utf-8"))
     except UnicodeDecodeError:

@@ -269,6 +269,10 @@ def test_limits_and_bad_requests_are_clear_errors(client):
                        ("/v1/ask", {"question": "Hvornår?", "stream": "yes"}),
                        ("/v1/chat/completions", {"model": "demo", "stream": "true", "messages": [{"role": "user", "content": "Hvornår?"}]})):
         assert client.post(path, json=body).status_code == 422, body
+    # curl -d without a Content-Type: said what to send (it had been "ugyldig forespørgsel: : Input should be …")
+    form = client.post("/v1/search", content=b'{"query": "skole"}', headers={"Content-Type": "application/x-www-form-urlencoded"})
+    assert form.status_code == 422 and "Content-Type: application/json" in form.json()["error"]["message"]
+    assert ": :" not in form.json()["error"]["message"]
     # A lone surrogate was a plain-text 500 (the embedder cannot encode it); zero-width
     # characters only were a search for five arbitrary passages.
     for body, said in ((rb'{"query": "skole \ud800"}', "lone surrogate"), (rb'{"query": "\u200b\u200b"}', "is empty")):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -104,6 +105,9 @@ def test_an_open_index_follows_a_newer_ingest(tmp_path):
 def test_missing_and_unsupported_indexes_are_clear_errors(tmp_path):
     with pytest.raises(IndexProblem, match="no index at"):
         Index.open(tmp_path, "nope")
+    # the default home is relative: where it was looked for, and how to point elsewhere
+    with pytest.raises(IndexProblem, match=r"no index at indexes/nope \(/.*/indexes/nope\).*--home"):
+        Index.open(Path("indexes"), "nope")
     folder = tmp_path / "future"
     docs, chunks, vectors = _docs_and_chunks(["Tekst."])
     write_generation(folder, docs, chunks, vectors, _fields())
