@@ -40,11 +40,12 @@ _Z = "[\u00ad\u034f\u061c\u180e\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2
 _SPACE = r"\s"
 
 
-# The zero of every run of ten decimal digits in Unicode 14 (Python 3.11's unicodedata; a test
-# checks the list against it): ASCII, Arabic-Indic, Devanagari, …, fullwidth, mathematical
+# The zero of every run of ten decimal digits in Unicode 14 and 15 (Python 3.11's and 3.12's
+# unicodedata; a test checks that this Python's are all here): ASCII, Arabic-Indic, Devanagari, …, fullwidth, mathematical
 # bold and monospace. Text that was never NFKC-normalised (a question, a file name) can hold
 # a number in any of them, and int() reads each.
 _ZEROS = (
+    0x11F50, 0x1E4F0,  # Unicode 15 (Python 3.12 on): Kawi, Nag Mundari
     0x30, 0x660, 0x6F0, 0x7C0, 0x966, 0x9E6, 0xA66, 0xAE6, 0xB66, 0xBE6, 0xC66, 0xCE6, 0xD66, 0xDE6,
     0xE50, 0xED0, 0xF20, 0x1040, 0x1090, 0x17E0, 0x1810, 0x1946, 0x19D0, 0x1A80, 0x1A90, 0x1B50,
     0x1BB0, 0x1C40, 0x1C50, 0xA620, 0xA8D0, 0xA900, 0xA9D0, 0xA9F0, 0xAA50, 0xABF0, 0xFF10,
@@ -68,10 +69,13 @@ def _digit(low: str, high: str, zeros: tuple[int, ...]) -> str:
 
 _DASH = "[-\u2010-\u2015\u2043\u2212\ufe58\ufe63\uff0d]"  # hyphens, dashes, a horizontal bar, the small and fullwidth ones
 _PAIR_GAP = f"{_Z}(?:{_SPACE}{_Z})?"  # between day, month and year: nothing or one space
-# between date and serial: one or two dashes or a slash, with spaces around; an underscore or
-# a full stop (a file name's "sag_150585_4321.pdf"); or only spaces (a table's column gap,
-# "150585    4321") or nothing
-_SEPARATOR = f"{_Z}(?:{_SPACE}{{0,3}}(?:{_DASH}{{1,2}}|[/／]){_SPACE}{{0,3}}|[_.．]|{_SPACE}{{0,8}}){_Z}"
+# between date and serial: one or two dashes or a slash, with spaces around; only spaces (a
+# table's column gap, "150585    4321") or nothing
+_GAP = f"{_Z}(?:{_SPACE}{{0,3}}(?:{_DASH}{{1,2}}|[/／]){_SPACE}{{0,3}}|{_SPACE}{{0,8}}){_Z}"
+# … or an underscore, as a file name writes it ("sag_150585_4321.pdf"; a scanner's
+# "scan_120324_1430.pdf" is written the same way, and is masked too). Not a full stop:
+# "Beløb 120399.5000" and "build 240315.1030" are numbers.
+_SEPARATOR = f"(?:{_GAP}|{_Z}_{_Z})"
 _BEFORE = r"(?<![\d+\uff0b])"  # \d: a digit of any script
 _AFTER = r"(?!\d)"
 
@@ -87,17 +91,15 @@ def _patterns(zeros: tuple[int, ...]) -> tuple[re.Pattern[str], re.Pattern[str]]
     # The date written as a date ("01.01.90-1234", "01/01/90-1234"): the same mark between day,
     # month and year, and then a dash before the serial. Not only a space or a line break
     # there: "Møde 12.03.24 1400", a date and a time, is no CPR number, nor a title ending in
-    # a date. (A line may break after that dash, "01.01.90-\n1234".) Written with full stops,
-    # the dash may have spaces before it as well ("15.05.85 - 4321"); with slashes, not:
-    # "Frist 12/03/24 - 2025" is a deadline and a year.
-    punctuated = (
-        f"{day}{_Z}(?P<cpr_dot>[.．]){_Z}{month}{_Z}(?P=cpr_dot){_Z}{year}{_Z}{_SPACE}{{0,2}}{_DASH}{_SPACE}{{0,2}}{_Z}{serial}"
-        f"|{day}{_Z}(?P<cpr_mark>[-/／]){_Z}{month}{_Z}(?P=cpr_mark){_Z}{year}{_Z}{_DASH}{_SPACE}{{0,2}}{_Z}{serial}"
-    )
+    # a date. (A line may break after that dash, "01.01.90-\n1234".) Nor a space before the
+    # dash: "Betalt 15.01.24 - 2500 kr.", "Skoleår 01.08.24 - 2025", "Frist 12/03/24 - 2025"
+    # are a date and an amount or a year, written as a CPR number would be with that space.
+    punctuated = f"{day}{_Z}(?P<cpr_mark>[-./．／]){_Z}{month}{_Z}(?P=cpr_mark){_Z}{year}{_Z}{_DASH}{_SPACE}{{0,2}}{_Z}{serial}"
     whole = re.compile(f"{_BEFORE}(?:{compact_date}{_SEPARATOR}{serial}|{punctuated}){_AFTER}")
     # A snippet cut short inside a number ("… CPR 311299 - 99 …"): the date part is masked too
     # (in the compact form only: a title ending in "05.02.2024" is a date).
-    cut_short = re.compile(f"{_BEFORE}{compact_date}(?:{_SEPARATOR}{d()}{{0,3}})?{_Z}(?=\\s*(?:…|\\.\\.\\.)?\\s*$)")
+    # Not after an underscore: "Journal nr. 240101." ends in a date-like number, not in a cut one.
+    cut_short = re.compile(f"{_BEFORE}{compact_date}(?:{_GAP}{d()}{{0,3}})?{_Z}(?=\\s*(?:…|\\.\\.\\.)?\\s*$)")
     return whole, cut_short
 
 
@@ -164,7 +166,12 @@ def mask_cpr_parts(values: list[str], text: str) -> list[str]:
     masked: the analyser splits "150585-4321" into "150585" and "4321", which the pattern no
     longer sees as a CPR number. Only those very pieces: "85" from "§ 85" stays."""
     pieces = {piece.lower() for match in CPR_PATTERN.finditer(text) for piece in _PIECES.findall(match.group(0))}
-    return [MASK if value.lower() in pieces else value for value in values] if pieces else values
+    if not pieces:
+        return values
+    # a piece inside a longer term too ("sag_150585" from a file name in the question), but not
+    # the digits of another number ("1505850")
+    inside = re.compile("|".join(rf"(?<!\d){re.escape(piece)}(?!\d)" for piece in sorted(pieces, key=len, reverse=True)))
+    return [MASK if value.lower() in pieces or inside.search(value.lower()) else value for value in values]
 
 
 def contains_cpr(text: str) -> bool:

@@ -37,11 +37,8 @@ CPR_VARIANTS = {
     "22\u200a01\u200a90\u20021234": "2201901234",  # hair and en spaces inside the date
     # found by the probe after that: shown by search, ask, serve, MCP, batch, chat's history
     "230190\u20151234": "2301901234",  # a horizontal bar for the dash
-    "24.01.90 - 1234": "2401901234",  # a dotted date with spaces around the dash …
-    "25.01.90 -1234": "2501901234",  # … or before it
     "\uff12\uff16\uff0e\uff10\uff11\uff0e\uff19\uff10-\uff11\uff12\uff13\uff14": "2601901234",  # fullwidth stops too
-    "270190_1234": "2701901234",  # a file name's underscore …
-    "280190.1234": "2801901234",  # … or full stop
+    "270190_1234": "2701901234",  # a file name's underscore
     "290190    1234": "2901901234",  # a table's column gap
     "\U0001d7d1\U0001d7ce\U0001d7ce\U0001d7cf\U0001d7d7\U0001d7ce-\U0001d7cf\U0001d7d0\U0001d7d1\U0001d7d2": "3001901234",  # mathematical bold
     "\u0663\u0661\u0660\u0661\u0669\u0660-\u0661\u0662\u0663\u0664": "3101901234",  # Arabic-Indic digits
@@ -69,6 +66,11 @@ NOT_CPR = (
     "PDF side 12.03.24\n1234",
     # (A scanner's "scan_120324_1430.pdf" is masked: it is written as "sag_150585_4321.pdf" is.)
     "scan_20240312_1430.pdf",
+    # found by a review: a dotted date, a space and a dash before an amount or a year; decimals
+    "Betalt 15.01.24 - 2500 kr.",
+    "Skoleår 01.08.24 - 2025",
+    "Beløb 120399.5000",
+    "build 240315.1030",
 )
 ESCAPES = "\x1b[41mRØD\x1b[0m\x1b]0;PWNED\x07\x1b[2J\x9b31m\u202eTXT.exe\u200b"
 
