@@ -99,8 +99,13 @@ _DIGITS = re.compile(r"\d+")
 _PAGE_LABEL = re.compile(r"^\W*#\W*$|\b(?:side|page|s\.)\s*#|#\s*(?:/|af|of)\s*\d", re.IGNORECASE)
 
 
-# A line that is only a page's own number: "Side 2", "- 2 -", "2 / 9", "Side 2 af 9".
-_OWN_PAGE_LABEL = re.compile(r"^\W*(?:(?:side|page|s\.)\s*)?(\d{1,4})(?:\s*(?:/|af|of)\s*\d{1,4})?\W*$", re.IGNORECASE)
+# A line that is only a page's own number, said as one: "Side 2", "Page 2", "- 2 -", "2 / 9",
+# "Side 2 af 9". A bare "2" only as a page's last line (a footer); "§ 1" is a heading.
+_OWN_PAGE_LABEL = re.compile(
+    r"^(?:(?:side|page|s\.)\s*(\d{1,4})(?:\s*(?:/|af|of)\s*\d{1,4})?|-\s*(\d{1,4})\s*-|(\d{1,4})\s*(?:/|af|of)\s*\d{1,4})$",
+    re.IGNORECASE,
+)
+_BARE_NUMBER = re.compile(r"^(\d{1,4})$")
 
 
 def _drop_own_page_numbers(pages: list[str]) -> list[str]:
@@ -111,9 +116,11 @@ def _drop_own_page_numbers(pages: list[str]) -> list[str]:
     cleaned = []
     for index, text in enumerate(pages):
         lines = text.split("\n")
-        for i, line in _edges(lines).items():
-            match = _OWN_PAGE_LABEL.match(line)
-            if match and int(match.group(1)) == index + 1:
+        edges = _edges(lines)
+        last = max(edges, default=None)
+        for i, line in edges.items():
+            match = _OWN_PAGE_LABEL.match(line) or (_BARE_NUMBER.match(line) if i == last else None)
+            if match and int(next(g for g in match.groups() if g)) == index + 1:
                 lines[i] = ""
         cleaned.append(_MANY_NEWLINES.sub("\n\n", "\n".join(lines)).strip() if lines != text.split("\n") else text)
     return cleaned

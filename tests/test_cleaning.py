@@ -71,6 +71,9 @@ def test_running_lines_are_only_page_edges_on_most_pages():
     assert drop_running_lines(pages[:2]) == [page.replace(f"\nSide {n} af 5", "") for n, page in enumerate(pages[:2], start=1)]
     assert drop_running_lines(["Tekst.\nSide 1", "Mere tekst.\n- 2 -", "x"][:2]) == ["Tekst.", "Mere tekst."]
     assert drop_running_lines(["Tekst.\nSide 3", "Punkt\n1"]) == ["Tekst.\nSide 3", "Punkt\n1"]  # not its own number
+    # a heading or a list's number is content; a bare number only as the page's last line is a footer
+    assert drop_running_lines(["§ 1\nLoven gælder for alle.\nSlut", "Kapitel\n2\nTekst"]) == ["§ 1\nLoven gælder for alle.\nSlut", "Kapitel\n2\nTekst"]
+    assert drop_running_lines(["Tekst.\n1", "Mere.\n2 / 2"]) == ["Tekst.", "Mere."]
     # a one-line page is all content
     forms = [f"Side {n:03d} ok" for n in range(6)]
     assert drop_running_lines(forms) == forms
