@@ -262,7 +262,8 @@ def annotate(record: dict, out_dir: Path, png: bool = False) -> AnnotationReport
         raise UsageError(f"--annotate {out_dir} er ikke en mappe")
     sources = {s["doc"]: s for s in record.get("sources", [])}
     # Group the highlights per (document, page): one output file per cited page.
-    pages: dict[tuple[str, int], list[tuple[dict, list]]] = {}
+    # (two files whose names mask alike, "sag_[skjult].pdf", are told apart by their hash)
+    pages: dict[tuple[str, object, int], list[tuple[dict, list]]] = {}
     for span in record.get("spans", []):
         doc = span["doc"]
         label = f"{doc}, {span.get('location') or 's. ' + str(span['page'])}"
@@ -286,11 +287,11 @@ def annotate(record: dict, out_dir: Path, png: bool = False) -> AnnotationReport
             report.not_highlighted.append(f"{doc}: {found}")
             continue
         number, rects = found
-        pages.setdefault((doc, number), []).append((span, rects))
+        pages.setdefault((doc, span.get("sha256"), number), []).append((span, rects))
     if not pages:
         return report
     out_dir.mkdir(parents=True, exist_ok=True)
-    for (doc, number), marks in pages.items():
+    for (doc, _, number), marks in pages.items():
         first = marks[0][0]
         path = source_path(first if first.get("path") else sources.get(doc) or first)
         try:

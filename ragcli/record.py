@@ -550,11 +550,17 @@ def quote_found(quote: str, text: str, start: int | None = None, end: int | None
     return quote_in(quote, _normalised(text))
 
 
+# A masked path is looked up part by part: a crafted record ("/[skjult]/[skjult]/…") must not
+# walk the file system or hash a folder's every file.
+MAX_MASKED_PARTS = 4
+MAX_CANDIDATES = 50
+
+
 def source_path(source: dict, root: Path | None = None) -> Path:
     """The file of a record's source (or span): at its recorded path, or by its name under
     `root`. A CPR number masked in the path ("…/borger_[skjult]/notat.txt") stands for any
-    number there: the file is the one whose masked path is that, and of several, the one with
-    the recorded sha256."""
+    number there: the file is the one whose masked path is that; of several, the one with the
+    recorded sha256, and none if none has it (never another citizen's file)."""
     if root is None:
         path = Path(str(source.get("path")))
     else:
@@ -562,37 +568,49 @@ def source_path(source: dict, root: Path | None = None) -> Path:
         # A document name from the record never leads out of --root ("../../etc/passwd").
         if not path.resolve().is_relative_to(root.resolve()):
             return root / ".ragcli-outside-root"
-    return _unmasked(path, source.get("sha256"))
+    return _unmasked(path, source.get("sha256"), root)
 
 
-def _unmasked(path: Path, sha256: object) -> Path:
-    import glob
+def _unmasked(path: Path, sha256: object, root: Path | None = None) -> Path:
+    import os
 
     from ragcli.privacy import mask_cpr
-    from ragcli.registry import sha256_file
 
     shown = str(path)
-    if MASK not in shown:
+    if MASK not in shown or shown.count(MASK) > MAX_MASKED_PARTS:
         return path
-    parts = shown.split(MASK)
-    # each "[skjult]" stands for exactly one CPR number, and nothing else does
-    exact = re.compile("(.+?)".join(re.escape(part) for part in parts))
+    candidates = [Path(path.parts[0])] if path.parts else [Path()]
+    for part in path.parts[1:]:
+        if MASK not in part:
+            candidates = [c / part for c in candidates]
+            continue
+        # each "[skjult]" stands for exactly one CPR number, and nothing else does
+        exact = re.compile("(.+?)".join(re.escape(piece) for piece in part.split(MASK)))
+        grown = []
+        for folder in candidates:
+            try:
+                names = os.listdir(folder)
+            except OSError:
+                continue
+            for name in names:
+                match = exact.fullmatch(name)
+                if match and all(mask_cpr(number) == MASK for number in match.groups()):
+                    grown.append(folder / name)
+        candidates = sorted(grown)[:MAX_CANDIDATES]
+    # a link named by a number inside --root still must not lead out of it
+    found = [c for c in candidates if c.is_file() and (root is None or c.resolve().is_relative_to(root.resolve()))]
+    if len(found) == 1:
+        return found[0]  # the one file it can be: a changed hash is then reported as a change
+    if isinstance(sha256, str):
+        from ragcli.registry import sha256_file
 
-    def masked_alike(candidate: str) -> bool:
-        match = exact.fullmatch(candidate)
-        return match is not None and all(mask_cpr(number) == MASK for number in match.groups())
-
-    found = sorted(Path(p) for p in glob.glob("*".join(glob.escape(part) for part in parts)) if masked_alike(p) and Path(p).is_file())
-    if len(found) > 1 and isinstance(sha256, str):
-        found = [p for p in found if _sha256_or_none(p, sha256_file) == sha256] or found
-    return found[0] if found else path
-
-
-def _sha256_or_none(path: Path, sha256_file) -> str | None:
-    try:
-        return sha256_file(path)
-    except OSError:
-        return None
+        for candidate in found:
+            try:
+                if sha256_file(candidate) == sha256:
+                    return candidate
+            except OSError:
+                continue
+    return path
 
 
 def verify_record(record: dict, root: Path | None = None) -> Verification:
@@ -609,8 +627,13 @@ def verify_record(record: dict, root: Path | None = None) -> Verification:
     from ragcli.registry import sha256_file
 
     result = Verification()
-    texts: dict[str, str | None] = {}
-    unchanged: set[str] = set()  # the same bytes as recorded
+    # A source is its name and its hash: two files whose names mask alike ("sag_[skjult].pdf",
+    # two citizens' cases) are two sources, each span read from its own.
+    texts: dict[tuple, str | None] = {}
+    unchanged: set[tuple] = set()  # the same bytes as recorded
+
+    def key(item: dict) -> tuple:
+        return item.get("doc"), item.get("sha256")
 
     def where(source: dict) -> Path:
         return source_path(source, root)
@@ -621,32 +644,35 @@ def verify_record(record: dict, root: Path | None = None) -> Verification:
         doc = source.get("doc")
         if not path.is_file():
             result.changes.append(f"mangler: {doc} findes ikke længere ({path})")
-            texts[doc] = None
+            texts[key(source)] = None
             continue
         try:
             digest = sha256_file(path)
         except OSError as exc:
             result.changes.append(f"ulæselig: {doc} ({exc.strerror or exc})")
-            texts[doc] = None
+            texts[key(source)] = None
             continue
         if digest != source.get("sha256"):
             result.changes.append(f"ændret: {doc} har ikke længere samme sha256 ({str(source.get('sha256'))[:12]}… → {digest[:12]}…)")
         else:
-            unchanged.add(doc)
+            unchanged.add(key(source))
     for span in record["spans"]:
         result.quotes += 1
         doc = span.get("doc")
-        if doc not in texts:
-            source = next((s for s in record["sources"] if s.get("doc") == doc), {"doc": doc, "path": span.get("path")})
+        if key(span) not in texts:
+            source = next(
+                (s for s in record["sources"] if key(s) == key(span)),
+                {"doc": doc, "path": span.get("path"), "sha256": span.get("sha256")},
+            )
             try:
-                texts[doc] = document_text(where(source), doc)[0]
+                texts[key(span)] = document_text(where(source), doc)[0]
             except Exception as exc:  # noqa: BLE001 - an unreadable source is a finding, not a crash
                 # The same bytes that a machine without OCR cannot read (a scan): the hash
                 # vouches for the document, though its quotes go unread here.
-                if doc not in unchanged:
+                if key(span) not in unchanged:
                     result.changes.append(f"ulæselig: {doc} kan ikke læses ({str(exc).splitlines()[0][:120] if str(exc) else type(exc).__name__})")
-                texts[doc] = None
-        text = texts[doc]
+                texts[key(span)] = None
+        text = texts[key(span)]
         if text is None:  # gone or unreadable: already reported
             continue
         if not quote_found(span.get("quote", ""), text, span.get("char_start"), span.get("char_end")):

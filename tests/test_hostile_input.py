@@ -710,8 +710,34 @@ def test_a_record_of_a_file_named_by_a_cpr_number_is_masked_and_still_verifies_a
     assert verify_record(record).ok and verify_record(record, root=folder).ok
     report = annotate(record, tmp_path / "marked")
     assert len(report.files) == 1 and not report.not_highlighted and "150585" not in str(report.files[0])
-    real.write_bytes(real.read_bytes() + b"\n%")  # changed since: found, and said so
-    assert any(c.startswith("ændret") for c in verify_record(record).changes)
+    real.write_bytes(real.read_bytes() + b"\n%")  # changed since: not found any more, and the other case is not read instead
+    changed = verify_record(record)
+    assert not changed.ok and changed.changes[0].startswith("mangler") and len(changed.changes) == 1
+
+
+def test_a_masked_path_finds_only_its_own_file_and_never_leads_outside(tmp_path):
+    from ragcli.record import source_path
+
+    root = tmp_path / "sager"
+    first = hostile.write(root, "sag_150585-4321.txt", "Borgeren har søgt om en handicapbil.")
+    second = hostile.write(root, "sag_010190-1234.txt", "Borgeren har søgt om briller.")
+    masked = {"doc": "sag_[skjult].txt", "path": str(root / "sag_[skjult].txt")}
+    assert source_path({**masked, "sha256": index_sha(second)}) == second
+    assert source_path({**masked, "sha256": index_sha(first)}, root) == first
+    # a hash that neither has: none of them (it had been the first, another citizen's file)
+    assert source_path({**masked, "sha256": "0" * 64}) == root / "sag_[skjult].txt"
+    # a record citing both: each quote is looked for in its own file (both had been read from one)
+    from ragcli.record import verify_record
+
+    sources = [{**masked, "sha256": index_sha(path), "size": 1, "title": ""} for path in (first, second)]
+    spans = [{**source, "quote": quote, "location": "s. 1"} for source, quote in zip(sources, ("en handicapbil", "briller"))]
+    assert verify_record({"sources": sources, "spans": spans}).changes == []
+    # a folder named by a number that links out of --root is not followed
+    outside = hostile.write(tmp_path / "andet", "notat.txt", "Fortroligt.")
+    (root / "150585-4321").symlink_to(outside.parent, target_is_directory=True)
+    assert not source_path({"doc": "[skjult]/notat.txt", "sha256": index_sha(outside)}, root).is_file()
+    # a record crafted to walk the file system is looked up no further
+    assert source_path({"path": "/[skjult]/[skjult]/[skjult]/[skjult]/[skjult]/x"}) == Path("/[skjult]/[skjult]/[skjult]/[skjult]/[skjult]/x")
 
 
 def index_sha(path: Path) -> str:
