@@ -27,7 +27,7 @@ from ragcli.citations import MARKER
 from ragcli.evaluation import EvalQuestion
 from ragcli.lexical import analyze
 from ragcli.privacy import mask_cpr
-from ragcli.results_file import EVAL_KEYS, check_same_question, cut_torn_line, read_records
+from ragcli.results_file import EVAL_KEYS, cut_torn_line, match_records, read_records
 from ragcli.schema import Answer
 
 GOOD_RECALL = 0.5
@@ -125,10 +125,10 @@ def summarise_by_kind(records: Sequence[dict]) -> dict[str, dict]:
     return {kind: summarise(rows) for kind, rows in sorted(groups.items())}
 
 
-def done_ids(path: Path | None) -> dict[str, dict]:
+def done_records(path: Path | None) -> list[dict]:
     """Records already written to `path` (a torn last line is ignored and will be redone; a
-    file that is not a results file is refused)."""
-    return {} if path is None else {record["id"]: record for record in read_records(path, keys=EVAL_KEYS)}
+    file that is not eval's results is refused)."""
+    return [] if path is None else read_records(path, keys=EVAL_KEYS)
 
 
 def run_answer_eval(
@@ -139,18 +139,16 @@ def run_answer_eval(
 ) -> list[dict]:
     """Ask every row (skipping those already in `out`), append records to `out`, return all records."""
     rows = list(rows)
-    previous = done_ids(out)
-    for row in rows:  # before anything is asked or written (ids are written masked, as questions are)
-        if mask_cpr(row.id) in previous:
-            check_same_question(str(out), row.id, previous[mask_cpr(row.id)]["question"], row.question)
+    # before anything is asked or written (ids and questions are written masked)
+    previous = match_records(str(out), [(r.id, r.question) for r in rows], [(str(r["id"]), str(r["question"]), r) for r in done_records(out)])
     records: list[dict] = []
     if out is not None and out.exists():
         cut_torn_line(out)  # else the first new record would be glued to the torn one
     handle = out.open("a", encoding="utf-8") if out is not None else None
     try:
-        for row in rows:
-            if mask_cpr(row.id) in previous:
-                records.append(previous[mask_cpr(row.id)])
+        for row, done in zip(rows, previous):
+            if done is not None:
+                records.append(done)
                 continue
             record = answer_record(row, ask(row.question))
             records.append(record)

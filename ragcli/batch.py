@@ -23,7 +23,7 @@ from typing import IO, TYPE_CHECKING
 
 from ragcli import wire
 from ragcli.errors import DataError, one_line
-from ragcli.results_file import BATCH_KEYS, check_same_question, cut_torn_line, not_results, read_records, read_text, replace_whole
+from ragcli.results_file import BATCH_KEYS, cut_torn_line, match_records, not_results, read_records, read_text, replace_whole
 from ragcli.schema import Answer, Hit
 from ragcli.terminal import json_line
 
@@ -173,25 +173,25 @@ def _csv_rows(output: str) -> list[list[str]] | None:
     return rows
 
 
-def answered_ids(output: str) -> dict[str, list[str]]:
-    """Ids already answered in an output file, with the questions their records hold (empty
-    for stdout or a new file; an id is masked where it held a CPR number, so several can
-    share one); a failed question's record does not count, so a resume asks it again. A torn
-    last line is ignored; a file that is not batch's results is refused before anything is
-    written."""
+def answered_ids(output: str) -> list[tuple[str, str]]:
+    """The (id, question) of each answered record in an output file, in file order (none for
+    stdout or a new file; ids and questions as written: masked where they held a CPR number);
+    a failed question's record does not count, so a resume asks it again. A torn last line is
+    ignored; a file that is not batch's results is refused before anything is written."""
     if output == "-":
-        return {}
+        return []
     path = Path(output)
-    answered: dict[str, list[str]] = {}
     if path.suffix.lower() != ".csv":
-        for record in read_records(path, output, BATCH_KEYS):
-            if record.get("decision") != "error":
-                answered.setdefault(str(record["id"]), []).append(str(record["question"]))
-        return answered
-    for row in (_csv_rows(output) or [])[1:]:
-        if row and row[0] and row[_DECISION:_DECISION + 1] != ["error"]:
-            answered.setdefault(_uncell(row[0]), []).append(_uncell(row[1]) if len(row) > 1 else "")
-    return answered
+        return [
+            (str(record["id"]), str(record["question"]))
+            for record in read_records(path, output, BATCH_KEYS)
+            if record.get("decision") != "error"
+        ]
+    return [
+        (_uncell(row[0]), _uncell(row[1]) if len(row) > 1 else "")
+        for row in (_csv_rows(output) or [])[1:]
+        if row and row[0] and row[_DECISION:_DECISION + 1] != ["error"]
+    ]
 
 
 def drop_failed(output: str) -> int:
@@ -304,18 +304,11 @@ class RecordWriter:
 
 
 def pending(questions: list[BatchQuestion], output: str) -> Iterator[BatchQuestion]:
-    """The questions not yet answered in `output`; refused (before anything is asked) where
-    the file holds another question under one of their ids."""
-    from ragcli.privacy import mask_cpr
-
+    """The questions not yet answered in `output` (see results_file.match_records); refused,
+    before anything is asked, where the file holds another question under one of their ids."""
     done = answered_ids(output)
-    todo = []
-    for q in questions:
-        if q.id in done:  # an id as the file holds it: its record must be of this question
-            check_same_question(output, q.id, done[q.id][0], q.question)
-        elif not any(mask_cpr(asked) == mask_cpr(q.question) for asked in done.get(mask_cpr(q.id), ())):
-            todo.append(q)  # (an id holding a CPR number is written masked: matched by its question too)
-    return iter(todo)
+    matched = match_records(output, [(q.id, q.question) for q in questions], [(i, q, True) for i, q in done])
+    return iter([q for q, record in zip(questions, matched) if record is None])
 
 
 def run_batch(

@@ -15,11 +15,14 @@ from __future__ import annotations
 
 import json
 import os
+from collections import defaultdict, deque
 from collections.abc import Callable
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, TypeVar
 
 from ragcli.errors import DataError
+
+T = TypeVar("T")
 
 
 class ResultsFileError(DataError):
@@ -101,18 +104,39 @@ def read_records(path: Path, shown: str | None = None, keys: tuple[str, ...] = (
     return records
 
 
-def check_same_question(name: str, record_id: str, recorded: object, asked: str) -> None:
-    """A record resumes a question only if it was that question's: ids of a .txt file are its
+def match_records(name: str, rows: list[tuple[str, str]], records: list[tuple[str, str, T]]) -> list[T | None]:
+    """For each row (its id and question, as asked), the record already written for it, or None.
+
+    A record resumes a row only if it holds that row's question: the ids of a .txt file are its
     line numbers, so another questions file (or an edited one) with the same --out had been
-    "answered" from the first file's records, exit 0. Both sides are compared masked, as
-    records hold questions (a CPR number is masked unless --show-cpr)."""
+    "answered" from the first file's records, exit 0. Records hold ids and questions with CPR
+    numbers masked, so rows are matched masked, and each record is used once, in file order: a
+    sheet keyed by citizens' numbers has every id "[skjult]", and often the same masked
+    question ("Hvad er status for [skjult]?"); a killed run's records are its first rows.
+    An id without a CPR number that the file holds under another question is refused."""
     from ragcli.privacy import mask_cpr
 
-    if not isinstance(recorded, str) or mask_cpr(recorded).strip() != mask_cpr(asked).strip():
-        raise ResultsFileError(
-            f"{name} holds the answer to another question under id {mask_cpr(str(record_id))!r}; "
-            "give a new --out file for these questions (or remove the old one)"
-        )
+    def shown(question: str) -> str:
+        return mask_cpr(question).strip()
+
+    unused: dict[tuple[str, str], deque[T]] = defaultdict(deque)
+    asked_under: dict[str, str] = {}
+    for record_id, question, record in records:
+        unused[(record_id, shown(question))].append(record)
+        asked_under.setdefault(record_id, question)
+    matched: list[T | None] = []
+    for row_id, question in rows:
+        waiting = unused.get((mask_cpr(row_id), shown(question)))
+        if waiting:
+            matched.append(waiting.popleft())
+        elif mask_cpr(row_id) == row_id and row_id in asked_under:
+            raise ResultsFileError(
+                f"{name} holds the answer to another question under id {row_id!r}; "
+                "give a new --out file for these questions (or remove the old one)"
+            )
+        else:
+            matched.append(None)
+    return matched
 
 
 def cut_torn_line(path: Path) -> None:

@@ -92,3 +92,8 @@ def test_a_gold_file_named_by_a_cpr_number_is_cited_on_gold_and_ids_are_written_
     assert "150585" not in out.read_text()
     asked = []
     assert run_answer_eval([row], lambda q: asked.append(q), out)[0]["recall"] == 1.0 and asked == []  # resumed
+    # a second row keyed by another number resumes too (both ids are "[skjult]": it had been
+    # refused as "another question under id '[skjult]'")
+    other = EvalQuestion("010190-1234", "Hvornår er sagen afgjort?", "sag_010190-1234.pdf", 1, "date", answer="1. maj")
+    records = run_answer_eval([row, other], lambda q: _answer("Sagen blev afgjort 1. maj [1].", "extracted", page=1), out)
+    assert [r["recall"] for r in records] == [1.0, 1.0] and len(out.read_text().splitlines()) == 2

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from ragcli.answer_eval import done_ids
+from ragcli.answer_eval import done_records
 from ragcli.batch import BatchError, RecordWriter, answered_ids, read_questions
 from ragcli.errors import DataError
 
@@ -99,14 +99,14 @@ def test_an_existing_file_that_is_not_results_is_refused_and_left_as_it_is(tmp_p
             answered_ids(str(path))
         if name.endswith(".jsonl"):  # eval --answers --out resumes the same way
             with pytest.raises(DataError, match="is not a results file"):
-                done_ids(path)
+                done_records(path)
         assert path.read_text(encoding="utf-8") == content
     # ragcli's own CSV resumes
     ours = tmp_path / "ours.csv"
     writer = RecordWriter(str(ours))
     writer.write({"id": "7", "question": "Q?", "answer": "A", "timings": {"total_s": 1.0}})
     writer.close()
-    assert answered_ids(str(ours)) == {"7": ["Q?"]}
+    assert answered_ids(str(ours)) == [("7", "Q?")]
 
 
 def test_a_csv_cell_a_spreadsheet_would_run_as_a_formula_is_written_as_text(tmp_path):
@@ -117,13 +117,13 @@ def test_a_csv_cell_a_spreadsheet_would_run_as_a_formula_is_written_as_text(tmp_
     writer.close()
     [row] = list(csv.DictReader(out.open(encoding="utf-8")))
     assert row["question"] == "'=HYPERLINK(\"http://evil.example\";\"klik\")" and row["answer"] == "'@SUM(A1)"
-    assert answered_ids(str(out)) == {"-1": ['=HYPERLINK("http://evil.example";"klik")']}  # a resume still knows the row
+    assert answered_ids(str(out)) == [("-1", '=HYPERLINK("http://evil.example";"klik")')]  # a resume still knows the row
 
 
 def test_a_torn_last_line_is_ignored_and_cut(tmp_path):
     out = tmp_path / "out.jsonl"
     out.write_text('{"id": "1", "question": "Q?", "answer": "ok", "timings": {}}\n{"id": "2", "ans')
-    assert answered_ids(str(out)) == {"1": ["Q?"]}
+    assert answered_ids(str(out)) == [("1", "Q?")]
     writer = RecordWriter(str(out))
     writer.write({"id": "2", "question": "R?", "answer": "igen", "timings": {}})
     writer.close()
@@ -277,7 +277,7 @@ def test_a_question_the_model_cannot_take_fails_alone_and_the_run_goes_on(batch_
 @pytest.mark.parametrize("kind", ["device", "fifo", "folder"])
 def test_an_out_that_is_no_regular_file_is_refused_before_anything_is_read(tmp_path, kind):
     # /dev/full read to its end filled 20 GB of memory; a FIFO (or /dev/stdout on a pipe) waited for ever
-    from ragcli.answer_eval import done_ids
+    from ragcli.answer_eval import done_records
     from ragcli.batch import answered_ids
     from ragcli.results_file import ResultsFileError
 
@@ -292,7 +292,7 @@ def test_an_out_that_is_no_regular_file_is_refused_before_anything_is_read(tmp_p
     with pytest.raises(ResultsFileError, match="not a regular file"):
         answered_ids(str(target))  # batch --out
     with pytest.raises(ResultsFileError, match="not a regular file"):
-        done_ids(target)  # eval --answers --out
+        done_records(target)  # eval --answers --out
 
 
 def test_ids_that_are_cpr_numbers_are_written_masked_and_a_resume_still_knows_them(tmp_path):
@@ -312,3 +312,13 @@ def test_ids_that_are_cpr_numbers_are_written_masked_and_a_resume_still_knows_th
     writer.close()
     assert "150585" not in out.read_text() and json.loads(out.read_text())["id"] == "[skjult]"
     assert [q.id for q in pending(rows, str(out))] == ["010190-1234"]  # the first is done, by its question
+    # … also where every question names the citizen, so all mask alike: one record, one row
+    alike = tmp_path / "status.csv"
+    alike.write_text("id,question\n150585-4321,Status for 150585-4321?\n010190-1234,Status for 010190-1234?\n"
+                     "020290-2222,Status for 020290-2222?\n", encoding="utf-8")
+    rows = read_questions(str(alike))
+    out2 = tmp_path / "status.jsonl"
+    writer = RecordWriter(str(out2))
+    run_batch(session, rows[:1], writer, ask_params(), retrieve_only=True)  # a run killed after its first row
+    writer.close()
+    assert [q.id for q in pending(rows, str(out2))] == ["010190-1234", "020290-2222"]  # they had all counted as done
