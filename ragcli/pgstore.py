@@ -84,10 +84,10 @@ def schema_name(name: str) -> str:
     return schema
 
 
-# The user part of a URL: up to its last "@" (before any "?" or "#"). A password written with
-# an unencoded "/" or "@" ("postgresql://u:Vinter/2025@db/rag") is cut apart by libpq into
-# host, port and database names, which had then been shown as "where" the server is.
-_USERINFO = re.compile(r"^[A-Za-z][\w+.-]*://([^?#]*)@")
+# The user part of a URL: up to its last "@". A password written with an unencoded "/", "@",
+# "?" or "#" ("postgresql://u:Vinter/2025@db/rag") is cut apart by libpq into host, port and
+# database names, which had then been shown as "where" the server is.
+_USERINFO = re.compile(r"^[A-Za-z][\w+.-]*://(.*)@")
 
 
 def _secrets(url: str) -> list[str]:
@@ -108,7 +108,7 @@ def _secrets(url: str) -> list[str]:
         user = re.split(r"[:@]", userinfo, maxsplit=1)[0]
         secret = userinfo[len(user) + 1:]
         if secret:
-            found += [secret, *(piece for piece in re.split(r"[/@:]", secret) if len(piece) >= 3)]
+            found += [secret, *(piece for piece in re.split(r"[/@:?#]", secret) if len(piece) >= 3)]
     return sorted(set(found), key=len, reverse=True)
 
 
@@ -129,7 +129,7 @@ def where(url: str) -> str:
         # libpq read part of the password as the host or database: show the raw address after
         # its last "@" instead, and the user name before the first ":" or "@"
         name = re.split(r"[:@]", match.group(1), maxsplit=1)[0]
-        return f"postgresql://{name}@{url[match.end():].split('?', 1)[0]}"
+        return f"postgresql://{name}@{re.split(r'[?#]', url[match.end():], maxsplit=1)[0]}"
     return shown
 
 
@@ -379,22 +379,23 @@ class PgIndex:
 
     def _query(self, template: str, parameters=()) -> list[tuple]:
         psycopg = _psycopg()
-        for attempt in (1, 2):
-            try:
-                with self._lock:
+        with self._lock:  # one connection, and who replaces it when it is lost, under one lock
+            for attempt in (1, 2):
+                try:
                     if self._conn.closed:  # lost earlier: a long-lived reader reconnects
                         self._conn = self._connect()
                     return self._conn.execute(self.tables.sql(template), parameters).fetchall()
-            except psycopg.errors.UndefinedTable:
-                raise IndexProblem(f"indekset {self.name!r} blev slettet, mens det blev læst; kør kommandoen igen") from None
-            except psycopg.OperationalError as exc:
-                # A server restarted (or a failover) since the last query: the connection is
-                # found broken only by using it. Every query here reads, so it is asked once
-                # more on a new connection; serve had failed each connection's first request.
-                if attempt == 1 and (self._conn.closed or self._conn.broken):
-                    self._conn.close()
-                    continue
-                raise PgStoreError(f"forbindelsen til PostgreSQL på {where(self.url)} gik tabt: {_first_line(exc, self.url)}") from None
+                except psycopg.errors.UndefinedTable:
+                    raise IndexProblem(f"indekset {self.name!r} blev slettet, mens det blev læst; kør kommandoen igen") from None
+                except psycopg.OperationalError as exc:
+                    # A server restarted (or a failover) since the last query: the connection
+                    # is found broken only by using it. Every query here reads, so it is asked
+                    # once more on a new connection; serve had failed each connection's first
+                    # request.
+                    if attempt == 1 and (self._conn.closed or self._conn.broken):
+                        self._conn.close()
+                        continue
+                    raise PgStoreError(f"forbindelsen til PostgreSQL på {where(self.url)} gik tabt: {_first_line(exc, self.url)}") from None
         raise AssertionError("unreachable")
 
     def refresh(self) -> bool:
@@ -402,8 +403,12 @@ class PgIndex:
         rows = self._query("SELECT manifest FROM {meta} WHERE id = 1")
         if rows and isinstance(rows[0][0], dict) and rows[0][0].get("generation") == self.manifest.get("generation"):
             return False
-        with self._lock:
-            manifest = _read_manifest(self._conn, self.tables, self.name, self.url)
+        psycopg = _psycopg()
+        try:  # read whole and checked (the analysis too), on the connection _query just used
+            with self._lock:
+                manifest = _read_manifest(self._conn, self.tables, self.name, self.url)
+        except psycopg.OperationalError as exc:
+            raise PgStoreError(f"forbindelsen til PostgreSQL på {where(self.url)} gik tabt: {_first_line(exc, self.url)}") from None
         if manifest.get("generation") == self.manifest.get("generation"):
             return False
         self.manifest = manifest

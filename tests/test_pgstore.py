@@ -86,6 +86,8 @@ def test_a_server_that_cannot_be_reached_holds_no_index_to_replace():
     "postgresql://postgres:TopSecret99/Secret99@127.0.0.1:9/postgres",
     "postgresql://postgres@TopSecret99@127.0.0.1:9/postgres",
     "postgresql://nightly:Vinter/TopSecret99@127.0.0.1:9/rag",
+    "postgresql://u:Vinter#TopSecret99/abc@127.0.0.1:9/rag",  # … or "#" or "?" (review)
+    "postgresql://u:Vi?TopSecret99/2025@127.0.0.1:9/rag",
 ])
 def test_no_error_about_a_store_address_repeats_its_password(url):
     for command in (["info", "--store", url], ["copy-index", "--to", url, "--home", "/nonexistent-ragcli-home"]):
