@@ -317,9 +317,7 @@ def annotate(record: dict, out_dir: Path, png: bool = False) -> AnnotationReport
             annotation[NameObject("/T")] = TextStringObject("ragcli")
             writer.add_annotation(page_number=0, annotation=annotation)
             report.highlights.append({"doc": doc, "page": number, "quads": rects, "note": note})
-        target = out_dir / f"{_safe_stem(doc)}-s{number}.pdf"
-        if target in report.files:  # "a/b.pdf" and "a_b.pdf" share a safe name
-            target = target.with_name(f"{target.stem}-{len(report.files) + 1}.pdf")
+        target = _free_name(out_dir, f"{_safe_stem(doc)}-s{number}", png)
         replace_whole(target, writer.write)
         for highlight in report.highlights:
             if highlight["doc"] == doc and highlight["page"] == number:
@@ -330,8 +328,25 @@ def annotate(record: dict, out_dir: Path, png: bool = False) -> AnnotationReport
     return report
 
 
+def _free_name(out_dir: Path, stem: str, png: bool) -> Path:
+    """A name in out_dir that nothing has: an annotation folder may be the documents' own
+    folder, and "rot-s1.pdf" there can be an original (it had been overwritten without a
+    word); a name taken by a link is taken too. The same stem with -2, -3 … otherwise."""
+
+    def taken(path: Path) -> bool:
+        return os.path.lexists(path) or (png and os.path.lexists(path.with_suffix(".png")))
+
+    target = out_dir / f"{stem}.pdf"
+    number = 2
+    while taken(target):
+        target = out_dir / f"{stem}-{number}.pdf"
+        number += 1
+    return target
+
+
 def render_png(pdf_path: Path, png_path: Path, scale: float = PNG_SCALE) -> Path:
-    """The first page of pdf_path as PNG, highlights drawn (pdfium draws annotations)."""
+    """The first page of pdf_path as PNG, highlights drawn (pdfium draws annotations). Written
+    whole and in place of the name, never through a link there to a file elsewhere."""
     pdf = _open_pdfium(pdf_path)
     try:
         page = pdf[0]
@@ -339,7 +354,7 @@ def render_png(pdf_path: Path, png_path: Path, scale: float = PNG_SCALE) -> Path
         page.close()
     finally:
         pdf.close()
-    image.save(png_path, format="PNG", optimize=True)
+    replace_whole(png_path, lambda handle: image.save(handle, format="PNG", optimize=True))
     return png_path
 
 

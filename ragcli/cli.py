@@ -806,8 +806,10 @@ def verify(
 
     with user_errors():
         result = verify_record(read_record(record), root)
-    if as_json:
-        emit_json({"record": str(record), "ok": result.ok, "sources": result.sources, "quotes": result.quotes, "changes": result.changes})
+    if as_json:  # masked as the terminal view is: a record written with --show-cpr holds the numbers
+        from ragcli.privacy import mask_values
+
+        emit_json(mask_values({"record": str(record), "ok": result.ok, "sources": result.sources, "quotes": result.quotes, "changes": result.changes}))
     else:
         _print_lines(out, result.changes)
         if result.ok:

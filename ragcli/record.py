@@ -448,9 +448,18 @@ class Verification:
         return not self.changes
 
 
+MAX_RECORD_BYTES = 256 * 1024 * 1024  # a record of a long answer is kilobytes; /dev/zero is endless
+
+
 def read_record(path: Path) -> dict:
     if path.suffix.lower() != ".json":
         raise UsageError(f"verify læser JSON-optegnelser (ask --record FIL.json), ikke {path.name!r}")
+    # Only a regular file of a sane size: "x.json" linked to /dev/zero had read until memory
+    # ran out, and a FIFO waited for ever.
+    if path.exists() and not path.is_file():
+        raise RecordError(f"{path} er ikke en almindelig fil (en enhed, et rør eller en mappe)")
+    if path.is_file() and path.stat().st_size > MAX_RECORD_BYTES:
+        raise RecordError(f"{path} er for stor til at være en optegnelse ({path.stat().st_size:,} bytes)")
     try:
         record = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
@@ -467,6 +476,8 @@ def read_record(path: Path) -> dict:
     for entry in record["sources"] + record["spans"]:
         if not isinstance(entry, dict) or not isinstance(entry.get("doc"), str):
             raise RecordError(f"{path} er en beskadiget optegnelse (en kilde eller et citat uden dokumentnavn)")
+        if not isinstance(entry.get("sha256"), (str, type(None))):  # a list had been a TypeError traceback
+            raise RecordError(f"{path} er en beskadiget optegnelse (sha256 for {entry['doc']!r} er ikke tekst)")
     for span in record["spans"]:
         offsets_ok = all(isinstance(span.get(key), int) or span.get(key) is None for key in ("char_start", "char_end"))
         if not isinstance(span.get("quote"), str) or not offsets_ok:
@@ -481,10 +492,24 @@ def _normalised(text: str) -> str:
 MASKED_CHARS = 40  # a masked CPR number stands for 1 to this many characters of the source
 
 
-def _occurrences(part: str, text: str) -> list[int]:
+# Places looked at, over all pieces of one quote: a hand-made quote of 200 masked numbers
+# between single letters, over a 2 MB source of that letter, had taken minutes (pieces times
+# places). A real quote's pieces are words, found a few times each.
+MAX_PLACES = 2_000_000
+
+
+class _TooMany(Exception):
+    pass
+
+
+def _occurrences(part: str, text: str, budget: list[int] | None = None) -> list[int]:
     found, at = [], text.find(part)
     while at >= 0:
         found.append(at)
+        if budget is not None:
+            budget[0] -= 1
+            if budget[0] < 0:
+                raise _TooMany
         at = text.find(part, at + 1)
     return found
 
@@ -498,13 +523,22 @@ def span_of_parts(
 
     Every place each piece can end is kept with the earliest start that reaches it, so the
     work grows with the text, not with the number of pieces: a regular expression with one
-    lazy gap per piece backtracked for minutes over a contents page's leader dots."""
-    reach = [(at + len(pieces[0]), at) for at in _occurrences(pieces[0], text) if at >= lead]  # (end, start)
+    lazy gap per piece backtracked for minutes over a contents page's leader dots. Past
+    MAX_PLACES places in all, None: not found."""
+    budget = [MAX_PLACES]
+    try:
+        return _span_of_parts(pieces, gaps, text, lead, trail, budget)
+    except _TooMany:
+        return None
+
+
+def _span_of_parts(pieces, gaps, text, lead, trail, budget) -> tuple[int, int] | None:
+    reach = [(at + len(pieces[0]), at) for at in _occurrences(pieces[0], text, budget) if at >= lead]  # (end, start)
     for piece, (lo, hi) in zip(pieces[1:], gaps):
         nxt: list[tuple[int, int]] = []
         window: deque[tuple[int, int]] = deque()  # reachable (end, start) with end in [at - hi, at - lo]
         i = 0
-        for at in _occurrences(piece, text):
+        for at in _occurrences(piece, text, budget):
             while i < len(reach) and reach[i][0] <= at - lo:
                 # keep the window's starts increasing, so its first is the earliest start
                 while window and window[-1][1] >= reach[i][1]:

@@ -104,14 +104,21 @@ def test_highlight_sits_on_the_cited_page_over_the_sentence_and_the_original_is_
     assert inside[0] > 200 and inside[1] > 200 and inside[2] < 150  # yellow
 
 
-def test_a_folder_in_the_way_is_one_error_naming_it_and_leaves_no_temporary_file(agenda, tmp_path):
+def test_nothing_already_in_the_folder_is_overwritten_or_written_through(agenda, tmp_path):
+    # The annotation folder may be the documents' own: an original named like a copy had been
+    # overwritten without a word, and the PNG written through a link to a file elsewhere.
     answer, doc = scripted_answer(agenda, AGENDA, P_HOUSES, "Der er altid mindst 500 ledige pladser i p-husene.")
     out = tmp_path / "markeret"
-    (out / "aarhus_byraad_dagsorden_2025-08-27-s6.pdf").mkdir(parents=True)  # a folder where the file goes
-    with pytest.raises(OSError) as raised:
-        annotate(build_record(answer, facts(doc)), out)
-    assert raised.value.filename == str(out / "aarhus_byraad_dagsorden_2025-08-27-s6.pdf")
-    assert [p.name for p in out.iterdir()] == ["aarhus_byraad_dagsorden_2025-08-27-s6.pdf"]  # no .….pdf.tmp left
+    stem = "aarhus_byraad_dagsorden_2025-08-27-s6"
+    (out / f"{stem}.pdf").mkdir(parents=True)  # a folder where the file goes
+    (out / f"{stem}-2.pdf").write_bytes(b"%PDF-1.4 en original")
+    victim = tmp_path / "andet.txt"
+    victim.write_text("urørt")
+    (out / f"{stem}-3.png").symlink_to(victim)
+    report = annotate(build_record(answer, facts(doc)), out, png=True)
+    assert [p.name for p in report.files] == [f"{stem}-4.pdf"] and [p.name for p in report.pngs] == [f"{stem}-4.png"]
+    assert (out / f"{stem}-2.pdf").read_bytes() == b"%PDF-1.4 en original" and victim.read_text() == "urørt"
+    assert not any(p.name.endswith(".tmp") for p in out.iterdir())  # no temporary file left
 
 
 def test_a_wrapped_sentence_on_the_second_page_of_a_passage(agenda, tmp_path):

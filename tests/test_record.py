@@ -7,6 +7,7 @@ needed: what is under test is the record and its verification, not the model.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from dataclasses import replace
 from pathlib import Path
@@ -229,6 +230,12 @@ def test_verify_command_exit_codes_and_lines(tmp_path):
     moved.mkdir()
     (moved / "notat.txt").write_text("Notat\n\nDer er derfor altid mindst 500 ledige pladser i p-husene.\n", encoding="utf-8")
     assert runner.invoke(app, ["verify", str(path), "--root", str(moved)]).exit_code == 0  # the same bytes, moved
+    # --json masks as the terminal view does (a record written with --show-cpr holds the numbers)
+    shown = json.loads(path.read_text(encoding="utf-8"))
+    shown["spans"][0]["quote"] = "Borgeren 150585-4321 har fået 500 pladser."
+    (tmp_path / "vist.json").write_text(json.dumps(shown), encoding="utf-8")
+    both = [runner.invoke(app, ["verify", str(tmp_path / "vist.json"), *flag]) for flag in ((), ("--json",))]
+    assert all(r.exit_code == 1 and "citat væk" in r.output and "150585" not in r.output for r in both)
     result = runner.invoke(app, ["verify", str(tmp_path / "findes-ikke.json")])
     assert result.exit_code == 1 and "findes ikke" in result.output
     # Options that cannot work are refused before an index or a model is opened.
@@ -242,7 +249,8 @@ def test_a_hand_edited_record_is_one_line_and_names_never_leave_root(tmp_path):
     source.write_text("Notat\n\nDer er derfor altid mindst 500 ledige pladser i p-husene.\n", encoding="utf-8")
     answer, doc = scripted_answer(source, "notat.txt", "mindst 500", "Der er altid mindst 500 ledige pladser i p-husene.")
     record = build_record(answer, facts(doc))
-    for broken in ({**record, "spans": ["ikke et citat"]}, {**record, "spans": [{**record["spans"][0], "char_start": "7"}]}):
+    for broken in ({**record, "spans": ["ikke et citat"]}, {**record, "spans": [{**record["spans"][0], "char_start": "7"}]},
+                   {**record, "spans": [{**record["spans"][0], "sha256": []}]}):  # had been a TypeError traceback
         (tmp_path / "r.json").write_text(json.dumps(broken), encoding="utf-8")
         with pytest.raises(DataError, match="beskadiget"):
             read_record(tmp_path / "r.json")
@@ -252,6 +260,26 @@ def test_a_hand_edited_record_is_one_line_and_names_never_leave_root(tmp_path):
     (tmp_path / "andet").mkdir()
     assert verify_record(outside, root=tmp_path / "andet").changes[0].startswith("mangler:")
     assert verify_record(record, root=tmp_path / "sag").ok
+    # a "record" that is a device or a pipe is refused at once (/dev/zero had filled memory)
+    (tmp_path / "nul.json").symlink_to("/dev/zero")
+    os.mkfifo(tmp_path / "roer.json")
+    for odd in ("nul.json", "roer.json"):
+        with pytest.raises(DataError, match="ikke en almindelig fil"):
+            read_record(tmp_path / odd)
+
+
+def test_a_quote_of_many_masked_numbers_is_looked_for_within_a_bounded_number_of_places(monkeypatch):
+    # 200 masked numbers between single letters, over 2 MB of that letter, had run for minutes
+    # (pieces times places); the search now stops after MAX_PLACES places: not found.
+    from ragcli import record
+    from ragcli.record import quote_in, span_of_parts
+
+    assert not quote_in("e[skjult]" * 200 + "ZZZ", "e " * 1_000_000)
+    text = "Borgeren 150585-4321 har søgt om 010190-1234 i alt."
+    assert quote_in("Borgeren [skjult] har søgt om [skjult] i alt.", text)
+    assert span_of_parts(["a", "b"], [(0, 5)], "ab" * 10) == (0, 2)
+    monkeypatch.setattr(record, "MAX_PLACES", 15)  # 10 places of "a" and 10 of "b": past the budget
+    assert span_of_parts(["a", "b"], [(0, 5)], "ab" * 10) is None
 
 
 def test_model_sha256_trusts_only_a_matching_verification_stamp(tmp_path):
