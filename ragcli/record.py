@@ -498,18 +498,15 @@ MASKED_CHARS = 40  # a masked CPR number stands for 1 to this many characters of
 MAX_PLACES = 2_000_000
 
 
-class _TooMany(Exception):
-    pass
-
-
-def _occurrences(part: str, text: str, budget: list[int] | None = None) -> list[int]:
+def _occurrences(part: str, text: str, budget: list[int] | None = None) -> list[int] | None:
+    """Where `part` starts in `text`; None once `budget` (places left, shared) runs out."""
     found, at = [], text.find(part)
     while at >= 0:
         found.append(at)
         if budget is not None:
             budget[0] -= 1
             if budget[0] < 0:
-                raise _TooMany
+                return None
         at = text.find(part, at + 1)
     return found
 
@@ -526,19 +523,18 @@ def span_of_parts(
     lazy gap per piece backtracked for minutes over a contents page's leader dots. Past
     MAX_PLACES places in all, None: not found."""
     budget = [MAX_PLACES]
-    try:
-        return _span_of_parts(pieces, gaps, text, lead, trail, budget)
-    except _TooMany:
+    first = _occurrences(pieces[0], text, budget)
+    if first is None:
         return None
-
-
-def _span_of_parts(pieces, gaps, text, lead, trail, budget) -> tuple[int, int] | None:
-    reach = [(at + len(pieces[0]), at) for at in _occurrences(pieces[0], text, budget) if at >= lead]  # (end, start)
+    reach = [(at + len(pieces[0]), at) for at in first if at >= lead]  # (end, start)
     for piece, (lo, hi) in zip(pieces[1:], gaps):
         nxt: list[tuple[int, int]] = []
         window: deque[tuple[int, int]] = deque()  # reachable (end, start) with end in [at - hi, at - lo]
         i = 0
-        for at in _occurrences(piece, text, budget):
+        places = _occurrences(piece, text, budget)
+        if places is None:
+            return None
+        for at in places:
             while i < len(reach) and reach[i][0] <= at - lo:
                 # keep the window's starts increasing, so its first is the earliest start
                 while window and window[-1][1] >= reach[i][1]:
