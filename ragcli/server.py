@@ -335,6 +335,11 @@ class Guard:
                 await _send_error(send, 401, "mangler eller forkert token (Authorization: Bearer …)", [(b"www-authenticate", b"Bearer")])
                 return
         declared = headers.get(b"content-length")
+        if declared is not None and b"transfer-encoding" in headers:
+            # Both: a proxy that reads the length and a server that reads the chunks see two
+            # different requests in one (request smuggling). RFC 9112 §6.3: refuse, and close.
+            await _send_error(send, 400, "både Content-Length og Transfer-Encoding; send kun én af dem", [(b"connection", b"close")])
+            return
         if declared is not None and (not declared.isdigit() or int(declared) > self.max_body):
             await _send_error(send, 413, f"forespørgslen er for stor (højst {self.max_body} bytes)")
             return

@@ -126,6 +126,18 @@ def test_what_is_not_http_is_a_400_in_the_apis_shape(address):
     assert status == 400 and body["error"]["code"] == 400
 
 
+def test_a_request_with_both_a_length_and_chunks_is_refused_and_the_connection_closed(address):
+    # Read as chunked, the bytes after the chunks had been answered as a second request: behind
+    # a proxy that reads Content-Length, request smuggling (RFC 9112 §6.3: reject, and close).
+    with socket.create_connection(address) as sock:
+        sock.sendall(b"POST /echo HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 40\r\nTransfer-Encoding: chunked\r\n\r\n"
+                     b"0\r\n\r\nGET /v1/indexes HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        reply = _read_all(sock)
+    status, body = _status_and_body(reply)
+    assert status == 400 and "Transfer-Encoding" in body["error"]["message"]
+    assert reply.count(b"HTTP/1.1 ") == 1  # one answer, then the connection is closed
+
+
 def test_a_large_body_sent_with_its_head_is_no_oversized_head(address):
     # the head limit is h11's for the head alone: a 40 KB body in the same packet is served
     body = b"{" + b'"a": "' + b"y" * 40_000 + b'"}'
