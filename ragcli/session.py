@@ -14,6 +14,7 @@ user of this module; it assembles no pipeline of its own.
 from __future__ import annotations
 
 import numbers
+import os
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -172,6 +173,7 @@ class Session:
         self._loading = threading.RLock()
         self._generating = threading.Lock()
         self._generating_thread: int | None = None  # who holds _generating: on_token must not ask again
+        self._generator_pid: int | None = None  # the process the language model was loaded in
 
     @classmethod
     def open(cls, index: str, home: Path | str = DEFAULT_HOME, *settings, store: str | None = None, **named_settings) -> Session:
@@ -236,6 +238,11 @@ class Session:
 
                     path = Path(self.model) if self.model is not None else default_llm_path()
                     self._generator = LlamaBackend(path, n_ctx=self.n_ctx, seed=self.seed)
+                self._generator_pid = os.getpid()
+            elif self._generator_pid not in (None, os.getpid()):
+                # A forked child shares the parent's llama.cpp context (its threads did not come
+                # along): its first decode hung for ever. Searching in the child is fine.
+                raise UsageError("this Session's language model was loaded before the process forked; open a new Session in this process")
             return self._generator
 
     def load(self, generator: bool = True) -> Session:

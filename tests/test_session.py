@@ -262,3 +262,30 @@ def test_a_chunk_larger_than_the_embedding_model_reads_is_refused_not_cut_quietl
     with pytest.raises(UsageError, match="more than .* reads at once"):
         ragcli.ingest(small_corpus, "x", home=tmp_path, embed_model=TEST_EMBED_MODEL, chunk_tokens=100_000)
     assert not (tmp_path / "x" / "manifest.json").exists()
+
+
+def test_a_session_whose_model_was_loaded_before_a_fork_refuses_to_generate_in_the_child(small_index):
+    # The child shares the parent's llama.cpp context without its threads: `ask` hung for ever.
+    import multiprocessing
+
+    home, name = small_index
+    with ragcli.Session.open(name, home=home, mode="lexical") as session:
+        session._generator, session._generator_pid = object(), os.getpid()  # loaded here (the model's part is not under test)
+        ctx = multiprocessing.get_context("fork")
+        answers = ctx.Queue()
+        child = ctx.Process(target=lambda: answers.put(_generate_in_child(session)))  # forked: nothing pickled
+        child.start()
+        said = answers.get(timeout=60)
+        child.join(60)
+        assert "before the process forked" in said
+        assert session.generator is session._generator  # the parent goes on as before
+
+
+def _generate_in_child(session) -> str:
+    try:
+        session.generator  # noqa: B018
+    except UsageError as exc:
+        return str(exc)
+    except BaseException as exc:  # noqa: BLE001 - said to the parent, which asserts
+        return repr(exc)
+    return "no error"
