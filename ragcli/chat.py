@@ -60,13 +60,19 @@ def _setup_readline(show_cpr: bool = False) -> Callable[[], None]:
     except ImportError:  # not on every platform; input() still works
         return lambda: None
     path = history_path()
-    try:
-        readline.read_history_file(path)
-    except OSError:
-        pass
+    # Only a regular file of our own, or none yet: a FIFO there had hung chat before its
+    # banner, and a link had been written through (its target's mode set to 0600).
+    usable = not path.is_symlink() and (path.is_file() or not path.exists())
+    if usable:
+        try:
+            readline.read_history_file(path)
+        except OSError:
+            pass
     readline.set_history_length(1000)
 
     def save() -> None:
+        if not usable:
+            return
         try:
             mask_history(readline, show_cpr)
             path.parent.mkdir(parents=True, exist_ok=True)

@@ -133,3 +133,25 @@ def test_the_chat_history_written_to_disk_has_cpr_numbers_masked():
     mask_history(readline)
     assert [readline.get_history_item(i) for i in (1, 2)] == ["Hvornår starter skoledagen?", "Hvad har borgeren [skjult] søgt om?"]
     readline.clear_history()
+
+
+def test_a_history_file_that_is_a_pipe_or_a_link_is_left_alone(tmp_path, monkeypatch):
+    # A FIFO there had hung chat before its banner; a link had been written through, its
+    # target's mode changed to 0600.
+    import readline
+
+    from ragcli.chat import _setup_readline
+
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
+    folder = tmp_path / "state" / "ragcli"
+    folder.mkdir(parents=True)
+    os.mkfifo(folder / "history")
+    _setup_readline()()  # neither reading nor saving waits for a writer
+    (folder / "history").unlink()
+    target = tmp_path / "andet.txt"
+    target.write_text("urørt\n")
+    target.chmod(0o644)
+    (folder / "history").symlink_to(target)
+    readline.add_history("Hvornår starter skoledagen?")
+    _setup_readline()()
+    assert target.read_text() == "urørt\n" and (target.stat().st_mode & 0o777) == 0o644
