@@ -260,6 +260,8 @@ def annotate(record: dict, out_dir: Path, png: bool = False) -> AnnotationReport
     report = AnnotationReport()
     if out_dir.exists() and not out_dir.is_dir():
         raise UsageError(f"--annotate {out_dir} er ikke en mappe")
+    if out_dir.is_symlink() and not out_dir.exists():  # mkdir had said only "File exists"
+        raise UsageError(f"--annotate {out_dir} er et link til en mappe, der ikke findes")
     sources = {s["doc"]: s for s in record.get("sources", [])}
     # Group the highlights per (document, page): one output file per cited page.
     # (two files whose names mask alike, "sag_[skjult].pdf", are told apart by their hash)

@@ -452,6 +452,8 @@ def _check_evidence_options(annotate: Path | None, png: bool, open_pages: bool, 
         raise typer.BadParameter("needs --annotate DIR", param_hint="--png" if png else "--open")
     if annotate is not None and annotate.exists() and not annotate.is_dir():
         raise typer.BadParameter(f"{printable(mask_cpr(str(annotate)))} is not a folder", param_hint="--annotate")
+    if annotate is not None and annotate.is_symlink() and not annotate.exists():
+        raise typer.BadParameter(f"{printable(mask_cpr(str(annotate)))} is a link to a folder that does not exist", param_hint="--annotate")
     if record is not None:
         try:
             check_record_path(record)
@@ -802,9 +804,12 @@ def verify(
     as_json: JsonOpt = False,
 ) -> None:
     """Check an answer record: do its sources still hash the same and still hold its quotes? Exit 0 or 1."""
+    from ragcli.errors import UsageError
     from ragcli.record import read_record, verify_record
 
     with user_errors():
+        if root is not None and not root.is_dir():  # one line, not a "mangler" per source
+            raise UsageError(f"--root {root} er ikke en mappe, der findes")
         result = verify_record(read_record(record), root)
     if as_json:  # masked as the terminal view is: a record written with --show-cpr holds the numbers
         from ragcli.privacy import mask_values

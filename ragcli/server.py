@@ -622,8 +622,21 @@ def create_app(service: Service) -> FastAPI:
         # Stateless: the two tools keep nothing between calls, and a session per client let
         # 10,000 "initialize" calls (22 s) fill the SDK's session table (every later client got
         # 503 for the 30-minute idle timeout) and add 400 MB.
+        security = None
+        if service.settings.host in LOOPBACK:
+            # The SDK's own check, as it sets it for loopback, and a Host without a port too
+            # ("Host: 127.0.0.1", which the API takes): it had been a plain-text 421.
+            from mcp.server.transport_security import TransportSecuritySettings
+
+            names = ("127.0.0.1", "localhost", "[::1]")
+            security = TransportSecuritySettings(
+                enable_dns_rebinding_protection=True,
+                allowed_hosts=[form for name in names for form in (name, f"{name}:*")],
+                allowed_origins=[form for name in names for form in (f"http://{name}", f"http://{name}:*")],
+            )
         mcp_app = mcp_server.streamable_http_app(
-            streamable_http_path="/mcp", host=service.settings.host, json_response=True, stateless_http=True
+            streamable_http_path="/mcp", host=service.settings.host, json_response=True, stateless_http=True,
+            transport_security=security,
         )
         app.mount("/", _OnlyMcp(app, mcp_app, service.settings.show_cpr))
 

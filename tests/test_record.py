@@ -230,6 +230,10 @@ def test_verify_command_exit_codes_and_lines(tmp_path):
     moved.mkdir()
     (moved / "notat.txt").write_text("Notat\n\nDer er derfor altid mindst 500 ledige pladser i p-husene.\n", encoding="utf-8")
     assert runner.invoke(app, ["verify", str(path), "--root", str(moved)]).exit_code == 0  # the same bytes, moved
+    no_root = runner.invoke(app, ["verify", str(path), "--root", str(tmp_path / "findes-ikke")])
+    assert no_root.exit_code == 2 and no_root.output.count("\n") == 1 and "--root" in no_root.output
+    (tmp_path / "dinglende").symlink_to(tmp_path / "væk")
+    assert "does not exist" in runner.invoke(app, ["ask", "hvad?", "--annotate", str(tmp_path / "dinglende")]).output
     # --json masks as the terminal view does (a record written with --show-cpr holds the numbers)
     shown = json.loads(path.read_text(encoding="utf-8"))
     shown["spans"][0]["quote"] = "Borgeren 150585-4321 har fået 500 pladser."

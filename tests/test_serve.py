@@ -418,6 +418,11 @@ def test_mcp_tools_over_streamable_http(server):
         wrong = raw.post(f"{server}/mcp", json={"hello": "010190-1234"})
         # a stateless server sends nothing of itself: no event stream held open for ever
         idle = raw.get(f"{server}/mcp", headers={"Accept": "text/event-stream"}, timeout=10)
+        # a loopback Host without its port is served, as the API serves it (it had been a plain-text 421) …
+        bare = raw.post(f"{server}/mcp", json=hello, headers={"Host": "127.0.0.1"})
+        # … and a web page of another origin is still refused by the SDK's own check
+        foreign = raw.post(f"{server}/mcp", json=hello, headers={"Origin": "http://evil.example"})
+    assert bare.status_code == 200 and foreign.status_code in (400, 403), (bare.text, foreign.text)
     assert wrong.status_code >= 400 and "010190" not in wrong.text, wrong.text
     assert idle.status_code == 405 and idle.headers["allow"] == "POST" and idle.json()["error"]["code"] == 405
 
