@@ -304,6 +304,7 @@ def annotate(record: dict, out_dir: Path, png: bool = False) -> AnnotationReport
             writer.add_page(reader.pages[number - 1])
             # The copy keeps the original's page number, so a viewer shows "6", not "1".
             writer.set_page_label(0, 0, style="/D", start=number)
+            writer.add_metadata({"/Creator": COPY_CREATOR})  # how a later run knows its own copy
         except Exception as exc:  # noqa: BLE001 - pdfium read the page, pypdf could not copy it: this page only
             report.not_highlighted.append(f"{doc}: s. {number} kan ikke kopieres ({type(exc).__name__})")
             continue
@@ -330,13 +331,32 @@ def annotate(record: dict, out_dir: Path, png: bool = False) -> AnnotationReport
     return report
 
 
+COPY_CREATOR = "ragcli --annotate"
+
+
+def _our_copy(path: Path) -> bool:
+    """A highlighted copy an earlier run wrote (a plain file whose PDF creator says so)."""
+    import pypdf
+
+    if path.is_symlink() or not path.is_file():
+        return False
+    try:
+        return (pypdf.PdfReader(str(path)).metadata or {}).get("/Creator") == COPY_CREATOR
+    except Exception:  # noqa: BLE001 - anything unreadable is not ours
+        return False
+
+
 def _free_name(out_dir: Path, stem: str, png: bool) -> Path:
-    """A name in out_dir that nothing has: an annotation folder may be the documents' own
-    folder, and "rot-s1.pdf" there can be an original (it had been overwritten without a
-    word); a name taken by a link is taken too. The same stem with -2, -3 … otherwise."""
+    """A name in out_dir that only an earlier copy of ours has, or nothing: an annotation
+    folder may be the documents' own folder, and "rot-s1.pdf" there can be an original (it
+    had been overwritten without a word). A name taken by anything else, a link included,
+    gives the same stem with -2, -3 …; asking again replaces its own copies."""
 
     def taken(path: Path) -> bool:
-        return os.path.lexists(path) or (png and os.path.lexists(path.with_suffix(".png")))
+        picture = path.with_suffix(".png")
+        if os.path.lexists(path) and not _our_copy(path):
+            return True
+        return png and os.path.lexists(picture) and (picture.is_symlink() or not _our_copy(path))
 
     target = out_dir / f"{stem}.pdf"
     number = 2

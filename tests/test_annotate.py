@@ -119,6 +119,9 @@ def test_nothing_already_in_the_folder_is_overwritten_or_written_through(agenda,
     assert [p.name for p in report.files] == [f"{stem}-4.pdf"] and [p.name for p in report.pngs] == [f"{stem}-4.png"]
     assert (out / f"{stem}-2.pdf").read_bytes() == b"%PDF-1.4 en original" and victim.read_text() == "urørt"
     assert not any(p.name.endswith(".tmp") for p in out.iterdir())  # no temporary file left
+    # asking again replaces its own copy rather than piling up -5, -6 …
+    again = annotate(build_record(answer, facts(doc)), out, png=True)
+    assert [p.name for p in again.files] == [f"{stem}-4.pdf"]
 
 
 def test_a_wrapped_sentence_on_the_second_page_of_a_passage(agenda, tmp_path):
