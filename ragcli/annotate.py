@@ -320,7 +320,9 @@ def annotate(record: dict, out_dir: Path, png: bool = False) -> AnnotationReport
             annotation[NameObject("/T")] = TextStringObject("ragcli")
             writer.add_annotation(page_number=0, annotation=annotation)
             report.highlights.append({"doc": doc, "page": number, "quads": rects, "note": note})
-        target = _free_name(out_dir, f"{_safe_stem(doc)}-s{number}", png)
+        target = _free_name(out_dir, f"{_safe_stem(doc)}-s{number}", png, report.files)
+        if not png and os.path.isfile(target.with_suffix(".png")) and not target.with_suffix(".png").is_symlink():
+            target.with_suffix(".png").unlink()  # an earlier run's picture of the copy replaced now
         replace_whole(target, writer.write)
         for highlight in report.highlights:
             if highlight["doc"] == doc and highlight["page"] == number:
@@ -346,15 +348,16 @@ def _our_copy(path: Path) -> bool:
         return False
 
 
-def _free_name(out_dir: Path, stem: str, png: bool) -> Path:
+def _free_name(out_dir: Path, stem: str, png: bool, written: list[Path]) -> Path:
     """A name in out_dir that only an earlier copy of ours has, or nothing: an annotation
     folder may be the documents' own folder, and "rot-s1.pdf" there can be an original (it
     had been overwritten without a word). A name taken by anything else, a link included,
-    gives the same stem with -2, -3 …; asking again replaces its own copies."""
+    gives the same stem with -2, -3 …; asking again replaces its own copies, but not one
+    `written` in this run ("a/b.pdf" and "a_b.pdf", or two "sag_[skjult].pdf", share a name)."""
 
     def taken(path: Path) -> bool:
         picture = path.with_suffix(".png")
-        if os.path.lexists(path) and not _our_copy(path):
+        if path in written or (os.path.lexists(path) and not _our_copy(path)):
             return True
         return png and os.path.lexists(picture) and (picture.is_symlink() or not _our_copy(path))
 

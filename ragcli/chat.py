@@ -60,9 +60,12 @@ def _setup_readline(show_cpr: bool = False) -> Callable[[], None]:
     except ImportError:  # not on every platform; input() still works
         return lambda: None
     path = history_path()
-    # Only a regular file of our own, or none yet: a FIFO there had hung chat before its
-    # banner, and a link had been written through (its target's mode set to 0600).
-    usable = not path.is_symlink() and (path.is_file() or not path.exists())
+    # Only a regular file (a link to one too, as dotfiles keep it), or none yet: a FIFO there
+    # had hung chat before its banner.
+    try:
+        usable = path.is_file() or not path.exists()
+    except OSError:  # a state folder we may not look into: no history, not the end of chat
+        usable = False
     if usable:
         try:
             readline.read_history_file(path)

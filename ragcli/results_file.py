@@ -40,7 +40,11 @@ def replace_whole(path: Path, write: Callable[[BinaryIO], object]) -> None:
     For the files a command writes at once: a record, an annotated page, a resumed results file."""
     temporary = path.with_name(f".{path.name}.tmp")
     try:
-        with temporary.open("wb") as handle:
+        # created anew, never opened through a link left at that name (it would write there)
+        if os.path.lexists(temporary):
+            temporary.unlink()
+        descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o644)
+        with os.fdopen(descriptor, "wb") as handle:
             write(handle)
         os.replace(temporary, path)
     except OSError as exc:

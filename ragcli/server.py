@@ -318,6 +318,12 @@ class Guard:
             await self.app(scope, receive, send)
             return
         headers = dict(scope["headers"])
+        if b"content-length" in headers and b"transfer-encoding" in headers:
+            # Both: a proxy that reads the length and a server that reads the chunks see two
+            # different requests in one (request smuggling). RFC 9112 §6.3: refuse, and close;
+            # first of all, since the other refusals below leave the body unread.
+            await _send_error(send, 400, "både Content-Length og Transfer-Encoding; send kun én af dem", [(b"connection", b"close")])
+            return
         # h11's own limit is on a head that has not been read whole, and asyncio reads up to
         # 256 KiB at once: a 100 KB Authorization header sent in one go reached the endpoints.
         if sum(len(name) + len(value) + 4 for name, value in scope["headers"]) > MAX_HEADERS:
@@ -335,11 +341,6 @@ class Guard:
                 await _send_error(send, 401, "mangler eller forkert token (Authorization: Bearer …)", [(b"www-authenticate", b"Bearer")])
                 return
         declared = headers.get(b"content-length")
-        if declared is not None and b"transfer-encoding" in headers:
-            # Both: a proxy that reads the length and a server that reads the chunks see two
-            # different requests in one (request smuggling). RFC 9112 §6.3: refuse, and close.
-            await _send_error(send, 400, "både Content-Length og Transfer-Encoding; send kun én af dem", [(b"connection", b"close")])
-            return
         if declared is not None and (not declared.isdigit() or int(declared) > self.max_body):
             await _send_error(send, 413, f"forespørgslen er for stor (højst {self.max_body} bytes)")
             return

@@ -296,3 +296,29 @@ def test_a_quote_with_many_masked_numbers_is_found_on_a_page_in_linear_time():
     found = find_in_page(page, "Borgeren med CPR [skjult] og ægtefællen med CPR [skjult] har fået tilskud.")
     assert found is not None and "".join(page[found[0] : found[1] + 1]).startswith("Borgeren med CPR 0101901234")
     assert "".join(page[found[0] : found[1] + 1]).endswith("tilskud")
+
+
+def test_two_pages_that_share_a_name_in_one_run_are_both_kept(tmp_path):
+    # "a/b.pdf" and "a_b.pdf" (or two citizens' "sag_[skjult].pdf") cited on the same page:
+    # the second had replaced the first, as an earlier copy of ours.
+    import pypdf
+
+    from ragcli.annotate import COPY_CREATOR, _free_name
+
+    first = tmp_path / "a_b-s1.pdf"
+    writer = pypdf.PdfWriter()
+    writer.add_blank_page(100, 100)
+    writer.add_metadata({"/Creator": COPY_CREATOR})
+    writer.write(first)
+    assert _free_name(tmp_path, "a_b-s1", False, []) == first  # an earlier run's copy: replaced
+    assert _free_name(tmp_path, "a_b-s1", False, [first]) == tmp_path / "a_b-s1-2.pdf"  # this run's: kept
+
+
+def test_a_file_written_whole_is_never_written_through_a_link_at_its_temporary_name(tmp_path):
+    from ragcli.results_file import replace_whole
+
+    victim = tmp_path / "andet.txt"
+    victim.write_text("urørt")
+    (tmp_path / ".x-s1.png.tmp").symlink_to(victim)  # a link left at the predictable name
+    replace_whole(tmp_path / "x-s1.png", lambda handle: handle.write(b"PNG"))
+    assert victim.read_text() == "urørt" and (tmp_path / "x-s1.png").read_bytes() == b"PNG"

@@ -177,3 +177,25 @@ def test_a_body_dribbled_after_an_early_answer_does_not_hold_the_connection(addr
                 closed = True
                 break
         assert closed and time.monotonic() - started < HEAD_TIMEOUT + 4
+
+
+def test_both_a_length_and_chunks_are_refused_before_the_token_is_looked_at():
+    # The 401 (and 421, 431) answered without reading the body: the bytes after it were read
+    # as a second request, the smuggling the refusal is for.
+    import asyncio
+
+    async def never(scope, receive, send):
+        raise AssertionError("the request must not reach the app")
+
+    sent: list[dict] = []
+
+    async def send(message):
+        sent.append(message)
+
+    async def receive():
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    scope = {"type": "http", "path": "/v1/search", "method": "POST",
+             "headers": [(b"host", b"127.0.0.1"), (b"content-length", b"40"), (b"transfer-encoding", b"chunked")]}
+    asyncio.run(Guard(never, token="s3cret", max_body=1024)(scope, receive, send))
+    assert sent[0]["status"] == 400 and (b"connection", b"close") in sent[0]["headers"]

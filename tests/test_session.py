@@ -289,3 +289,16 @@ def _generate_in_child(session) -> str:
     except BaseException as exc:  # noqa: BLE001 - said to the parent, which asserts
         return repr(exc)
     return "no error"
+
+
+def test_a_server_backend_is_connected_anew_in_a_forked_child(small_index, monkeypatch):
+    # Only the local model is refused after a fork; a server's client is simply made again.
+    import ragcli.generation
+
+    home, name = small_index
+    made = []
+    monkeypatch.setattr(ragcli.generation, "HttpBackend", lambda *a, **k: made.append(a) or f"client {len(made)}")
+    with ragcli.Session.open(name, home=home, mode="lexical", llm_url="http://127.0.0.1:9") as session:
+        assert session.generator == "client 1"
+        session._generator_pid = os.getpid() + 1  # as if loaded in the parent before a fork
+        assert session.generator == "client 2" and session._generator_pid == os.getpid()
