@@ -321,8 +321,9 @@ def annotate(record: dict, out_dir: Path, png: bool = False) -> AnnotationReport
             writer.add_annotation(page_number=0, annotation=annotation)
             report.highlights.append({"doc": doc, "page": number, "quads": rects, "note": note})
         target = _free_name(out_dir, f"{_safe_stem(doc)}-s{number}", png, report.files)
-        if not png and os.path.isfile(target.with_suffix(".png")) and not target.with_suffix(".png").is_symlink():
-            target.with_suffix(".png").unlink()  # an earlier run's picture of the copy replaced now
+        picture = target.with_suffix(".png")
+        if not png and _our_picture(picture):
+            picture.unlink()  # an earlier run's picture of the copy replaced now
         replace_whole(target, writer.write)
         for highlight in report.highlights:
             if highlight["doc"] == doc and highlight["page"] == number:
@@ -348,6 +349,19 @@ def _our_copy(path: Path) -> bool:
         return False
 
 
+def _our_picture(path: Path) -> bool:
+    """A PNG an earlier run drew (a plain file whose PNG text says so)."""
+    from PIL import Image
+
+    if path.is_symlink() or not path.is_file():
+        return False
+    try:
+        with Image.open(path) as image:
+            return image.info.get("Software") == COPY_CREATOR
+    except Exception:  # noqa: BLE001 - anything unreadable is not ours
+        return False
+
+
 def _free_name(out_dir: Path, stem: str, png: bool, written: list[Path]) -> Path:
     """A name in out_dir that only an earlier copy of ours has, or nothing: an annotation
     folder may be the documents' own folder, and "rot-s1.pdf" there can be an original (it
@@ -359,7 +373,7 @@ def _free_name(out_dir: Path, stem: str, png: bool, written: list[Path]) -> Path
         picture = path.with_suffix(".png")
         if path in written or (os.path.lexists(path) and not _our_copy(path)):
             return True
-        return png and os.path.lexists(picture) and (picture.is_symlink() or not _our_copy(path))
+        return png and os.path.lexists(picture) and not _our_picture(picture)
 
     target = out_dir / f"{stem}.pdf"
     number = 2
@@ -379,7 +393,11 @@ def render_png(pdf_path: Path, png_path: Path, scale: float = PNG_SCALE) -> Path
         page.close()
     finally:
         pdf.close()
-    replace_whole(png_path, lambda handle: image.save(handle, format="PNG", optimize=True))
+    from PIL.PngImagePlugin import PngInfo
+
+    mark = PngInfo()
+    mark.add_text("Software", COPY_CREATOR)  # how a later run knows its own picture
+    replace_whole(png_path, lambda handle: image.save(handle, format="PNG", optimize=True, pnginfo=mark))
     return png_path
 
 

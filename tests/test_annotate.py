@@ -322,3 +322,21 @@ def test_a_file_written_whole_is_never_written_through_a_link_at_its_temporary_n
     (tmp_path / ".x-s1.png.tmp").symlink_to(victim)  # a link left at the predictable name
     replace_whole(tmp_path / "x-s1.png", lambda handle: handle.write(b"PNG"))
     assert victim.read_text() == "urørt" and (tmp_path / "x-s1.png").read_bytes() == b"PNG"
+
+
+def test_a_picture_is_dropped_only_beside_a_copy_of_ours_that_is_replaced(agenda, tmp_path):
+    answer, doc = scripted_answer(agenda, AGENDA, P_HOUSES, "Der er altid mindst 500 ledige pladser i p-husene.")
+    stem = "aarhus_byraad_dagsorden_2025-08-27-s6"
+    ours = tmp_path / "ours"
+    annotate(build_record(answer, facts(doc)), ours, png=True)
+    assert sorted(p.name for p in ours.iterdir()) == [f"{stem}.pdf", f"{stem}.png"]
+    annotate(build_record(answer, facts(doc)), ours)  # replaced without a picture: the old picture goes
+    assert sorted(p.name for p in ours.iterdir()) == [f"{stem}.pdf"]
+    # a picture of the user's own under that name is neither dropped nor overwritten
+    users = tmp_path / "users"
+    users.mkdir()
+    (users / f"{stem}.png").write_bytes(b"brugerens eget billede")
+    annotate(build_record(answer, facts(doc)), users)
+    annotate(build_record(answer, facts(doc)), users, png=True)
+    annotate(build_record(answer, facts(doc)), users)
+    assert (users / f"{stem}.png").read_bytes() == b"brugerens eget billede"
