@@ -321,10 +321,10 @@ def annotate(record: dict, out_dir: Path, png: bool = False) -> AnnotationReport
             writer.add_annotation(page_number=0, annotation=annotation)
             report.highlights.append({"doc": doc, "page": number, "quads": rects, "note": note})
         target = _free_name(out_dir, f"{_safe_stem(doc)}-s{number}", png, report.files)
+        replace_whole(target, writer.write)
         picture = target.with_suffix(".png")
         if not png and _our_picture(picture):
-            picture.unlink()  # an earlier run's picture of the copy replaced now
-        replace_whole(target, writer.write)
+            picture.unlink()  # an earlier run's picture of the copy now replaced
         for highlight in report.highlights:
             if highlight["doc"] == doc and highlight["page"] == number:
                 highlight.setdefault("file", str(target))
@@ -346,6 +346,13 @@ def _our_copy(path: Path) -> bool:
     try:
         return (pypdf.PdfReader(str(path)).metadata or {}).get("/Creator") == COPY_CREATOR
     except Exception:  # noqa: BLE001 - anything unreadable is not ours
+        return False
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
         return False
 
 
@@ -371,8 +378,8 @@ def _free_name(out_dir: Path, stem: str, png: bool, written: list[Path]) -> Path
 
     def taken(path: Path) -> bool:
         picture = path.with_suffix(".png")
-        if path in written or (os.path.lexists(path) and not _our_copy(path)):
-            return True
+        if os.path.lexists(path) and (not _our_copy(path) or any(_same_file(path, done) for done in written)):
+            return True  # (the same file under another name too: "Referat" and "referat" on macOS)
         return png and os.path.lexists(picture) and not _our_picture(picture)
 
     target = out_dir / f"{stem}.pdf"

@@ -498,7 +498,8 @@ MASKED_CHARS = 40  # a masked CPR number stands for 1 to this many characters of
 # few times each; a registry's rows ("Hansen,[skjult],[skjult],Aarhus") find "," often, and a
 # budget of a few places per character still finds them.
 MAX_PLACES = 2_000_000
-PLACES_PER_CHAR = 4
+PLACES_PER_CHAR = 2
+MOST_PLACES = 8_000_000  # a ceiling whatever the text's length (some seconds, at most)
 
 
 def _occurrences(part: str, text: str, budget: list[int] | None = None) -> list[int] | None:
@@ -524,8 +525,9 @@ def span_of_parts(
     Every place each piece can end is kept with the earliest start that reaches it, so the
     work grows with the text, not with the number of pieces: a regular expression with one
     lazy gap per piece backtracked for minutes over a contents page's leader dots. Past the
-    places budget (MAX_PLACES, or PLACES_PER_CHAR per character of the text), None: not found."""
-    budget = [max(MAX_PLACES, PLACES_PER_CHAR * len(text))]
+    places budget (MAX_PLACES, or PLACES_PER_CHAR per character of the text, at most
+    MOST_PLACES), None: not found."""
+    budget = [min(MOST_PLACES, max(MAX_PLACES, PLACES_PER_CHAR * len(text)))]
     first = _occurrences(pieces[0], text, budget)
     if first is None:
         return None
@@ -583,8 +585,11 @@ def quote_found(quote: str, text: str, start: int | None = None, end: int | None
             return True
         # first where the record says it stands (a masked quote is no exact slice), which
         # also keeps a source of a million separators from spending the search's budget
-        if 0 <= start <= end and quote_in(quote, _normalised(text[max(0, start - 200) : end + 200])):
+        window = (max(0, start - 200), min(len(text), end + 200))
+        if 0 <= start <= end and quote_in(quote, _normalised(text[window[0] : window[1]])):
             return True
+        if window == (0, len(text)):
+            return False  # the window was the whole text: searched already
     return quote_in(quote, _normalised(text))
 
 

@@ -23,6 +23,10 @@ from typing import BinaryIO, TypeVar
 from ragcli.errors import DataError
 
 T = TypeVar("T")
+# The process's umask, read once at import (setting it is the only way to read it, and this
+# is single-threaded then): files written whole get the mode open() would have given them.
+_UMASK = os.umask(0)
+os.umask(_UMASK)
 
 
 class ResultsFileError(DataError):
@@ -38,21 +42,32 @@ def replace_whole(path: Path, write: Callable[[BinaryIO], object]) -> None:
     over it. Nothing half-written is left, and an OSError names `path`, the file the user will
     look for (a folder of that name had been "Is a directory: .….tmp", the .tmp left there).
     For the files a command writes at once: a record, an annotated page, a resumed results file."""
-    temporary = path.with_name(f".{path.name}.tmp")
+    import tempfile
+
+    temporary: Path | None = None
     try:
-        # created anew, never opened through a link left at that name (it would write there)
-        if os.path.lexists(temporary):
-            temporary.unlink()
-        descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o644)
+        # A name of its own, created anew: never a link left at a predictable name (it would
+        # be written through), nor another writer's temporary (it would be published torn).
+        descriptor, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        temporary = Path(name)
+        os.chmod(temporary, 0o666 & ~_UMASK)  # as open() would have made it, not mkstemp's 0600
         with os.fdopen(descriptor, "wb") as handle:
             write(handle)
         os.replace(temporary, path)
     except OSError as exc:
-        temporary.unlink(missing_ok=True)
+        _remove(temporary)
         raise OSError(exc.errno, exc.strerror, str(path)) from None
     except BaseException:
-        temporary.unlink(missing_ok=True)
+        _remove(temporary)
         raise
+
+
+def _remove(temporary: Path | None) -> None:
+    try:
+        if temporary is not None:
+            temporary.unlink(missing_ok=True)
+    except OSError:
+        pass
 
 
 def read_text(path: Path, name: str) -> str | None:

@@ -240,11 +240,10 @@ class Session:
                     self._generator = LlamaBackend(path, n_ctx=self.n_ctx, seed=self.seed)
                 self._generator_pid = os.getpid()
             elif self._generator_pid not in (None, os.getpid()):
-                if self.llm_url:  # a new connection of the child's own: the parent's is not to share
-                    self._generator = None
-                    return self.generator
                 # A forked child shares the parent's llama.cpp context (its threads did not come
-                # along): its first decode hung for ever. Searching in the child is fine.
+                # along): its first decode hung for ever. A server's client is no better (its
+                # connections, and the answer lock a parent thread may have held at the fork).
+                # Searching in the child is fine.
                 raise UsageError("this Session's language model was loaded before the process forked; open a new Session in this process")
             return self._generator
 

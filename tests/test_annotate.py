@@ -6,6 +6,7 @@ runs; pypdf reads back the annotations and pypdfium2 says which characters they 
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 from pathlib import Path
@@ -322,6 +323,9 @@ def test_a_file_written_whole_is_never_written_through_a_link_at_its_temporary_n
     (tmp_path / ".x-s1.png.tmp").symlink_to(victim)  # a link left at the predictable name
     replace_whole(tmp_path / "x-s1.png", lambda handle: handle.write(b"PNG"))
     assert victim.read_text() == "urørt" and (tmp_path / "x-s1.png").read_bytes() == b"PNG"
+    umask = os.umask(0)
+    os.umask(umask)
+    assert ((tmp_path / "x-s1.png").stat().st_mode & 0o777) == 0o666 & ~umask  # the mode open() gives, not 0600
 
 
 def test_a_picture_is_dropped_only_beside_a_copy_of_ours_that_is_replaced(agenda, tmp_path):

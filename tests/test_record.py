@@ -281,17 +281,21 @@ def test_a_quote_of_many_masked_numbers_is_looked_for_within_a_bounded_number_of
     assert not quote_in("e[skjult]" * 200 + "ZZZ", "e " * 1_000_000)
     text = "Borgeren 150585-4321 har søgt om 010190-1234 i alt."
     assert quote_in("Borgeren [skjult] har søgt om [skjult] i alt.", text)
-    # a registry of many rows of separators is still searched whole (a budget of 2 million
-    # places had called this row gone), and first where the record says the quote stands
-    rows = "Hansen,010190-1234,020290-5678,030390-9012,Aarhus\n" * 100_000
-    registry = rows + "Jensen,040490-1234,050590-5678,060690-9012,Odense\n"
-    assert quote_in("Jensen,[skjult],[skjult],[skjult],Odense", registry)
+    # a registry's rows find "," everywhere: a quote is looked for first where the record says
+    # it stands, so a budget the whole text would spend does not call it gone
     from ragcli.record import quote_found
 
-    assert quote_found("Jensen,[skjult],[skjult],[skjult],Odense", registry, len(rows), len(registry) - 1)
+    rows = "Hansen,010190-1234,020290-5678,030390-9012,Aarhus\n" * 2_000
+    registry = rows + "Jensen,040490-1234,050590-5678,060690-9012,Odense\n"
+    quote = "Jensen,[skjult],[skjult],[skjult],Odense"
+    assert quote_in(quote, registry)
+    monkeypatch.setattr(record, "MAX_PLACES", 1_000)  # fewer than the registry's commas
+    monkeypatch.setattr(record, "PLACES_PER_CHAR", 0)
+    assert not quote_in(quote, registry)  # the whole text spends the budget …
+    assert quote_found(quote, registry, len(rows), len(registry) - 1)  # … its recorded place does not
+    assert not quote_found(quote, registry, 0, 10)  # (and a wrong place falls back to the whole text)
     assert span_of_parts(["a", "b"], [(0, 5)], "ab" * 10) == (0, 2)
     monkeypatch.setattr(record, "MAX_PLACES", 15)  # 10 places of "a" and 10 of "b": past the budget
-    monkeypatch.setattr(record, "PLACES_PER_CHAR", 0)
     assert span_of_parts(["a", "b"], [(0, 5)], "ab" * 10) is None
 
 
