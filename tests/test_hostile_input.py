@@ -729,7 +729,7 @@ def test_a_masked_path_finds_only_its_own_file_and_never_leads_outside(tmp_path)
     # a record citing both: each quote is looked for in its own file (both had been read from one)
     from ragcli.record import verify_record
 
-    sources = [{**masked, "sha256": index_sha(path), "size": 1, "title": ""} for path in (first, second)]
+    sources = [{**masked, "sha256": index_sha(path), "size": path.stat().st_size, "title": ""} for path in (first, second)]
     spans = [{**source, "quote": quote, "location": "s. 1"} for source, quote in zip(sources, ("en handicapbil", "briller"))]
     assert verify_record({"sources": sources, "spans": spans}).changes == []
     # a folder named by a number that links out of --root is not followed

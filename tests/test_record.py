@@ -347,3 +347,21 @@ def test_the_parts_of_a_quote_find_only_their_own_places():
     ellipsis = Sentence(text="Skoledagen starter kl. 8.00…for alle elever. [1]", cites=[1], supported=True, support=1.0)
     answer = replace(answer, sentences=[ellipsis], text=ellipsis.text)
     assert len(cited_spans(answer)) == 1
+
+
+def test_a_source_of_another_size_is_changed_without_being_hashed(tmp_path, monkeypatch):
+    # a 3 GB file had been hashed in full (10 s) to learn what its size already said
+    import ragcli.registry
+
+    source = tmp_path / "notat.txt"
+    source.write_text("Notat\n\nDer er derfor altid mindst 500 ledige pladser i p-husene.\n", encoding="utf-8")
+    answer, doc = scripted_answer(source, "notat.txt", "mindst 500", "Der er altid mindst 500 ledige pladser i p-husene.")
+    record = build_record(answer, facts(doc))
+    source.write_text("Notat\n\nDer er derfor altid mindst 500 ledige pladser i p-husene. Og mere.\n", encoding="utf-8")
+
+    def no_hashing(path):
+        raise AssertionError("hashed")
+
+    monkeypatch.setattr(ragcli.registry, "sha256_file", no_hashing)
+    found = verify_record(record)
+    assert [c.split(":")[0] for c in found.changes] == ["ændret"] and "størrelsen" in found.changes[0]
