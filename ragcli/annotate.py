@@ -265,7 +265,7 @@ def annotate(record: dict, out_dir: Path, png: bool = False) -> AnnotationReport
     sources = {s["doc"]: s for s in record.get("sources", [])}
     # Group the highlights per (document, page): one output file per cited page.
     # (two files whose names mask alike, "sag_[skjult].pdf", are told apart by their hash)
-    pages: dict[tuple[str, object, int], list[tuple[dict, list]]] = {}
+    pages: dict[tuple[str, object, int], tuple[Path, list[tuple[dict, list]]]] = {}
     for span in record.get("spans", []):
         doc = span["doc"]
         label = f"{doc}, {span.get('location') or 's. ' + str(span['page'])}"
@@ -289,13 +289,11 @@ def annotate(record: dict, out_dir: Path, png: bool = False) -> AnnotationReport
             report.not_highlighted.append(f"{doc}: {found}")
             continue
         number, rects = found
-        pages.setdefault((doc, span.get("sha256"), number), []).append((span, rects))
+        pages.setdefault((doc, span.get("sha256"), number), (path, []))[1].append((span, rects))  # the file as found
     if not pages:
         return report
     out_dir.mkdir(parents=True, exist_ok=True)
-    for (doc, _, number), marks in pages.items():
-        first = marks[0][0]
-        path = source_path(first if first.get("path") else sources.get(doc) or first)
+    for (doc, _, number), (path, marks) in pages.items():
         try:
             reader = pypdf.PdfReader(str(path))
             if reader.is_encrypted:
@@ -337,16 +335,22 @@ def annotate(record: dict, out_dir: Path, png: bool = False) -> AnnotationReport
 COPY_CREATOR = "ragcli --annotate"
 
 
-def _our_copy(path: Path) -> bool:
-    """A highlighted copy an earlier run wrote (a plain file whose PDF creator says so)."""
-    import pypdf
-
+def _marked_ours(path: Path, mark_of) -> bool:
+    """Did an earlier run write `path`: a plain file (no link) whose mark, as mark_of reads
+    it, is COPY_CREATOR? Anything unreadable is not ours."""
     if path.is_symlink() or not path.is_file():
         return False
     try:
-        return (pypdf.PdfReader(str(path)).metadata or {}).get("/Creator") == COPY_CREATOR
-    except Exception:  # noqa: BLE001 - anything unreadable is not ours
+        return mark_of(path) == COPY_CREATOR
+    except Exception:  # noqa: BLE001 - a file of any kind may stand there
         return False
+
+
+def _our_copy(path: Path) -> bool:
+    """A highlighted copy an earlier run wrote (its PDF creator says so)."""
+    import pypdf
+
+    return _marked_ours(path, lambda p: (pypdf.PdfReader(str(p)).metadata or {}).get("/Creator"))
 
 
 def _same_file(a: Path, b: Path) -> bool:
@@ -357,16 +361,14 @@ def _same_file(a: Path, b: Path) -> bool:
 
 
 def _our_picture(path: Path) -> bool:
-    """A PNG an earlier run drew (a plain file whose PNG text says so)."""
+    """A PNG an earlier run drew (its PNG text says so)."""
     from PIL import Image
 
-    if path.is_symlink() or not path.is_file():
-        return False
-    try:
-        with Image.open(path) as image:
-            return image.info.get("Software") == COPY_CREATOR
-    except Exception:  # noqa: BLE001 - anything unreadable is not ours
-        return False
+    def software(p: Path):
+        with Image.open(p) as image:
+            return image.info.get("Software")
+
+    return _marked_ours(path, software)
 
 
 def _free_name(out_dir: Path, stem: str, png: bool, written: list[Path]) -> Path:

@@ -118,11 +118,13 @@ def _drop_own_page_numbers(pages: list[str]) -> list[str]:
         lines = text.split("\n")
         edges = _edges(lines)
         last = max(edges, default=None)
+        changed = False
         for i, line in edges.items():
             match = _OWN_PAGE_LABEL.match(line) or (_BARE_NUMBER.match(line) if i == last else None)
             if match and int(next(g for g in match.groups() if g)) == index + 1:
                 lines[i] = ""
-        cleaned.append(_MANY_NEWLINES.sub("\n\n", "\n".join(lines)).strip() if lines != text.split("\n") else text)
+                changed = True
+        cleaned.append(_MANY_NEWLINES.sub("\n\n", "\n".join(lines)).strip() if changed else text)
     return cleaned
 
 

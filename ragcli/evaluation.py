@@ -214,14 +214,18 @@ def summarize(results: list[QuestionResult]) -> dict:
     return summary
 
 
+def missing_documents(index: Index, questions: list[EvalQuestion]) -> list[str]:
+    """Gold documents the index lacks, masked as eval shows names: they can never be hit, and
+    usually mean the wrong --index."""
+    indexed = {d.name for d in index.documents()}
+    return sorted({mask_cpr(doc) for q in questions for doc, _ in q.targets if doc not in indexed})
+
+
 def run_eval(index: Index, embedder: Embedder | None, questions: list[EvalQuestion], params: RetrievalParams) -> dict:
     results = [evaluate_question(index, embedder, q, params) for q in questions]
-    # Gold documents the index lacks can never be hit: usually the wrong --index.
-    indexed = {d.name for d in index.documents()}
-    missing = sorted({mask_cpr(doc) for q in questions for doc, _ in q.targets if doc not in indexed})
     return {
         "index": index.name,
-        "missing_documents": missing,
+        "missing_documents": missing_documents(index, questions),
         "embedding_model": index.embedding_model,
         "mode": params.mode,
         "k": params.k,

@@ -153,6 +153,20 @@ def _first_line(exc: BaseException, url: str) -> str:
     return re.sub(r"^connection failed: ", "", text)[:200]
 
 
+def _lost(url: str, exc: BaseException) -> PgStoreError:
+    return PgStoreError(f"forbindelsen til PostgreSQL på {where(url)} gik tabt: {_first_line(exc, url)}")
+
+
+@contextmanager
+def _connection_lost_is_one_line(url: str):
+    """A server gone mid-work is one line, not psycopg's traceback."""
+    psycopg = _psycopg()
+    try:
+        yield
+    except psycopg.OperationalError as exc:
+        raise _lost(url, exc) from None
+
+
 def connect(url: str, autocommit: bool = True):
     """A connection to `url`, or one line naming the server (not the password), the cause and the fix."""
     psycopg = _psycopg()
@@ -395,7 +409,7 @@ class PgIndex:
                     if attempt == 1 and (self._conn.closed or self._conn.broken):
                         self._conn.close()
                         continue
-                    raise PgStoreError(f"forbindelsen til PostgreSQL på {where(self.url)} gik tabt: {_first_line(exc, self.url)}") from None
+                    raise _lost(self.url, exc) from None
         raise AssertionError("unreachable")
 
     def refresh(self) -> bool:
@@ -403,12 +417,9 @@ class PgIndex:
         rows = self._query("SELECT manifest FROM {meta} WHERE id = 1")
         if rows and isinstance(rows[0][0], dict) and rows[0][0].get("generation") == self.manifest.get("generation"):
             return False
-        psycopg = _psycopg()
-        try:  # read whole and checked (the analysis too), on the connection _query just used
-            with self._lock:
-                manifest = _read_manifest(self._conn, self.tables, self.name, self.url)
-        except psycopg.OperationalError as exc:
-            raise PgStoreError(f"forbindelsen til PostgreSQL på {where(self.url)} gik tabt: {_first_line(exc, self.url)}") from None
+        # read whole and checked (the analysis too), on the connection _query just used
+        with _connection_lost_is_one_line(self.url), self._lock:
+            manifest = _read_manifest(self._conn, self.tables, self.name, self.url)
         if manifest.get("generation") == self.manifest.get("generation"):
             return False
         self.manifest = manifest
@@ -548,15 +559,10 @@ class PgWriter:
         """
         return self._pending
 
-    @contextmanager
     def _lost(self):
-        """A server gone mid-ingest is one line, not psycopg's traceback (the run's vectors wait
-        in the pending folder, and the next run resumes from them)."""
-        psycopg = _psycopg()
-        try:
-            yield
-        except psycopg.OperationalError as exc:
-            raise PgStoreError(f"forbindelsen til PostgreSQL på {where(self.url)} gik tabt: {_first_line(exc, self.url)}") from None
+        """A server gone mid-ingest is one line (the run's vectors wait in the pending folder,
+        and the next run resumes from them)."""
+        return _connection_lost_is_one_line(self.url)
 
     @contextmanager
     def lock(self):

@@ -109,7 +109,6 @@ class _AnyScript:
 
     def __init__(self, narrow: re.Pattern[str], wide: re.Pattern[str]):
         self.narrow, self.wide = narrow, wide
-        self.pattern = wide.pattern
 
     def _for(self, text: str) -> re.Pattern[str]:
         return self.wide if _EXOTIC_DIGIT.search(text) else self.narrow

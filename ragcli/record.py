@@ -675,11 +675,15 @@ def verify_record(record: dict, root: Path | None = None) -> Verification:
     texts: dict[tuple, str | None] = {}
     unchanged: set[tuple] = set()  # the same bytes as recorded
 
+    located: dict[tuple, Path] = {}  # a masked path is looked for once, not again for its quotes
+
     def key(item: dict) -> tuple:
         return item.get("doc"), item.get("sha256")
 
     def where(source: dict) -> Path:
-        return source_path(source, root)
+        if key(source) not in located:
+            located[key(source)] = source_path(source, root)
+        return located[key(source)]
 
     for source in record["sources"]:
         result.sources += 1

@@ -139,16 +139,15 @@ def match_records(name: str, rows: list[tuple[str, str]], records: list[tuple[st
         return mask_cpr(question).strip()
 
     unused: dict[tuple[str, str], deque[T]] = defaultdict(deque)
-    asked_under: dict[str, str] = {}
     for record_id, question, record in records:
         unused[(record_id, shown(question))].append(record)
-        asked_under.setdefault(record_id, question)
+    recorded_ids = {record_id for record_id, _, _ in records}
     matched: list[T | None] = []
     for row_id, question in rows:
         waiting = unused.get((mask_cpr(row_id), shown(question)))
         if waiting:
             matched.append(waiting.popleft())
-        elif mask_cpr(row_id) == row_id and row_id in asked_under:
+        elif mask_cpr(row_id) == row_id and row_id in recorded_ids:
             raise ResultsFileError(
                 f"{name} holds the answer to another question under id {row_id!r}; "
                 "give a new --out file for these questions (or remove the old one)"

@@ -69,16 +69,20 @@ def _flag(name: str, value) -> bool:
     return bool(value)
 
 
-def _text(name: str, value, optional: bool = True) -> str | None:
-    if (value is None and optional) or isinstance(value, str):
+def _text(name: str, value) -> str | None:
+    if value is None or isinstance(value, str):
         return value
-    raise UsageError(f"{name} must be text{' or None' if optional else ''}, not {value!r}")
+    raise UsageError(f"{name} must be text or None, not {value!r}")
+
+
+def _index_name(index) -> str:
+    if not isinstance(index, str):
+        raise UsageError(f"index must be an index's name, not {index!r}")
+    return index
 
 
 def _path(name: str, value) -> Path:
     """A file or folder given as text or a Path, else one UsageError line."""
-    import os
-
     if isinstance(value, (str, os.PathLike)) and str(value):
         return Path(value)
     raise UsageError(f"{name} must be a path (text or pathlib.Path), not {value!r}")
@@ -188,8 +192,7 @@ class Session:
         """
         from ragcli.stores import open_index
 
-        if not isinstance(index, str):
-            raise UsageError(f"index must be an index's name, not {index!r}")
+        index = _index_name(index)
         home = _path("home", home)
         store = _text("store", store)
         session = cls(None, *settings, **named_settings)  # a bad setting fails before the index (or a database) opens
@@ -330,20 +333,19 @@ class Session:
     ) -> dict:
         """Answer every row and measure the answers (see ragcli.answer_eval); `out` makes a re-run resume."""
         from ragcli.answer_eval import run_answer_eval, summarise, summarise_by_kind
-        from ragcli.privacy import mask_cpr
+        from ragcli.evaluation import missing_documents
 
         params = self._checked(params)
         rows = _rows(rows)
         out = None if out is None else _path("out", out)
         generator = self.generator
         records = run_answer_eval(rows, lambda q: self.ask(q, params), out, on_record=on_record)
-        indexed = {d.name for d in self.index.documents()}
         return {
             "index": self.index.name,
             "model": generator.name,
             "mode": params.retrieval.mode,
             "k": params.retrieval.k,
-            "missing_documents": sorted({mask_cpr(doc) for q in rows for doc, _ in q.targets if doc not in indexed}),
+            "missing_documents": missing_documents(self.index, rows),
             "summary": summarise(records),
             "by_kind": summarise_by_kind(records),
             "records": records,
@@ -374,8 +376,7 @@ def ingest(
         chunk_tokens = _whole("chunk_tokens", chunk_tokens, 16)
     if overlap_tokens is not None:
         overlap_tokens = _whole("overlap_tokens", overlap_tokens, 0)
-    if not isinstance(index, str):
-        raise UsageError(f"index must be an index's name, not {index!r}")
+    index = _index_name(index)
     rebuild, prune = _flag("rebuild", rebuild), _flag("prune", prune)
     home = _path("home", home)
     store = _text("store", store)

@@ -64,20 +64,32 @@ def test_decompression_bomb_is_skipped_with_one_line_and_the_good_pdfs_are_index
     assert "Traceback" not in result.stderr
 
 
-def test_any_exception_while_loading_a_file_is_a_skip_not_an_abort(tmp_path, minilm, monkeypatch):
+def _on_reading(monkeypatch, name: str, before=None, after=None) -> None:
+    """ingest reads file `name` with before(path) run first and after(path) once it is read."""
     import ragcli.ingest as ingest_module
 
+    real = ingest_module.load_document
+
+    def load(path, doc, stop=None):
+        if doc == name and before:
+            before(path)
+        loaded = real(path, doc, stop)
+        if doc == name and after:
+            after(path)
+        return loaded
+
+    monkeypatch.setattr(ingest_module, "load_document", load)
+
+
+def test_any_exception_while_loading_a_file_is_a_skip_not_an_abort(tmp_path, minilm, monkeypatch):
     folder = tmp_path / "docs"
     hostile.write(folder, "god.txt", "Affald sorteres i ti fraktioner i Fjordby Kommune.")
     hostile.write(folder, "ond.txt", "Denne fil får læseren til at fejle på en uventet måde.")
-    real = ingest_module.load_document
 
-    def flaky(path, name, stop=None):
-        if name == "ond.txt":
-            raise AssertionError("pypdf internal assertion")
-        return real(path, name, stop)
+    def fail(path):
+        raise AssertionError("pypdf internal assertion")
 
-    monkeypatch.setattr(ingest_module, "load_document", flaky)
+    _on_reading(monkeypatch, "ond.txt", before=fail)
     report = ingest_folder(folder, tmp_path / "idx", minilm, default_chunking(minilm))
     assert report.added == ["god.txt"] and report.documents == 1
     assert [(s.doc, "AssertionError" in s.reason) for s in report.skipped] == [("ond.txt", True)]
@@ -110,23 +122,13 @@ def test_a_file_name_that_is_not_utf8_is_skipped_with_one_line_and_the_rest_inde
     assert again.unchanged == ["god.txt"] and len(again.skipped) == 1
 
 
-def test_a_file_that_vanishes_while_the_others_are_read_is_skipped_and_the_rest_indexed(tmp_path, minilm, monkeypatch):
+def test_a_file_that_vanishes_while_the_others_are_read_is_indexed_as_read_and_the_run_goes_on(tmp_path, minilm, monkeypatch):
     # A sync client or a user tidying up deletes a file after it was read and before it was
     # filed: the run had stopped with "No such file or directory" and indexed nothing.
-    import ragcli.ingest as ingest_module
-
     folder = tmp_path / "docs"
     hostile.write(folder, "god.txt", "Affald sorteres i ti fraktioner i Fjordby Kommune.")
     hostile.write(folder, "vaek.txt", "Denne fil slettes, mens de andre læses.")
-    real = ingest_module.load_document
-
-    def read_then_delete(path, name, stop=None):
-        loaded = real(path, name, stop)
-        if name == "vaek.txt":
-            path.unlink()
-        return loaded
-
-    monkeypatch.setattr(ingest_module, "load_document", read_then_delete)
+    _on_reading(monkeypatch, "vaek.txt", after=Path.unlink)
     report = ingest_folder(folder, tmp_path / "idx", minilm, default_chunking(minilm))
     # read whole before it went: its text is indexed, with the size it had when it was hashed
     assert report.added == ["god.txt", "vaek.txt"] and report.documents == 2 and not report.skipped
