@@ -863,10 +863,28 @@ def serve(
             indexes, host=host, port=port, token=token, cors_origins=cors_origin or [], queue=queue,
             max_question=max_question, max_body=max_body, show_cpr=served.show_cpr, model_answers=served.model_answers,
         )
-        run_server(
-            settings, names, lambda name: served.open(name, home),
-            on_ready=lambda url: err.print(f"ragcli serve: {', '.join(names)} på {url} (Ctrl-C stopper)", markup=False),
-        )
+        ready: list[str] = []
+
+        def on_ready(url: str) -> None:
+            ready.append(url)
+            err.print(f"ragcli serve: {', '.join(names)} på {url} (Ctrl-C stopper)", markup=False)
+
+        with _stopped_normally("ragcli serve", ready):
+            run_server(settings, names, lambda name: served.open(name, home), on_ready=on_ready)
+
+
+@contextmanager
+def _stopped_normally(program: str, ready: list):
+    """Ctrl-C or SIGTERM is how a server is meant to end once it serves: one line and exit 0,
+    not "Fejl: afbrudt" and 143, which a service manager (systemd) records as a failure.
+    Before it serves (models loading), it is an interruption as anywhere else."""
+    try:
+        yield
+    except (KeyboardInterrupt, Terminated) as exc:
+        if not ready:
+            raise
+        how = "SIGTERM" if isinstance(exc, Terminated) else "Ctrl-C"
+        err.print(f"{program}: stoppet ({how})", markup=False)
 
 
 @app.command()
@@ -886,7 +904,9 @@ def mcp(
         names, settings = _serve_settings(
             indexes, queue=queue, max_question=max_question, show_cpr=served.show_cpr, model_answers=served.model_answers, mcp=False
         )
-        run_stdio(settings, names, lambda name: served.open(name, home))
+        ready: list[bool] = []
+        with _stopped_normally("ragcli mcp", ready):
+            run_stdio(settings, names, lambda name: served.open(name, home), on_ready=lambda: ready.append(True))
 
 
 def run() -> None:

@@ -120,13 +120,17 @@ def build_server(service: Service) -> MCPServer:
     return server
 
 
-def run_stdio(settings: ServeSettings, names: list[str], open_session: Callable[[str], Session]) -> None:
+def run_stdio(
+    settings: ServeSettings, names: list[str], open_session: Callable[[str], Session], on_ready: Callable[[], None] | None = None
+) -> None:
     """Serve the tools over stdin/stdout until the client closes them."""
     from ragcli.server import Service
 
     # stdout is the protocol's channel: anything printed while the models load would corrupt it.
     with redirect_stdout(sys.stderr):
         service = Service.open(settings, names, open_session)
+    if on_ready:
+        on_ready()
     try:
         build_server(service).run("stdio")
     finally:

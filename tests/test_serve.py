@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -443,3 +444,32 @@ def test_an_index_re_ingested_while_served_is_searched_as_committed(client, demo
     found = client.post("/v1/search", json={"query": "morgensvømning svømmehallen", "k": 1}).json()
     assert found["hits"][0]["doc"] == "fjordby_svoemmehal.txt"
     assert client.get("/v1/indexes").json()["indexes"][0]["documents"] == 6
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("signum, said", [(signal.SIGTERM, "SIGTERM"), (signal.SIGINT, "Ctrl-C")])
+def test_a_stop_signal_ends_a_serving_server_normally(demo_home, signum, said):
+    """A service manager stops a server with SIGTERM: that is its normal end (exit 0, one line),
+    not "Fejl: afbrudt" and exit 143, which systemd records as the unit having failed."""
+    port = free_port()
+    command = [sys.executable, "-m", "ragcli.cli", "serve", "--index", "demo", "--home", str(demo_home), "--port", str(port)]
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "NO_COLOR": "1"}
+    process = subprocess.Popen(command, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 300
+        while True:
+            assert process.poll() is None, process.stderr.read()
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            assert time.monotonic() < deadline
+            time.sleep(0.5)
+        process.send_signal(signum)
+        _, stderr = process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert process.returncode == 0, stderr
+    assert f"ragcli serve: stoppet ({said})" in stderr and "Fejl" not in stderr
