@@ -915,6 +915,7 @@ def run() -> None:
         out.no_color = True
         err.no_color = True
     signal.signal(signal.SIGTERM, _terminate)
+    signal.signal(signal.SIGINT, _interrupt)
     try:
         app()  # standalone: it ends in SystemExit, with the command's exit code
     except SystemExit as exc:
@@ -962,11 +963,32 @@ def _leave(code: int) -> None:
     os._exit(code)
 
 
+def _interrupt(signum, frame) -> None:
+    if _deferred(signum, frame):
+        return
+    raise KeyboardInterrupt
+
+
 def _terminate(signum, frame) -> None:
     # Raised where the program is, so `finally` blocks, the ingest lock and the staging
     # folder are cleaned up as for Ctrl-C, and user_errors prints one line (exit 143).
+    if _deferred(signum, frame):
+        return
     signal.signal(signal.SIGTERM, signal.SIG_DFL)  # a second SIGTERM ends it at once
     raise Terminated()
+
+
+def _deferred(signum: int, frame) -> bool:
+    """Inside a native library's callback an exception would be dropped (see
+    generation.in_native_callback): send the signal again shortly, to be raised where
+    Python code runs once the native call returns."""
+    generation = sys.modules.get("ragcli.generation")
+    if generation is None or not generation.in_native_callback(frame):
+        return False
+    import threading
+
+    threading.Timer(0.05, os.kill, (os.getpid(), signum)).start()
+    return True
 
 
 if __name__ == "__main__":

@@ -150,12 +150,20 @@ def _silence_llama_logs() -> None:
         return
     import llama_cpp
 
-    @llama_cpp.llama_log_callback
-    def _discard(level, text, user_data):  # noqa: ARG001 - signature fixed by llama.cpp
-        return None
-
-    _log_callback = _discard
+    _log_callback = llama_cpp.llama_log_callback(_discard_log)
     llama_cpp.llama_log_set(_log_callback, ctypes.c_void_p(0))
+
+
+def _discard_log(level, text, user_data) -> None:  # noqa: ARG001 - signature fixed by llama.cpp
+    return None
+
+
+def in_native_callback(frame) -> bool:
+    """Whether a signal handler interrupted llama.cpp's log callback, called from inside a
+    native call (loading a model logs hundreds of lines). An exception raised there is
+    dropped by ctypes without a word: a Ctrl-C or SIGTERM while a model loaded was lost, and
+    the program went on. The handler must deliver the signal again once the call returns."""
+    return frame is not None and frame.f_code is _discard_log.__code__
 
 
 def first_line(pieces: Iterator[str]) -> Iterator[str]:
