@@ -129,10 +129,32 @@ def _is_heading(style_name: str) -> bool:
     return name.startswith(("heading", "overskrift", "title", "titel"))
 
 
+# A number a form writes in boxes or columns: digits, or a lone dash, in each cell.
+_DIGIT_CELL = re.compile(r"\d{1,6}|[-\u2010-\u2015\u2212]")
+
+
 def _row_text(cells: list[str]) -> str:
-    # Merged cells repeat their text in every grid cell they span: once is enough.
-    kept = [c.strip() for i, c in enumerate(cells) if c.strip() and (i == 0 or c != cells[i - 1])]
-    return " | ".join(kept)
+    """One table row as a line, its cells joined by " | " (each cell given once: see
+    docx_blocks for merged cells). Cells that together write one CPR number ("150585",
+    "4321", or a form's ten digit boxes) are joined without the bars, so that privacy's
+    pattern sees the number it has to mask; no other cells are run together."""
+    from ragcli.privacy import CPR_PATTERN
+
+    kept = [c.strip() for c in cells if c.strip()]
+    joined: list[str] = []
+    i = 0
+    while i < len(kept):
+        end = i
+        while end < len(kept) and _DIGIT_CELL.fullmatch(kept[end]):
+            end += 1
+        run = next((j for j in range(end, i + 1, -1) if CPR_PATTERN.fullmatch("".join(kept[i:j]))), None)
+        if run is None:
+            joined.append(kept[i])
+            i += 1
+        else:
+            joined.append("".join(kept[i:run]))
+            i = run
+    return " | ".join(joined)
 
 
 def docx_blocks(data: bytes) -> tuple[list[tuple[bool, str]], str]:
@@ -145,7 +167,10 @@ def docx_blocks(data: bytes) -> tuple[list[tuple[bool, str]], str]:
     for block in document.iter_inner_content():
         if isinstance(block, Table):
             for row in block.rows:
-                blocks.append((False, _row_text([cell.text for cell in row.cells])))
+                # A merged cell is the same cell in every grid place it spans: once is enough.
+                # Two cells that hold the same text are two values ("3.200 kr. | 3.200 kr.").
+                cells = list({id(cell._tc): cell for cell in row.cells}.values())
+                blocks.append((False, _row_text([cell.text for cell in cells])))
         else:
             style = block.style.name if block.style is not None and block.style.name else ""
             blocks.append((_is_heading(style), block.text))

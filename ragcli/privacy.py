@@ -9,7 +9,7 @@ number was. Findings say *that* a number was masked, never which. `show_cpr=True
 
 The pattern covers ddmmyy-xxxx with a hyphen, an en or em dash, a minus sign or a fullwidth
 hyphen, one or two of them, with spaces around the dash (`010190 - 1234`), with a slash
-(`010190/1234`), with one space or none (`0101901234`), with a space between day, month and
+(`010190/1234`) or a bar (`010190 | 1234`, a table row), with one space or none (`0101901234`), with a space between day, month and
 year (`01 01 90-1234`), written as a date with dots, slashes or dashes and a dash before the
 serial (`01.01.90-1234`), in fullwidth digits (`０１０１９０-１２３４`), with a line break where a space or
 nothing may be (a PDF's line wraps inside the number: `150585-\n4321`), and digits split by invisible
@@ -69,9 +69,10 @@ def _digit(low: str, high: str, zeros: tuple[int, ...]) -> str:
 
 _DASH = "[-\u2010-\u2015\u2043\u2212\ufe58\ufe63\uff0d]"  # hyphens, dashes, a horizontal bar, the small and fullwidth ones
 _PAIR_GAP = f"{_Z}(?:{_SPACE}{_Z})?"  # between day, month and year: nothing or one space
-# between date and serial: one or two dashes or a slash, with spaces around; only spaces (a
-# table's column gap, "150585    4321") or nothing
-_GAP = f"{_Z}(?:{_SPACE}{{0,3}}(?:{_DASH}{{1,2}}|[/／]){_SPACE}{{0,3}}|{_SPACE}{{0,8}}){_Z}"
+# between date and serial: one or two dashes, a slash or a bar (a table's cells as a row of
+# text, "150585 | 4321"), with spaces around; only spaces (a table's column gap, "150585
+# 4321") or nothing
+_GAP = f"{_Z}(?:{_SPACE}{{0,3}}(?:{_DASH}{{1,2}}|[/／|｜]){_SPACE}{{0,3}}|{_SPACE}{{0,8}}){_Z}"
 # … or an underscore, as a file name writes it ("sag_150585_4321.pdf"; a scanner's
 # "scan_120324_1430.pdf" is written the same way, and is masked too). Not a full stop:
 # "Beløb 120399.5000" and "build 240315.1030" are numbers.
@@ -115,6 +116,9 @@ class _AnyScript:
 
     def search(self, text: str, *bounds: int) -> re.Match[str] | None:
         return self._for(text).search(text, *bounds)
+
+    def fullmatch(self, text: str) -> re.Match[str] | None:
+        return self._for(text).fullmatch(text)
 
     def finditer(self, text: str, *bounds: int):
         return self._for(text).finditer(text, *bounds)

@@ -44,6 +44,9 @@ CPR_VARIANTS = {
     "\u0663\u0661\u0660\u0661\u0669\u0660-\u0661\u0662\u0663\u0664": "3101901234",  # Arabic-Indic digits
     "010290\u200e-1234": "0102901234",  # a left-to-right mark, as pasted from a right-to-left page
     "020290\u200f\u2066-1234": "0202901234",  # a right-to-left mark and an isolate
+    # found by the probe of office files: a table row's cells joined by bars
+    "030290 | 1234": "0302901234",
+    "040290|1234": "0402901234",
 }
 # Look like CPR numbers to a careless pattern, and must stay as they are.
 NOT_CPR = (

@@ -251,3 +251,41 @@ def test_an_attachment_name_with_nul_characters_loses_them_and_gains_no_ligature
     assert office.attachment_label("kon\x00trakt.pdf") == "kontrakt.pdf"
     assert office.attachment_label("..\\..\\\x00noter.txt") == "noter.txt"
     assert office.attachment_label("\x00") == "bilag"
+
+
+def test_a_table_row_keeps_equal_values_gives_a_merged_cell_once_and_masks_a_cpr_number_across_cells(tmp_path):
+    document = docx.Document()
+    document.add_paragraph("Takster og ansøgere for boligstøtte i Fjordby Kommune, 2025.")
+    table = document.add_table(rows=4, cols=4)
+    rows = [
+        ["Vuggestue", "3.200 kr.", "3.200 kr.", "3.400 kr."],  # February's price is January's
+        ["Friplads", "Ja", "Ja", "Nej"],
+        ["Jens Hansen", "150585", "4321", "bevilget"],  # a CPR number in two cells
+    ]
+    for r, values in enumerate(rows):
+        for c, text in enumerate(values):
+            table.cell(r, c).text = text
+    merged = table.cell(3, 0).merge(table.cell(3, 1))  # one cell spanning two grid places
+    merged.text = "I alt"
+    table.cell(3, 2).text = "9.800 kr."
+    boxes = document.add_table(rows=1, cols=10)  # a paper form's digit boxes
+    for c, digit in enumerate("1505854321"):
+        boxes.cell(0, c).text = digit
+    path = tmp_path / "takster.docx"
+    document.save(str(path))
+
+    lines = load_document(path, path.name).pages[0].text.splitlines()
+    assert "Vuggestue | 3.200 kr. | 3.200 kr. | 3.400 kr." in lines
+    assert "Friplads | Ja | Ja | Nej" in lines
+    assert "I alt | 9.800 kr." in lines
+    from ragcli.privacy import mask_cpr
+
+    shown = [mask_cpr(line) for line in lines]
+    assert "Jens Hansen | [skjult] | bevilget" in shown and "[skjult]" in shown
+    assert not any(re.search(r"\d{4}", line) for line in shown if "[skjult]" in line)
+
+
+def test_cells_that_only_look_like_numbers_are_not_run_together():
+    assert office._row_text(["Antal", "3", "12", "45", "7"]) == "Antal | 3 | 12 | 45 | 7"
+    assert office._row_text(["12", "34", "5", "6"]) == "12 | 34 | 5 | 6"
+    assert office._row_text(["Sag", "150585", "-", "4321"]) == "Sag | 150585-4321"
