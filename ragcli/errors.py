@@ -30,8 +30,8 @@ Deliberately outside the tree, because none of them reaches the user as an error
 
     cli.Terminated (BaseException)  SIGTERM raised where the program is, so `finally` blocks
                                     run as for Ctrl-C; user_errors turns it into one line, exit 143
-    loading._PdfiumTimeout          the pdfium child ran out of time; loading turns it into a
-                                    DocumentError and stops the child
+    child_process.ChildTimeout      a parser's child (pdfium, python-docx) ran out of time; loading
+                                    and office turn it into a DocumentError and stop the child
     ocr.OcrUnavailable              no Tesseract or no Danish model; loading turns it into a
                                     DocumentError with the install hint, annotate reads without OCR
     ocr.OcrStopped                  an interrupted ingest abandoned a file's OCR; the interruption

@@ -14,6 +14,7 @@ import sys
 import threading
 import time
 import types
+from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
@@ -27,7 +28,7 @@ from ragcli import loading, wire
 from ragcli.chunking import ChunkingParams, chunk_document
 from ragcli.embedding import Embedder
 from ragcli.errors import DataError
-from ragcli.loading import SUPPORTED_SUFFIXES, DocumentError, LoadedDocument, load_document, scan_folder
+from ragcli.loading import MAX_DOCUMENT_CHARS, SUPPORTED_SUFFIXES, DocumentError, LoadedDocument, load_document, scan_folder
 from ragcli.registry import sha256_file
 from ragcli.schema import Chunk
 from ragcli.store import DocumentRecord, LocalWriter
@@ -47,6 +48,12 @@ class Skipped:
 
 
 @dataclass
+class Note:
+    doc: str
+    note: str  # one line: what of a document in the index was left out, and why
+
+
+@dataclass
 class IngestReport:
     index: str
     folder: str
@@ -58,6 +65,8 @@ class IngestReport:
     unchanged: list[str] = field(default_factory=list)
     removed: list[str] = field(default_factory=list)
     skipped: list[Skipped] = field(default_factory=list)
+    notes: list[Note] = field(default_factory=list)
+    ignored: dict[str, int] = field(default_factory=dict)  # files of kinds ragcli does not read, by suffix
     embedded_chunks: int = 0
     resumed_chunks: int = 0  # vectors taken from an interrupted earlier run instead of embedded again
     seconds: float = 0.0
@@ -209,12 +218,13 @@ def ingest_folder(
     started = time.perf_counter()
     if not folder.exists():
         raise IngestError(f"no such folder: {folder}")
-    paths, refused = ([folder], []) if folder.is_file() else scan_folder(folder)
+    ignored: Counter = Counter()
+    paths, refused = ([folder], []) if folder.is_file() else scan_folder(folder, ignored)
     root = folder.parent if folder.is_file() else folder
     if not paths and not refused:
         raise IngestError(f"no documents ({', '.join(SUPPORTED_SUFFIXES)}) in {folder}")
 
-    report = IngestReport(index=writer.name, folder=str(folder))
+    report = IngestReport(index=writer.name, folder=str(folder), ignored=dict(sorted(ignored.items())))
     report.skipped.extend(Skipped(path.relative_to(root).as_posix(), reason) for path, reason in refused)
     with writer.lock():
         reader = writer.open() if writer.exists() and not rebuild else None
@@ -297,11 +307,6 @@ class _EmbedAhead:
         if interrupted:
             self.stop.set()  # the running document stops at its next batch; queued ones never start
         self._pool.shutdown(wait=True, cancel_futures=interrupted)
-
-
-# About 4,000 pages of dense text, ~7,000 chunks: minutes of embedding on 2 cores. The
-# largest document in the shared corpus holds well under a million characters.
-MAX_DOCUMENT_CHARS = 10_000_000
 
 
 def _read_and_chunk(
@@ -403,6 +408,7 @@ def _ingest_locked(
                 size=size, pages=len(loaded.pages), chunks=len(chunks),
             )
             new_docs.append((record, chunks))
+            report.notes.extend(Note(name, note) for note in loaded.notes)
             filed_names[digest] = name
             ahead.submit(digest, chunks)
             (report.updated if old is not None else report.added).append(name)

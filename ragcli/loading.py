@@ -9,25 +9,26 @@ that ingest can report it and carry on with the other files.
 
 from __future__ import annotations
 
-import atexit
 import codecs
-import json
 import logging
 import os
-import selectors
-import subprocess
-import sys
+import re
 import threading
-import time
-from dataclasses import dataclass
+from collections import Counter
+from dataclasses import dataclass, field
 from pathlib import Path
 
+from ragcli.child_process import ChildTimeout, ChildWorker, stop_all
 from ragcli.cleaning import clean_text, drop_running_lines, flatten
 from ragcli.errors import DataError
 from ragcli.schema import Page
 
 # .docx, .odt and .eml are read by ragcli/office.py (same one-line DocumentError on failure).
 SUPPORTED_SUFFIXES = (".pdf", ".txt", ".md", ".html", ".htm", ".docx", ".odt", ".eml")
+
+# About 4,000 pages of dense text, ~7,000 chunks: minutes of embedding on 2 cores. The
+# largest document in the shared corpus holds well under a million characters.
+MAX_DOCUMENT_CHARS = 10_000_000
 
 # A document with fewer characters than this after cleaning has no text worth indexing;
 # a page with fewer that shows an image is a scanned page (OCR is tried on it).
@@ -44,10 +45,12 @@ class LoadedDocument:
     path: Path
     title: str
     pages: list[Page]
+    notes: list[str] = field(default_factory=list)  # parts left out of a document that was read (an e-mail's attachment)
 
 
-def scan_folder(folder: Path) -> tuple[list[Path], list[tuple[Path, str]]]:
+def scan_folder(folder: Path, ignored: Counter | None = None) -> tuple[list[Path], list[tuple[Path, str]]]:
     """Supported files under folder (stable order, hidden ones skipped), and links not followed.
+    `ignored` (if given) counts the other files by suffix (".xlsx": 3), for the report.
 
     Symbolic links are followed only when they point inside folder: a link to a file
     elsewhere (another case's folder, /etc/passwd) would index what the user did not
@@ -71,7 +74,14 @@ def scan_folder(folder: Path) -> tuple[list[Path], list[tuple[Path, str]]]:
                     refused.append((path, "symbolic link to a folder outside the ingested folder (not followed)"))
         for name in filenames:
             path = base / name
-            if name.startswith(".") or path.suffix.lower() not in SUPPORTED_SUFFIXES:
+            if name.startswith("."):
+                continue
+            if path.suffix.lower() not in SUPPORTED_SUFFIXES:
+                if ignored is not None:
+                    # a suffix as a kind of file (".xlsx"), never a name's tail shown as one
+                    # (".150585-4321", an escape sequence)
+                    suffix = path.suffix.lower()
+                    ignored[suffix if _KIND_SUFFIX.fullmatch(suffix) else "(anden)" if suffix else "(uden endelse)"] += 1
                 continue
             if path.is_symlink():
                 target = _resolved(path)
@@ -100,6 +110,9 @@ def scan_folder(folder: Path) -> tuple[list[Path], list[tuple[Path, str]]]:
                 continue
             found.append(path)
     return sorted(found), sorted(refused)
+
+
+_KIND_SUFFIX = re.compile(r"\.[a-z][a-z0-9]{0,7}")
 
 
 def _resolved(path: Path) -> Path | None:
@@ -272,40 +285,18 @@ OCR_MAX_PIXELS = 60_000_000
 OCR_RENDER_WALL_SECONDS_PER_PAGE = 20.0
 
 
-class _PdfiumTimeout(Exception):
-    pass
-
-
-class _PdfiumWorker:
+class _PdfiumWorker(ChildWorker):
     """One long-lived pdfium child for the whole ingest (Python's start-up costs ~0.2 s, more
     than pdfium needs for a typical file); replaced when it fails, times out or dies."""
 
     def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._process: subprocess.Popen | None = None
-        self._buffer = b""
-
-    def _start(self) -> subprocess.Popen:
-        if self._process is None or self._process.poll() is not None:
-            script = Path(__file__).with_name("pdfium_text.py")
-            self._process = subprocess.Popen(
-                [sys.executable, "-I", str(script), str(PDFIUM_MEMORY_BYTES)],
-                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-            )
-            self._buffer = b""
-        return self._process
-
-    def stop(self) -> None:
-        process, self._process = self._process, None
-        if process is not None and process.poll() is None:
-            process.kill()
-            process.wait()
+        super().__init__("pdfium_text.py", PDFIUM_MEMORY_BYTES)
 
     def pages(self, path: Path, n_pages: int) -> list[str | None] | None:
         """pdfium's text of each page (None: a page it could not read); None: pdfium failed."""
         request = {"path": str(path), "max_chars": PDFIUM_MAX_PAGE_CHARS, "cpu": PDFIUM_CPU_SECONDS}
-        answer = self._ask(request, PDFIUM_WALL_SECONDS + PDFIUM_WALL_SECONDS_PER_PAGE * n_pages)
-        return None if answer is None else answer["pages"]
+        answer = self.ask(request, PDFIUM_WALL_SECONDS + PDFIUM_WALL_SECONDS_PER_PAGE * n_pages)
+        return None if answer is None or "error" in answer else answer["pages"]
 
     def render(self, path: Path, pages: list[int], scale: float, out_dir: Path) -> dict[int, Path]:
         """Grayscale PNGs of the given 1-based pages, for OCR, rendered in the child: a hostile
@@ -315,57 +306,18 @@ class _PdfiumWorker:
             "render": str(path), "pages": pages, "scale": scale, "max_pixels": OCR_MAX_PIXELS,
             "dir": str(out_dir), "cpu": PDFIUM_CPU_SECONDS,
         }
-        answer = self._ask(request, PDFIUM_WALL_SECONDS + OCR_RENDER_WALL_SECONDS_PER_PAGE * len(pages))
-        if answer is None:
+        answer = self.ask(request, PDFIUM_WALL_SECONDS + OCR_RENDER_WALL_SECONDS_PER_PAGE * len(pages))
+        if answer is None or "error" in answer:
             raise OSError("the page images could not be rendered within pdfium's memory limit")
         return {int(number): Path(file) for number, file in answer["files"].items()}
 
-    def _ask(self, request: dict, seconds: float) -> dict | None:
-        """One request to the child and its answer; None when the child failed (it is restarted
-        for the next request). Raises _PdfiumTimeout past `seconds`."""
-        with self._lock:
-            try:
-                process = self._start()
-                process.stdin.write((json.dumps(request) + "\n").encode())
-                process.stdin.flush()
-                line = self._read_line(process, seconds)
-            except _PdfiumTimeout:
-                self.stop()
-                raise
-            except (OSError, ValueError):  # the child died (abort on a bomb, segfault)
-                self.stop()
-                return None
-            answer = json.loads(line) if line else {}
-            if "error" in answer or not answer:
-                self.stop()  # a MemoryError may leave the child's heap in pieces; start afresh
-                return None
-            return answer
-
-    def _read_line(self, process: subprocess.Popen, seconds: float) -> bytes:
-        deadline = time.monotonic() + seconds
-        with selectors.DefaultSelector() as selector:
-            selector.register(process.stdout, selectors.EVENT_READ)
-            while b"\n" not in self._buffer:
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    raise _PdfiumTimeout
-                if not selector.select(left):
-                    continue
-                data = os.read(process.stdout.fileno(), 1 << 20)
-                if not data:
-                    raise OSError("pdfium child exited")
-                self._buffer += data
-        line, _, self._buffer = self._buffer.partition(b"\n")
-        return line
-
 
 _PDFIUM = _PdfiumWorker()
-atexit.register(_PDFIUM.stop)
 
 
 def stop_reading() -> None:
-    """End the pdfium child now (a read in progress fails at once; the next one starts a new child)."""
-    _PDFIUM.stop()
+    """End the parsers' children now (a read in progress fails at once; the next one starts a new child)."""
+    stop_all()
 
 
 def _pdf_text(path: Path, reader, n_pages: int) -> list[str]:
@@ -376,7 +328,7 @@ def _pdf_text(path: Path, reader, n_pages: int) -> list[str]:
     """
     try:
         raw = _PDFIUM.pages(path, n_pages)
-    except _PdfiumTimeout:
+    except ChildTimeout:
         raise DocumentError(
             f"PDF takes too long to read (over {PDFIUM_WALL_SECONDS + PDFIUM_WALL_SECONDS_PER_PAGE * n_pages:.0f} s;"
             " a pathological page?)"

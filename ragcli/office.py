@@ -9,8 +9,12 @@ its own sections, headed "Bilag: <name>".
 Every file here comes from outside and may be hostile, so before any parser sees it:
 the file's size is bounded; a .docx/.odt (a zip archive) is refused when its members
 would unpack to more than MAX_UNCOMPRESSED bytes (a zip bomb) or when it has too many
-members; an e-mail's nesting of parts is counted before it is parsed (the stdlib parser
-recurses once per level) and its attachments are read only to MAX_ATTACHMENT_DEPTH.
+members, two members of one name, or an XML part over MAX_XML_PART; python-docx and odfpy
+then parse it in a child process with limits on memory and CPU time (office_child.py),
+since a small file within all those limits can still take gigabytes or hours to parse.
+An e-mail's nesting of parts is counted before it is parsed (the stdlib parser recurses
+once per level), its attachments are read only to MAX_ATTACHMENT_DEPTH, and the whole
+mail within MAX_DOCUMENT_CHARS and MAIL_SECONDS.
 An attachment's file name is only ever shown and used for its suffix: it is never a
 path on disk (attachments are read from fresh temporary files with fixed names).
 """
@@ -19,12 +23,15 @@ from __future__ import annotations
 
 import io
 import re
+import signal
 import tempfile
+import time
 import zipfile
 from pathlib import Path, PurePosixPath
 
+from ragcli.child_process import ChildTimeout, ChildWorker
 from ragcli.cleaning import clean_text
-from ragcli.loading import MIN_TEXT_CHARS, DocumentError, LoadedDocument, clean_title, html_to_text
+from ragcli.loading import MAX_DOCUMENT_CHARS, MIN_TEXT_CHARS, DocumentError, LoadedDocument, clean_title, html_to_text
 from ragcli.schema import Page
 
 OFFICE_SUFFIXES = (".docx", ".odt", ".eml")
@@ -36,6 +43,7 @@ MAX_MIME_CONTAINERS = 100  # multipart and message/rfc822 parts in one e-mail
 MAX_PARTS = 1000
 MAX_ATTACHMENT_DEPTH = 3  # a mail attached to a mail attached to a mail, no further
 MAX_ATTACHMENT_BYTES = 32 * 1024 * 1024
+MAIL_SECONDS = 120  # one e-mail with all its attachments (each has its parser's own limits too)
 SECTION_MAX_PARAGRAPHS = 60  # a long run without headings is cut, so a citation stays findable
 SECTION_MAX_CHARS = 8000
 ATTACHMENT_SUFFIXES = (".pdf", ".txt", ".md", ".html", ".htm", ".docx", ".odt", ".eml")
@@ -82,11 +90,17 @@ def _checked_zip(data: bytes, kind: str, text_member: str) -> None:
         raise DocumentError(
             f"{kind} would unpack to {total // (1024 * 1024)} MB (at most {MAX_UNCOMPRESSED // (1024 * 1024)} MB; zip bomb?)"
         )
-    text = next((m for m in members if m.filename == text_member), None)
-    if text is None:
+    names = [m.filename for m in members]
+    if len(set(names)) != len(names):
+        # zipfile reads the last of two alike, the checks below would see the first
+        raise DocumentError(f"corrupt {kind}: two members of the archive have the same name")
+    if text_member not in names:
         raise DocumentError(f"corrupt {kind}: no {text_member} in the archive")
-    if text.file_size > MAX_XML_PART:
-        raise DocumentError(f"{kind} text part too large ({text.file_size // (1024 * 1024)} MB; zip bomb?)")
+    # Every XML part, not only the one named: the parser finds the body through the
+    # relationships (which may name another part), and reads styles and settings as well.
+    part = max((m for m in members if m.filename.lower().endswith((".xml", ".rels"))), key=lambda m: m.file_size)
+    if part.file_size > MAX_XML_PART:
+        raise DocumentError(f"{kind} XML part too large ({part.file_size // (1024 * 1024)} MB; zip bomb?)")
 
 
 def _sections(blocks: list[tuple[bool, str]]) -> list[str]:
@@ -185,25 +199,51 @@ def docx_blocks(data: bytes) -> tuple[list[tuple[bool, str]], str]:
     return blocks, title
 
 
-def _load_zipped(path: Path, doc_name: str, kind: str, text_member: str, read_blocks) -> LoadedDocument:
-    """A .docx or .odt: bounded read and zip checks, then `read_blocks(data)` → (blocks, title)."""
+def blocks_of(kind: str, data: bytes) -> tuple[list[tuple[bool, str]], str]:
+    """The blocks and title of a .docx ("DOCX") or .odt ("ODT") held in `data` (run in
+    office_child.py, never in ragcli's own process: see _load_zipped)."""
+    return docx_blocks(data) if kind == "DOCX" else odt_blocks(data)
+
+
+def problem(kind: str, exc: BaseException) -> str:
+    """The one-line reason a parser's exception gives for refusing a file."""
+    if isinstance(exc, DocumentError):
+        return str(exc)
+    if isinstance(exc, RecursionError):
+        return f"corrupt {kind}: text nested too deeply"
+    # whatever a hostile file makes python-docx/lxml/odfpy raise is this file's problem
+    return f"corrupt {kind} ({type(exc).__name__}): {_first_line(exc)}"
+
+
+# The parsers' child (ragcli/office_child.py): its address space, CPU seconds per file and
+# wall-clock seconds per file. A 25 MB report's body parses in well under both.
+OFFICE_MEMORY_BYTES = 1 << 30
+OFFICE_CPU_SECONDS = 30
+OFFICE_WALL_SECONDS = 60.0
+_OFFICE = ChildWorker("office_child.py", OFFICE_MEMORY_BYTES)
+
+
+def _load_zipped(path: Path, doc_name: str, kind: str, text_member: str) -> LoadedDocument:
+    """A .docx or .odt: bounded read and zip checks here, then the parser in a child process
+    with limits on memory and time, so that a hostile file costs this file, not the ingest."""
     data = _read_bounded(path, kind)
     _checked_zip(data, kind, text_member)
     try:
-        blocks, title = read_blocks(data)
-    except DocumentError:
-        raise
-    except MemoryError:
-        raise DocumentError(f"{kind} too large to read (out of memory)") from None
-    except RecursionError:
-        raise DocumentError(f"corrupt {kind}: text nested too deeply") from None
-    except Exception as exc:  # noqa: BLE001 - whatever a hostile file makes python-docx/lxml/odfpy raise is this file's problem
-        raise DocumentError(f"corrupt {kind} ({type(exc).__name__}): {_first_line(exc)}") from None
-    return _document(path, doc_name, _sections(blocks), title, kind)
+        answer = _OFFICE.ask({"kind": kind, "cpu": OFFICE_CPU_SECONDS}, OFFICE_WALL_SECONDS, data)
+    except ChildTimeout:
+        raise DocumentError(f"{kind} takes too long to read (over {OFFICE_WALL_SECONDS:.0f} s; a hostile file?)") from None
+    if answer is not None and "problem" in answer:
+        raise DocumentError(str(answer["problem"]))
+    if answer is None or "error" in answer:
+        if answer is None and _OFFICE.last_exit in (-signal.SIGXCPU, -signal.SIGKILL):  # the CPU limit's signals
+            raise DocumentError(f"{kind} takes too long to read (over {OFFICE_CPU_SECONDS} s of CPU time; a hostile file?)")
+        raise DocumentError(f"{kind} too large to read (over {OFFICE_MEMORY_BYTES >> 20} MB of memory; a hostile file?)")
+    blocks = [(bool(heading), str(text)) for heading, text in answer["blocks"]]
+    return _document(path, doc_name, _sections(blocks), str(answer["title"]), kind)
 
 
 def load_docx(path: Path, doc_name: str) -> LoadedDocument:
-    return _load_zipped(path, doc_name, "DOCX", "word/document.xml", docx_blocks)
+    return _load_zipped(path, doc_name, "DOCX", "word/document.xml")
 
 
 # ---------------------------------------------------------------- .odt
@@ -241,7 +281,7 @@ def odt_blocks(data: bytes) -> tuple[list[tuple[bool, str]], str]:
 
 
 def load_odt(path: Path, doc_name: str) -> LoadedDocument:
-    return _load_zipped(path, doc_name, "ODT", "content.xml", odt_blocks)
+    return _load_zipped(path, doc_name, "ODT", "content.xml")
 
 
 # ---------------------------------------------------------------- .eml
@@ -287,7 +327,28 @@ def _parse_mail(raw: bytes):
         raise DocumentError(f"corrupt e-mail ({type(exc).__name__}): {_first_line(exc)}") from None
 
 
-def _mail_sections(message, depth: int, workdir: Path) -> list[str]:
+class _MailBudget:
+    """What one e-mail may cost, all its attachments together: the characters one document
+    may hold (each attachment was checked alone: 30 attachments of 19 million characters were
+    read, 576 million, before the mail was refused), and wall-clock seconds."""
+
+    def __init__(self) -> None:
+        self.characters = 0
+        self.deadline = time.monotonic() + MAIL_SECONDS
+        self.notes: list[str] = []  # attachments of a readable kind that could not be read, and why
+
+    def spend(self, texts: list[str]) -> None:
+        self.characters += sum(len(t) for t in texts)
+        self.check()
+
+    def check(self) -> None:
+        if self.characters > MAX_DOCUMENT_CHARS:
+            raise DocumentError(f"too much text (over {MAX_DOCUMENT_CHARS:,} characters with the attachments read so far)")
+        if time.monotonic() > self.deadline:
+            raise DocumentError(f"e-mail takes too long to read (over {MAIL_SECONDS} s with its attachments)")
+
+
+def _mail_sections(message, depth: int, workdir: Path, budget: _MailBudget) -> list[str]:
     """Headers and body of a parsed mail as the first section, then each readable attachment's sections."""
     plain: list[str] = []
     html: list[str] = []
@@ -328,12 +389,15 @@ def _mail_sections(message, depth: int, workdir: Path) -> list[str]:
     ]
     body = "\n\n".join(t for t in (plain or html) if t.strip())
     sections = ["\n".join(header_lines) + ("\n\n" + body if body else "")]
+    budget.spend(sections)
     for number, (name, attached, is_mail) in enumerate(attachments, start=1):
-        sections += _attachment_sections(attachment_label(str(name)), attached, is_mail, depth, workdir, number)
+        sections += _attachment_sections(attachment_label(str(name)), attached, is_mail, depth, workdir, number, budget)
     return sections
 
 
-def _attachment_sections(label: str, attached, is_mail: bool, depth: int, workdir: Path, number: int) -> list[str]:
+def _attachment_sections(
+    label: str, attached, is_mail: bool, depth: int, workdir: Path, number: int, budget: _MailBudget
+) -> list[str]:
     """The sections of one attachment, the first headed "Bilag: <name>"; none if it cannot be read."""
     if depth >= MAX_ATTACHMENT_DEPTH:
         return []
@@ -341,15 +405,17 @@ def _attachment_sections(label: str, attached, is_mail: bool, depth: int, workdi
     try:
         if is_mail:
             # A forwarded mail (message/rfc822): its own headers, body and attachments.
-            texts = _mail_sections(attached, depth + 1, workdir)
+            texts = _mail_sections(attached, depth + 1, workdir, budget)  # spent there
         else:
             if suffix not in ATTACHMENT_SUFFIXES:
                 return []
             payload = attached.get_payload(decode=True)
-            if not isinstance(payload, bytes) or not payload or len(payload) > MAX_ATTACHMENT_BYTES:
-                return []
+            if not isinstance(payload, bytes) or not payload:
+                raise DocumentError("empty attachment")
+            if len(payload) > MAX_ATTACHMENT_BYTES:
+                raise DocumentError(f"attachment too large ({len(payload) >> 20} MB; at most {MAX_ATTACHMENT_BYTES >> 20} MB)")
             if suffix == ".eml":
-                texts = _mail_sections(_parse_mail(payload), depth + 1, workdir)
+                texts = _mail_sections(_parse_mail(payload), depth + 1, workdir, budget)  # spent there
             else:
                 # A fixed name in a fresh folder: the attachment's own name never touches the file system.
                 target = workdir / f"bilag-{depth}-{number}{suffix}"
@@ -360,7 +426,11 @@ def _attachment_sections(label: str, attached, is_mail: bool, depth: int, workdi
                     texts = [page.text for page in load_document(target, label).pages]
                 finally:
                     target.unlink(missing_ok=True)
-    except (Exception, RecursionError):  # noqa: BLE001 - an unreadable or hostile attachment is skipped, not the mail
+                budget.spend(texts)
+    except (Exception, RecursionError) as exc:  # noqa: BLE001 - an unreadable or hostile attachment is skipped, not the mail
+        budget.check()  # … unless the mail is over its budget: then the whole mail is refused
+        reason = str(exc) if isinstance(exc, DocumentError) else problem("attachment", exc)
+        budget.notes.append(f"bilag {label} er ikke læst: {reason}")
         return []
     texts = [t for t in texts if t.strip()]
     if not texts:
@@ -374,16 +444,19 @@ def load_eml(path: Path, doc_name: str) -> LoadedDocument:
     message = _parse_mail(raw)
     if not message.keys() and not message.get_payload():
         raise DocumentError("not an e-mail (no headers)")
+    budget = _MailBudget()
     try:
         with tempfile.TemporaryDirectory(prefix="ragcli-eml-") as folder:
-            sections = _mail_sections(message, 0, Path(folder))
+            sections = _mail_sections(message, 0, Path(folder), budget)
     except DocumentError:
         raise
     except RecursionError:
         raise DocumentError("e-mail nested too deeply") from None
     except Exception as exc:  # noqa: BLE001 - this file's problem only
         raise DocumentError(f"corrupt e-mail ({type(exc).__name__}): {_first_line(exc)}") from None
-    return _document(path, doc_name, sections, _header(message, "subject"), "e-mail")
+    loaded = _document(path, doc_name, sections, _header(message, "subject"), "e-mail")
+    loaded.notes.extend(budget.notes)
+    return loaded
 
 
 def load_office(path: Path, doc_name: str) -> LoadedDocument:

@@ -9,7 +9,7 @@ and sends it one request per line. Whatever goes wrong in here (MemoryError, an 
 segfault, an endless page) ends this process only; loading.py starts a new one and reads
 that file with pypdf (which has decompression limits) or skips it.
 
-Protocol: stdin gets one JSON object a line, {"path": ..., "max_chars": N, "cpu": S};
+Protocol (ragcli/child_process.py): stdin gets one JSON object a line, {"path": ..., "max_chars": N, "cpu": S};
 stdout answers each with one JSON line, {"pages": [text or null, ...]} or {"error": "..."}.
 For OCR, {"render": path, "pages": [n, ...], "scale": X, "max_pixels": P, "dir": D, "cpu": S}
 draws those pages as grayscale PNGs in D and answers {"files": {"n": path, ...}}.
@@ -18,7 +18,8 @@ text is cut at max_chars characters: millions of glyphs on a page are not prose 
 indexing. S seconds of CPU time per file (RLIMIT_CPU, raised before each file), on top of
 the wall-clock limit the parent keeps.
 
-This file imports nothing from ragcli, so that starting it costs only Python and pdfium.
+This file imports nothing from ragcli but child_process (the standard library only), so that
+starting it costs only Python and pdfium.
 """
 
 from __future__ import annotations
@@ -27,15 +28,7 @@ import json
 import resource
 import sys
 
-
-def _limit(kind: int, value: int) -> None:
-    try:
-        _, hard = resource.getrlimit(kind)
-        if hard != resource.RLIM_INFINITY:
-            value = min(value, hard)
-        resource.setrlimit(kind, (value, hard))
-    except (ValueError, OSError):  # a platform without the limit keeps the parent's timeout only
-        pass
+from ragcli.child_process import limit as _limit
 
 
 def _unmapped_as_nul(textpage, text: str) -> str:

@@ -207,6 +207,16 @@ def render_ingest(console: Console, report: IngestReport) -> None:
         for s in report.skipped:
             table.add_row(plain(file_name(s.doc)), plain(s.reason))
         console.print(table)
+    if report.notes:
+        table = Table(title="Læst, men ikke helt", title_justify="left")
+        table.add_column("Fil", overflow="fold")
+        table.add_column("Bemærkning", overflow="fold")
+        for n in report.notes:
+            table.add_row(plain(file_name(n.doc)), plain(n.note))
+        console.print(table)
+    if report.ignored:
+        kinds = ", ".join(f"{count} {plain(suffix)}" for suffix, count in report.ignored.items())
+        console.print(plain(f"Ikke læst (typer ragcli ikke læser): {kinds}"))
 
 
 def render_eval(console: Console, report: dict) -> None:

@@ -542,6 +542,11 @@ class SkippedDict(TypedDict):
     reason: str  # one line: why the file is not in the index
 
 
+class NoteDict(TypedDict):
+    doc: str
+    note: str  # one line: what of a document in the index was left out (an e-mail's attachment), and why
+
+
 class IngestDict(TypedDict):
     index: str
     folder: str
@@ -553,6 +558,8 @@ class IngestDict(TypedDict):
     unchanged: list[str]
     removed: list[str]
     skipped: list[SkippedDict]
+    notes: list[NoteDict]
+    ignored: dict[str, int]  # files of kinds ragcli does not read, by suffix (".xlsx": 3)
     embedded_chunks: int
     resumed_chunks: int  # vectors taken from an interrupted earlier run instead of embedded again
     seconds: float
@@ -565,6 +572,7 @@ def ingest_report(r: IngestReport) -> IngestDict:
         r,
         IngestDict,
         skipped=[{"doc": s.doc, "reason": s.reason} for s in r.skipped],
+        notes=[{"doc": n.doc, "note": n.note} for n in r.notes],
         seconds=round(r.seconds, 3),
         embed_chunks_per_second=round(r.chunks_per_second, 2),
     )

@@ -18,7 +18,7 @@ from ragcli.errors import RagcliError
 
 PACKAGE = Path(ragcli.__file__).resolve().parent
 # Exceptions that never reach the user as an error; errors.py says why for each.
-DELIBERATE = {"cli.Terminated", "ingest._Stopped", "loading._PdfiumTimeout", "ocr.OcrStopped", "ocr.OcrUnavailable", "server.Busy"}
+DELIBERATE = {"cli.Terminated", "ingest._Stopped", "child_process.ChildTimeout", "ocr.OcrStopped", "ocr.OcrUnavailable", "server.Busy"}
 TREE_LINE = re.compile(r"^ {4}(?P<indent>(?:[│ ] {3})*)[├└]── (?P<name>[\w.]+)(?:\s+(?P<code>\d+)\b)?")
 
 

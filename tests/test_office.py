@@ -185,13 +185,20 @@ def office_index(tmp_path_factory, minilm):
     (docs / "halv.docx").write_bytes(good[: len(good) // 2])
     zip_bomb(docs / "bombe.docx", 300)  # the real limit: 300 MB of zeros in a 300 kB file
     nested_eml(docs / "dyb.eml")
+    mail = EmailMessage()
+    mail["Subject"] = "Ansøgning om tilskud"
+    mail.set_content("Hermed min ansøgning om tilskud til foreningens sommerlejr.")
+    mail.add_attachment(office.OLE_MAGIC + b"\0" * 600, maintype="application", subtype="octet-stream", filename="ansøgning.docx")
+    (docs / "ansøgning.eml").write_bytes(bytes(mail))  # an encrypted .docx attached
+    for name in ("budget.xlsx", "slides.pptx", "gammel.doc", "tabel.xlsx"):
+        (docs / name).write_bytes(b"PK\x03\x04 not read")
     report = ingest(docs, "office", home=folder / "indexes", embed_model=TEST_EMBED_MODEL)
     return folder / "indexes", report
 
 
 def test_office_files_are_ingested_and_hostile_ones_skipped_with_one_line(office_index):
     _, report = office_index
-    assert sorted(report.added) == ["bibliotek.odt", "brev.eml", "vejledning.docx"]
+    assert sorted(report.added) == ["ansøgning.eml", "bibliotek.odt", "brev.eml", "vejledning.docx"]
     reasons = {s.doc: s.reason for s in report.skipped}
     assert set(reasons) == {"halv.docx", "bombe.docx", "dyb.eml"}
     assert "corrupt DOCX" in reasons["halv.docx"] and "zip bomb" in reasons["bombe.docx"] and "nested" in reasons["dyb.eml"]
@@ -289,3 +296,83 @@ def test_cells_that_only_look_like_numbers_are_not_run_together():
     assert office._row_text(["Antal", "3", "12", "45", "7"]) == "Antal | 3 | 12 | 45 | 7"
     assert office._row_text(["12", "34", "5", "6"]) == "12 | 34 | 5 | 6"
     assert office._row_text(["Sag", "150585", "-", "4321"]) == "Sag | 150585-4321"
+
+
+def _docx_with(path: Path, **parts: str) -> Path:
+    """A real .docx (python-docx's own) with some of its XML parts replaced."""
+    document = docx.Document()
+    document.add_paragraph("Afgørelse om boligstøtte fra Fjordby Kommune.")
+    base = tmp = path.with_suffix(".base.docx")
+    document.save(str(base))
+    with zipfile.ZipFile(tmp) as source, zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as target:
+        for item in source.infolist():
+            target.writestr(item, parts.get(item.filename, source.read(item.filename)))
+    tmp.unlink()
+    return path
+
+
+W = 'xmlns:w="http://schemas.openxmlformats.org/wordprocessingml/2006/main"'
+
+
+def test_a_docx_that_needs_gigabytes_to_parse_costs_the_parsers_child_not_ingest(tmp_path, monkeypatch):
+    """A few hundred KB that unpack to millions of empty elements in the styles part (read
+    up front by python-docx): 4.9 GB in ingest's own process before; now the child's limit."""
+    styles = f'<?xml version="1.0"?><w:styles {W}><w:style w:type="paragraph" w:styleId="X"><w:rPr>' + "<w:b/>" * 5_000_000 + "</w:rPr></w:style></w:styles>"
+    path = _docx_with(tmp_path / "stilbombe.docx", **{"word/styles.xml": styles})
+    assert path.stat().st_size < 300_000
+    monkeypatch.setattr(office, "_OFFICE", office.ChildWorker("office_child.py", 300 << 20))
+    monkeypatch.setattr(office, "OFFICE_MEMORY_BYTES", 300 << 20)
+    try:
+        assert "too large to read (over 300 MB of memory" in _one_line_error(path)
+        # the next file gets a new child
+        assert load_document(make_docx(tmp_path / "god.docx"), "god.docx").title == "Vejledning om beboerparkering"
+    finally:
+        office._OFFICE.stop()
+
+
+def test_a_docx_that_takes_minutes_to_parse_is_refused_at_the_time_limit(tmp_path, monkeypatch):
+    """Two million empty paragraphs in 19 KB had taken 160 s (python-docx looks up each one's style)."""
+    body = f'<?xml version="1.0"?><w:document {W}><w:body>' + "<w:p/>" * 400_000 + "<w:p><w:r><w:t>Slut.</w:t></w:r></w:p></w:body></w:document>"
+    path = _docx_with(tmp_path / "afsnit.docx", **{"word/document.xml": body})
+    monkeypatch.setattr(office, "OFFICE_CPU_SECONDS", 1)
+    assert "takes too long to read" in _one_line_error(path)
+
+
+@pytest.mark.filterwarnings("ignore:Duplicate name")  # zipfile's, as the hostile file is written
+def test_a_docx_with_two_members_of_one_name_or_an_oversized_xml_part_is_refused(tmp_path, monkeypatch):
+    good = make_docx(tmp_path / "god.docx")
+    with zipfile.ZipFile(good) as source, zipfile.ZipFile(tmp_path / "dobbelt.docx", "w") as target:
+        for item in source.infolist():
+            target.writestr(item, source.read(item.filename))
+        target.writestr("word/document.xml", f'<w:document {W}><w:body><w:p><w:r><w:t>skjult tekst</w:t></w:r></w:p></w:body></w:document>')
+    assert "same name" in _one_line_error(tmp_path / "dobbelt.docx")
+    monkeypatch.setattr(office, "MAX_XML_PART", 100_000)
+    styles = f'<?xml version="1.0"?><w:styles {W}>' + "<w:b/>" * 30_000 + "</w:styles>"
+    assert "XML part too large" in _one_line_error(_docx_with(tmp_path / "stor.docx", **{"word/styles.xml": styles}))
+
+
+def test_an_e_mail_is_refused_once_its_attachments_pass_the_document_text_limit(tmp_path, monkeypatch):
+    """Each attachment was checked alone: 30 attachments of 19 million characters were read (576
+    million, 150 s) before the mail was refused. The limit counts the whole mail as it reads."""
+    monkeypatch.setattr(office, "MAX_DOCUMENT_CHARS", 5_000)
+    message = EmailMessage()
+    message["Subject"] = "Mange bilag"
+    message["From"] = "a@example.dk"
+    message.set_content("Se bilagene.")
+    for n in range(30):
+        message.add_attachment(("Lang tekst om budgettet. " * 100).encode(), maintype="text", subtype="plain", filename=f"bilag{n}.txt")
+    path = tmp_path / "bilag.eml"
+    path.write_bytes(bytes(message))
+    assert "too much text" in _one_line_error(path)
+
+
+def test_what_ingest_leaves_out_of_a_folder_or_a_mail_is_said(office_index):
+    """An e-mail's attachment that could not be read, and files of kinds ragcli does not read,
+    had vanished without a word ("2 dokumenter" for a folder of nine files)."""
+    _, report = office_index
+    assert [(n.doc, n.note) for n in report.notes] == [
+        ("ansøgning.eml", "bilag ansøgning.docx er ikke læst: encrypted or old binary DOCX (password-protected, or .doc saved as DOCX)")
+    ]
+    assert report.ignored == {".doc": 1, ".pptx": 1, ".xlsx": 2}
+    shown = report.to_dict()
+    assert shown["notes"] == [{"doc": "ansøgning.eml", "note": report.notes[0].note}] and shown["ignored"] == report.ignored
