@@ -27,7 +27,12 @@ from typing import TYPE_CHECKING, Any
 # OMP_WAIT_POLICY=ACTIVE in the environment still wins.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
-from ragcli.errors import DataError, Interrupted, ModelError, RagcliError, UsageError
+from ragcli.baseline import check as _check_cpu
+
+# On a CPU below x86-64-v2 the first `import numpy` dies with SIGILL, saying nothing: say why.
+_check_cpu()
+
+from ragcli.errors import DataError, Interrupted, ModelError, RagcliError, UsageError  # noqa: E402
 
 __version__ = "0.1.0"
 

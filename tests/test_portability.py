@@ -85,3 +85,28 @@ def test_a_cpu_without_avx_generates_the_same_token_and_embedding(native):
     assert nehalem["token"] == native["token"]
     for vector in ("vector", "few"):
         assert float(np.dot(nehalem[vector], native[vector])) > 0.999, vector
+
+
+@pytest.mark.skipif(shutil.which("qemu-x86_64") is None, reason="qemu-user is not installed (apt-get install qemu-user)")
+def test_a_cpu_below_x86_64_v2_is_told_so_in_one_line_not_killed_by_sigill():
+    """numpy 2 needs SSE4.2 and POPCNT; on a Core 2 every command had died at `import numpy`
+    with "Illegal instruction" and nothing else. qemu64 is the baseline x86-64 CPU."""
+    env = {k: v for k, v in os.environ.items() if k != "OPENBLAS_CORETYPE"}
+    done = subprocess.run(
+        ["qemu-x86_64", "-cpu", "qemu64", sys.executable, "-m", "ragcli.cli", "--version"],
+        capture_output=True, text=True, timeout=300, env=env,
+    )
+    assert done.returncode == 132 and done.stdout == ""
+    [line] = done.stderr.strip().splitlines()
+    assert line.startswith("Fejl: denne CPU mangler") and "SSE4.2" in line and "POPCNT" in line
+    nehalem = subprocess.run(
+        ["qemu-x86_64", "-cpu", "Nehalem", sys.executable, "-c", "from ragcli.baseline import missing_features; print(missing_features())"],
+        capture_output=True, text=True, timeout=300, env=env,
+    )
+    assert nehalem.stdout.strip() == "[]"
+
+
+def test_this_cpu_has_what_numpy_needs():
+    from ragcli.baseline import missing_features
+
+    assert missing_features() == []  # numpy runs here, so cpuid must say so

@@ -33,7 +33,7 @@ def test_every_exported_name_resolves_and_import_stays_light():
     probe = "import sys, ragcli; print(json.dumps(sorted(m for m in sys.modules if m.split('.')[0] in ('ragcli', 'numpy', 'torch', 'faiss', 'llama_cpp'))))"
     result = _python("import json; " + probe)
     assert result.returncode == 0, result.stderr
-    assert json.loads(result.stdout) == ["ragcli", "ragcli.errors"]
+    assert json.loads(result.stdout) == ["ragcli", "ragcli.baseline", "ragcli.errors"]  # baseline: the CPU check, stdlib only
 
 
 def test_open_refuses_an_unknown_index_and_mode(tmp_path):
