@@ -30,43 +30,46 @@ class ChildTimeout(Exception):
 
 
 class ChildWorker:
-    """One child process (`python -I SCRIPT MEMORY_BYTES`), started on first use, replaced
-    when it fails, times out or dies. One request at a time (a lock)."""
+    """One child process (`python -I SCRIPT MEMORY_BYTES PACKAGE_ROOT`), started on first use,
+    replaced when it fails, times out or dies. One request at a time (a lock)."""
 
     def __init__(self, script: str, memory_bytes: int):
         self.script = script
         self.memory_bytes = memory_bytes
         self._lock = threading.Lock()
         self._process: subprocess.Popen | None = None
-        self._buffer = b""
-        self.last_exit: int | None = None  # the return code of the child that failed last
+        self._buffer = bytearray()
         _WORKERS.append(self)
 
     def _start(self) -> subprocess.Popen:
         if self._process is None or self._process.poll() is not None:
             script = Path(__file__).with_name(self.script)
+            # The folder that holds this ragcli, for the child's sys.path: -I ignores PYTHONPATH
+            # and the current folder, and the child must run this code, installed or not.
+            root = Path(__file__).resolve().parent.parent
             self._process = subprocess.Popen(
-                [sys.executable, "-I", str(script), str(self.memory_bytes)],
+                [sys.executable, "-I", str(script), str(self.memory_bytes), str(root)],
                 stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
             )
-            self._buffer = b""
+            self._buffer = bytearray()
         return self._process
 
-    def stop(self) -> None:
+    def stop(self) -> int | None:
+        """End the child; its exit status (negative: the signal that ended it), None if there was none."""
         process, self._process = self._process, None
-        if process is not None:
-            if process.poll() is None:
-                process.kill()
-            self.last_exit = process.wait()
+        if process is None:
+            return None
+        if process.poll() is None:
+            process.kill()
+        return process.wait()
 
-    def ask(self, request: dict, seconds: float, payload: bytes | None = None) -> dict | None:
-        """One request to the child and its answer; None when the child failed (it is
-        restarted for the next request; `last_exit` says how it ended). Raises ChildTimeout
-        past `seconds`."""
+    def ask(self, request: dict, seconds: float, payload: bytes | None = None) -> dict:
+        """One request to the child and its answer. A failure is an answer too: {"error": ...},
+        with "exit" (the child's exit status) when it died; the child is then restarted for
+        the next request. Raises ChildTimeout past `seconds`."""
         if payload is not None:
             request = {**request, "bytes": len(payload)}
         with self._lock:
-            self.last_exit = None
             try:
                 process = self._start()
                 process.stdin.write((json.dumps(request) + "\n").encode() + (payload or b""))
@@ -76,19 +79,24 @@ class ChildWorker:
                 self.stop()
                 raise
             except (OSError, ValueError):  # the child died (abort on a bomb, a CPU limit, a segfault)
-                self.stop()
-                return None
-            answer = json.loads(line) if line else {}
-            if "error" in answer or not answer:
+                return {"error": "exited", "exit": self.stop()}
+            try:
+                answer = json.loads(line)
+            except ValueError:
+                answer = None
+            if not isinstance(answer, dict) or not answer:
+                return {"error": "no answer", "exit": self.stop()}
+            if "error" in answer:
                 self.stop()  # a MemoryError may leave the child's heap in pieces; start afresh
-                return None if not answer else answer
             return answer
 
     def _read_line(self, process: subprocess.Popen, seconds: float) -> bytes:
         deadline = time.monotonic() + seconds
+        searched = 0  # the buffer holds no line break before this
         with selectors.DefaultSelector() as selector:
             selector.register(process.stdout, selectors.EVENT_READ)
-            while b"\n" not in self._buffer:
+            while (end := self._buffer.find(b"\n", searched)) < 0:
+                searched = len(self._buffer)
                 left = deadline - time.monotonic()
                 if left <= 0:
                     raise ChildTimeout
@@ -97,8 +105,9 @@ class ChildWorker:
                 data = os.read(process.stdout.fileno(), 1 << 20)
                 if not data:
                     raise OSError("child exited")
-                self._buffer += data
-        line, _, self._buffer = self._buffer.partition(b"\n")
+                self._buffer += data  # a bytearray grows in place: a 60 MB answer is not copied per read
+        line = bytes(self._buffer[:end])
+        del self._buffer[: end + 1]
         return line
 
 
@@ -112,6 +121,25 @@ def stop_all() -> None:
 
 
 atexit.register(stop_all)
+
+
+def child_setup(argv: list[str]) -> int:
+    """In a child (whose script put argv[1], the parent's package root, on sys.path first):
+    cap the address space at argv[0] bytes and forbid core files; the memory limit, returned."""
+    import resource
+
+    memory = int(argv[0])
+    limit(resource.RLIMIT_AS, memory)
+    limit(resource.RLIMIT_CORE, 0)  # a crash must not write a core file the size of the limit
+    return memory
+
+
+def cpu_seconds(seconds: int) -> None:
+    """In a child: allow `seconds` more of CPU time from now (RLIMIT_CPU's soft limit: SIGXCPU)."""
+    import resource
+
+    used = resource.getrusage(resource.RUSAGE_SELF)
+    limit(resource.RLIMIT_CPU, int(used.ru_utime + used.ru_stime) + 1 + int(seconds))
 
 
 def limit(kind: int, value: int) -> None:

@@ -149,7 +149,7 @@ def load_document(path: Path, doc_name: str, stop: threading.Event | None = None
     if suffix in (".docx", ".odt", ".eml"):
         from ragcli.office import load_office
 
-        return load_office(path, doc_name)
+        return load_office(path, doc_name, stop)
     raise DocumentError(f"unsupported file type {suffix!r}")
 
 
@@ -296,7 +296,7 @@ class _PdfiumWorker(ChildWorker):
         """pdfium's text of each page (None: a page it could not read); None: pdfium failed."""
         request = {"path": str(path), "max_chars": PDFIUM_MAX_PAGE_CHARS, "cpu": PDFIUM_CPU_SECONDS}
         answer = self.ask(request, PDFIUM_WALL_SECONDS + PDFIUM_WALL_SECONDS_PER_PAGE * n_pages)
-        return None if answer is None or "error" in answer else answer["pages"]
+        return None if "error" in answer else answer["pages"]
 
     def render(self, path: Path, pages: list[int], scale: float, out_dir: Path) -> dict[int, Path]:
         """Grayscale PNGs of the given 1-based pages, for OCR, rendered in the child: a hostile
@@ -307,7 +307,7 @@ class _PdfiumWorker(ChildWorker):
             "dir": str(out_dir), "cpu": PDFIUM_CPU_SECONDS,
         }
         answer = self.ask(request, PDFIUM_WALL_SECONDS + OCR_RENDER_WALL_SECONDS_PER_PAGE * len(pages))
-        if answer is None or "error" in answer:
+        if "error" in answer:
             raise OSError("the page images could not be rendered within pdfium's memory limit")
         return {int(number): Path(file) for number, file in answer["files"].items()}
 

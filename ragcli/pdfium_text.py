@@ -4,7 +4,7 @@ pdfium (C++) reads text ~25x faster than pypdf, but it has no decompression limi
 hostile file can make it allocate without bound; when an allocation fails it aborts the
 whole process (std::bad_alloc, SIGABRT), which in the ingest process would end the ingest.
 So it never runs there: loading.py starts this file as a script (``python -I
-pdfium_text.py MEMORY_BYTES``), which caps its own address space before reading anything,
+pdfium_text.py MEMORY_BYTES PACKAGE_ROOT``), which caps its own address space before reading anything,
 and sends it one request per line. Whatever goes wrong in here (MemoryError, an abort, a
 segfault, an endless page) ends this process only; loading.py starts a new one and reads
 that file with pypdf (which has decompression limits) or skips it.
@@ -25,10 +25,7 @@ starting it costs only Python and pdfium.
 from __future__ import annotations
 
 import json
-import resource
 import sys
-
-from ragcli.child_process import limit as _limit
 
 
 def _unmapped_as_nul(textpage, text: str) -> str:
@@ -99,14 +96,15 @@ def render(path: str, numbers: list[int], scale: float, max_pixels: int, folder:
 
 
 def main(argv: list[str]) -> int:
-    _limit(resource.RLIMIT_AS, int(argv[0]))
-    _limit(resource.RLIMIT_CORE, 0)  # a crash must not write a core file the size of the limit
+    sys.path.insert(0, argv[1])  # the parent's ragcli, installed or not (see child_process.ChildWorker)
+    from ragcli.child_process import child_setup, cpu_seconds
+
+    child_setup(argv)
     import pypdfium2  # noqa: F401 - loaded once, before the first request, not inside its time
 
     for line in sys.stdin:
         request = json.loads(line)
-        used = resource.getrusage(resource.RUSAGE_SELF)
-        _limit(resource.RLIMIT_CPU, int(used.ru_utime + used.ru_stime) + 1 + int(request["cpu"]))
+        cpu_seconds(int(request["cpu"]))
         try:
             if "render" in request:
                 files = render(request["render"], request["pages"], float(request["scale"]), int(request["max_pixels"]), request["dir"])
