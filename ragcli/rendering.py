@@ -200,20 +200,17 @@ def render_ingest(console: Console, report: IngestReport) -> None:
         + (f" ({report.chunks_per_second:.1f} stykker/s embedding)" if report.embedded_chunks else "")
         )
     )
-    if report.skipped:
-        table = Table(title="Sprunget over", title_justify="left")
-        table.add_column("Fil", overflow="fold")
-        table.add_column("Grund", overflow="fold")
-        for s in report.skipped:
-            table.add_row(plain(file_name(s.doc)), plain(s.reason))
-        console.print(table)
-    if report.notes:
-        table = Table(title="Læst, men ikke helt", title_justify="left")
-        table.add_column("Fil", overflow="fold")
-        table.add_column("Bemærkning", overflow="fold")
-        for n in report.notes:
-            table.add_row(plain(file_name(n.doc)), plain(n.note))
-        console.print(table)
+    for title, heading, rows in (
+        ("Sprunget over", "Grund", [(s.doc, s.reason) for s in report.skipped]),
+        ("Læst, men ikke helt", "Bemærkning", [(n.doc, n.note) for n in report.notes]),
+    ):
+        if rows:
+            table = Table(title=title, title_justify="left")
+            table.add_column("Fil", overflow="fold")
+            table.add_column(heading, overflow="fold")
+            for doc, text in rows:
+                table.add_row(plain(file_name(doc)), plain(text))
+            console.print(table)
     if report.ignored:
         kinds = ", ".join(f"{count} {plain(suffix)}" for suffix, count in report.ignored.items())
         console.print(plain(f"Ikke læst (typer ragcli ikke læser): {kinds}"))

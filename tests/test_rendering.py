@@ -76,3 +76,20 @@ def test_the_draft_streams_on_a_terminal_and_never_into_a_pipe():
     assert "Modellen skriver:" in written and "Kommune" in written
     assert "\x1b[2J" not in written
     assert written.endswith("\x1b[1A\x1b[2K")  # the draft's line is erased when the answer is decided
+
+
+def test_the_ingest_summary_names_what_it_left_out():
+    from rich.console import Console
+
+    from ragcli.ingest import IngestReport, Note, Skipped
+    from ragcli.rendering import render_ingest
+
+    console = Console(width=120, record=True)
+    render_ingest(console, IngestReport(
+        index="x", folder="f", skipped=[Skipped("a.pdf", "encrypted PDF")],
+        notes=[Note("brev.eml", "bilag ansøgning.docx er ikke læst: encrypted")], ignored={".doc": 1, ".xlsx": 3},
+    ))
+    text = console.export_text()
+    assert "Sprunget over" in text and "encrypted PDF" in text
+    assert "Læst, men ikke helt" in text and "bilag ansøgning.docx er ikke læst" in text
+    assert "Ikke læst (typer ragcli ikke læser): 1 .doc, 3 .xlsx" in text
