@@ -405,3 +405,16 @@ def test_an_e_mail_past_its_time_keeps_what_it_read_and_names_what_it_left_out(t
 def test_a_long_attachment_name_is_not_cut_inside_a_cpr_number_and_keeps_its_suffix():
     label = office.attachment_label("afgørelse_" + "x" * 100 + "_150585-4321.pdf")
     assert label.endswith("….pdf") and not any(c.isdigit() for c in label)
+
+
+def test_a_docx_that_names_a_part_it_lacks_is_read_as_word_reads_it(tmp_path):
+    """A converter that names docProps/core.xml in its relationships without writing it: Word
+    opens the file, python-docx had refused it whole ("There is no item named …")."""
+    made = make_docx(tmp_path / "made.docx")
+    lacking = tmp_path / "uden-egenskaber.docx"
+    with zipfile.ZipFile(made) as source, zipfile.ZipFile(lacking, "w", zipfile.ZIP_DEFLATED) as target:
+        for item in source.infolist():
+            if item.filename != "docProps/core.xml":
+                target.writestr(item, source.read(item.filename))
+    loaded = load_document(lacking, lacking.name)
+    assert LICENCE in "\n".join(p.text for p in loaded.pages)
