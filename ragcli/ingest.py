@@ -219,7 +219,8 @@ def ingest_folder(
     if not folder.exists():
         raise IngestError(f"no such folder: {folder}")
     ignored: Counter = Counter()
-    paths, refused = ([folder], []) if folder.is_file() else scan_folder(folder, ignored)
+    unreadable: list[Path] = []
+    paths, refused = ([folder], []) if folder.is_file() else scan_folder(folder, ignored, unreadable)
     root = folder.parent if folder.is_file() else folder
     if not paths and not refused:
         raise IngestError(f"no documents ({', '.join(SUPPORTED_SUFFIXES)}) in {folder}")
@@ -230,7 +231,8 @@ def ingest_folder(
         reader = writer.open() if writer.exists() and not rebuild else None
         try:
             return _ingest_locked(
-                folder, root, paths, writer, reader, embedder, params, prune, rebuild, progress, report, started
+                folder, root, paths, writer, reader, embedder, params, prune, rebuild, progress, report, started,
+                [p.resolve() for p in unreadable],
             )
         finally:
             if reader is not None:
@@ -336,6 +338,7 @@ def _ingest_locked(
     progress: IngestProgress,
     report: IngestReport,
     started: float,
+    unreadable: list[Path],
 ) -> IngestReport:
     previous = {} if reader is None else _previous_documents(reader, embedder.model_id, params)
     root_resolved = root.resolve()
@@ -454,7 +457,9 @@ def _ingest_locked(
                 report.removed.append(old.record.name)
                 continue
             under_folder = Path(old_path).is_relative_to(root_resolved)
-            if under_folder and prune:
+            # a folder that could not be listed may still hold it: kept, as a file that cannot be read is
+            hidden = any(Path(old_path).is_relative_to(folder) for folder in unreadable)
+            if under_folder and prune and not hidden:
                 report.removed.append(old.record.name)
             else:
                 kept.append(old)

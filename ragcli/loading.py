@@ -48,9 +48,13 @@ class LoadedDocument:
     notes: list[str] = field(default_factory=list)  # parts left out of a document that was read (an e-mail's attachment)
 
 
-def scan_folder(folder: Path, ignored: Counter | None = None) -> tuple[list[Path], list[tuple[Path, str]]]:
+def scan_folder(
+    folder: Path, ignored: Counter | None = None, unreadable: list[Path] | None = None
+) -> tuple[list[Path], list[tuple[Path, str]]]:
     """Supported files under folder (stable order, hidden ones skipped), and links not followed.
-    `ignored` (if given) counts the other files by suffix (".xlsx": 3), for the report.
+    `ignored` (if given) counts the other files by suffix (".xlsx": 3), for the report;
+    `unreadable` (if given) gets the folders that could not be listed (they are also refused):
+    what the index holds from them must stay, not be pruned as gone.
 
     Symbolic links are followed only when they point inside folder: a link to a file
     elsewhere (another case's folder, /etc/passwd) would index what the user did not
@@ -60,12 +64,27 @@ def scan_folder(folder: Path, ignored: Counter | None = None) -> tuple[list[Path
     root = folder.resolve()
     found: list[Path] = []
     refused: list[tuple[Path, str]] = []
-    for dirpath, dirnames, filenames in os.walk(folder):
+
+    def cannot_list(error: OSError) -> None:
+        # os.walk left such a folder out without a word, and ingest then dropped its
+        # documents from the index as deleted (a folder made unreadable, exit 0)
+        where = Path(error.filename) if error.filename else folder
+        refused.append((where, f"cannot read folder ({error.strerror or error}); what the index holds from it is kept"))
+        if unreadable is not None:
+            unreadable.append(where)
+
+    for dirpath, dirnames, filenames in os.walk(folder, onerror=cannot_list):
         base = Path(dirpath)
         dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
         for name in list(dirnames):
             path = base / name
-            if path.is_symlink():
+            try:
+                link = path.is_symlink()
+            except OSError as exc:  # a path past the system's limit
+                dirnames.remove(name)
+                cannot_list(OSError(exc.errno, exc.strerror, str(path)))
+                continue
+            if link:
                 dirnames.remove(name)
                 target = _resolved(path)
                 if target is None:
@@ -76,40 +95,46 @@ def scan_folder(folder: Path, ignored: Counter | None = None) -> tuple[list[Path
             path = base / name
             if name.startswith("."):
                 continue
-            if path.suffix.lower() not in SUPPORTED_SUFFIXES:
-                if ignored is not None:
-                    # a suffix as a kind of file (".xlsx"), never a name's tail shown as one
-                    # (".150585-4321", an escape sequence)
-                    suffix = path.suffix.lower()
-                    ignored[suffix if _KIND_SUFFIX.fullmatch(suffix) else "(anden)" if suffix else "(uden endelse)"] += 1
-                continue
-            if path.is_symlink():
-                target = _resolved(path)
-                if target is None:
-                    refused.append((path, "symbolic link that loops (not followed)"))
-                    continue
-                if not target.is_relative_to(root):
-                    refused.append((path, "symbolic link to a file outside the ingested folder (not followed)"))
-                    continue
-                if not target.exists():
-                    refused.append((path, "broken symbolic link"))
-                    continue
-                if not target.is_file():
-                    refused.append((path, "not a regular file (a pipe, socket or device)"))
-                    continue
-            elif not path.is_file():
-                # A pipe named "notat.txt" would block the reader; say why it is left out.
-                if path.exists():
-                    refused.append((path, "not a regular file (a pipe, socket or device)"))
-                continue
-            if not _utf8(str(path.resolve())):
-                # "B\xe6rnehave.txt" from a Windows zip: the index stores names and paths as text
-                whose = "file name" if _utf8(str(path.resolve().parent)) else "folder name"
-                fix = "convmv -f cp1252 -t utf-8 FILE" if whose == "file name" else "convmv -r -f cp1252 -t utf-8 FOLDER"
-                refused.append((path, f"the {whose} is not UTF-8 text; rename it ({fix})"))
-                continue
-            found.append(path)
+            try:
+                reason = _refusal(path, root, ignored)
+            except OSError as exc:  # a path past the system's limit (4,096 bytes), a vanished folder
+                reason = f"cannot read file ({exc.strerror or type(exc).__name__})"
+            if reason == "":
+                found.append(path)
+            elif reason is not None:
+                refused.append((path, reason))
     return sorted(found), sorted(refused)
+
+
+def _refusal(path: Path, root: Path, ignored: Counter | None) -> str | None:
+    """Why a file under the ingested folder is not read ("" when it is read; None when it is
+    left out without a word: a kind ragcli does not read, counted in `ignored`)."""
+    if path.suffix.lower() not in SUPPORTED_SUFFIXES:
+        if ignored is not None:
+            # a suffix as a kind of file (".xlsx"), never a name's tail shown as one
+            # (".150585-4321", an escape sequence)
+            suffix = path.suffix.lower()
+            ignored[suffix if _KIND_SUFFIX.fullmatch(suffix) else "(anden)" if suffix else "(uden endelse)"] += 1
+        return None
+    if path.is_symlink():
+        target = _resolved(path)
+        if target is None:
+            return "symbolic link that loops (not followed)"
+        if not target.exists():
+            return "broken symbolic link"
+        if not target.is_relative_to(root):
+            return "symbolic link to a file outside the ingested folder (not followed)"
+        if not target.is_file():
+            return "not a regular file (a pipe, socket or device)"
+    elif not path.is_file():
+        # A pipe named "notat.txt" would block the reader; say why it is left out.
+        return "not a regular file (a pipe, socket or device)" if path.exists() else None
+    if not _utf8(str(path.resolve())):
+        # "B\xe6rnehave.txt" from a Windows zip: the index stores names and paths as text
+        whose = "file name" if _utf8(str(path.resolve().parent)) else "folder name"
+        fix = "convmv -f cp1252 -t utf-8 FILE" if whose == "file name" else "convmv -r -f cp1252 -t utf-8 FOLDER"
+        return f"the {whose} is not UTF-8 text; rename it ({fix})"
+    return ""
 
 
 _KIND_SUFFIX = re.compile(r"\.[a-z][a-z0-9]{0,7}")

@@ -255,3 +255,50 @@ def test_sigterm_during_a_long_ocr_stops_the_ingest_at_once(tmp_path):
     assert time.monotonic() - sent < 10  # the remaining ~40 pages of OCR were abandoned, not waited for
     assert subprocess.run(["pgrep", "-s", str(process.pid)], capture_output=True).returncode != 0  # no child left
     assert not (tmp_path / "idx" / "i" / "manifest.json").exists()
+
+
+def test_a_folder_that_cannot_be_listed_keeps_what_the_index_holds_from_it(tmp_path, minilm, monkeypatch):
+    """A subfolder made unreadable (chmod 000 by a colleague) had been left out by os.walk
+    without a word, and ingest then pruned its documents as deleted: exit 0, "1 fjernet"."""
+    docs = tmp_path / "docs"
+    (docs / "sub").mkdir(parents=True)
+    (docs / "a.txt").write_text("Skolebussen kører fra Rådhuspladsen kl. 7.15 hver morgen.", encoding="utf-8")
+    (docs / "sub" / "b.txt").write_text("Biblioteket har åbent alle hverdage fra kl. 8 til kl. 20.", encoding="utf-8")
+    params = default_chunking(minilm)
+    assert sorted(ingest_folder(docs, tmp_path / "idx", minilm, params).added) == ["a.txt", "sub/b.txt"]
+
+    listing = os.scandir
+
+    def scandir(path="."):  # what the kernel answers for a folder of mode 000 (root is not refused)
+        if Path(path).name == "sub":
+            raise PermissionError(13, "Permission denied", str(path))
+        return listing(path)
+
+    monkeypatch.setattr(os, "scandir", scandir)
+    report = ingest_folder(docs, tmp_path / "idx", minilm, params)
+    assert report.removed == [] and report.documents == 2
+    [(doc, reason)] = [(s.doc, s.reason) for s in report.skipped]
+    assert doc == "sub" and reason.startswith("cannot read folder (Permission denied)")
+
+
+def test_a_path_past_the_systems_limit_is_skipped_and_the_rest_indexed(tmp_path, minilm):
+    """One file 25 folders of 200 characters down (over 4,096 bytes) had ended the whole ingest
+    with a 4,252-character "File name too long" line, and nothing was indexed."""
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "top.txt").write_text("Skolebussen kører fra Rådhuspladsen kl. 7.15 hver morgen.", encoding="utf-8")
+    folder = os.open(docs, os.O_RDONLY)
+    try:
+        for _ in range(25):  # made relative to an open folder: no path of that length is ever spelled out
+            os.mkdir("d" * 200, dir_fd=folder)
+            inner = os.open("d" * 200, os.O_RDONLY, dir_fd=folder)
+            os.close(folder)
+            folder = inner
+        deep = os.open("dyb.txt", os.O_WRONLY | os.O_CREAT, dir_fd=folder)
+        os.write(deep, "Biblioteket har åbent alle hverdage fra kl. 8 til kl. 20.".encode())
+        os.close(deep)
+    finally:
+        os.close(folder)
+    report = ingest_folder(docs, tmp_path / "idx", minilm, default_chunking(minilm))
+    assert report.added == ["top.txt"]
+    assert len(report.skipped) == 1 and "cannot read" in report.skipped[0].reason
