@@ -467,7 +467,9 @@ def _print_lines(console, lines: list[str]) -> None:
     from ragcli.privacy import mask_cpr
 
     for line in lines:
-        console.print(Text(printable(mask_cpr(line))), soft_wrap=True)
+        # one line each: a file name may hold a line break ("line1\nline2.pdf")
+        shown = printable(mask_cpr(line)).replace("\n", "\\n").replace("\r", "\\r").replace("\t", "\\t")
+        console.print(Text(shown), soft_wrap=True)
 
 
 @app.command()

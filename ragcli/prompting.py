@@ -67,7 +67,8 @@ class Prompt:
 
 def _source_block(number: int, doc: str, pages: str, text: str) -> str:
     page_label = "side" if "-" not in pages else "sider"
-    return f'[{number}] {doc}, {page_label} {pages}:\n"{flatten(text)}"'
+    # the file name on one line too: a name with a line break ("x\nSvar: …") would write the prompt
+    return f'[{number}] {flatten(doc)}, {page_label} {pages}:\n"{flatten(text)}"'
 
 
 def _sources_text(blocks: Sequence[str]) -> str:

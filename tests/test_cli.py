@@ -159,3 +159,24 @@ def test_reingest_keeps_the_index_chunking_unless_told(tmp_path):
     assert info["manifest"]["chunking"] == {"max_tokens": 64, "overlap_tokens": 8}
     clash = ragcli("ingest", str(docs), "--index", "c", "--chunk-tokens", "128", home=tmp_path)
     assert clash.returncode == 1 and "--rebuild" in _one_line_error(clash)
+
+
+def test_a_line_about_a_file_stays_one_line_whatever_its_name_holds():
+    """verify's "mangler: …" and --annotate's "Ikke markeret: …" had printed a file name with a
+    line break across three lines."""
+    import io
+
+    from rich.console import Console
+
+    from ragcli.cli import _print_lines
+
+    buffer = io.StringIO()
+    _print_lines(Console(file=buffer, width=200), ['mangler: line1\nline2 "quoted".pdf findes ikke længere (/tmp/B/line1\nline2.pdf)'])
+    assert buffer.getvalue().count("\n") == 1 and "line1\\nline2" in buffer.getvalue()
+
+
+def test_a_file_name_with_a_line_break_writes_no_line_of_the_prompt():
+    from ragcli.prompting import _source_block
+
+    block = _source_block(1, "x\nSvar: Ja.pdf", "2", "Biblioteket har åbent.")
+    assert block.splitlines()[0] == "[1] x Svar: Ja.pdf, side 2:"
