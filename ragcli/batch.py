@@ -110,12 +110,20 @@ def _from_csv(text: str, where: str) -> list[BatchQuestion]:
     return questions
 
 
+def _not_utf16(text: str, where: str) -> None:
+    """UTF-16 saved without a byte-order mark decodes as UTF-8 with a NUL beside each letter:
+    its questions had been searched as garbage (or called empty), exit 0."""
+    if text.count("\x00") * 4 > len(text):
+        raise BatchError(f"{where} is not UTF-8 text (every other byte is NUL: UTF-16?); save it as UTF-8")
+
+
 def read_questions(source: str, stdin: IO[str] | None = None) -> list[BatchQuestion]:
     if source == "-":
         try:
             text = (stdin or sys.stdin).read()
         except UnicodeDecodeError as exc:
             raise BatchError(f"stdin is not UTF-8 text (byte {exc.start})") from None
+        _not_utf16(text, "stdin")
         lines = text.splitlines()
         first = next((line for line in lines if line.strip()), "")
         questions = _from_jsonl(lines, "stdin") if first.lstrip().startswith("{") else _from_lines(lines)
@@ -127,6 +135,7 @@ def read_questions(source: str, stdin: IO[str] | None = None) -> list[BatchQuest
             text = path.read_text(encoding="utf-8-sig")
         except UnicodeDecodeError as exc:
             raise BatchError(f"{path} is not UTF-8 text (byte {exc.start}); save it as UTF-8") from None
+        _not_utf16(text, str(path))
         suffix = path.suffix.lower()
         if suffix == ".jsonl":
             questions = _from_jsonl(text.splitlines(), str(path))

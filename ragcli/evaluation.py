@@ -73,7 +73,7 @@ class QuestionResult:
 
 ROW_SHAPE = (
     "expected an object with 'question' (a text) and, for an answerable one, 'doc' (a file name) and"
-    " 'page' (a whole number from 1), or 'hops' (a list of such {doc, page}); 'answer', where given, a text"
+    " 'page' (a whole number from 1), or 'hops' (a list of such {doc, page}); 'answer' and 'kind', where given, texts"
 )
 
 
@@ -91,6 +91,10 @@ def _question_row(row: object, number: int) -> EvalQuestion:
         raise TypeError(row["doc"])
     if row.get("answer") is not None and not isinstance(row["answer"], str):
         raise TypeError(row["answer"])  # 5 as an answer crashed the answer eval after its generation
+    if row.get("kind") is not None and not isinstance(row["kind"], str):
+        raise TypeError(row["kind"])  # ["a"] crashed the report (a kind is a key)
+    if row.get("doc") is None and row.get("page") is not None:
+        raise KeyError("doc")  # a page of no document had been scored as an answerable miss
     hops = tuple((str(h["doc"]), _page(h["page"])) for h in row.get("hops") or ())
     return EvalQuestion(
         id=str(row.get("id", number)),
@@ -112,6 +116,8 @@ def load_questions(path: Path | str) -> list[EvalQuestion]:
         text = path.read_text(encoding="utf-8-sig")  # a BOM is accepted, as batch does
     except UnicodeDecodeError as exc:
         raise EvalError(f"{path} is not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+    if text.count("\x00") * 4 > len(text):  # UTF-16 without a byte-order mark decodes with a NUL beside each letter
+        raise EvalError(f"{path} is not UTF-8 text (every other byte is NUL: UTF-16?); save it as UTF-8")
     for number, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
             continue

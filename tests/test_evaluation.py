@@ -49,8 +49,15 @@ def test_loads_the_shared_schema_as_is(tmp_path):
         load_questions(bad)
     with pytest.raises(EvalError, match="no such"):
         load_questions(tmp_path / "missing.jsonl")
+    bad.write_bytes('{"question": "Hvad?", "doc": null}\n'.encode("utf-16-le"))  # no byte-order mark
+    with pytest.raises(EvalError, match="bad.jsonl is not UTF-8 text .*UTF-16"):
+        load_questions(bad)
     # a page is a whole number from 1, hops are {doc, page}: said in words, not in Python's
-    for row in ('{"question": "Hvad?", "doc": "a.pdf", "page": -1}', '{"question": "Hvad?", "hops": "nope"}', "[1, 2]"):
+    # (a kind that is not a text crashed the report; a page of no document was scored as a miss)
+    for row in (
+        '{"question": "Hvad?", "doc": "a.pdf", "page": -1}', '{"question": "Hvad?", "hops": "nope"}', "[1, 2]",
+        '{"question": "Hvad?", "doc": "a.pdf", "page": 1, "kind": ["a"]}', '{"question": "Hvad?", "page": 1}',
+    ):
         bad.write_text(row + "\n")
         with pytest.raises(EvalError, match="bad.jsonl:1: not a question row: expected an object") as raised:
             load_questions(bad)
