@@ -81,7 +81,7 @@ def test_reads_every_input_format(tmp_path):
         read_questions(str(tmp_path / "invisible.txt"))
     # UTF-16 without a byte-order mark had been read as UTF-8, a NUL beside each letter, and searched
     for encoding in ("utf-16-le", "utf-16-be"):
-        (tmp_path / "u16.txt").write_bytes("Hvornår starter skolen?\nHvad koster SFO?\n".encode(encoding))
+        (tmp_path / "u16.txt").write_bytes("Hvem er skoleleder?\nHvad koster SFO?\n".encode(encoding))  # ASCII: valid UTF-8
         with pytest.raises(BatchError, match="u16.txt is not UTF-8 text .*UTF-16"):
             read_questions(str(tmp_path / "u16.txt"))
     (tmp_path / "edge.txt").write_text("x" * 3999 + "?\n")
