@@ -449,7 +449,11 @@ def export_evidence(
         if not record["spans"]:
             lines.append("Markering: svaret citerer ingen kilde; intet at markere")
             return lines
-        report = annotate(record, annotate_dir, png=png)
+        try:
+            report = annotate(record, annotate_dir, png=png)
+        except OSError as exc:  # the answer and its record stand; the pages could not be written
+            lines.append(f"Ikke markeret: kan ikke skrive i {annotate_dir} ({exc.strerror or exc})")
+            return lines
         for path in report.files:
             marks = sum(1 for h in report.highlights if h.get("file") == str(path))
             lines.append(f"Markeret: {path} ({marks} markering{'er' if marks != 1 else ''})")

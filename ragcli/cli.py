@@ -454,6 +454,8 @@ def _check_evidence_options(annotate: Path | None, png: bool, open_pages: bool, 
         raise typer.BadParameter(f"{printable(mask_cpr(str(annotate)))} is not a folder", param_hint="--annotate")
     if annotate is not None and annotate.is_symlink() and not annotate.exists():
         raise typer.BadParameter(f"{printable(mask_cpr(str(annotate)))} is a link to a folder that does not exist", param_hint="--annotate")
+    if annotate is not None and annotate.is_dir() and not os.access(annotate, os.W_OK | os.X_OK):
+        raise typer.BadParameter(f"{printable(mask_cpr(str(annotate)))} is a folder ragcli may not write in", param_hint="--annotate")
     if record is not None:
         try:
             check_record_path(record)

@@ -344,3 +344,28 @@ def test_a_picture_is_dropped_only_beside_a_copy_of_ours_that_is_replaced(agenda
     annotate(build_record(answer, facts(doc)), users, png=True)
     annotate(build_record(answer, facts(doc)), users)
     assert (users / f"{stem}.png").read_bytes() == b"brugerens eget billede"
+
+
+def test_pages_that_cannot_be_written_leave_the_answer_and_its_record_standing(agenda, tmp_path):
+    """--annotate into a folder ragcli may not write in had ended ask with "Fejl: Permission
+    denied" before the answer was shown (the record was written, the answer lost)."""
+    from ragcli.annotate import export_evidence
+
+    answer, doc = scripted_answer(agenda, AGENDA, P_HOUSES, "Der er altid mindst 500 ledige pladser i p-husene.")
+
+    class Index:
+        name, embedding_model = "test", "intfloat/multilingual-e5-small"
+
+        def documents(self):
+            return [doc]
+
+        def chunks(self, ids):
+            return {}
+
+    class Session:
+        index, _generator, llm_url, llm_chat, n_ctx, seed = Index(), None, None, True, 4096, 0
+
+    (tmp_path / "fil").write_text("ikke en mappe")
+    lines = export_evidence(Session(), answer, None, tmp_path / "svar.json", tmp_path / "fil" / "ud")
+    assert lines[0].startswith("Optegnelse:") and (tmp_path / "svar.json").is_file()
+    assert len(lines) == 2 and lines[1].startswith(f"Ikke markeret: kan ikke skrive i {tmp_path / 'fil' / 'ud'} (")
