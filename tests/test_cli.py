@@ -180,3 +180,20 @@ def test_a_file_name_with_a_line_break_writes_no_line_of_the_prompt():
 
     block = _source_block(1, "x\nSvar: Ja.pdf", "2", "Biblioteket har åbent.")
     assert block.splitlines()[0] == "[1] x Svar: Ja.pdf, side 2:"
+
+
+def test_a_ctrl_c_while_the_cli_is_still_being_imported_is_one_line(monkeypatch, capsys):
+    """The first few tenths of a second of every command: a 30-60 line traceback had come from
+    the import machinery before cli.run installed its handlers."""
+    import types
+
+    from ragcli.entry import main
+
+    class Importing(types.ModuleType):
+        def __getattr__(self, name):  # where `from ragcli.cli import run` is when the Ctrl-C comes
+            raise KeyboardInterrupt
+
+    monkeypatch.setitem(sys.modules, "ragcli.cli", Importing("ragcli.cli"))
+    with pytest.raises(SystemExit) as ended:
+        main()
+    assert ended.value.code == 130 and capsys.readouterr().err == "Fejl: afbrudt (Ctrl-C)\n"
