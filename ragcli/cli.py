@@ -11,6 +11,7 @@ import os
 import signal
 import sys
 import time
+from collections.abc import Callable
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -215,12 +216,18 @@ def _disk_full_message(exc: BaseException, interrupted: str) -> str:
 
 
 @contextmanager
-def user_errors(interrupted: str = "afbrudt (Ctrl-C)"):
+def user_errors(interrupted: str | Callable[[], str] = "afbrudt (Ctrl-C)"):
     """Turn the pipeline's known failures into one line on stderr and an exit code.
 
     Every failure ragcli expects is a RagcliError that carries its exit code (ragcli/errors.py).
+    `interrupted`: what an interruption says (a function: what it says at the moment it comes).
     """
     from ragcli.errors import Interrupted, RagcliError
+
+    if not isinstance(interrupted, str):
+        said = interrupted
+    else:
+        said = lambda: interrupted  # noqa: E731
 
     try:
         yield
@@ -228,14 +235,14 @@ def user_errors(interrupted: str = "afbrudt (Ctrl-C)"):
         raise fail(str(exc), exc.exit_code) from None
     except Exception as exc:
         if _disk_full(exc):  # numpy and SQLite say it in their own words ("41472 requested and 15328 written")
-            raise fail(_disk_full_message(exc, interrupted)) from None
+            raise fail(_disk_full_message(exc, said())) from None
         if isinstance(exc, OSError):  # a missing, unreadable or unwritable path: say which, not errno
             raise fail(f"{exc.strerror}: {exc.filename}" if exc.strerror and exc.filename else str(exc)) from None
         raise
     except KeyboardInterrupt:
-        raise fail(interrupted, Interrupted.exit_code) from None
+        raise fail(said(), Interrupted.exit_code) from None
     except Terminated:
-        raise fail(interrupted.replace("Ctrl-C", "SIGTERM"), EXIT_TERMINATED) from None
+        raise fail(said().replace("Ctrl-C", "SIGTERM"), EXIT_TERMINATED) from None
 
 
 def _check_mode(mode: str) -> str:
@@ -340,7 +347,15 @@ def ingest(
     from ragcli.rendering import render_ingest
     from ragcli.session import ingest as ingest_into
 
-    with user_errors(interrupted="afbrudt (Ctrl-C); indekset er uændret"), _ingest_progress(quiet or as_json) as progress:
+    saved: list[bool] = []  # the commit is done: an interruption from here on leaves the new index
+
+    def interrupted() -> str:
+        if saved:
+            return "afbrudt (Ctrl-C) efter at indekset blev gemt; `ragcli info` viser det"
+        return "afbrudt (Ctrl-C); indekset er uændret"
+
+    with user_errors(interrupted=interrupted), _ingest_progress(quiet or as_json) as progress:
+        progress.on_committed = lambda: saved.append(True)
         report = ingest_into(
             folder, index, home, embed_model, chunk_tokens, overlap_tokens, rebuild=rebuild, prune=prune, progress=progress,
             store=store,

@@ -91,6 +91,7 @@ class IngestProgress:
     on_parsed: Callable[[str], None] = lambda doc: None
     on_embed_start: Callable[[int], None] = lambda total: None
     on_embedded: Callable[[int], None] = lambda n: None
+    on_committed: Callable[[], None] = lambda: None  # the new index is the live one from here on
 
 
 def _one_line(exc: BaseException) -> str:
@@ -527,6 +528,7 @@ def _ingest_locked(
         },
         rebuild=rebuild,
     )
+    progress.on_committed()
     pending.clear()
     report.documents = manifest["counts"]["documents"]
     report.pages = manifest["counts"]["pages"]

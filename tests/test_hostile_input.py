@@ -760,3 +760,19 @@ def test_values_the_user_typed_are_echoed_with_cpr_numbers_masked(tmp_path):
     assert shown.returncode == as_json.returncode == 0 and record.returncode == 2
     for result in (shown, as_json, record):
         assert "150585" not in result.stdout + result.stderr and "[skjult]" in result.stdout + result.stderr
+
+
+def test_an_interruption_after_the_commit_does_not_say_the_index_is_unchanged(capsys):
+    """Ctrl-C right after ingest committed had said "indekset er uændret"; `info` then showed the new index."""
+    import typer
+
+    from ragcli.cli import user_errors
+
+    saved: list[bool] = []
+    said = lambda: "afbrudt (Ctrl-C) efter at indekset blev gemt" if saved else "afbrudt (Ctrl-C); indekset er uændret"  # noqa: E731
+    for commit, expected in ((False, "indekset er uændret"), (True, "efter at indekset blev gemt")):
+        if commit:
+            saved.append(True)
+        with pytest.raises(typer.Exit) as info, user_errors(interrupted=said):
+            raise KeyboardInterrupt
+        assert info.value.exit_code == 130 and expected in _one_line(capsys.readouterr().err)

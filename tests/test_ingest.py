@@ -302,3 +302,16 @@ def test_a_path_past_the_systems_limit_is_skipped_and_the_rest_indexed(tmp_path,
     report = ingest_folder(docs, tmp_path / "idx", minilm, default_chunking(minilm))
     assert report.added == ["top.txt"]
     assert len(report.skipped) == 1 and "cannot read" in report.skipped[0].reason
+
+
+def test_ingest_says_when_the_new_index_is_the_live_one(tmp_path, minilm):
+    """The CLI words an interruption by this: before it the index is unchanged, after it is saved."""
+    from ragcli.ingest import IngestProgress
+
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "a.txt").write_text("Skolebussen kører fra Rådhuspladsen kl. 7.15 hver morgen.", encoding="utf-8")
+    seen: list[int] = []
+    progress = IngestProgress(on_committed=lambda: seen.append(len(Index.open(tmp_path / "idx", "idx").documents())))
+    ingest_folder(docs, tmp_path / "idx" / "idx", minilm, default_chunking(minilm), progress=progress)
+    assert seen == [1]  # called once, with the new index already readable
