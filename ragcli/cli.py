@@ -441,20 +441,25 @@ def ask(
         from ragcli.annotate import export_evidence
 
         exported = export_evidence(session, answer, params, record, annotate, png, open_pages)
+        changed = session.changed_sources([c.doc for c in answer.citations if c.cited])
     if as_json:
         data: dict = dict(wire.answer(answer, index, mode))
         if explain:
             data["prompt"] = answer.prompt
             data["retrieval"]["trace"] = answer.retrieval_trace
         emit_json(data)
-        _print_lines(err, exported)
+        _print_lines(err, exported + _changed_lines(changed))
         return
     render_decision(out, answer)
     render_answer_check(out, answer)
     render_sources(out, answer)
     if explain:
         render_explain(out, answer)
-    _print_lines(err, exported)
+    _print_lines(err, exported + _changed_lines(changed))
+
+
+def _changed_lines(changed: list[str]) -> list[str]:
+    return [f"Bemærk: {line}; svaret bygger på den indekserede udgave (kør `ragcli ingest` igen)" for line in changed]
 
 
 def _check_evidence_options(annotate: Path | None, png: bool, open_pages: bool, record: Path | None) -> None:
@@ -512,6 +517,7 @@ def search(
         hits = session.search(query, k, mode, show_cpr=show_cpr)
         seconds = time.perf_counter() - started
         query = query if show_cpr else mask_cpr(query)
+        changed = session.changed_sources([h.chunk.doc for h in hits])
     if as_json:
         emit_json(dict(wire.search(query, index, mode, hits, seconds)))
     elif not hits:
@@ -523,6 +529,7 @@ def search(
         err.print(f"Ingen passager fundet: {why}", markup=False)
     else:
         render_hits(out, hits, mode)
+    _print_lines(err, [f"Bemærk: {line}; passagerne er fra den indekserede udgave" for line in changed])
 
 
 @app.command()

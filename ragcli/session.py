@@ -314,6 +314,29 @@ class Session:
         hits = retrieve(self.index, query, RetrievalParams(mode=mode, k=k), self.embedder(mode))  # type: ignore[arg-type]
         return mask_hits(hits, show_cpr)
 
+    def changed_sources(self, docs: list[str]) -> list[str]:
+        """Of the documents named (a cited source, a found passage), those whose file is gone or
+        has another size than when it was indexed: one line each, in Danish. What was indexed is
+        what the answer rests on; a file replaced by another of the same name had been cited as
+        if it still said so. (Size only: hashing every cited file would cost more than the answer.)"""
+        records = {d.name: d for d in self.index.documents()}
+        lines = []
+        for doc in dict.fromkeys(docs):
+            record = records.get(doc)
+            if record is None:
+                continue  # a name shown masked, or an index without its records
+            try:
+                size = os.stat(record.path).st_size
+            except OSError:
+                # only where its folder is here: an index shared over PostgreSQL names the
+                # paths of the machine that ingested it
+                if Path(record.path).parent.is_dir():
+                    lines.append(f"{doc} findes ikke længere, hvor den blev indekseret ({record.path})")
+                continue
+            if size != record.size:
+                lines.append(f"{doc} er ændret, siden den blev indekseret ({record.size:,} → {size:,} bytes)")
+        return lines
+
     def evaluate(self, rows: list[EvalQuestion], k: int = 10, mode: str | None = None) -> dict:
         """Retrieval quality over gold rows: hit@1/5/10, doc hit@5, MRR@10 (see ragcli.evaluation)."""
         from ragcli.evaluation import run_eval

@@ -303,3 +303,20 @@ def test_a_server_backend_loaded_before_a_fork_is_refused_in_the_child_too(small
         session._generator_pid = os.getpid() + 1  # as if loaded in the parent before a fork
         with pytest.raises(UsageError, match="before the process forked"):
             session.ask("Hvad sorteres?")
+
+
+def test_a_source_changed_or_gone_since_it_was_indexed_is_named(tmp_path, minilm):
+    """A file replaced by another of the same name had been cited as if it still said so."""
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "bus.txt").write_text("Skolebussen kører fra Rådhuspladsen kl. 7.15 hver morgen.", encoding="utf-8")
+    (docs / "bib.txt").write_text("Biblioteket har åbent alle hverdage fra kl. 8 til kl. 20.", encoding="utf-8")
+    (docs / "sfo.txt").write_text("En plads i SFO koster 1.800 kr. om måneden i Fjordby.", encoding="utf-8")
+    ragcli.ingest(docs, "x", home=tmp_path / "home", embed_model=TEST_EMBED_MODEL)
+    (docs / "bus.txt").write_text("Noget helt andet om affaldssortering og genbrugspladser.", encoding="utf-8")
+    (docs / "bib.txt").unlink()
+    with ragcli.Session.open("x", tmp_path / "home") as session:
+        lines = session.changed_sources(["bus.txt", "bib.txt", "sfo.txt", "bus.txt", "ukendt.txt"])
+    assert len(lines) == 2
+    assert lines[0].startswith("bus.txt er ændret, siden den blev indekseret (")
+    assert lines[1].startswith("bib.txt findes ikke længere, hvor den blev indekseret (")
