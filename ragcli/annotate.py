@@ -45,6 +45,8 @@ class AnnotationReport:
 
 def _safe_stem(doc: str) -> str:
     """A file name from a document name: no folders, no odd characters, bounded."""
+    # composed first: a Mac's "Bo\u0308rnehave.pdf" had become "Bo_rnehave-s2.pdf"
+    doc = unicodedata.normalize("NFC", doc)
     stem = doc[: -len(Path(doc).suffix)] if Path(doc).suffix else doc
     stem = re.sub(r"[^\w.-]+", "_", stem.replace("/", "_").replace("\\", "_")).strip("._") or "dokument"
     return stem[:120]

@@ -611,7 +611,22 @@ def source_path(source: dict, root: Path | None = None) -> Path:
         # A document name from the record never leads out of --root ("../../etc/passwd").
         if not path.resolve().is_relative_to(root.resolve()):
             return root / ".ragcli-outside-root"
-    return _unmasked(path, source.get("sha256"), root)
+    return _unmasked(_composed_alike(path), source.get("sha256"), root)
+
+
+def _composed_alike(path: Path) -> Path:
+    """`path`, or where it is missing, the file whose name differs from it only in how its
+    letters are composed: a Mac writes "ö" as "o" and a combining mark (NFD), Linux keeps
+    names as written, and both look like "Börnehave.pdf"."""
+    import unicodedata
+
+    if path.exists():
+        return path
+    for form in ("NFC", "NFD"):
+        other = Path(unicodedata.normalize(form, str(path)))
+        if other != path and other.exists():
+            return other
+    return path
 
 
 def _unmasked(path: Path, sha256: object, root: Path | None = None) -> Path:

@@ -365,3 +365,15 @@ def test_a_source_of_another_size_is_changed_without_being_hashed(tmp_path, monk
     monkeypatch.setattr(ragcli.registry, "sha256_file", no_hashing)
     found = verify_record(record)
     assert [c.split(":")[0] for c in found.changes] == ["ændret"] and "størrelsen" in found.changes[0]
+
+
+def test_a_source_named_in_the_other_unicode_form_is_found_under_root(tmp_path):
+    """A record made on a Mac ("Bo\\u0308rnehave.pdf", decomposed) checked against a copy whose
+    name is composed: both print as "Börnehave.pdf", and verify had said it was missing."""
+    from ragcli.annotate import _safe_stem
+    from ragcli.record import source_path
+
+    (tmp_path / "B\u00f6rnehave.pdf").write_bytes(b"%PDF-1.4 x")
+    found = source_path({"doc": "Bo\u0308rnehave.pdf", "path": "/else/Bo\u0308rnehave.pdf"}, tmp_path)
+    assert found == tmp_path / "B\u00f6rnehave.pdf"
+    assert _safe_stem("Bo\u0308rnehave.pdf") == "B\u00f6rnehave"  # had been "Bo_rnehave"
