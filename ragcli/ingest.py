@@ -221,7 +221,9 @@ def ingest_folder(
         raise IngestError(f"no such folder: {folder}")
     ignored: Counter = Counter()
     unreadable: list[Path] = []
-    paths, refused = ([folder], []) if folder.is_file() else scan_folder(folder, ignored, unreadable)
+    # ragcli's own index home, where `ingest .` runs in the folder that holds it: not documents
+    skip = (writer.folder.parent.resolve(),) if isinstance(writer, LocalWriter) else ()
+    paths, refused = ([folder], []) if folder.is_file() else scan_folder(folder, ignored, unreadable, skip)
     root = folder.parent if folder.is_file() else folder
     if not paths and not refused:
         raise IngestError(f"no documents ({', '.join(SUPPORTED_SUFFIXES)}) in {folder}")

@@ -49,12 +49,14 @@ class LoadedDocument:
 
 
 def scan_folder(
-    folder: Path, ignored: Counter | None = None, unreadable: list[Path] | None = None
+    folder: Path, ignored: Counter | None = None, unreadable: list[Path] | None = None, skip: tuple[Path, ...] = ()
 ) -> tuple[list[Path], list[tuple[Path, str]]]:
     """Supported files under folder (stable order, hidden ones skipped), and links not followed.
     `ignored` (if given) counts the other files by suffix (".xlsx": 3), for the report;
     `unreadable` (if given) gets the folders that could not be listed (they are also refused):
-    what the index holds from them must stay, not be pruned as gone.
+    what the index holds from them must stay, not be pruned as gone. Folders in `skip`
+    (resolved; ragcli's own index home, where `ingest .` runs in a folder that holds it)
+    are not entered.
 
     Symbolic links are followed only when they point inside folder: a link to a file
     elsewhere (another case's folder, /etc/passwd) would index what the user did not
@@ -76,6 +78,8 @@ def scan_folder(
     for dirpath, dirnames, filenames in os.walk(folder, onerror=cannot_list):
         base = Path(dirpath)
         dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+        if skip:
+            dirnames[:] = [d for d in dirnames if (base / d).resolve() not in skip]
         for name in list(dirnames):
             path = base / name
             try:

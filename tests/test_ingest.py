@@ -315,3 +315,15 @@ def test_ingest_says_when_the_new_index_is_the_live_one(tmp_path, minilm):
     progress = IngestProgress(on_committed=lambda: seen.append(len(Index.open(tmp_path / "idx", "idx").documents())))
     ingest_folder(docs, tmp_path / "idx" / "idx", minilm, default_chunking(minilm), progress=progress)
     assert seen == [1]  # called once, with the new index already readable
+
+
+def test_ingesting_the_folder_that_holds_the_index_home_leaves_the_home_out(tmp_path, minilm):
+    """`ragcli ingest .` with the default ./indexes had walked its own index: "Ikke læst: 1 .faiss,
+    3 .json, 4 .npy, 1 .sqlite"."""
+    (tmp_path / "bus.txt").write_text("Skolebussen kører fra Rådhuspladsen kl. 7.15 hver morgen.", encoding="utf-8")
+    (tmp_path / "indexes" / "andet").mkdir(parents=True)
+    (tmp_path / "indexes" / "andet" / "noter.txt").write_text("Ikke et dokument, men en fil i indekshjemmet.", encoding="utf-8")
+    params = default_chunking(minilm)
+    ingest_folder(tmp_path, tmp_path / "indexes" / "x", minilm, params)
+    again = ingest_folder(tmp_path, tmp_path / "indexes" / "x", minilm, params)
+    assert again.unchanged == ["bus.txt"] and again.added == [] and again.ignored == {}
