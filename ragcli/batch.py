@@ -69,8 +69,12 @@ def _from_jsonl(lines: list[str], where: str) -> list[BatchQuestion]:
             raise BatchError(f"{where}:{number}: not JSON ({exc.msg} at column {exc.colno})") from None
         except RecursionError:
             raise BatchError(f"{where}:{number}: JSON nested too deep") from None
-        if not isinstance(row, dict) or "question" not in row:
+        if not isinstance(row, dict):
             raise BatchError(f"{where}:{number}: expected an object with a 'question', not {_shape(row)}")
+        if "question" not in row:
+            # {"Question": …} had been called "not an object"
+            keys = ", ".join(repr(k) for k in list(row)[:5]) or "no keys"
+            raise BatchError(f"{where}:{number}: expected an object with a 'question' (keys are case-sensitive), not one with {keys}")
         question = row["question"]
         # null or "" would otherwise be asked as the text "None" or as nothing at all.
         if not isinstance(question, str) or not question.strip():

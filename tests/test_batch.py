@@ -61,7 +61,7 @@ def test_reads_every_input_format(tmp_path):
         with pytest.raises(BatchError, match="bad.jsonl:2: 'question' must be a non-empty text"):
             read_questions(str(tmp_path / "bad.jsonl"))
     # Rows that are no question object are named in words, not in Python's ("list indices must be integers")
-    for bad, said in (("[1, 2]", "not a list"), ('{"q": "Hvad?"}', "not an object"), ('{"question": "Hvad?",', "not JSON"),
+    for bad, said in (("[1, 2]", "not a list"), ('{"q": "Hvad?"}', "(keys are case-sensitive), not one with 'q'"), ('{"question": "Hvad?",', "not JSON"),
                       ('{"id": {"x": 1}, "question": "Hvad?"}', "'id' must be a text or a whole number, not an object")):
         (tmp_path / "bad.jsonl").write_text('{"question": "Fint?"}\n' + bad + "\n")
         with pytest.raises(BatchError, match=f"bad.jsonl:2: .*{re.escape(said)}") as raised:
