@@ -453,8 +453,9 @@ def export_evidence(
             return lines
         try:
             report = annotate(record, annotate_dir, png=png)
-        except OSError as exc:  # the answer and its record stand; the pages could not be written
-            lines.append(f"Ikke markeret: kan ikke skrive i {annotate_dir} ({exc.strerror or exc})")
+        except OSError as exc:  # the answer and its record stand; the pages could not be marked
+            where = f": {exc.filename}" if exc.filename else ""
+            lines.append(f"Ikke markeret: siderne kunne ikke skrives eller læses ({exc.strerror or exc}{where})")
             return lines
         for path in report.files:
             marks = sum(1 for h in report.highlights if h.get("file") == str(path))

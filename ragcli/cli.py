@@ -490,7 +490,7 @@ def _print_lines(console, lines: list[str]) -> None:
 
     for line in lines:
         # one line each: a file name may hold a line break ("line1\nline2.pdf")
-        shown = printable(mask_cpr(line)).replace("\n", "\\n").replace("\r", "\\r").replace("\t", "\\t")
+        shown = printable(mask_cpr(line)).replace("\n", "\\n").replace("\t", "\\t")
         console.print(Text(shown), soft_wrap=True)
 
 

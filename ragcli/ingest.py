@@ -221,9 +221,7 @@ def ingest_folder(
         raise IngestError(f"no such folder: {folder}")
     ignored: Counter = Counter()
     unreadable: list[Path] = []
-    # ragcli's own index home, where `ingest .` runs in the folder that holds it: not documents
-    skip = (writer.folder.parent.resolve(),) if isinstance(writer, LocalWriter) else ()
-    paths, refused = ([folder], []) if folder.is_file() else scan_folder(folder, ignored, unreadable, skip)
+    paths, refused = ([folder], []) if folder.is_file() else scan_folder(folder, ignored, unreadable)
     root = folder.parent if folder.is_file() else folder
     if not paths and not refused:
         raise IngestError(f"no documents ({', '.join(SUPPORTED_SUFFIXES)}) in {folder}")
@@ -529,8 +527,8 @@ def _ingest_locked(
             "sources": sorted({*writer.sources(), str(root_resolved)}),
         },
         rebuild=rebuild,
+        on_live=progress.on_committed,
     )
-    progress.on_committed()
     pending.clear()
     report.documents = manifest["counts"]["documents"]
     report.pages = manifest["counts"]["pages"]

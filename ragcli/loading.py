@@ -49,14 +49,14 @@ class LoadedDocument:
 
 
 def scan_folder(
-    folder: Path, ignored: Counter | None = None, unreadable: list[Path] | None = None, skip: tuple[Path, ...] = ()
+    folder: Path, ignored: Counter | None = None, unreadable: list[Path] | None = None
 ) -> tuple[list[Path], list[tuple[Path, str]]]:
     """Supported files under folder (stable order, hidden ones skipped), and links not followed.
     `ignored` (if given) counts the other files by suffix (".xlsx": 3), for the report;
     `unreadable` (if given) gets the folders that could not be listed (they are also refused):
-    what the index holds from them must stay, not be pruned as gone. Folders in `skip`
-    (resolved; ragcli's own index home, where `ingest .` runs in a folder that holds it)
-    are not entered.
+    what the index holds from them (and from files that could not be looked at) must stay,
+    not be pruned as gone. A ragcli index folder is not entered (`ingest .` in a folder that
+    holds the index home had walked its own index).
 
     Symbolic links are followed only when they point inside folder: a link to a file
     elsewhere (another case's folder, /etc/passwd) would index what the user did not
@@ -78,8 +78,7 @@ def scan_folder(
     for dirpath, dirnames, filenames in os.walk(folder, onerror=cannot_list):
         base = Path(dirpath)
         dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
-        if skip:
-            dirnames[:] = [d for d in dirnames if (base / d).resolve() not in skip]
+        dirnames[:] = [d for d in dirnames if not _is_index_folder(base / d)]
         for name in list(dirnames):
             path = base / name
             try:
@@ -101,8 +100,10 @@ def scan_folder(
                 continue
             try:
                 reason = _refusal(path, root, ignored)
-            except OSError as exc:  # a path past the system's limit (4,096 bytes), a vanished folder
-                reason = f"cannot read file ({exc.strerror or type(exc).__name__})"
+            except OSError as exc:  # a path past the system's limit (4,096 bytes), a folder it may list but not enter
+                reason = f"cannot read file ({exc.strerror or type(exc).__name__}); what the index holds from it is kept"
+                if unreadable is not None:
+                    unreadable.append(path)
             if reason == "":
                 found.append(path)
             elif reason is not None:
@@ -142,6 +143,14 @@ def _refusal(path: Path, root: Path, ignored: Counter | None) -> str | None:
 
 
 _KIND_SUFFIX = re.compile(r"\.[a-z][a-z0-9]{0,7}")
+
+
+def _is_index_folder(path: Path) -> bool:
+    """A ragcli index (ragcli.store: a manifest.json beside gen-NNNNNN generation folders)."""
+    try:
+        return (path / "manifest.json").is_file() and any(p.name.startswith("gen-") for p in path.iterdir())
+    except OSError:
+        return False
 
 
 def _resolved(path: Path) -> Path | None:

@@ -183,7 +183,8 @@ def _row_text(cells: list[str]) -> str:
     return " | ".join(joined)
 
 
-_RELATIONSHIP = re.compile(r"<Relationship\b[^>]*?/>", re.DOTALL)
+# no "<" inside: linear on a crafted run of "<Relationship " without an end
+_RELATIONSHIP = re.compile(r"<Relationship\b[^<>]*/>")
 
 
 def _without_dangling_relationships(data: bytes) -> bytes:
@@ -194,13 +195,20 @@ def _without_dangling_relationships(data: bytes) -> bytes:
         names = set(source.namelist())
         for item in source.infolist():
             blob = source.read(item)
-            if item.filename.endswith(".rels"):
+            # only the relationships python-docx reads: the package's and those of parts it holds
+            if item.filename.endswith(".rels") and (item.filename == "_rels/.rels" or _rels_source(item.filename) in names):
                 # "word/_rels/document.xml.rels" speaks for parts under "word"
                 folder = posixpath.dirname(posixpath.dirname(item.filename))
                 text = blob.decode("utf-8", errors="replace")
                 blob = _RELATIONSHIP.sub(lambda m, folder=folder: _if_present(m.group(0), folder, names), text).encode("utf-8")
             target.writestr(item, blob)
     return out.getvalue()
+
+
+def _rels_source(rels: str) -> str:
+    """The part a relationships file speaks for: "word/_rels/document.xml.rels" → "word/document.xml"."""
+    folder, _, name = rels.rpartition("/_rels/")
+    return posixpath.join(folder, name.removesuffix(".rels"))
 
 
 def _if_present(element: str, folder: str, names: set[str]) -> str:

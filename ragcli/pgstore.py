@@ -604,8 +604,10 @@ class PgWriter:
     def close(self) -> None:
         self._conn.close()
 
-    def commit(self, documents: list[DocumentRecord], chunks_of, manifest_fields: dict, rebuild: bool = False) -> dict:
-        """Make the index hold exactly `documents`, in one transaction.
+    def commit(
+        self, documents: list[DocumentRecord], chunks_of, manifest_fields: dict, rebuild: bool = False, on_live=None
+    ) -> dict:
+        """Make the index hold exactly `documents`, in one transaction (`on_live` once it is committed).
 
         A document whose content (sha256) the index already holds keeps its rows (renamed or
         moved in place); only documents the index lacks get their chunks asked for and inserted.
@@ -613,7 +615,10 @@ class PgWriter:
         psycopg = _psycopg()
         try:
             with self._conn.transaction():
-                return self._commit(documents, chunks_of, manifest_fields, rebuild)
+                manifest = self._commit(documents, chunks_of, manifest_fields, rebuild)
+            if on_live:
+                on_live()
+            return manifest
         except psycopg.errors.InsufficientPrivilege as exc:
             raise PgStoreError(
                 f"brugeren må ikke oprette eller ændre indekset i {where(self.url)} ({_first_line(exc, self.url)}); "

@@ -319,12 +319,17 @@ class Session:
         has another size than when it was indexed: one line each, in Danish. What was indexed is
         what the answer rests on; a file replaced by another of the same name had been cited as
         if it still said so. (Size only: hashing every cited file would cost more than the answer.)"""
-        records = {d.name: d for d in self.index.documents()}
+        from ragcli.privacy import mask_cpr
+
+        records: dict[str, list] = {}
+        for d in self.index.documents():
+            # by the name as stored and as shown: answers and passages name files masked
+            # ("[skjult] notat.txt"), and a case file's name often holds a CPR number
+            for name in dict.fromkeys((d.name, mask_cpr(d.name))):
+                records.setdefault(name, []).append(d)
         lines = []
-        for doc in dict.fromkeys(docs):
-            record = records.get(doc)
-            if record is None:
-                continue  # a name shown masked, or an index without its records
+        for record in (r for doc in dict.fromkeys(docs) for r in records.get(doc, [])):
+            doc = mask_cpr(record.name)
             try:
                 size = os.stat(record.path).st_size
             except OSError:

@@ -22,6 +22,7 @@ import re
 import shutil
 import sqlite3
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import lru_cache
@@ -304,8 +305,10 @@ def write_generation(
     vectors: np.ndarray,
     manifest_fields: dict,
     ann_threshold: int = ANN_THRESHOLD,
+    on_live: Callable[[], None] | None = None,
 ) -> dict:
-    """Write a complete new generation and switch the manifest to it (atomically).
+    """Write a complete new generation and switch the manifest to it (atomically); `on_live`
+    is called once the manifest names it, before the old generations are removed.
 
     chunks[i] has vector vectors[i]; chunk ids are assigned here (1..n).
     Returns the new manifest.
@@ -382,6 +385,8 @@ def write_generation(
         },
     }
     _write_json_atomic(folder / MANIFEST, manifest)
+    if on_live:
+        on_live()
     remove_stale_generations(folder, keep=generation)
     return manifest
 
@@ -631,7 +636,9 @@ class LocalWriter:
         except (OSError, ValueError):
             return []
 
-    def commit(self, documents: list[DocumentRecord], chunks_of, manifest_fields: dict, rebuild: bool = False) -> dict:
+    def commit(
+        self, documents: list[DocumentRecord], chunks_of, manifest_fields: dict, rebuild: bool = False, on_live=None
+    ) -> dict:
         """Every document's chunks and vectors, in order, into one new generation (rebuild changes nothing here)."""
         dim = int(manifest_fields["embedding"]["dim"])
         all_chunks: list[Chunk] = []
@@ -641,7 +648,7 @@ class LocalWriter:
             all_chunks.extend(chunks)
             parts.append(np.asarray(vectors).reshape(-1, dim))
         vectors = np.vstack(parts) if parts else np.zeros((0, dim), dtype=np.float32)
-        return write_generation(self.folder, documents, all_chunks, vectors, manifest_fields)
+        return write_generation(self.folder, documents, all_chunks, vectors, manifest_fields, on_live=on_live)
 
     def close(self) -> None:
         pass

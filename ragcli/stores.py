@@ -97,7 +97,8 @@ class IndexWriter(Protocol):
     def sources(self) -> list[str]: ...
 
     def commit(
-        self, documents: list[DocumentRecord], chunks_of: ChunksOf, manifest_fields: dict, rebuild: bool = False
+        self, documents: list[DocumentRecord], chunks_of: ChunksOf, manifest_fields: dict, rebuild: bool = False,
+        on_live: Callable[[], None] | None = None,  # called the moment the new index is the one readers get
     ) -> dict: ...
 
     def close(self) -> None: ...

@@ -368,4 +368,4 @@ def test_pages_that_cannot_be_written_leave_the_answer_and_its_record_standing(a
     (tmp_path / "fil").write_text("ikke en mappe")
     lines = export_evidence(Session(), answer, None, tmp_path / "svar.json", tmp_path / "fil" / "ud")
     assert lines[0].startswith("Optegnelse:") and (tmp_path / "svar.json").is_file()
-    assert len(lines) == 2 and lines[1].startswith(f"Ikke markeret: kan ikke skrive i {tmp_path / 'fil' / 'ud'} (")
+    assert len(lines) == 2 and lines[1].startswith("Ikke markeret: siderne kunne ikke skrives eller læses (")

@@ -280,6 +280,21 @@ def test_a_folder_that_cannot_be_listed_keeps_what_the_index_holds_from_it(tmp_p
     [(doc, reason)] = [(s.doc, s.reason) for s in report.skipped]
     assert doc == "sub" and reason.startswith("cannot read folder (Permission denied)")
 
+    # A folder it may list but not enter (chmod 644: the review found its files pruned): each
+    # file's lstat is refused
+    monkeypatch.setattr(os, "scandir", listing)
+    status = os.stat
+
+    def stat(path, *args, **kwargs):
+        if not isinstance(path, int) and Path(path).parent.name == "sub":
+            raise PermissionError(13, "Permission denied", str(path))
+        return status(path, *args, **kwargs)
+
+    monkeypatch.setattr(os, "stat", stat)
+    report = ingest_folder(docs, tmp_path / "idx", minilm, params)
+    assert report.removed == [] and report.documents == 2
+    assert [s.doc for s in report.skipped] == ["sub/b.txt"] and "what the index holds from it is kept" in report.skipped[0].reason
+
 
 def test_a_path_past_the_systems_limit_is_skipped_and_the_rest_indexed(tmp_path, minilm):
     """One file 25 folders of 200 characters down (over 4,096 bytes) had ended the whole ingest
@@ -317,13 +332,12 @@ def test_ingest_says_when_the_new_index_is_the_live_one(tmp_path, minilm):
     assert seen == [1]  # called once, with the new index already readable
 
 
-def test_ingesting_the_folder_that_holds_the_index_home_leaves_the_home_out(tmp_path, minilm):
+def test_ingesting_a_folder_that_holds_an_index_leaves_the_index_out(tmp_path, minilm):
     """`ragcli ingest .` with the default ./indexes had walked its own index: "Ikke læst: 1 .faiss,
-    3 .json, 4 .npy, 1 .sqlite"."""
+    3 .json, 4 .npy, 1 .sqlite" (and the review found the same where the home is the folder)."""
     (tmp_path / "bus.txt").write_text("Skolebussen kører fra Rådhuspladsen kl. 7.15 hver morgen.", encoding="utf-8")
-    (tmp_path / "indexes" / "andet").mkdir(parents=True)
-    (tmp_path / "indexes" / "andet" / "noter.txt").write_text("Ikke et dokument, men en fil i indekshjemmet.", encoding="utf-8")
     params = default_chunking(minilm)
-    ingest_folder(tmp_path, tmp_path / "indexes" / "x", minilm, params)
-    again = ingest_folder(tmp_path, tmp_path / "indexes" / "x", minilm, params)
-    assert again.unchanged == ["bus.txt"] and again.added == [] and again.ignored == {}
+    for index in (tmp_path / "indexes" / "x", tmp_path / "y"):  # under a home inside the folder; the home is the folder
+        ingest_folder(tmp_path, index, minilm, params)
+        again = ingest_folder(tmp_path, index, minilm, params)
+        assert again.unchanged == ["bus.txt"] and again.added == [] and again.ignored == {}, index

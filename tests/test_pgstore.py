@@ -199,7 +199,7 @@ def test_incremental_reingest_embeds_only_what_changed(pg_url, minilm, tmp_path)
 class _FailingWriter(PgWriter):
     """The real store, with a failure injected after part of the run is already written."""
 
-    def commit(self, documents, chunks_of, manifest_fields, rebuild=False):
+    def commit(self, documents, chunks_of, manifest_fields, rebuild=False, on_live=None):
         calls = []
 
         def failing(i):
@@ -208,7 +208,7 @@ class _FailingWriter(PgWriter):
                 raise OSError("disken forsvandt")
             return chunks_of(i)
 
-        return super().commit(documents, failing, manifest_fields, rebuild)
+        return super().commit(documents, failing, manifest_fields, rebuild, on_live)
 
 
 @pytest.mark.slow

@@ -312,11 +312,15 @@ def test_a_source_changed_or_gone_since_it_was_indexed_is_named(tmp_path, minilm
     (docs / "bus.txt").write_text("Skolebussen kører fra Rådhuspladsen kl. 7.15 hver morgen.", encoding="utf-8")
     (docs / "bib.txt").write_text("Biblioteket har åbent alle hverdage fra kl. 8 til kl. 20.", encoding="utf-8")
     (docs / "sfo.txt").write_text("En plads i SFO koster 1.800 kr. om måneden i Fjordby.", encoding="utf-8")
+    (docs / "150585-4321 notat.txt").write_text("Borgeren har søgt om hjælp til rengøring.", encoding="utf-8")
     ragcli.ingest(docs, "x", home=tmp_path / "home", embed_model=TEST_EMBED_MODEL)
     (docs / "bus.txt").write_text("Noget helt andet om affaldssortering og genbrugspladser.", encoding="utf-8")
     (docs / "bib.txt").unlink()
+    (docs / "150585-4321 notat.txt").write_text("Et andet notat, længere end det første var.", encoding="utf-8")
     with ragcli.Session.open("x", tmp_path / "home") as session:
-        lines = session.changed_sources(["bus.txt", "bib.txt", "sfo.txt", "bus.txt", "ukendt.txt"])
-    assert len(lines) == 2
+        # names as answers and passages show them: masked
+        lines = session.changed_sources(["bus.txt", "bib.txt", "sfo.txt", "bus.txt", "ukendt.txt", "[skjult] notat.txt"])
+    assert len(lines) == 3
     assert lines[0].startswith("bus.txt er ændret, siden den blev indekseret (")
     assert lines[1].startswith("bib.txt findes ikke længere, hvor den blev indekseret (")
+    assert lines[2].startswith("[skjult] notat.txt er ændret, siden den blev indekseret (")
