@@ -223,6 +223,25 @@ def _restore_context(llm, state: _ContextState) -> None:
     llm._requires_eval = True  # as Llama.load_state: the restored logits are no live decode to sample from
 
 
+# Above this many tokens of context, the model's own trained length is read first (a load of
+# the weights, mmapped: ~0.5 s): `--n-ctx 99999999999` had filled 23 GB before the kernel killed
+# the process, with no word. Up to it, no model here needs the check.
+CHECKED_N_CTX = 8192
+
+
+def _trained_context(model_path: Path) -> int:
+    """The context length a GGUF was trained for (0 if it cannot be read)."""
+    import llama_cpp
+
+    model = llama_cpp.llama_model_load_from_file(str(model_path).encode(), llama_cpp.llama_model_default_params())
+    if not model:
+        return 0
+    try:
+        return int(llama_cpp.llama_model_n_ctx_train(model))
+    finally:
+        llama_cpp.llama_model_free(model)
+
+
 class LlamaBackend:
     """A GGUF model loaded in-process."""
 
@@ -232,6 +251,14 @@ class LlamaBackend:
         _silence_llama_logs()
         load_cpu_backend()
         from llama_cpp import Llama
+
+        if n_ctx > CHECKED_N_CTX:
+            trained = _trained_context(model_path)
+            if trained and n_ctx > trained:
+                raise UsageError(
+                    f"--n-ctx {n_ctx} er mere end {model_path.name} er trænet til ({trained} tokens); "
+                    "så stor en kontekst ville kun fylde hukommelsen"
+                )
 
         try:
             self._llm = Llama(

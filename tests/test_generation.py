@@ -88,3 +88,11 @@ def test_a_ctrl_c_while_a_model_loads_is_not_lost(llm_path):
             time.sleep(5)  # Python code after the load: where it must surface
     finally:
         signal.signal(signal.SIGINT, previous)
+
+
+def test_a_context_longer_than_the_model_was_trained_for_is_refused_before_it_fills_memory(llm_path):
+    """`--n-ctx 99999999999` had filled 23 GB until the kernel killed ragcli, without a word."""
+    from ragcli.errors import UsageError
+
+    with pytest.raises(UsageError, match=r"--n-ctx 99999999999 er mere end .* er trænet til \(32768 tokens\)"):
+        LlamaBackend(llm_path, n_ctx=99_999_999_999)
