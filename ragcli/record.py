@@ -353,7 +353,25 @@ def check_record_path(path: Path) -> Path:
         raise UsageError(f"--record {path} er en mappe; angiv en fil")
     if not path.parent.exists():
         raise UsageError(f"mappen {path.parent} findes ikke (--record {path})")
+    if path.exists() and not _is_a_record(path):
+        # a user's notes.md had been replaced by the record without a word
+        raise UsageError(f"--record {path} findes og er ikke en ragcli-optegnelse; vælg et andet navn")
     return path
+
+
+def _is_a_record(path: Path) -> bool:
+    """An earlier record of ragcli's (JSON with its format, Markdown with its heading), which
+    a new one may replace; any other file is the user's."""
+    try:
+        if not path.is_file() or path.stat().st_size > MAX_RECORD_BYTES:
+            return False
+        with path.open("rb") as handle:
+            head = handle.read(4096).decode("utf-8", errors="replace")
+    except OSError:
+        return False
+    if path.suffix.lower() == ".json":
+        return f'"format": "{RECORD_FORMAT}"' in head
+    return head.startswith(MARKDOWN_HEADING)
 
 
 def _fence(text: str) -> str:
@@ -370,10 +388,13 @@ def _md_line(text: str) -> str:
     return re.sub(r"([\\`*_\[\]<>#|])", r"\\\1", flat)
 
 
+MARKDOWN_HEADING = "# Svar med belæg (ragcli)"
+
+
 def record_markdown(record: dict) -> str:
     """The record for people (and for the case file); drawn from the JSON shape."""
     lines = [
-        "# Svar med belæg (ragcli)",
+        MARKDOWN_HEADING,
         "",
         f"- Spørgsmål: {_md_line(record['question'])}",
         f"- Svar: {_md_line(record['answer'])}",

@@ -377,3 +377,19 @@ def test_a_source_named_in_the_other_unicode_form_is_found_under_root(tmp_path):
     found = source_path({"doc": "Bo\u0308rnehave.pdf", "path": "/else/Bo\u0308rnehave.pdf"}, tmp_path)
     assert found == tmp_path / "B\u00f6rnehave.pdf"
     assert _safe_stem("Bo\u0308rnehave.pdf") == "B\u00f6rnehave"  # had been "Bo_rnehave"
+
+
+def test_a_record_never_replaces_a_file_that_is_not_one(tmp_path):
+    """`--record notes.md` (and chat's /record) had replaced the user's notes without a word."""
+    from ragcli.errors import UsageError
+    from ragcli.record import MARKDOWN_HEADING, RECORD_FORMAT, check_record_path
+
+    (tmp_path / "noter.md").write_text("mine noter om sagen\n", encoding="utf-8")
+    (tmp_path / "data.json").write_text('{"mine": "data"}\n', encoding="utf-8")
+    for name in ("noter.md", "data.json"):
+        with pytest.raises(UsageError, match="findes og er ikke en ragcli-optegnelse"):
+            check_record_path(tmp_path / name)
+    # an earlier record of ragcli's is replaced, as a re-run expects
+    (tmp_path / "svar.md").write_text(MARKDOWN_HEADING + "\n\n- Spørgsmål: …\n", encoding="utf-8")
+    (tmp_path / "svar.json").write_text(json.dumps({"format": RECORD_FORMAT, "question": "…"}, indent=2), encoding="utf-8")
+    assert check_record_path(tmp_path / "svar.md") and check_record_path(tmp_path / "svar.json")
