@@ -471,9 +471,15 @@ def export_evidence(
 
 def chat_export(session, answer, params, command: str, argument: str) -> list[str]:
     """`/annotate MAPPE [--png]` and `/record FIL.json|FIL.md` in chat: lines to show; never ends the session."""
+    import shlex
+
     from ragcli.errors import RagcliError
 
-    words = argument.split()
+    try:
+        # quotes as a shell reads them: '/annotate "/tmp/med mellemrum"' had made a folder named '"'
+        words = shlex.split(argument)
+    except ValueError:  # an unbalanced quote: the words as typed
+        words = argument.split()
     png = "--png" in words
     # "-png", and "—png" (a Mac turns "--" into an em dash), are typos too, not folder names.
     unknown = [w for w in words if w.startswith(("-", "\u2014", "\u2013")) and w != "--png"]
