@@ -265,7 +265,7 @@ def render_explain(console: Console, answer: Answer) -> None:
     if trace.get("code_list"):
         # the last passage was looked up in a code list, not ranked by the search
         console.print(plain(f"Kodeliste slået op: {trace['code_list']} (markeret \"kodeliste\")", style="dim"))
-    render_hits(console, answer.hits, "hybrid" if fused else "")
+    render_hits(console, answer.hits, trace.get("mode") or ("hybrid" if fused else "?"))
     console.print(Line("3 · Dækker kilderne spørgsmålet?", align="left"))
     g = answer.grounding
     console.print(

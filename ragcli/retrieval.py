@@ -120,8 +120,11 @@ def lexical_confidence(index: Index, query: str, lexical: list[tuple[int, float]
 def retrieve(
     index: Index, query: str, params: RetrievalParams, embedder: Embedder | None = None, trace: dict | None = None
 ) -> list[Hit]:
-    """Return the top params.k hits for query, best first. `trace` (if given) receives fusion details."""
+    """Return the top params.k hits for query, best first. `trace` (if given) receives the mode
+    and, for hybrid, the fusion details."""
     query = check_question(query)
+    if trace is not None:
+        trace["mode"] = params.mode
     index.refresh()  # search what the last ingest committed, also from a long-lived session
     dense: list[tuple[int, float]] = []
     lexical: list[tuple[int, float]] = []

@@ -227,6 +227,7 @@ def test_office_files_are_searched_and_cited(office_index):
             AskParams(retrieval=RetrievalParams(mode="lexical", k=3), prefer_quote=False),
         )
         assert answer.decision == "answered"
+        assert answer.retrieval_trace == {"mode": "lexical"}  # --explain had shown "Resultater ()"
         assert [c.doc for c in answer.citations if c.cited] == ["bibliotek.odt"]
         # The record names the section that holds the sentence, by its heading.
         record = build_record(answer, facts_from_session(session), raw_chunks_from(session.index))
