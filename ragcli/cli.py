@@ -64,7 +64,18 @@ ShowCprOpt = Annotated[
     bool,
     typer.Option("--show-cpr", help="Show CPR numbers instead of \\[skjult] (only for users entitled to see them)."),
 ]
-HomeOpt = Annotated[Path, typer.Option("--home", envvar="RAGCLI_HOME", help="Folder that holds the indexes.")]
+def _expanded(home: Path) -> Path:
+    # RAGCLI_HOME='~/x' (set in a unit file, or quoted) had meant a folder named "~" here;
+    # the config file's home was expanded already
+    try:
+        return home.expanduser()
+    except RuntimeError:  # "~nobody/x"
+        raise typer.BadParameter(f"{printable(str(home))} names an unknown user (meant ~/…?)") from None
+
+
+HomeOpt = Annotated[
+    Path, typer.Option("--home", envvar="RAGCLI_HOME", callback=_expanded, help="Folder that holds the indexes.")
+]
 StoreOpt = Annotated[
     Optional[str],
     typer.Option(

@@ -197,3 +197,11 @@ def test_a_ctrl_c_while_the_cli_is_still_being_imported_is_one_line(monkeypatch,
     with pytest.raises(SystemExit) as ended:
         main()
     assert ended.value.code == 130 and capsys.readouterr().err == "Fejl: afbrudt (Ctrl-C)\n"
+
+
+@pytest.mark.slow
+def test_a_home_from_the_environment_starting_with_a_tilde_is_the_users_home(tmp_path):
+    """RAGCLI_HOME='~/x' (quoted, or in a service's unit file) had meant a folder named "~"."""
+    env = {**os.environ, "HOME": str(tmp_path), "RAGCLI_HOME": "~/indekser", "NO_COLOR": "1"}
+    done = subprocess.run([sys.executable, "-m", "ragcli.cli", "info"], capture_output=True, text=True, env=env, cwd=tmp_path, timeout=120)
+    assert done.returncode == 1 and f"no index at {tmp_path / 'indekser' / 'default'} " in done.stderr and "~" not in done.stderr
