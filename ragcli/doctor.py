@@ -176,8 +176,15 @@ def _tesseract() -> Check:
 
 
 def _home(home: Path) -> Check:
+    """Whether ingest can write there; a check changes nothing (it had created the folder)."""
+    if home.exists() and not home.is_dir():
+        return Check("index home", "fail", f"{home} is a file, not a folder")
+    if not home.exists():
+        parent = next((p for p in home.absolute().parents if p.exists()), None)
+        if parent is None or not parent.is_dir() or not os.access(parent, os.W_OK | os.X_OK):
+            return Check("index home", "fail", f"{home} does not exist and cannot be created in {parent}")
+        return Check("index home", "ok", f"{home.absolute()} does not exist yet; ingest will create it")
     try:
-        home.mkdir(parents=True, exist_ok=True)
         with tempfile.NamedTemporaryFile(dir=home, prefix=".doctor-"):
             pass
     except OSError as exc:

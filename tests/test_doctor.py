@@ -29,7 +29,11 @@ def test_doctor_fails_with_exit_1_on_an_unusable_index_home(tmp_path):
     result = ragcli("doctor", "--no-models", "--home", str(not_a_folder), home=tmp_path)
     assert result.returncode == 1
     line = next(line for line in result.stdout.splitlines() if "index home" in line)
-    assert line.startswith("✗") and str(not_a_folder) in line
+    assert line.startswith("✗") and str(not_a_folder) in line and "is a file, not a folder" in line
+    # a check changes nothing: a home that does not exist yet is not made
+    result = ragcli("doctor", "--no-models", "--home", str(tmp_path / "ny" / "hjem"), home=tmp_path)
+    line = next(line for line in result.stdout.splitlines() if "index home" in line)
+    assert line.startswith("✓") and "ingest will create it" in line and not (tmp_path / "ny").exists()
 
 
 @pytest.mark.slow
