@@ -53,6 +53,16 @@ def _store_url(value: Any) -> bool:
     return isinstance(value, str) and (value == "local" or value.startswith(("postgresql://", "postgres://")))
 
 
+def _server_url(value: Any) -> bool:
+    """An http(s) address with a host (and a port in range, if any): checked when the config is
+    read, as every other key is ("not a url" had passed `config` and `doctor` and failed at ask,
+    naming a --llm-url the user never typed). ask checks it in full (generation._check_server_url)."""
+    import re
+
+    found = re.fullmatch(r"https?://(?:[^/@\s]*@)?(\[[0-9a-fA-F:.]+\]|[^/:@\s\[\]]+)(?::(\d{1,5}))?(?:/\S*)?", value) if isinstance(value, str) else None
+    return bool(found) and (found.group(2) is None or 0 < int(found.group(2)) < 65536)
+
+
 def hide_password(value: Any) -> Any:
     """A connection URL as shown: postgresql://user:***@host/db (a password never reaches the screen)."""
     import re
@@ -78,7 +88,10 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("store", "RAGCLI_STORE", None, ALL, "PostgreSQL URL holding the indexes instead of the home folder", _store_url, "a postgresql:// URL or local"),
     Setting("embed_model", "RAGCLI_EMBED_MODEL", None, ("ingest",), "embedding model for new indexes"),
     Setting("model", "RAGCLI_MODEL", None, ("ask", "batch", "chat"), "GGUF file (default: Gemma-3-270M)"),
-    Setting("llm_url", "RAGCLI_LLM_URL", None, ("ask", "batch", "chat"), "OpenAI-compatible server instead of a GGUF"),
+    Setting(
+        "llm_url", "RAGCLI_LLM_URL", None, ("ask", "batch", "chat"), "OpenAI-compatible server instead of a GGUF",
+        _server_url, "an http:// or https:// address (http://localhost:8080)",
+    ),
     Setting("k", None, 5, ("ask", "search", "batch", "chat"), "passages to retrieve", _number(1, 50, integer=True), "a whole number from 1 to 50"),
     Setting(
         "mode", None, "hybrid", ("ask", "search", "batch", "eval", "chat"), "dense, lexical or hybrid",

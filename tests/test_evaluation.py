@@ -202,3 +202,17 @@ def test_a_config_home_naming_an_unknown_user_is_one_line(tmp_path):
     )
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert "unknown user" in result.stderr and len(result.stderr.strip().splitlines()) == 1
+
+
+def test_a_config_llm_url_that_is_no_server_address_is_refused_when_read(tmp_path):
+    """"not a url" had passed `config` and `doctor` and failed only at ask, naming a --llm-url
+    the user never typed."""
+    from ragcli.config import ConfigError, load_config
+
+    config = tmp_path / "config.toml"
+    for bad in ("not a url", "ftp://x", "http://h:99999"):
+        config.write_text(f'llm_url = "{bad}"\n')
+        with pytest.raises(ConfigError, match="llm_url must be an http:// or https:// address"):
+            load_config(config)
+    config.write_text('llm_url = "http://localhost:8080/v1"\n')
+    assert load_config(config)[1] == {"llm_url": "http://localhost:8080/v1"}
