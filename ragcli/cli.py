@@ -100,7 +100,9 @@ ModelAnswersOpt = Annotated[
         "extraction picks another sentence or none (for a bigger model, --model or --llm-url).",
     ),
 ]
-NCtxOpt = Annotated[int, typer.Option("--n-ctx", min=512, help="Model context size in tokens.")]
+# 1024 at least: the instructions and a question take ~370 tokens and the answer 160, and at 512
+# every question failed ("only 344 are left")
+NCtxOpt = Annotated[int, typer.Option("--n-ctx", min=1024, help="Model context size in tokens.")]
 MinCoverageOpt = Annotated[
     float, typer.Option(min=0.0, max=1.0, help="Refuse when the best passage covers less of the question than this.")
 ]

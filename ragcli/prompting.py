@@ -130,7 +130,7 @@ def build_prompt(
     base_tokens = count_tokens(base_text)
     if base_tokens > budget:
         raise ContextTooSmall(
-            f"the instructions and the question need {base_tokens} tokens, and only {budget} are left "
+            f"the instructions and the question need {base_tokens} tokens, and only {max(budget, 0)} are left "
             "after the answer's --max-tokens: raise --n-ctx or lower --max-tokens"
         )
     total = base_tokens

@@ -152,7 +152,7 @@ class Session:
         mode: str = "hybrid",
         quick_start: bool = False,
     ):
-        n_ctx = _whole("n_ctx", n_ctx, 512)
+        n_ctx = _whole("n_ctx", n_ctx, 1024)
         seed = _whole("seed", seed)
         llm_url = _text("llm_url", llm_url)
         llm_chat = _flag("llm_chat", llm_chat)

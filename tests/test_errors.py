@@ -120,7 +120,8 @@ def test_max_tokens_that_fill_the_context_is_a_usage_error_naming_both(tmp_path)
     docs.mkdir()
     (docs / "a.txt").write_text("Skoledagen starter kl. 8.00 for alle elever i Fjordby.", encoding="utf-8")
     ragcli("ingest", str(docs), "--index", "lille", "--embed-model", TEST_EMBED_MODEL, home=tmp_path / "home", check=True)
-    result = ragcli("ask", "Hvornår starter skoledagen?", "--index", "lille", "--max-tokens", "600", "--n-ctx", "512", home=tmp_path / "home")
+    result = ragcli("ask", "Hvornår starter skoledagen?", "--index", "lille", "--max-tokens", "4096", "--n-ctx", "1024", home=tmp_path / "home")
     assert result.returncode == 2
     line = _one_line_error(result)
     assert "--max-tokens" in line and "--n-ctx" in line and "Traceback" not in result.stderr
+    assert "only 0 are left" in line  # not "only -3592", as it had been when --max-tokens passed --n-ctx
