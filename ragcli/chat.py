@@ -139,8 +139,11 @@ def run_chat(
                     else:
                         export(command, argument, last)
                 elif command == "/temperature":
+                    if not argument.strip():  # the value now, as asked
+                        console.print(f"temperatur {params.generation.temperature}")
+                        continue
                     try:
-                        value = float(argument)
+                        value = float(argument.strip().replace(",", "."))  # "0,7" as a Dane writes it
                         if not 0.0 <= value <= 2.0:
                             raise ValueError
                     except ValueError:

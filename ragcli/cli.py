@@ -617,7 +617,7 @@ def chat(
     show_cpr: ShowCprOpt = False,
     store: StoreOpt = None,
 ) -> None:
-    """Ask questions one after another in the terminal (/sources, /explain, /temperature, /quit)."""
+    """Ask questions one after another in the terminal (/sources, /explain, /temperature, /annotate, /record, /help, /quit)."""
     _check_mode(answering.mode)
     from ragcli.chat import run_chat
     from ragcli.rendering import render_answer_check, render_decision, render_explain, render_sources

@@ -247,7 +247,8 @@ class LlamaBackend:
 
     def __init__(self, model_path: Path, n_ctx: int = 4096, n_threads: int | None = None, seed: int = 0):
         if not model_path.is_file():
-            raise ModelNotAvailable(f"model file not found: {model_path}")
+            what = "is a folder, not a GGUF file" if model_path.is_dir() else "not found"
+            raise ModelNotAvailable(f"model file {what}: {model_path}")
         _silence_llama_logs()
         load_cpu_backend()
         from llama_cpp import Llama

@@ -224,7 +224,9 @@ def ingest_folder(
     paths, refused = ([folder], []) if folder.is_file() else scan_folder(folder, ignored, unreadable)
     root = folder.parent if folder.is_file() else folder
     if not paths and not refused:
-        raise IngestError(f"no documents ({', '.join(SUPPORTED_SUFFIXES)}) in {folder}")
+        # an index already built from it is kept: an empty folder may be a share not mounted
+        kept = "; the index is kept as it was" if writer.exists() else ""
+        raise IngestError(f"no documents ({', '.join(SUPPORTED_SUFFIXES)}) in {folder}{kept}")
 
     report = IngestReport(index=writer.name, folder=str(folder), ignored=dict(sorted(ignored.items())))
     report.skipped.extend(Skipped(path.relative_to(root).as_posix(), reason) for path, reason in refused)

@@ -32,6 +32,10 @@ def test_chat_session_asks_streams_shows_sources_and_quits(small_index, tmp_path
     child.expect("temperatur 0.7")
     child.sendline("/temperature varm")
     child.expect("Brug: /temperature")
+    child.sendline("/temperature 0,3")  # as a Dane writes it: had been "Brug: …"
+    child.expect("temperatur 0.3")
+    child.sendline("/temperature")  # the value now
+    child.expect("temperatur 0.3")
     child.sendline("/quit")
     child.expect(pexpect.EOF)
     child.close()

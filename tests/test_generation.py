@@ -96,3 +96,8 @@ def test_a_context_longer_than_the_model_was_trained_for_is_refused_before_it_fi
 
     with pytest.raises(UsageError, match=r"--n-ctx 99999999999 er mere end .* er trænet til \(32768 tokens\)"):
         LlamaBackend(llm_path, n_ctx=99_999_999_999)
+
+
+def test_a_model_path_that_is_a_folder_is_said_to_be_one(tmp_path):
+    with pytest.raises(ModelNotAvailable, match="is a folder, not a GGUF file"):
+        LlamaBackend(tmp_path)

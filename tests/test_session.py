@@ -100,8 +100,12 @@ def test_ingest_keeps_an_index_model_and_chunking_unless_told(tmp_path):
     assert not (tmp_path / "indexes" / "d").exists()
     empty = tmp_path / "empty"
     empty.mkdir()
-    with pytest.raises(DataError, match=r"no documents \(.pdf, .txt, .md, .html"):
+    with pytest.raises(DataError, match=r"no documents \(.pdf, .txt, .md, .html") as refused:
         ragcli.ingest(empty, "e", home=tmp_path, embed_model=TEST_EMBED_MODEL)
+    assert "kept" not in str(refused.value)  # there was no index to keep
+    # an index built from a folder that is empty now (a share not mounted) is kept, and said to be
+    with pytest.raises(DataError, match="the index is kept as it was"):
+        ragcli.ingest(empty, "c", home=tmp_path)
 
 
 @pytest.mark.slow
