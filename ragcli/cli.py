@@ -568,7 +568,7 @@ def info(index: IndexOpt = "default", home: HomeOpt = DEFAULT_HOME, as_json: Jso
     if as_json:
         emit_json(data)
     else:
-        render_info(out, data)
+        render_info(out, data, index)
 
 
 @app.command("copy-index")

@@ -166,10 +166,11 @@ def render_hits(console: Console, hits: list[Hit], mode: str) -> None:
     console.print(table)
 
 
-def render_info(console: Console, info: dict) -> None:
+def render_info(console: Console, info: dict, name: str) -> None:
+    """`name`: the index as it was opened (a copied index's manifest still names the original)."""
     manifest = info["manifest"]
     counts = manifest["counts"]
-    console.print(plain(f"Indeks {manifest.get('name')!r}  ({info['path']})", style="bold"))
+    console.print(plain(f"Indeks {name!r}  ({info['path']})", style="bold"))
     console.print(
         plain(
             f"Dokumenter: {counts['documents']}   Sider: {counts['pages']}   Stykker: {counts['chunks']}   "
@@ -286,7 +287,12 @@ def render_explain(console: Console, answer: Answer) -> None:
     flagged = [f for f in answer.flags if f["where"] == "passage"]
     for flag in flagged:
         console.print(plain(f"⛨ Kilde [{flag['source']}]: {flag['message']}: “{flag['match']}”", style="magenta"))
-    console.print(Line(f"4 · Prompt ({answer.prompt_tokens} tokens, temperatur {answer.temperature})", align="left"))
+    sent = "generate_s" in answer.timings  # refused before the model (coverage, a guardrail): never sent
+    console.print(Line(
+        f"4 · Prompt ({answer.prompt_tokens} tokens, temperatur {answer.temperature})"
+        + ("" if sent else " — ikke sendt til modellen"),
+        align="left",
+    ))
     console.print(plain(answer.prompt, style="dim"))
     console.print(Line("5 · Modellens rå svar", align="left"))
     console.print(plain(answer.raw_answer or "(modellen blev ikke spurgt: kilderne dækker ikke spørgsmålet)"))

@@ -93,3 +93,20 @@ def test_the_ingest_summary_names_what_it_left_out():
     assert "Sprunget over" in text and "encrypted PDF" in text
     assert "Læst, men ikke helt" in text and "bilag ansøgning.docx er ikke læst" in text
     assert "Ikke læst (typer ragcli ikke læser): 1 .doc, 3 .xlsx" in text
+
+
+def test_explain_says_when_the_prompt_was_never_sent():
+    """Step 4 had shown the prompt as if the model read it, for a question refused before it."""
+    from dataclasses import replace
+
+    from ragcli.rendering import render_explain
+
+    def step4(answer: Answer) -> str:
+        out = io.StringIO()
+        render_explain(SafeConsole(file=out, width=300), answer)
+        return next(line for line in out.getvalue().splitlines() if "4 · Prompt" in line)
+
+    refused = _answer("refused", "Det fremgår ikke af dokumenterne.", "")
+    assert "ikke sendt til modellen" in step4(refused)
+    asked = replace(_answer("extracted", f"{QUOTE} [1]", DRAFT), timings={"generate_s": 0.8})
+    assert "ikke sendt" not in step4(asked)
