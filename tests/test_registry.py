@@ -78,3 +78,17 @@ def test_models_verify_hashes_the_language_model_whatever_its_stamp_says(tmp_pat
     assert default_llm_path() == copy  # the stamp still vouches for it …
     assert not verify_default_llm()  # … the hash does not, and withdraws the stamp
     assert not copy.with_suffix(".verified").exists()
+
+
+def test_a_damaged_model_says_what_to_do(monkeypatch):
+    """`models --verify` had said CORRUPT and nothing more (the next run quietly repaired it)."""
+    from typer.testing import CliRunner
+
+    from ragcli import registry
+    from ragcli.cli import app
+
+    monkeypatch.setattr(registry, "verify_default_llm", lambda: False)  # the hash found another file
+    monkeypatch.setattr(type(registry.EMBEDDING_MODELS[0]), "verify", lambda self: [])  # not hashed here: not under test
+    result = CliRunner().invoke(app, ["models", "--verify"])
+    assert result.exit_code == 1 and "CORRUPT" in result.output
+    assert "samles igen ved næste brug" in result.output
