@@ -215,6 +215,24 @@ def test_open_without_a_display_says_so(tmp_path, monkeypatch):
     assert open_files([]) is None
 
 
+def _session_of(doc):
+    """What a record needs of a session: an index with its name, models and one document."""
+
+    class Index:
+        name, embedding_model = "test", "intfloat/multilingual-e5-small"
+
+        def documents(self):
+            return [doc]
+
+        def chunks(self, ids):
+            return {}
+
+    class Session:
+        index, _generator, llm_url, llm_chat, n_ctx, seed = Index(), None, None, True, 4096, 0
+
+    return Session
+
+
 def test_chat_annotate_and_record_commands(agenda, tmp_path):
     from io import StringIO
 
@@ -226,17 +244,7 @@ def test_chat_annotate_and_record_commands(agenda, tmp_path):
 
     answer, doc = scripted_answer(agenda, AGENDA, P_HOUSES, "Der er altid mindst 500 ledige pladser i p-husene.")
 
-    class Index:  # what a record needs of an index: its name, models and documents
-        name, embedding_model = "test", "intfloat/multilingual-e5-small"
-
-        def documents(self):
-            return [doc]
-
-        def chunks(self, ids):
-            return {}
-
-    class Session:
-        index, _generator, llm_url, llm_chat, n_ctx, seed = Index(), None, None, True, 4096, 0
+    Session = _session_of(doc)
 
     lines = iter([
         "/annotate ud", "Hvor mange pladser?", "/annotate", f"/annotate {tmp_path / 'typo'} --pgn",
@@ -356,17 +364,7 @@ def test_pages_that_cannot_be_written_leave_the_answer_and_its_record_standing(a
 
     answer, doc = scripted_answer(agenda, AGENDA, P_HOUSES, "Der er altid mindst 500 ledige pladser i p-husene.")
 
-    class Index:
-        name, embedding_model = "test", "intfloat/multilingual-e5-small"
-
-        def documents(self):
-            return [doc]
-
-        def chunks(self, ids):
-            return {}
-
-    class Session:
-        index, _generator, llm_url, llm_chat, n_ctx, seed = Index(), None, None, True, 4096, 0
+    Session = _session_of(doc)
 
     (tmp_path / "fil").write_text("ikke en mappe")
     lines = export_evidence(Session(), answer, None, tmp_path / "svar.json", tmp_path / "fil" / "ud")
