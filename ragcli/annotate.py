@@ -446,7 +446,11 @@ def export_evidence(
     lines: list[str] = []
     if record_path is not None:
         write_record(record, record_path)
-        lines.append(f"Optegnelse: {record_path} ({len(record['spans'])} citerede steder, {len(record['sources'])} kilder)")
+        spans, sources = len(record["spans"]), len(record["sources"])
+        lines.append(
+            f"Optegnelse: {record_path} ({spans} {'citeret sted' if spans == 1 else 'citerede steder'}, "
+            f"{sources} {'kilde' if sources == 1 else 'kilder'})"
+        )
     if annotate_dir is not None:
         if not record["spans"]:
             lines.append("Markering: svaret citerer ingen kilde; intet at markere")

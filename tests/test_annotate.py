@@ -369,4 +369,5 @@ def test_pages_that_cannot_be_written_leave_the_answer_and_its_record_standing(a
     (tmp_path / "fil").write_text("ikke en mappe")
     lines = export_evidence(Session(), answer, None, tmp_path / "svar.json", tmp_path / "fil" / "ud")
     assert lines[0].startswith("Optegnelse:") and (tmp_path / "svar.json").is_file()
+    assert lines[0].endswith("(1 citeret sted, 1 kilde)")  # had been "1 citerede steder, 1 kilder"
     assert len(lines) == 2 and lines[1].startswith("Ikke markeret: siderne kunne ikke skrives eller læses (")
