@@ -500,7 +500,7 @@ def chat_export(session, answer, params, command: str, argument: str) -> list[st
         if command == "/annotate":
             return export_evidence(session, answer, params, None, where, png=png)
         return export_evidence(session, answer, params, where, None)
-    except RagcliError as exc:
-        return [f"Fejl: {exc}"]
+    except RagcliError as exc:  # worded for the command line: in chat, the user typed the chat command
+        return [f"Fejl: {exc}".replace("--record", "/record").replace("--annotate", "/annotate")]
     except OSError as exc:
         return [f"Fejl: {exc.strerror or exc}: {exc.filename or target}"]

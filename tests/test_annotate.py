@@ -249,7 +249,7 @@ def test_chat_annotate_and_record_commands(agenda, tmp_path):
     lines = iter([
         "/annotate ud", "Hvor mange pladser?", "/annotate", f"/annotate {tmp_path / 'typo'} --pgn",
         f"/annotate {tmp_path / 'ud'} --png", f"/record {tmp_path / 'svar.md'}",
-        f'/annotate "{tmp_path / "med mellemrum"}"', "/quit",
+        f'/annotate "{tmp_path / "med mellemrum"}"', f"/record {tmp_path / 'svar.txt'}", "/quit",
     ])
     shown = StringIO()
     run_chat(
@@ -263,6 +263,7 @@ def test_chat_annotate_and_record_commands(agenda, tmp_path):
     assert (tmp_path / "ud" / "aarhus_byraad_dagsorden_2025-08-27-s6.pdf").is_file()
     assert (tmp_path / "ud" / "aarhus_byraad_dagsorden_2025-08-27-s6.png").is_file()
     assert "sha256" in (tmp_path / "svar.md").read_text(encoding="utf-8")
+    assert "Fejl: /record skal slutte på .json eller .md" in output  # the command typed, not the flag
     # quoted as in a shell: the folder named, not one called '"' under the current folder
     assert (tmp_path / "med mellemrum" / "aarhus_byraad_dagsorden_2025-08-27-s6.pdf").is_file()
 
