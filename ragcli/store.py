@@ -176,6 +176,10 @@ def read_manifest(folder: Path) -> dict:
         home = folder.parent
         if home.exists() and not home.is_dir():
             raise IndexNotFound(f"the index home {home} is a file, not a folder (--home, RAGCLI_HOME)")
+        if folder.is_dir() and any(_GEN_PATTERN.match(p.name) for p in folder.iterdir()):
+            # its data is there and its manifest gone: "no index … run ingest" had read as if
+            # it never existed, and an ingest would have built a new one beside the old data
+            raise damaged(folder.name, f"{MANIFEST} mangler")
         # The default home is relative ("indexes"): from another folder, the absolute path
         # says where it was looked for, and how to point elsewhere.
         where = folder if folder.is_absolute() else f"{folder} ({folder.absolute()})"

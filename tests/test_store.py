@@ -158,3 +158,16 @@ def test_large_indexes_use_ivf_with_high_recall(tmp_path):
     # At this size the scan floor (IVF_MIN_SCAN) probes every list; recall at 1M chunks,
     # where IVF is approximate, is measured by `make bench`.
     assert found / (50 * 10) >= 0.95  # recall@10 against exact search
+
+
+def test_an_index_whose_manifest_is_gone_is_damaged_not_missing(tmp_path):
+    """Its data there and manifest.json deleted: "no index … run ingest first" had read as if it
+    never existed."""
+    docs, chunks, vectors = _docs_and_chunks(["Skoledagen starter kl. 8."])
+    write_generation(tmp_path / "idx", docs, chunks, vectors, _fields())
+    (tmp_path / "idx" / MANIFEST).unlink()
+    with pytest.raises(IndexProblem, match=r"beskadiget \(manifest.json mangler\).*--rebuild"):
+        Index(tmp_path / "idx")
+    (tmp_path / "tom").mkdir()
+    with pytest.raises(store.IndexNotFound, match="no index at"):  # an empty folder is no index
+        Index(tmp_path / "tom")
