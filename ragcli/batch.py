@@ -23,7 +23,7 @@ from typing import IO, TYPE_CHECKING
 
 from ragcli import wire
 from ragcli.errors import DataError, one_line
-from ragcli.results_file import BATCH_KEYS, cut_torn_line, match_records, not_results, read_records, read_text, replace_whole
+from ragcli.results_file import BATCH_KEYS, cut_torn_line, match_records, not_results, read_records, read_text, replace_whole, utf16_problem
 from ragcli.schema import Answer, Hit
 from ragcli.terminal import json_line
 
@@ -115,10 +115,9 @@ def _from_csv(text: str, where: str) -> list[BatchQuestion]:
 
 
 def _not_utf16(text: str, where: str) -> None:
-    """UTF-16 saved without a byte-order mark decodes as UTF-8 with a NUL beside each letter:
-    its questions had been searched as garbage (or called empty), exit 0."""
-    if text.count("\x00") * 4 > len(text):
-        raise BatchError(f"{where} is not UTF-8 text (every other byte is NUL: UTF-16?); save it as UTF-8")
+    problem = utf16_problem(text, where)
+    if problem:
+        raise BatchError(problem)
 
 
 def read_questions(source: str, stdin: IO[str] | None = None) -> list[BatchQuestion]:

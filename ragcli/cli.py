@@ -237,10 +237,7 @@ def user_errors(interrupted: str | Callable[[], str] = "afbrudt (Ctrl-C)"):
     """
     from ragcli.errors import Interrupted, RagcliError
 
-    if not isinstance(interrupted, str):
-        said = interrupted
-    else:
-        said = lambda: interrupted  # noqa: E731
+    said = interrupted if callable(interrupted) else lambda: interrupted
 
     try:
         yield
@@ -483,12 +480,14 @@ def _check_evidence_options(annotate: Path | None, png: bool, open_pages: bool, 
 
     if (png or open_pages) and annotate is None:
         raise typer.BadParameter("needs --annotate DIR", param_hint="--png" if png else "--open")
-    if annotate is not None and annotate.exists() and not annotate.is_dir():
-        raise typer.BadParameter(f"{printable(mask_cpr(str(annotate)))} is not a folder", param_hint="--annotate")
-    if annotate is not None and annotate.is_symlink() and not annotate.exists():
-        raise typer.BadParameter(f"{printable(mask_cpr(str(annotate)))} is a link to a folder that does not exist", param_hint="--annotate")
-    if annotate is not None and annotate.is_dir() and not os.access(annotate, os.W_OK | os.X_OK):
-        raise typer.BadParameter(f"{printable(mask_cpr(str(annotate)))} is a folder ragcli may not write in", param_hint="--annotate")
+    if annotate is not None:
+        shown = printable(mask_cpr(str(annotate)))
+        if annotate.exists() and not annotate.is_dir():
+            raise typer.BadParameter(f"{shown} is not a folder", param_hint="--annotate")
+        if annotate.is_symlink() and not annotate.exists():
+            raise typer.BadParameter(f"{shown} is a link to a folder that does not exist", param_hint="--annotate")
+        if annotate.is_dir() and not os.access(annotate, os.W_OK | os.X_OK):
+            raise typer.BadParameter(f"{shown} is a folder ragcli may not write in", param_hint="--annotate")
     if record is not None:
         try:
             check_record_path(record)

@@ -23,6 +23,7 @@ from ragcli import wire
 from ragcli.embedding import Embedder
 from ragcli.errors import DataError, UsageError
 from ragcli.privacy import mask_cpr, mask_hits
+from ragcli.results_file import utf16_problem
 from ragcli.retrieval import RetrievalParams, check_question, retrieve
 from ragcli.schema import Hit
 from ragcli.store import Index
@@ -116,8 +117,9 @@ def load_questions(path: Path | str) -> list[EvalQuestion]:
         text = path.read_text(encoding="utf-8-sig")  # a BOM is accepted, as batch does
     except UnicodeDecodeError as exc:
         raise EvalError(f"{path} is not UTF-8 text ({exc.reason} at byte {exc.start})") from None
-    if text.count("\x00") * 4 > len(text):  # UTF-16 without a byte-order mark decodes with a NUL beside each letter
-        raise EvalError(f"{path} is not UTF-8 text (every other byte is NUL: UTF-16?); save it as UTF-8")
+    problem = utf16_problem(text, str(path))
+    if problem:
+        raise EvalError(problem)
     for number, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
             continue

@@ -77,8 +77,7 @@ def scan_folder(
 
     for dirpath, dirnames, filenames in os.walk(folder, onerror=cannot_list):
         base = Path(dirpath)
-        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
-        dirnames[:] = [d for d in dirnames if not _is_index_folder(base / d)]
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith(".") and not _is_index_folder(base / d))
         for name in list(dirnames):
             path = base / name
             try:

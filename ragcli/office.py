@@ -84,10 +84,16 @@ def _checked_zip(data: bytes, kind: str, text_member: str) -> None:
     if data.startswith(OLE_MAGIC):
         raise DocumentError(f"encrypted or old binary {kind} (password-protected, or .doc saved as {kind})")
     try:
-        with zipfile.ZipFile(io.BytesIO(data)) as archive:
-            members = archive.infolist()
+        archive = zipfile.ZipFile(io.BytesIO(data))
+        members = archive.infolist()
     except (zipfile.BadZipFile, zipfile.LargeZipFile, ValueError, OSError) as exc:
         raise DocumentError(f"corrupt {kind} (not a readable zip archive: {_first_line(exc)})") from None
+    with archive:  # read once: the relationships below come from the same directory
+        _check_members(archive, members, kind, text_member)
+
+
+def _check_members(archive: zipfile.ZipFile, members: list[zipfile.ZipInfo], kind: str, text_member: str) -> None:
+    """_checked_zip's checks of what the archive declares: counts, sizes, names."""
     if len(members) > MAX_MEMBERS:
         raise DocumentError(f"corrupt {kind}: {len(members)} members in the archive (at most {MAX_MEMBERS})")
     total = sum(m.file_size for m in members)
@@ -107,12 +113,30 @@ def _checked_zip(data: bytes, kind: str, text_member: str) -> None:
     parsed = {m.filename for m in members if m.filename.lower().endswith((".xml", ".rels"))}
     by_name = {m.filename: m for m in members}
     if "_rels/.rels" in by_name and by_name["_rels/.rels"].file_size <= MAX_XML_PART:
-        with zipfile.ZipFile(io.BytesIO(data)) as archive:
-            relations = archive.read("_rels/.rels").decode("utf-8", errors="replace")
+        relations = archive.read("_rels/.rels").decode("utf-8", errors="replace")
         parsed.update(target.lstrip("/") for target in _TARGET.findall(relations))
     part = max((by_name[name] for name in parsed if name in by_name), key=lambda m: m.file_size)
     if part.file_size > MAX_XML_PART:
         raise DocumentError(f"{kind} XML part too large ({part.file_size // (1024 * 1024)} MB; zip bomb?)")
+
+
+def _over_text_limit(characters: int, so_far: str = "") -> None:
+    """One document holds at most MAX_DOCUMENT_CHARS: said as soon as a reader passes it."""
+    if characters > MAX_DOCUMENT_CHARS:
+        raise DocumentError(f"too much text (over {MAX_DOCUMENT_CHARS:,} characters{so_far})")
+
+
+class _Blocks(list):
+    """(is_heading, text) blocks of a .docx or .odt, counted as they are added: a parser stops
+    at the document limit (a merged cell's text repeated down a thousand rows had sent 61
+    million characters back from the child)."""
+
+    characters = 0
+
+    def add(self, heading: bool, text: str) -> None:
+        self.append((heading, text))
+        self.characters += len(text)
+        _over_text_limit(self.characters)
 
 
 def _sections(blocks: list[tuple[bool, str]]) -> list[str]:
@@ -238,21 +262,16 @@ def docx_blocks(data: bytes) -> tuple[list[tuple[bool, str]], str]:
     # searches the styles part for every paragraph (1 ms each here; 8,000 styles and 8,000
     # paragraphs took 32 s, and a 40,000-paragraph report 41 s).
     heading = {s.style_id: _is_heading(s.name or "") for s in document.styles if s.style_id}
-    blocks: list[tuple[bool, str]] = []
-    characters = 0
+    blocks = _Blocks()
     for block in document.iter_inner_content():
         if isinstance(block, Table):
             for row in block.rows:
                 # A merged cell is the same cell in every grid place it spans: once is enough.
                 # Two cells that hold the same text are two values ("3.200 kr. | 3.200 kr.").
                 cells = list({id(cell._tc): cell for cell in row.cells}.values())
-                blocks.append((False, _row_text([cell.text for cell in cells])))
-                characters += len(blocks[-1][1])
+                blocks.add(False, _row_text([cell.text for cell in cells]))
         else:
-            blocks.append((heading.get(block._p.style or "", False), block.text))
-            characters += len(blocks[-1][1])
-        if characters > MAX_DOCUMENT_CHARS:  # a merged cell's text repeated down a thousand rows
-            raise DocumentError(f"too much text (over {MAX_DOCUMENT_CHARS:,} characters)")
+            blocks.add(heading.get(block._p.style or "", False), block.text)
     try:
         properties = document.core_properties
         title = properties.title or ""
@@ -310,13 +329,12 @@ def _load_zipped(path: Path, doc_name: str, kind: str, text_member: str, stop: t
 
 def _child_failure(kind: str, answer: dict) -> str:
     """Why the parsers' child gave no blocks, in one line."""
-    if answer["error"] == "memory limit":
-        return f"{kind} too large to read (over {OFFICE_MEMORY_BYTES >> 20} MB of memory; a hostile file?)"
     code = answer.get("exit")
+    # a C++ allocation that failed under the memory limit aborts (SIGABRT)
+    if answer["error"] == "memory limit" or code == -signal.SIGABRT:
+        return f"{kind} too large to read (over {OFFICE_MEMORY_BYTES >> 20} MB of memory; a hostile file?)"
     if code == -signal.SIGXCPU:  # RLIMIT_CPU's soft limit
         return f"{kind} takes too long to read (over {OFFICE_CPU_SECONDS} s of CPU time; a hostile file?)"
-    if code == -signal.SIGABRT:  # a C++ allocation that failed under the memory limit aborts
-        return f"{kind} too large to read (over {OFFICE_MEMORY_BYTES >> 20} MB of memory; a hostile file?)"
     how = f"signal {-code}" if isinstance(code, int) and code < 0 else f"exit {code}"
     return f"{kind} could not be read (the parser's process ended: {how})"
 
@@ -337,28 +355,21 @@ def odt_blocks(data: bytes) -> tuple[list[tuple[bool, str]], str]:
     document = load(io.BytesIO(data))
     if not str(document.mimetype).startswith("application/vnd.oasis.opendocument.text"):
         raise DocumentError(f"not an OpenDocument text ({document.mimetype or 'no mimetype'})")
-    blocks: list[tuple[bool, str]] = []
+    blocks = _Blocks()
     # An explicit stack, not recursion: lists nested ten thousand deep are a file, not a crash.
     stack = list(reversed(document.text.childNodes))
-    characters = 0
     while stack:
         node = stack.pop()
         qname = getattr(node, "qname", None)
         if qname == (TEXTNS, "h"):
-            blocks.append((True, teletype.extractText(node)))
+            blocks.add(True, teletype.extractText(node))
         elif qname == (TEXTNS, "p"):
-            blocks.append((False, teletype.extractText(node)))
+            blocks.add(False, teletype.extractText(node))
         elif qname == (TABLENS, "table-row"):
             cells = [teletype.extractText(c) for c in node.childNodes if getattr(c, "qname", None) == (TABLENS, "table-cell")]
-            blocks.append((False, _row_text(cells)))
+            blocks.add(False, _row_text(cells))
         elif qname is not None and qname[1] not in ("tracked-changes", "sequence-decls", "variable-decls"):
             stack.extend(reversed(node.childNodes))
-            continue
-        else:
-            continue
-        characters += len(blocks[-1][1])
-        if characters > MAX_DOCUMENT_CHARS:
-            raise DocumentError(f"too much text (over {MAX_DOCUMENT_CHARS:,} characters)")
     title = ""
     for node in document.meta.childNodes:
         if getattr(node, "qname", None) == (DCNS, "title"):
@@ -437,8 +448,7 @@ class _MailBudget:
         self.check()
 
     def check(self) -> None:
-        if self.characters > MAX_DOCUMENT_CHARS:
-            raise DocumentError(f"too much text (over {MAX_DOCUMENT_CHARS:,} characters with the attachments read so far)")
+        _over_text_limit(self.characters, " with the attachments read so far")
 
     def time_left(self) -> bool:
         return time.monotonic() < self.deadline and not (self.stop is not None and self.stop.is_set())

@@ -29,6 +29,15 @@ _UMASK = os.umask(0)
 os.umask(_UMASK)
 
 
+def utf16_problem(text: str, where: str) -> str | None:
+    """Why a question file read as UTF-8 is really UTF-16 saved without a byte-order mark (a
+    NUL beside each letter: its questions had been searched as garbage, exit 0), else None.
+    For batch's and eval's question files alike."""
+    if text.count("\x00") * 4 > len(text):
+        return f"{where} is not UTF-8 text (every other byte is NUL: UTF-16?); save it as UTF-8"
+    return None
+
+
 class ResultsFileError(DataError):
     """An --out file exists and cannot be resumed: it is not a results file, or not readable."""
 
